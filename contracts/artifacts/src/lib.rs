@@ -1,0 +1,1 @@
+//! The system contracts compiled to wasm.

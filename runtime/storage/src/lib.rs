@@ -1,0 +1,39 @@
+//! Storage for a hanok node: the append-only block log that is the source of
+//! truth, and the sled database of contract state and indexes derived from it.
+//!
+//! Key types: [`BlockLog`] (checksummed, height-numbered records, one fsync per
+//! block, a torn tail cut on open and reported in a [`Recovery`]);
+//! [`SparseMerkleTree`] (the state root, with inclusion and absence
+//! [`Proof`]s); [`StateStore`] (state + root + block/tx/receipt [`Index`]es +
+//! `applied_height`, committed once per block). [`proof`] holds the hashing
+//! rules and [`Proof::verify`], and depends only on `sha2` so the client SDK
+//! can lift it to check titles offline.
+//!
+//! Invariants:
+//! - The log is truth; sled is derived. A block is applied to the state store
+//!   only after it is durably in the log, and on start the node replays log
+//!   blocks with height > [`StateStore::applied_height`]. Applying a block is
+//!   idempotent, so a crash at any point is recovered by replay.
+//! - The log never silently drops data: only a damaged *tail* (which only the
+//!   last, unsynced append can leave) is cut; damage followed by valid records
+//!   is an error.
+//! - The state root is a pure function of the set of (key, value) pairs:
+//!   the same state gives the same root on every node, whatever the order of
+//!   writes.
+//! - No sled type appears in the public API; errors are [`Error`].
+//!
+//! **Architecture Invariant:** this crate knows nothing of wasm, contracts or
+//! gRPC. Keys and values are opaque bytes chosen by the VM; blocks are opaque
+//! bytes encoded by the chain.
+
+mod error;
+mod log;
+pub mod proof;
+mod smt;
+mod state;
+
+pub use error::{DbError, Error, Result};
+pub use log::{BlockLog, Recovery, LOG_HEADER_LEN, LOG_MAGIC, LOG_VERSION, MAX_RECORD_LEN};
+pub use proof::{Hash, Proof, ProofError, ProofLeaf, EMPTY_HASH};
+pub use smt::SparseMerkleTree;
+pub use state::{height_key, Index, IndexWrite, StateStore};

@@ -1,0 +1,1 @@
+//! Hashes, transactions, blocks and receipts.

@@ -1,0 +1,279 @@
+//! The deterministic wasmtime engine, the module cache (memory and disk), and [`Vm`].
+
+use crate::config::{GasSchedule, Limits, VmConfig};
+use crate::error::{SetupError, ValidationError};
+use crate::host::{self, HostCtx};
+use crate::validate::validate;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use wasmparser::WasmFeatures;
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module,
+    PoolingAllocationConfig,
+};
+
+/// sha256 of a module's bytes: how code is named on chain.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CodeHash(pub [u8; 32]);
+
+impl CodeHash {
+    /// Hashes wasm bytes.
+    pub fn of(wasm: &[u8]) -> CodeHash {
+        CodeHash(Sha256::digest(wasm).into())
+    }
+
+    /// Lowercase hex.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Parses 64 hex digits.
+    pub fn from_hex(s: &str) -> Option<CodeHash> {
+        let bytes = hex::decode(s).ok()?;
+        Some(CodeHash(bytes.try_into().ok()?))
+    }
+}
+
+impl fmt::Display for CodeHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for CodeHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CodeHash({})", self.to_hex())
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<HostCtx>,
+    pub(crate) limits: Limits,
+    pub(crate) gas: GasSchedule,
+    cache_dir: Option<PathBuf>,
+    modules: RwLock<HashMap<CodeHash, Arc<InstancePre<HostCtx>>>>,
+}
+
+/// The hanok VM: a deterministic wasmtime engine, the host functions, and compiled modules.
+///
+/// Cheap to clone and shareable across threads; each transaction runs in a
+/// [`crate::Session`] created with [`Vm::session`].
+#[derive(Clone)]
+pub struct Vm {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Vm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Vm")
+            .field("cache_dir", &self.inner.cache_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a module came from when it was made ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loaded {
+    /// Already in memory.
+    Memory,
+    /// Deserialised from the on-disk cache.
+    DiskCache,
+    /// Validated and compiled now.
+    Compiled,
+}
+
+fn engine_config(limits: &Limits) -> Config {
+    let mut c = Config::new();
+    // Gas is wasmtime fuel; NaNs are canonicalised so float results are bit-identical on every
+    // CPU; every proposal we do not need is switched off explicitly, because wasmtime enables
+    // several by default and a new default must never change what a contract can do.
+    c.consume_fuel(true)
+        .cranelift_nan_canonicalization(true)
+        .wasm_features(WasmFeatures::THREADS, false)
+        .wasm_features(WasmFeatures::SHARED_EVERYTHING_THREADS, false)
+        .wasm_features(WasmFeatures::STACK_SWITCHING, false)
+        .wasm_features(WasmFeatures::LEGACY_EXCEPTIONS, false)
+        .wasm_features(WasmFeatures::COMPONENT_MODEL, false)
+        .wasm_relaxed_simd(false)
+        .wasm_simd(false)
+        .wasm_multi_memory(false)
+        .wasm_memory64(false)
+        .wasm_features(WasmFeatures::GC, false)
+        .wasm_features(WasmFeatures::FUNCTION_REFERENCES, false)
+        .wasm_tail_call(false)
+        .wasm_features(WasmFeatures::EXCEPTIONS, false)
+        .wasm_extended_const(false)
+        .wasm_wide_arithmetic(false)
+        .wasm_custom_page_sizes(false)
+        .wasm_bulk_memory(true)
+        .wasm_multi_value(true)
+        .wasm_features(WasmFeatures::REFERENCE_TYPES, true)
+        .max_wasm_stack(limits.max_wasm_stack)
+        // Backtraces would put host-dependent detail into error messages and cost time.
+        .wasm_backtrace_max_frames(None)
+        .parallel_compilation(true);
+    let mut pool = PoolingAllocationConfig::new();
+    let max_memory_bytes =
+        usize::try_from(limits.max_memory_pages.saturating_mul(65_536)).unwrap_or(usize::MAX);
+    pool.total_core_instances(limits.pool_instances)
+        .total_memories(limits.pool_instances)
+        .total_tables(limits.pool_instances)
+        .max_memories_per_module(1)
+        .max_tables_per_module(1)
+        .max_memory_size(max_memory_bytes)
+        .table_elements(usize::try_from(limits.max_table_elements).unwrap_or(usize::MAX));
+    c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    c
+}
+
+impl Vm {
+    /// Builds the engine and host functions, and opens the compiled-module cache.
+    ///
+    /// # Errors
+    /// [`SetupError`] when wasmtime refuses the configuration or the cache directory cannot be
+    /// created.
+    pub fn new(config: VmConfig) -> Result<Vm, SetupError> {
+        let engine = Engine::new(&engine_config(&config.limits))
+            .map_err(|e| SetupError::Engine(e.to_string()))?;
+        let mut linker = Linker::new(&engine);
+        host::define(&mut linker).map_err(|e| SetupError::Engine(e.to_string()))?;
+        let cache_dir = match config.cache_dir {
+            Some(dir) => {
+                // The cache key covers the engine build and settings and the gas schedule: an
+                // artifact compiled under other rules is never loaded.
+                let mut h = std::hash::DefaultHasher::new();
+                engine.precompile_compatibility_hash().hash(&mut h);
+                config.gas.hash(&mut h);
+                let dir = dir.join(format!("{:016x}", h.finish()));
+                std::fs::create_dir_all(&dir).map_err(|source| SetupError::Cache {
+                    path: dir.clone(),
+                    source,
+                })?;
+                Some(dir)
+            }
+            None => None,
+        };
+        Ok(Vm {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                limits: config.limits,
+                gas: config.gas,
+                cache_dir,
+                modules: RwLock::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The limits this VM enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// The gas schedule this VM charges.
+    pub fn gas_schedule(&self) -> &GasSchedule {
+        &self.inner.gas
+    }
+
+    /// Validates `wasm`, compiles it once and caches the result in memory and on disk.
+    /// Idempotent: code already prepared is not validated or compiled again.
+    ///
+    /// # Errors
+    /// [`ValidationError`] naming the first limit the module breaks.
+    pub fn prepare(&self, wasm: &[u8]) -> Result<(CodeHash, Loaded), ValidationError> {
+        self.inner.prepare(wasm)
+    }
+
+    /// Whether the module is compiled and in memory.
+    pub fn is_loaded(&self, hash: &CodeHash) -> bool {
+        self.inner
+            .modules
+            .read()
+            .map(|m| m.contains_key(hash))
+            .unwrap_or(false)
+    }
+
+    /// Drops every module from memory (the disk cache stays): what a restarted node sees.
+    pub fn clear_memory_cache(&self) {
+        if let Ok(mut m) = self.inner.modules.write() {
+            m.clear();
+        }
+    }
+}
+
+impl Inner {
+    pub(crate) fn prepare(&self, wasm: &[u8]) -> Result<(CodeHash, Loaded), ValidationError> {
+        let hash = CodeHash::of(wasm);
+        if self.cached(&hash).is_some() {
+            return Ok((hash, Loaded::Memory));
+        }
+        validate(wasm, &self.limits)?;
+        if let Some(pre) = self.load_from_disk(&hash) {
+            self.insert(hash, pre);
+            return Ok((hash, Loaded::DiskCache));
+        }
+        let module = Module::from_binary(&self.engine, wasm)
+            .map_err(|e| ValidationError::Compile(e.to_string()))?;
+        if let Some(path) = self.cache_path(&hash) {
+            // A failed cache write only costs a recompile after restart; it must not fail the
+            // upload.
+            if let Ok(bytes) = module.serialize() {
+                let tmp = path.with_extension("tmp");
+                if std::fs::write(&tmp, &bytes).is_ok() {
+                    let _ = std::fs::rename(&tmp, &path);
+                }
+            }
+        }
+        let pre = self
+            .linker
+            .instantiate_pre(&module)
+            .map_err(|e| ValidationError::Compile(e.to_string()))?;
+        self.insert(hash, Arc::new(pre));
+        Ok((hash, Loaded::Compiled))
+    }
+
+    pub(crate) fn cached(&self, hash: &CodeHash) -> Option<Arc<InstancePre<HostCtx>>> {
+        self.modules.read().ok()?.get(hash).cloned()
+    }
+
+    /// The module for `hash`: from memory, else from the disk cache. `None` means it must be
+    /// prepared from its wasm bytes.
+    pub(crate) fn module(&self, hash: &CodeHash) -> Option<Arc<InstancePre<HostCtx>>> {
+        if let Some(pre) = self.cached(hash) {
+            return Some(pre);
+        }
+        let pre = self.load_from_disk(hash)?;
+        self.insert(*hash, pre.clone());
+        Some(pre)
+    }
+
+    fn insert(&self, hash: CodeHash, pre: Arc<InstancePre<HostCtx>>) {
+        if let Ok(mut m) = self.modules.write() {
+            m.insert(hash, pre);
+        }
+    }
+
+    fn cache_path(&self, hash: &CodeHash) -> Option<PathBuf> {
+        self.cache_dir
+            .as_deref()
+            .map(|d: &Path| d.join(format!("{}.cwasm", hash.to_hex())))
+    }
+
+    fn load_from_disk(&self, hash: &CodeHash) -> Option<Arc<InstancePre<HostCtx>>> {
+        let path = self.cache_path(hash)?;
+        if !path.exists() {
+            return None;
+        }
+        // SAFETY: the file was written by `Module::serialize` of an engine with the same
+        // compatibility hash (it is part of the directory name), in a directory only this node
+        // writes; wasmtime also checks the artifact's header against the engine before use.
+        let module = unsafe { Module::deserialize_file(&self.engine, &path) }.ok()?;
+        let pre = self.linker.instantiate_pre(&module).ok()?;
+        Some(Arc::new(pre))
+    }
+}

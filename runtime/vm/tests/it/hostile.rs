@@ -1,0 +1,203 @@
+//! Hostile modules: each is stopped with a typed error, and the VM keeps serving.
+
+use crate::modules::{self, with_execute};
+use crate::World;
+use hanok_vm::{CallError, Fault, ValidationError};
+
+fn assert_still_serving(w: &World) {
+    let c = w.deploy(
+        &modules::counter(),
+        &format!("after-{}", w.backend.dump().len()),
+    );
+    w.exec(c, b"go")
+        .expect("an ordinary call after a hostile one");
+}
+
+fn run_hostile(body: &str, extra: &str) -> CallError {
+    let w = World::new();
+    let c = w.deploy(&with_execute(body, extra), "hostile");
+    let err = w.exec(c, b"").expect_err("hostile call must fail");
+    assert_still_serving(&w);
+    err
+}
+
+#[test]
+fn infinite_loop_runs_out_of_gas() {
+    assert_eq!(
+        run_hostile("(loop $l (br $l))", ""),
+        CallError::Fault(Fault::OutOfGas)
+    );
+}
+
+#[test]
+fn unbounded_recursion_is_a_stack_error_not_a_crash() {
+    let err = run_hostile("(call $rec)", "(func $rec (call $rec))");
+    assert_eq!(err, CallError::Fault(Fault::StackOverflow));
+}
+
+#[test]
+fn memory_growth_past_the_cap_is_refused() {
+    let err = run_hostile("(loop $l (drop (memory.grow (i32.const 64))) (br $l))", "");
+    assert_eq!(
+        err,
+        CallError::Fault(Fault::MemoryLimit { limit_pages: 512 })
+    );
+}
+
+#[test]
+fn traps_and_aborts_are_typed_faults() {
+    let err = run_hostile("unreachable", "");
+    assert_eq!(
+        err,
+        CallError::Fault(Fault::Trap(
+            "wasm trap: wasm `unreachable` instruction executed".into()
+        ))
+    );
+    let err = run_hostile("(call $abort (i32.const 0) (i32.const 0))", "");
+    assert_eq!(err, CallError::Fault(Fault::Aborted(String::new())));
+    let err = run_hostile(
+        "(drop (call $storage_read (i32.const 65530) (i32.const 100)))",
+        "",
+    );
+    assert!(
+        matches!(err, CallError::Fault(Fault::HostMisuse(_))),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn deep_nested_calls_hit_our_depth_limit() {
+    // A chain of proxies: each calls the next. Depth 1 is the top call.
+    let w = World::new();
+    let mut next = w.deploy(&modules::counter(), "leaf");
+    let mut chain = Vec::new();
+    for i in 0..8 {
+        // Each link calls the address baked into its data segment.
+        let hex: String = next.0.iter().map(|b| format!("\\{b:02x}")).collect();
+        let wat = with_execute(
+            "(drop (call $call (i32.const 300) (i32.const 0) (i32.const 1)))
+             (call $register_read (i32.const 400))
+             (if (i32.ne (i32.load8_u (i32.const 400)) (i32.const 0)) (then unreachable))",
+            &format!(r#"(data (i32.const 300) "{hex}")"#),
+        );
+        next = w.deploy(&wat, &format!("link{i}"));
+        chain.push(next);
+    }
+    // 5 links + the leaf = depth 6: allowed.
+    w.exec(chain[4], b"").expect("depth 6 is within the limit");
+    let err = w.exec(chain[7], b"").expect_err("depth 9 is not");
+    assert_eq!(err, CallError::Fault(Fault::CallDepth { limit: 6 }));
+}
+
+fn upload(w: &World, wasm: &[u8]) -> Result<(), ValidationError> {
+    let mut s = w.session();
+    match s.upload(wasm) {
+        Ok(_) => Ok(()),
+        Err(CallError::Fault(Fault::Invalid(v))) => Err(v),
+        Err(other) => panic!("unexpected {other:?}"),
+    }
+}
+
+fn wat(src: &str) -> Vec<u8> {
+    wat::parse_str(src).expect("wat")
+}
+
+#[test]
+fn uploads_breaking_a_limit_are_refused_with_a_typed_error() {
+    let w = World::new();
+    let exports = r#"(memory (export "memory") 1)
+        (func (export "instantiate") (result i64) (i64.const 0))
+        (func (export "execute") (result i64) (i64.const 0))
+        (func (export "query") (result i64) (i64.const 0))"#;
+
+    let unknown_import = wat(&format!(
+        r#"(module (import "wasi" "fd_write" (func (param i32))) {exports})"#
+    ));
+    assert_eq!(
+        upload(&w, &unknown_import),
+        Err(ValidationError::ImportNotAllowed {
+            module: "wasi".into(),
+            name: "fd_write".into()
+        })
+    );
+    let wrong_sig = wat(&format!(
+        r#"(module (import "hanok" "input" (func (param i64))) {exports})"#
+    ));
+    assert_eq!(
+        upload(&w, &wrong_sig),
+        Err(ValidationError::ImportSignature {
+            name: "input".into()
+        })
+    );
+
+    let start = wat(&format!(r#"(module {exports} (func $s) (start $s))"#));
+    assert_eq!(upload(&w, &start), Err(ValidationError::StartFunction));
+
+    let mut big = wat(&format!("(module {exports})"));
+    big.resize(801 * 1024, 0);
+    assert!(matches!(
+        upload(&w, &big),
+        Err(ValidationError::CodeTooLarge { limit: 819_200, .. })
+    ));
+
+    let many: String = (0..20_001).map(|_| "(func)").collect();
+    let many = wat(&format!("(module {exports} {many})"));
+    assert_eq!(
+        upload(&w, &many),
+        Err(ValidationError::TooManyFunctions {
+            count: 20_004,
+            limit: 20_000
+        })
+    );
+
+    let simd = wat(&format!(
+        r#"(module {exports} (func (result v128) (v128.const i64x2 0 0)))"#
+    ));
+    assert_eq!(
+        upload(&w, &simd),
+        Err(ValidationError::DisabledFeature { feature: "simd" })
+    );
+
+    let threads = wat(r#"(module (memory (export "memory") 1 1 shared)
+        (func (export "instantiate") (result i64) (i64.const 0))
+        (func (export "execute") (result i64) (i64.const 0))
+        (func (export "query") (result i64) (i64.const 0)))"#);
+    assert_eq!(
+        upload(&w, &threads),
+        Err(ValidationError::DisabledFeature { feature: "threads" })
+    );
+
+    let mem513 = wat(&format!(
+        "(module {})",
+        exports.replace(
+            r#"(memory (export "memory") 1)"#,
+            r#"(memory (export "memory") 513)"#
+        )
+    ));
+    assert_eq!(
+        upload(&w, &mem513),
+        Err(ValidationError::MemoryTooLarge {
+            pages: 513,
+            limit: 512
+        })
+    );
+
+    let no_query = wat(r#"(module (memory (export "memory") 1)
+        (func (export "instantiate") (result i64) (i64.const 0))
+        (func (export "execute") (result i64) (i64.const 0)))"#);
+    assert_eq!(
+        upload(&w, &no_query),
+        Err(ValidationError::MissingExport { name: "query" })
+    );
+
+    let nested = format!("{}{}", "(block ".repeat(300), ")".repeat(300));
+    let nested = wat(&format!("(module {exports} (func {nested}))"));
+    assert!(matches!(
+        upload(&w, &nested),
+        Err(ValidationError::NestingTooDeep { limit: 256, .. })
+    ));
+
+    assert_eq!(upload(&w, b"(module)"), Err(ValidationError::NotWasm));
+
+    assert_still_serving(&w);
+}

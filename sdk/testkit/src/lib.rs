@@ -1,0 +1,1 @@
+//! In-process test harness running hanok contracts as real wasm on the real VM.
