@@ -1,1 +1,328 @@
-//! The escrow contract.
+//! `hanok-escrow`: holds a buyer's KRW tokens for a deal until settlement or refund.
+//!
+//! The buyer funds a deal by *sending* tokens through the token contract with
+//! `{"fund": {"deal_id": n}}`; the token contract then calls this contract's `receive`. The
+//! escrow checks with the deal contract that the deal is open, the funder is its buyer and the
+//! amount is exactly its price, records the deposit and tells the deal contract (`funded`).
+//! Afterwards only the deal contract moves the money: `release` (to lien holders and the seller
+//! at settlement; never more than is held) and `refund` (what remains, to the funder).
+//!
+//! # Messages
+//! - instantiate `{"token": "0x..", "deal": "0x.."}`
+//! - execute `{"receive": {"from", "amount", "msg": {"fund": {"deal_id"}}}}` (token contract
+//!   only), `{"release": {"deal_id", "to", "amount"}}` (deal contract only),
+//!   `{"refund": {"deal_id"}}` (deal contract only)
+//! - query `{"deposit": {"deal_id"}}` → [`Deposit`] `{deal_id, funder, amount, released,
+//!   refunded}`
+//!
+//! Events: `deposited {deal_id, funder, amount}`, `released {deal_id, to, amount}`,
+//! `refunded {deal_id, to, amount}`.
+//! Storage: `config`; `deposits`: deal id → [`Deposit`].
+#![no_std]
+#![deny(clippy::arithmetic_side_effects)]
+
+extern crate alloc;
+#[cfg(any(test, feature = "schema"))]
+extern crate std;
+// schemars' derive output names `Box`, `ToOwned` and `vec!` unqualified, as in std.
+#[cfg(feature = "schema")]
+#[allow(unused_imports, reason = "used by the schemars derive output")]
+use std::{borrow::ToOwned, boxed::Box, vec};
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use hanok_sdk::{
+    call, ensure, entry_points, query as query_contract, to_json, Address, Amount, ContractError,
+    Env, Event, Item, Map, Response,
+};
+use serde::{Deserialize, Serialize};
+
+/// Instantiate message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct InstantiateMsg {
+    /// The KRW token contract.
+    pub token: Address,
+    /// The deal contract.
+    pub deal: Address,
+}
+
+/// Execute messages.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ExecuteMsg {
+    /// Tokens arrived through the token contract's `send` (token contract only); `msg` must be
+    /// a [`FundMsg`].
+    Receive {
+        /// The funder.
+        from: Address,
+        /// Tokens received.
+        amount: Amount,
+        /// `{"fund": {"deal_id": n}}`.
+        msg: serde_json::Value,
+    },
+    /// Pays `amount` of the deal's deposit to `to` (deal contract only).
+    Release {
+        /// Deal.
+        deal_id: u64,
+        /// Recipient.
+        to: Address,
+        /// Positive, at most what is held.
+        amount: Amount,
+    },
+    /// Returns what remains of the deposit to the funder (deal contract only).
+    Refund {
+        /// Deal.
+        deal_id: u64,
+    },
+}
+
+/// The message a funder passes through the token's `send`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum FundMsg {
+    /// Funds this deal.
+    Fund {
+        /// Deal.
+        deal_id: u64,
+    },
+}
+
+/// Query messages.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum QueryMsg {
+    /// → [`Deposit`].
+    Deposit {
+        /// Deal.
+        deal_id: u64,
+    },
+}
+
+/// A deal's deposit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Deposit {
+    /// Deal.
+    pub deal_id: u64,
+    /// Who funded it (the buyer).
+    pub funder: Address,
+    /// Amount deposited.
+    pub amount: Amount,
+    /// Amount released so far.
+    pub released: Amount,
+    /// Amount refunded so far.
+    pub refunded: Amount,
+}
+
+impl Deposit {
+    /// What the escrow still holds for the deal.
+    pub fn held(&self) -> Option<Amount> {
+        self.amount
+            .checked_sub(self.released)?
+            .checked_sub(self.refunded)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Config {
+    token: Address,
+    deal: Address,
+}
+
+/// The fields of the deal contract's `deal` answer that the escrow checks.
+#[derive(Deserialize)]
+struct DealView {
+    status: String,
+    buyer: Address,
+    price: Amount,
+}
+
+const CONFIG: Item<Config> = Item::new("config");
+const DEPOSITS: Map<u64, Deposit> = Map::new("deposits");
+
+fn load_deposit(deal_id: u64) -> Result<Deposit, ContractError> {
+    DEPOSITS
+        .may_load(&deal_id)?
+        .ok_or_else(|| format!("no deposit for deal {deal_id}").into())
+}
+
+fn transfer(cfg: &Config, to: Address, amount: Amount) -> Result<(), ContractError> {
+    let msg = serde_json::json!({ "transfer": { "to": to, "amount": amount } });
+    call::<serde_json::Value>(&cfg.token, &msg)?;
+    Ok(())
+}
+
+fn instantiate(_env: &Env, msg: InstantiateMsg) -> Result<Response, ContractError> {
+    CONFIG.save(&Config {
+        token: msg.token,
+        deal: msg.deal,
+    })?;
+    Ok(Response::new())
+}
+
+fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
+    let cfg = CONFIG.load()?;
+    match msg {
+        ExecuteMsg::Receive { from, amount, msg } => {
+            ensure!(
+                env.sender == cfg.token,
+                "unauthorized: only the token contract may deposit"
+            );
+            let FundMsg::Fund { deal_id } = serde_json::from_value(msg).map_err(|e| {
+                format!("invalid receive msg (expected {{\"fund\": {{\"deal_id\": n}}}}): {e}")
+            })?;
+            ensure!(!DEPOSITS.has(&deal_id), "deal {deal_id} is already funded");
+            let deal: DealView = query_contract(
+                &cfg.deal,
+                &serde_json::json!({ "deal": { "deal_id": deal_id } }),
+            )?;
+            ensure!(
+                deal.status == "open",
+                "deal {deal_id} is not open (status {})",
+                deal.status
+            );
+            ensure!(from == deal.buyer, "only the buyer may fund deal {deal_id}");
+            ensure!(
+                amount == deal.price,
+                "deal {deal_id} needs exactly {}, got {amount}",
+                deal.price
+            );
+            let funded = serde_json::json!({
+                "funded": { "deal_id": deal_id, "funder": from, "amount": amount }
+            });
+            call::<serde_json::Value>(&cfg.deal, &funded)?;
+            let deposit = Deposit {
+                deal_id,
+                funder: from,
+                amount,
+                released: Amount::ZERO,
+                refunded: Amount::ZERO,
+            };
+            DEPOSITS.save(&deal_id, &deposit)?;
+            Ok(Response::new().event(
+                Event::new("deposited")
+                    .attr("deal_id", deal_id.to_string())
+                    .attr("funder", from.to_string())
+                    .attr("amount", amount.to_string()),
+            ))
+        }
+        ExecuteMsg::Release {
+            deal_id,
+            to,
+            amount,
+        } => {
+            ensure!(
+                env.sender == cfg.deal,
+                "unauthorized: only the deal contract may release"
+            );
+            ensure!(!amount.is_zero(), "amount must be positive");
+            let mut d = load_deposit(deal_id)?;
+            let held = d.held().ok_or("escrow accounting broken")?;
+            ensure!(
+                amount <= held,
+                "escrow for deal {deal_id} holds {held}, cannot release {amount}"
+            );
+            d.released = d.released.checked_add(amount).ok_or("overflow")?;
+            DEPOSITS.save(&deal_id, &d)?;
+            transfer(&cfg, to, amount)?;
+            Ok(Response::new().event(
+                Event::new("released")
+                    .attr("deal_id", deal_id.to_string())
+                    .attr("to", to.to_string())
+                    .attr("amount", amount.to_string()),
+            ))
+        }
+        ExecuteMsg::Refund { deal_id } => {
+            ensure!(
+                env.sender == cfg.deal,
+                "unauthorized: only the deal contract may refund"
+            );
+            let mut d = load_deposit(deal_id)?;
+            let held = d.held().ok_or("escrow accounting broken")?;
+            ensure!(!held.is_zero(), "nothing to refund for deal {deal_id}");
+            d.refunded = d.refunded.checked_add(held).ok_or("overflow")?;
+            DEPOSITS.save(&deal_id, &d)?;
+            transfer(&cfg, d.funder, held)?;
+            Ok(Response::new().event(
+                Event::new("refunded")
+                    .attr("deal_id", deal_id.to_string())
+                    .attr("to", d.funder.to_string())
+                    .attr("amount", held.to_string()),
+            ))
+        }
+    }
+}
+
+fn query(_env: &Env, msg: QueryMsg) -> Result<Vec<u8>, ContractError> {
+    match msg {
+        QueryMsg::Deposit { deal_id } => to_json(&load_deposit(deal_id)?),
+    }
+}
+
+entry_points!(instantiate, execute, query);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hanok_sdk::mock;
+
+    const ESCROW: Address = Address([0xe5; 20]);
+    const TOKEN: Address = Address([0x4b; 20]);
+    const DEAL: Address = Address([0xde; 20]);
+    const EVE: Address = Address([9; 20]);
+
+    #[test]
+    fn only_the_token_deposits_and_only_the_deal_releases_or_refunds() {
+        mock::reset();
+        mock::register(ESCROW, ENTRY_POINTS);
+        assert!(mock::instantiate(
+            ESCROW,
+            EVE,
+            &InstantiateMsg {
+                token: TOKEN,
+                deal: DEAL
+            }
+        )
+        .is_ok());
+        let err = |sender, msg: &ExecuteMsg| {
+            mock::execute(ESCROW, sender, msg)
+                .err()
+                .map(ContractError::into_message)
+                .unwrap_or_default()
+        };
+        let receive = ExecuteMsg::Receive {
+            from: EVE,
+            amount: Amount(1),
+            msg: serde_json::json!({ "fund": { "deal_id": 1 } }),
+        };
+        assert_eq!(
+            err(EVE, &receive),
+            "unauthorized: only the token contract may deposit"
+        );
+        let bad = ExecuteMsg::Receive {
+            from: EVE,
+            amount: Amount(1),
+            msg: serde_json::json!({ "x": 1 }),
+        };
+        assert!(err(TOKEN, &bad).starts_with("invalid receive msg"));
+        let release = ExecuteMsg::Release {
+            deal_id: 1,
+            to: EVE,
+            amount: Amount(1),
+        };
+        assert_eq!(
+            err(EVE, &release),
+            "unauthorized: only the deal contract may release"
+        );
+        assert_eq!(err(DEAL, &release), "no deposit for deal 1");
+        assert_eq!(
+            err(EVE, &ExecuteMsg::Refund { deal_id: 1 }),
+            "unauthorized: only the deal contract may refund"
+        );
+    }
+}

@@ -1,1 +1,372 @@
-//! The identity contract.
+//! `hanok-identity`: who is enrolled on the ledger and with which roles.
+//!
+//! People are addresses only (no names or resident numbers). The registry authority enrols an
+//! address with a set of [`Role`]s (replacing any previous set) or revokes it; the other system
+//! contracts query [`QueryMsg::Roles`] to enforce roles on-chain.
+//!
+//! # Messages
+//! - instantiate `{"authority": "0x.."}`: enrols the first authority.
+//! - execute `{"enrol": {"address": "0x..", "roles": ["bank"]}}` (authority only; replaces the
+//!   roles; an authority cannot remove its own authority role).
+//! - execute `{"revoke": {"address": "0x.."}}` (authority only; not oneself).
+//! - query `{"roles": {"address": "0x.."}}` → [`RolesResponse`] `{address, roles, enrolled}`.
+//! - query `{"members": {"role": "official", "start_after": null, "limit": 30}}` →
+//!   [`MembersResponse`] `{members}` (at most [`MAX_LIMIT`] per page, address order).
+//!
+//! Events: `enrolled {address, roles}`, `revoked {address}`.
+//! Storage: `roles`: address → roles; `members`: (role, address) → `true`.
+#![no_std]
+#![deny(clippy::arithmetic_side_effects)]
+
+extern crate alloc;
+#[cfg(any(test, feature = "schema"))]
+extern crate std;
+// schemars' derive output names `Box`, `ToOwned` and `vec!` unqualified, as in std.
+#[cfg(feature = "schema")]
+#[allow(unused_imports, reason = "used by the schemars derive output")]
+use std::{borrow::ToOwned, boxed::Box, vec};
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use hanok_sdk::{
+    bail, ensure, entry_points, to_json, Address, ContractError, Env, Event, Map, Response,
+};
+use serde::{Deserialize, Serialize};
+
+/// Default page size of `members`.
+pub const DEFAULT_LIMIT: u32 = 30;
+/// Largest page size of `members`.
+pub const MAX_LIMIT: u32 = 100;
+
+/// A role an address may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The registry authority: enrols and revokes, sets policies.
+    Authority,
+    /// A registry official: registers parcels, records liens, approves transfers.
+    Official,
+    /// A bank: issues KRW deposit tokens, lends.
+    Bank,
+    /// A broker: opens deals.
+    Broker,
+    /// A citizen: buys and sells.
+    Citizen,
+}
+
+impl Role {
+    /// The snake_case name, as in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Authority => "authority",
+            Role::Official => "official",
+            Role::Bank => "bank",
+            Role::Broker => "broker",
+            Role::Citizen => "citizen",
+        }
+    }
+}
+
+/// Instantiate message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct InstantiateMsg {
+    /// The first registry authority.
+    pub authority: Address,
+}
+
+/// Execute messages.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ExecuteMsg {
+    /// Enrols `address` with exactly `roles` (authority only).
+    Enrol {
+        /// Who.
+        address: Address,
+        /// The new role set (non-empty; duplicates are ignored).
+        roles: Vec<Role>,
+    },
+    /// Removes every role of `address` (authority only).
+    Revoke {
+        /// Who.
+        address: Address,
+    },
+}
+
+/// Query messages.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum QueryMsg {
+    /// The roles of an address.
+    Roles {
+        /// Who.
+        address: Address,
+    },
+    /// Addresses holding a role, in address order, paged.
+    Members {
+        /// The role.
+        role: Role,
+        /// Continue after this address.
+        #[serde(default)]
+        start_after: Option<Address>,
+        /// Page size (default 30, at most 100).
+        #[serde(default)]
+        limit: Option<u32>,
+    },
+}
+
+/// Answer to [`QueryMsg::Roles`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RolesResponse {
+    /// Who.
+    pub address: Address,
+    /// Its roles, sorted.
+    pub roles: Vec<Role>,
+    /// Whether it holds any role.
+    pub enrolled: bool,
+}
+
+/// Answer to [`QueryMsg::Members`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct MembersResponse {
+    /// Addresses holding the role.
+    pub members: Vec<Address>,
+}
+
+const ROLES: Map<Address, Vec<Role>> = Map::new("roles");
+const MEMBERS: Map<(&str, Address), bool> = Map::new("members");
+
+fn roles_of(address: Address) -> Result<Vec<Role>, ContractError> {
+    Ok(ROLES.may_load(&address)?.unwrap_or_default())
+}
+
+fn set_roles(address: Address, roles: &[Role]) -> Result<(), ContractError> {
+    for old in roles_of(address)? {
+        MEMBERS.remove(&(old.as_str(), address));
+    }
+    if roles.is_empty() {
+        ROLES.remove(&address);
+    } else {
+        ROLES.save(&address, &roles.to_vec())?;
+        for r in roles {
+            MEMBERS.save(&(r.as_str(), address), &true)?;
+        }
+    }
+    Ok(())
+}
+
+fn roles_text(roles: &[Role]) -> String {
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn instantiate(_env: &Env, msg: InstantiateMsg) -> Result<Response, ContractError> {
+    set_roles(msg.authority, &[Role::Authority])?;
+    Ok(Response::new().event(
+        Event::new("enrolled")
+            .attr("address", msg.authority.to_string())
+            .attr("roles", "authority"),
+    ))
+}
+
+fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
+    ensure!(
+        roles_of(env.sender)?.contains(&Role::Authority),
+        "unauthorized: only the authority may enrol or revoke"
+    );
+    match msg {
+        ExecuteMsg::Enrol { address, mut roles } => {
+            ensure!(!roles.is_empty(), "roles must not be empty (use revoke)");
+            roles.sort();
+            roles.dedup();
+            // Keeps at least one authority able to act: nobody demotes themselves.
+            ensure!(
+                address != env.sender || roles.contains(&Role::Authority),
+                "the authority cannot remove its own authority role"
+            );
+            set_roles(address, &roles)?;
+            Ok(Response::new().event(
+                Event::new("enrolled")
+                    .attr("address", address.to_string())
+                    .attr("roles", roles_text(&roles)),
+            ))
+        }
+        ExecuteMsg::Revoke { address } => {
+            ensure!(address != env.sender, "the authority cannot revoke itself");
+            if roles_of(address)?.is_empty() {
+                bail!("{address} is not enrolled");
+            }
+            set_roles(address, &[])?;
+            Ok(Response::new().event(Event::new("revoked").attr("address", address.to_string())))
+        }
+    }
+}
+
+fn query(_env: &Env, msg: QueryMsg) -> Result<Vec<u8>, ContractError> {
+    match msg {
+        QueryMsg::Roles { address } => {
+            let roles = roles_of(address)?;
+            to_json(&RolesResponse {
+                address,
+                enrolled: !roles.is_empty(),
+                roles,
+            })
+        }
+        QueryMsg::Members {
+            role,
+            start_after,
+            limit,
+        } => {
+            let limit = limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
+            let page: Vec<(Address, bool)> =
+                MEMBERS.prefix_range(&role.as_str(), start_after.as_ref(), limit)?;
+            to_json(&MembersResponse {
+                members: page.into_iter().map(|(a, _)| a).collect(),
+            })
+        }
+    }
+}
+
+entry_points!(instantiate, execute, query);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hanok_sdk::mock;
+    use std::{format, vec};
+
+    const ID: Address = Address([0x1d; 20]);
+    const AUTH: Address = Address([1; 20]);
+    const BANK: Address = Address([2; 20]);
+    const OTHER: Address = Address([3; 20]);
+
+    fn setup() {
+        mock::reset();
+        mock::register(ID, ENTRY_POINTS);
+        assert!(mock::instantiate(ID, AUTH, &InstantiateMsg { authority: AUTH }).is_ok());
+    }
+
+    fn roles(a: Address) -> RolesResponse {
+        match mock::query(ID, &QueryMsg::Roles { address: a }) {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn err(r: Result<Vec<u8>, ContractError>) -> String {
+        r.err().map(ContractError::into_message).unwrap_or_default()
+    }
+
+    #[test]
+    fn authority_enrols_replaces_and_revokes() {
+        setup();
+        let enrol = |roles: Vec<Role>| ExecuteMsg::Enrol {
+            address: BANK,
+            roles,
+        };
+        assert!(mock::execute(
+            ID,
+            AUTH,
+            &enrol(vec![Role::Bank, Role::Citizen, Role::Bank])
+        )
+        .is_ok());
+        assert_eq!(roles(BANK).roles, vec![Role::Bank, Role::Citizen]);
+        assert!(mock::execute(ID, AUTH, &enrol(vec![Role::Bank])).is_ok());
+        assert_eq!(roles(BANK).roles, vec![Role::Bank]);
+        let citizens: MembersResponse = mock::query(
+            ID,
+            &QueryMsg::Members {
+                role: Role::Citizen,
+                start_after: None,
+                limit: None,
+            },
+        )
+        .unwrap_or(MembersResponse {
+            members: vec![OTHER],
+        });
+        assert!(citizens.members.is_empty());
+        assert!(mock::execute(ID, AUTH, &ExecuteMsg::Revoke { address: BANK }).is_ok());
+        assert!(!roles(BANK).enrolled);
+        assert_eq!(
+            err(mock::execute(
+                ID,
+                AUTH,
+                &ExecuteMsg::Revoke { address: BANK }
+            )),
+            format!("{BANK} is not enrolled")
+        );
+    }
+
+    #[test]
+    fn only_the_authority_may_enrol_and_it_cannot_lock_itself_out() {
+        setup();
+        let msg = ExecuteMsg::Enrol {
+            address: OTHER,
+            roles: vec![Role::Authority],
+        };
+        assert_eq!(
+            err(mock::execute(ID, BANK, &msg)),
+            "unauthorized: only the authority may enrol or revoke"
+        );
+        assert_eq!(
+            err(mock::execute(
+                ID,
+                AUTH,
+                &ExecuteMsg::Revoke { address: AUTH }
+            )),
+            "the authority cannot revoke itself"
+        );
+        let demote = ExecuteMsg::Enrol {
+            address: AUTH,
+            roles: vec![Role::Official],
+        };
+        assert!(err(mock::execute(ID, AUTH, &demote)).contains("own authority role"));
+        let bad = mock::execute(
+            ID,
+            AUTH,
+            &serde_json::json!({"enrol": {"address": "0x12", "roles": []}}),
+        );
+        assert!(err(bad).starts_with("invalid message"));
+    }
+
+    #[test]
+    fn members_are_paged_in_address_order() {
+        setup();
+        for i in 10u8..15 {
+            let msg = ExecuteMsg::Enrol {
+                address: Address([i; 20]),
+                roles: vec![Role::Official],
+            };
+            assert!(mock::execute(ID, AUTH, &msg).is_ok());
+        }
+        let page = |start_after, limit| -> Vec<Address> {
+            mock::query::<_, MembersResponse>(
+                ID,
+                &QueryMsg::Members {
+                    role: Role::Official,
+                    start_after,
+                    limit,
+                },
+            )
+            .map(|m| m.members)
+            .unwrap_or_default()
+        };
+        assert_eq!(
+            page(None, Some(2)),
+            vec![Address([10; 20]), Address([11; 20])]
+        );
+        assert_eq!(page(Some(Address([11; 20])), None).len(), 3);
+        let events = mock::events();
+        assert_eq!(events.len(), 6);
+        assert_eq!(events[1].1.ty, "enrolled");
+    }
+}

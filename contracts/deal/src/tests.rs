@@ -1,0 +1,450 @@
+//! Native tests of the whole sale on the mock host: every system contract linked in.
+
+use super::*;
+use hanok_identity::Role;
+use hanok_registry::{EncumbranceKind, LandUse, Owner, Parcel};
+use hanok_sdk::mock;
+use std::{format, vec};
+
+const IDENTITY: Address = Address([0xa1; 20]);
+const REGISTRY: Address = Address([0xa2; 20]);
+const KRW: Address = Address([0xa3; 20]);
+const ESCROW: Address = Address([0xa4; 20]);
+const DEAL: Address = Address([0xa5; 20]);
+
+const AUTH: Address = Address([1; 20]);
+const OFF1: Address = Address([2; 20]);
+const OFF2: Address = Address([3; 20]);
+const OFF3: Address = Address([4; 20]);
+const BANK_A: Address = Address([5; 20]);
+const BANK_B: Address = Address([6; 20]);
+const BROKER: Address = Address([7; 20]);
+const SELLER: Address = Address([8; 20]);
+const BUYER: Address = Address([9; 20]);
+
+const T0: u64 = 1_700_000_000;
+const DEADLINE: u64 = T0 + 86_400;
+const PRICE: u128 = 900_000_000;
+
+fn ok(r: Result<Vec<u8>, ContractError>) -> Vec<u8> {
+    match r {
+        Ok(d) => d,
+        Err(e) => panic!("unexpected error: {e}"),
+    }
+}
+
+fn err(r: Result<Vec<u8>, ContractError>) -> String {
+    match r {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e.into_message(),
+    }
+}
+
+fn deal_exec(sender: Address, msg: &ExecuteMsg) -> Result<Vec<u8>, ContractError> {
+    mock::execute(DEAL, sender, msg)
+}
+
+/// Genesis: contracts, roles, policy 2 of 3, parcel P-1 owned by SELLER with Bank A's lien of
+/// 300,000,000, and 900,000,000 KRW minted by Bank B to BUYER.
+fn genesis() {
+    mock::reset();
+    mock::set_block(1, T0);
+    mock::register(IDENTITY, hanok_identity::ENTRY_POINTS);
+    mock::register(REGISTRY, hanok_registry::ENTRY_POINTS);
+    mock::register(KRW, hanok_krw::ENTRY_POINTS);
+    mock::register(ESCROW, hanok_escrow::ENTRY_POINTS);
+    mock::register(DEAL, ENTRY_POINTS);
+    ok(mock::instantiate(
+        IDENTITY,
+        AUTH,
+        &hanok_identity::InstantiateMsg { authority: AUTH },
+    ));
+    for (a, r) in [
+        (OFF1, Role::Official),
+        (OFF2, Role::Official),
+        (OFF3, Role::Official),
+        (BANK_A, Role::Bank),
+        (BANK_B, Role::Bank),
+        (BROKER, Role::Broker),
+        (SELLER, Role::Citizen),
+        (BUYER, Role::Citizen),
+    ] {
+        ok(mock::execute(
+            IDENTITY,
+            AUTH,
+            &hanok_identity::ExecuteMsg::Enrol {
+                address: a,
+                roles: vec![r],
+            },
+        ));
+    }
+    ok(mock::instantiate(
+        REGISTRY,
+        AUTH,
+        &hanok_registry::InstantiateMsg {
+            identity: IDENTITY,
+            deal: DEAL,
+            policy: hanok_registry::Policy {
+                threshold: 2,
+                officials: vec![OFF1, OFF2, OFF3],
+            },
+        },
+    ));
+    ok(mock::instantiate(
+        KRW,
+        AUTH,
+        &hanok_krw::InstantiateMsg { identity: IDENTITY },
+    ));
+    ok(mock::instantiate(
+        ESCROW,
+        AUTH,
+        &hanok_escrow::InstantiateMsg {
+            token: KRW,
+            deal: DEAL,
+        },
+    ));
+    ok(mock::instantiate(
+        DEAL,
+        AUTH,
+        &InstantiateMsg {
+            identity: IDENTITY,
+            registry: REGISTRY,
+            escrow: ESCROW,
+            token: KRW,
+        },
+    ));
+    ok(mock::execute(
+        REGISTRY,
+        OFF1,
+        &hanok_registry::ExecuteMsg::RegisterParcel {
+            parcel_id: "P-1".into(),
+            lot_number: "123-4".into(),
+            address: "1 Sejong-daero, Jung-gu, Seoul".into(),
+            area_m2_hundredths: 8_450,
+            land_use: LandUse::Residential,
+            owners: vec![Owner {
+                owner: SELLER,
+                share_bps: 10_000,
+            }],
+        },
+    ));
+    ok(mock::execute(
+        REGISTRY,
+        OFF1,
+        &hanok_registry::ExecuteMsg::RecordLien {
+            parcel_id: "P-1".into(),
+            holder: BANK_A,
+            amount: Amount(300_000_000),
+        },
+    ));
+    ok(mock::execute(
+        KRW,
+        BANK_B,
+        &hanok_krw::ExecuteMsg::Mint {
+            to: BUYER,
+            amount: Amount(PRICE),
+        },
+    ));
+}
+
+fn open() -> u64 {
+    let data = ok(deal_exec(
+        BROKER,
+        &ExecuteMsg::Open {
+            parcel_id: "P-1".into(),
+            seller: SELLER,
+            buyer: BUYER,
+            price: Amount(PRICE),
+            deadline: DEADLINE,
+        },
+    ));
+    match serde_json::from_slice::<OpenResponse>(&data) {
+        Ok(r) => r.deal_id,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn fund(deal_id: u64, amount: u128) -> Result<Vec<u8>, ContractError> {
+    mock::execute(
+        KRW,
+        BUYER,
+        &hanok_krw::ExecuteMsg::Send {
+            contract: ESCROW,
+            amount: Amount(amount),
+            msg: serde_json::json!({ "fund": { "deal_id": deal_id } }),
+        },
+    )
+}
+
+/// Opens, attaches Bank B's mortgage, funds, signs and gets two approvals.
+fn approved_deal() -> u64 {
+    let id = open();
+    ok(deal_exec(
+        BANK_B,
+        &ExecuteMsg::AttachMortgage {
+            deal_id: id,
+            amount: Amount(500_000_000),
+        },
+    ));
+    ok(fund(id, PRICE));
+    ok(deal_exec(SELLER, &ExecuteMsg::Sign { deal_id: id }));
+    ok(deal_exec(BUYER, &ExecuteMsg::Sign { deal_id: id }));
+    ok(deal_exec(OFF1, &ExecuteMsg::Approve { deal_id: id }));
+    ok(deal_exec(OFF3, &ExecuteMsg::Approve { deal_id: id }));
+    assert_eq!(deal(id).status, Status::Approved);
+    id
+}
+
+fn deal(id: u64) -> Deal {
+    match mock::query(DEAL, &QueryMsg::Deal { deal_id: id }) {
+        Ok(d) => d,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn parcel() -> Parcel {
+    match mock::query(
+        REGISTRY,
+        &hanok_registry::QueryMsg::Parcel {
+            parcel_id: "P-1".into(),
+        },
+    ) {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn balance(a: Address) -> u128 {
+    match mock::query::<_, hanok_krw::BalanceResponse>(
+        KRW,
+        &hanok_krw::QueryMsg::Balance { address: a },
+    ) {
+        Ok(b) => b.balance.0,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn the_acceptance_story_settles_atomically() {
+    genesis();
+    let id = approved_deal();
+    assert_eq!(balance(ESCROW), PRICE);
+    mock::take_events();
+
+    ok(deal_exec(BUYER, &ExecuteMsg::Settle { deal_id: id }));
+
+    assert_eq!(balance(BANK_A), 300_000_000);
+    assert_eq!(balance(SELLER), 600_000_000);
+    assert_eq!((balance(ESCROW), balance(BUYER)), (0, 0));
+    let p = parcel();
+    assert_eq!(
+        p.owners,
+        vec![Owner {
+            owner: BUYER,
+            share_bps: 10_000
+        }]
+    );
+    assert!(!p.encumbrances[0].active);
+    assert_eq!(p.encumbrances[1].rank, 2);
+    assert!(p.encumbrances[1].active);
+    assert_eq!(
+        p.encumbrances[1].kind,
+        EncumbranceKind::Mortgage {
+            holder: BANK_B,
+            amount: Amount(500_000_000)
+        }
+    );
+    let d = deal(id);
+    assert_eq!(d.status, Status::Settled);
+    assert_eq!(d.approvals, vec![OFF1, OFF3]);
+    let by_parcel: Result<DealByParcelResponse, _> = mock::query(
+        DEAL,
+        &QueryMsg::DealByParcel {
+            parcel_id: "P-1".into(),
+        },
+    );
+    assert_eq!(by_parcel.map(|r| r.deal_id), Ok(None));
+    let types: Vec<String> = mock::events().into_iter().map(|(_, e)| e.ty).collect();
+    assert_eq!(
+        types,
+        vec![
+            // A callee's events come first: a handler's `Response` events are emitted when it
+            // returns.
+            "transfer",
+            "released",
+            "lien_discharged",
+            "transfer",
+            "released",
+            "title_transferred",
+            "lien_recorded",
+            "lien_paid_off",
+            "deal_settled"
+        ]
+    );
+    assert_eq!(
+        err(deal_exec(BUYER, &ExecuteMsg::Settle { deal_id: id })),
+        "deal 1 is settled, not approved"
+    );
+}
+
+#[test]
+fn a_short_payoff_reverts_everything() {
+    genesis();
+    // A second, bigger lien makes the liens exceed the price.
+    ok(mock::execute(
+        REGISTRY,
+        OFF2,
+        &hanok_registry::ExecuteMsg::RecordLien {
+            parcel_id: "P-1".into(),
+            holder: BANK_A,
+            amount: Amount(700_000_000),
+        },
+    ));
+    let id = approved_deal();
+    let before = parcel();
+    assert_eq!(
+        err(deal_exec(BUYER, &ExecuteMsg::Settle { deal_id: id })),
+        "payoff short: liens need 1000000000, escrow holds 900000000"
+    );
+    assert_eq!(parcel(), before);
+    assert_eq!((balance(ESCROW), balance(BANK_A)), (PRICE, 0));
+    assert_eq!(deal(id).status, Status::Approved);
+}
+
+#[test]
+fn a_frozen_title_or_a_passed_deadline_blocks_settlement_and_the_buyer_reclaims() {
+    genesis();
+    let id = approved_deal();
+    let freeze = hanok_registry::ExecuteMsg::Freeze {
+        parcel_id: "P-1".into(),
+        court_order_hash: "0f".repeat(32),
+    };
+    ok(mock::execute(REGISTRY, OFF2, &freeze));
+    assert_eq!(
+        err(deal_exec(BUYER, &ExecuteMsg::Settle { deal_id: id })),
+        "title frozen by a court seizure"
+    );
+    assert_eq!(
+        err(deal_exec(BUYER, &ExecuteMsg::Refund { deal_id: id })),
+        "deal 1 cannot be refunded before its deadline"
+    );
+    mock::set_block(100, DEADLINE + 1);
+    assert_eq!(
+        err(deal_exec(BUYER, &ExecuteMsg::Settle { deal_id: id })),
+        "deadline passed"
+    );
+    assert_eq!(
+        err(deal_exec(SELLER, &ExecuteMsg::Refund { deal_id: id })),
+        "unauthorized: only the buyer may reclaim the escrow"
+    );
+    ok(deal_exec(BUYER, &ExecuteMsg::Refund { deal_id: id }));
+    assert_eq!((balance(BUYER), balance(ESCROW)), (PRICE, 0));
+    assert_eq!(deal(id).status, Status::Refunded);
+    assert_eq!(
+        err(deal_exec(BUYER, &ExecuteMsg::Refund { deal_id: id })),
+        "deal 1 is already refunded"
+    );
+}
+
+#[test]
+fn roles_order_and_approvals_are_enforced() {
+    genesis();
+    let open_msg = |seller| ExecuteMsg::Open {
+        parcel_id: "P-1".into(),
+        seller,
+        buyer: BUYER,
+        price: Amount(PRICE),
+        deadline: DEADLINE,
+    };
+    assert_eq!(
+        err(deal_exec(SELLER, &open_msg(SELLER))),
+        "unauthorized: only an enrolled broker may open a deal"
+    );
+    assert_eq!(
+        err(deal_exec(BROKER, &open_msg(BANK_A))),
+        format!("seller {BANK_A} is not the sole owner of parcel P-1")
+    );
+    let past = ExecuteMsg::Open {
+        parcel_id: "P-1".into(),
+        seller: SELLER,
+        buyer: BUYER,
+        price: Amount(1),
+        deadline: T0,
+    };
+    assert_eq!(
+        err(deal_exec(BROKER, &past)),
+        "deadline must be in the future"
+    );
+    let id = open();
+    assert_eq!(
+        err(deal_exec(BROKER, &open_msg(SELLER))),
+        "parcel P-1 already has pending deal 1"
+    );
+
+    // Funding: only the exact price, only by the buyer, only through the token.
+    assert_eq!(
+        err(fund(id, PRICE - 1)),
+        "deal 1 needs exactly 900000000, got 899999999"
+    );
+    assert_eq!(balance(BUYER), PRICE);
+    let direct = ExecuteMsg::Funded {
+        deal_id: id,
+        funder: BUYER,
+        amount: Amount(PRICE),
+    };
+    assert_eq!(
+        err(deal_exec(BUYER, &direct)),
+        "unauthorized: only the escrow contract may report funding"
+    );
+    assert_eq!(
+        err(deal_exec(SELLER, &ExecuteMsg::Sign { deal_id: id })),
+        "deal 1 is open, not funded"
+    );
+    ok(fund(id, PRICE));
+    ok(mock::execute(
+        KRW,
+        BANK_B,
+        &hanok_krw::ExecuteMsg::Mint {
+            to: BUYER,
+            amount: Amount(PRICE),
+        },
+    ));
+    assert_eq!(err(fund(id, PRICE)), "deal 1 is already funded");
+    assert_eq!(
+        err(deal_exec(BROKER, &ExecuteMsg::Cancel { deal_id: id })),
+        "deal 1 is funded, it can only be cancelled before funding"
+    );
+
+    ok(deal_exec(SELLER, &ExecuteMsg::Sign { deal_id: id }));
+    assert_eq!(
+        err(deal_exec(SELLER, &ExecuteMsg::Sign { deal_id: id })),
+        format!("already signed by {SELLER}")
+    );
+    assert_eq!(
+        err(deal_exec(OFF1, &ExecuteMsg::Approve { deal_id: id })),
+        "deal 1 is funded, not signed"
+    );
+    ok(deal_exec(BUYER, &ExecuteMsg::Sign { deal_id: id }));
+    assert_eq!(
+        err(deal_exec(BANK_A, &ExecuteMsg::Approve { deal_id: id })),
+        "unauthorized: only an official may approve"
+    );
+    ok(deal_exec(OFF2, &ExecuteMsg::Approve { deal_id: id }));
+    assert_eq!(
+        err(deal_exec(OFF2, &ExecuteMsg::Approve { deal_id: id })),
+        format!("already approved by {OFF2}")
+    );
+    assert_eq!(deal(id).status, Status::Signed);
+    assert_eq!(
+        err(deal_exec(BUYER, &ExecuteMsg::Settle { deal_id: id })),
+        "deal 1 is signed, not approved"
+    );
+    ok(deal_exec(OFF3, &ExecuteMsg::Reject { deal_id: id }));
+    assert_eq!(deal(id).status, Status::Rejected);
+    ok(deal_exec(BUYER, &ExecuteMsg::Refund { deal_id: id }));
+    assert_eq!(balance(BUYER), 2 * PRICE);
+    // The parcel is free again.
+    assert_eq!(open(), 2);
+    ok(deal_exec(SELLER, &ExecuteMsg::Cancel { deal_id: 2 }));
+    assert_eq!(deal(2).status, Status::Cancelled);
+}

@@ -1,0 +1,246 @@
+//! Native unit tests of the registry on the mock host, with the identity contract alongside.
+
+use super::*;
+use hanok_identity::Role;
+use hanok_sdk::mock;
+use std::vec;
+
+pub(crate) const IDENTITY: Address = Address([0x1d; 20]);
+pub(crate) const REGISTRY: Address = Address([0x2e; 20]);
+const DEAL: Address = Address([0xde; 20]);
+const AUTH: Address = Address([1; 20]);
+const OFF1: Address = Address([2; 20]);
+const OFF2: Address = Address([3; 20]);
+const BANK: Address = Address([4; 20]);
+const SELLER: Address = Address([5; 20]);
+const BUYER: Address = Address([6; 20]);
+
+fn enrol(a: Address, roles: Vec<Role>) {
+    let r = mock::execute(
+        IDENTITY,
+        AUTH,
+        &hanok_identity::ExecuteMsg::Enrol { address: a, roles },
+    );
+    assert!(r.is_ok(), "{r:?}");
+}
+
+fn setup() {
+    mock::reset();
+    mock::register(IDENTITY, hanok_identity::ENTRY_POINTS);
+    mock::register(REGISTRY, ENTRY_POINTS);
+    assert!(mock::instantiate(
+        IDENTITY,
+        AUTH,
+        &hanok_identity::InstantiateMsg { authority: AUTH }
+    )
+    .is_ok());
+    enrol(OFF1, vec![Role::Official]);
+    enrol(OFF2, vec![Role::Official]);
+    enrol(BANK, vec![Role::Bank]);
+    let msg = InstantiateMsg {
+        identity: IDENTITY,
+        deal: DEAL,
+        policy: Policy {
+            threshold: 1,
+            officials: vec![OFF1],
+        },
+    };
+    assert!(mock::instantiate(REGISTRY, AUTH, &msg).is_ok());
+    let r = mock::execute(
+        REGISTRY,
+        OFF1,
+        &register(
+            "P-1",
+            vec![Owner {
+                owner: SELLER,
+                share_bps: 10_000,
+            }],
+        ),
+    );
+    assert!(r.is_ok(), "{r:?}");
+}
+
+fn register(id: &str, owners: Vec<Owner>) -> ExecuteMsg {
+    ExecuteMsg::RegisterParcel {
+        parcel_id: id.into(),
+        lot_number: "123-4".into(),
+        address: "1 Sejong-daero, Jung-gu, Seoul".into(),
+        area_m2_hundredths: 8_450,
+        land_use: LandUse::Residential,
+        owners,
+    }
+}
+
+fn exec(sender: Address, msg: &ExecuteMsg) -> Result<Vec<u8>, String> {
+    mock::execute(REGISTRY, sender, msg).map_err(ContractError::into_message)
+}
+
+fn parcel(id: &str) -> Parcel {
+    match mock::query(
+        REGISTRY,
+        &QueryMsg::Parcel {
+            parcel_id: id.into(),
+        },
+    ) {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn registration_is_checked_and_official_only() {
+    setup();
+    let sole = vec![Owner {
+        owner: SELLER,
+        share_bps: 10_000,
+    }];
+    assert_eq!(
+        exec(BANK, &register("P-2", sole.clone())),
+        Err("unauthorized: only an official may register a parcel".into())
+    );
+    assert_eq!(
+        exec(OFF1, &register("P-1", sole)),
+        Err("parcel P-1 already registered".into())
+    );
+    let split = vec![
+        Owner {
+            owner: SELLER,
+            share_bps: 5_000,
+        },
+        Owner {
+            owner: BUYER,
+            share_bps: 4_000,
+        },
+    ];
+    assert_eq!(
+        exec(OFF1, &register("P-3", split)),
+        Err("owner shares must sum to 10000 bps, got 9000".into())
+    );
+    let twice = vec![
+        Owner {
+            owner: SELLER,
+            share_bps: 5_000,
+        },
+        Owner {
+            owner: SELLER,
+            share_bps: 5_000,
+        },
+    ];
+    assert!(exec(OFF1, &register("P-3", twice)).is_err_and(|e| e.contains("listed twice")));
+    let p = parcel("P-1");
+    assert_eq!(p.owners.len(), 1);
+    assert!(!p.frozen);
+}
+
+#[test]
+fn liens_get_ranks_and_only_holder_official_or_deal_discharge() {
+    setup();
+    let lien = |holder| ExecuteMsg::RecordLien {
+        parcel_id: "P-1".into(),
+        holder,
+        amount: Amount(300_000_000),
+    };
+    assert_eq!(
+        exec(OFF1, &lien(BUYER)),
+        Err(format!("lien holder {BUYER} is not an enrolled bank"))
+    );
+    assert_eq!(
+        exec(BANK, &lien(BANK)),
+        Err("unauthorized: only an official may record a lien".into())
+    );
+    assert_eq!(exec(OFF1, &lien(BANK)), Ok(br#"{"lien_id":1}"#.to_vec()));
+    assert_eq!(exec(DEAL, &lien(BANK)), Ok(br#"{"lien_id":2}"#.to_vec()));
+    let discharge = |lien_id| ExecuteMsg::DischargeLien {
+        parcel_id: "P-1".into(),
+        lien_id,
+    };
+    assert!(exec(SELLER, &discharge(1)).is_err_and(|e| e.starts_with("unauthorized")));
+    assert!(exec(BANK, &discharge(1)).is_ok());
+    assert_eq!(
+        exec(OFF1, &discharge(1)),
+        Err("lien 1 on parcel P-1 is already discharged".into())
+    );
+    assert!(exec(DEAL, &discharge(2)).is_ok());
+    let p = parcel("P-1");
+    assert_eq!(p.encumbrances.len(), 2);
+    assert!(p.encumbrances.iter().all(|e| !e.active));
+    assert_eq!(p.encumbrances[1].rank, 2);
+}
+
+#[test]
+fn seizure_freezes_the_title_until_lifted() {
+    setup();
+    let hash = "ab".repeat(32);
+    let freeze = ExecuteMsg::Freeze {
+        parcel_id: "P-1".into(),
+        court_order_hash: hash,
+    };
+    assert_eq!(exec(OFF1, &freeze), Ok(br#"{"seizure_id":1}"#.to_vec()));
+    assert!(parcel("P-1").frozen);
+    let transfer = ExecuteMsg::TransferTitle {
+        parcel_id: "P-1".into(),
+        to: BUYER,
+    };
+    assert_eq!(
+        exec(DEAL, &transfer),
+        Err("title frozen by a court seizure".into())
+    );
+    assert!(exec(
+        OFF1,
+        &ExecuteMsg::Unfreeze {
+            parcel_id: "P-1".into(),
+            seizure_id: 1
+        }
+    )
+    .is_ok());
+    assert_eq!(
+        exec(OFF1, &transfer),
+        Err("unauthorized: only the deal contract may transfer a title".into())
+    );
+    assert!(exec(DEAL, &transfer).is_ok());
+    assert_eq!(
+        parcel("P-1").owners,
+        vec![Owner {
+            owner: BUYER,
+            share_bps: 10_000
+        }]
+    );
+
+    let history: HistoryResponse = mock::query(
+        REGISTRY,
+        &QueryMsg::History {
+            parcel_id: "P-1".into(),
+            start_after: Some(1),
+            limit: None,
+        },
+    )
+    .unwrap_or(HistoryResponse { entries: vec![] });
+    let actions: Vec<Action> = history.entries.iter().map(|e| e.action).collect();
+    assert_eq!(
+        actions,
+        vec![Action::Frozen, Action::Unfrozen, Action::TitleTransferred]
+    );
+}
+
+#[test]
+fn policy_is_validated_and_set_by_the_authority() {
+    setup();
+    let set = |threshold, officials| ExecuteMsg::SetPolicy {
+        threshold,
+        officials,
+    };
+    assert!(exec(OFF1, &set(1, vec![OFF1])).is_err_and(|e| e.starts_with("unauthorized")));
+    assert!(exec(AUTH, &set(3, vec![OFF1, OFF2])).is_err_and(|e| e.contains("threshold")));
+    assert!(exec(AUTH, &set(0, vec![OFF1])).is_err_and(|e| e.contains("threshold")));
+    assert!(exec(AUTH, &set(1, vec![OFF1, OFF1])).is_err_and(|e| e.contains("twice")));
+    assert_eq!(
+        exec(AUTH, &set(1, vec![BANK])),
+        Err(format!("policy: {BANK} is not an enrolled official"))
+    );
+    assert!(exec(AUTH, &set(2, vec![OFF1, OFF2])).is_ok());
+    // Both spellings of a query without arguments work.
+    let p: Result<Policy, _> = mock::query(REGISTRY, &"policy");
+    assert_eq!(p.map(|p| p.threshold), Ok(2));
+    let p: Result<Policy, _> = mock::query(REGISTRY, &QueryMsg::Policy {});
+    assert_eq!(p.map(|p| p.officials), Ok(vec![OFF1, OFF2]));
+}
