@@ -87,21 +87,34 @@ fn gas_used_is_deterministic_and_grows_with_work() {
 fn compiled_modules_are_cached_on_disk_and_reloaded_without_compiling() {
     use hanok_vm::{Loaded, Vm, VmConfig};
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = VmConfig { cache_dir: Some(dir.path().to_path_buf()), ..VmConfig::default() };
+    let cfg = VmConfig {
+        cache_dir: Some(dir.path().to_path_buf()),
+        ..VmConfig::default()
+    };
     let wasm = wat::parse_str(modules::counter()).expect("wat");
 
     let first = Vm::new(cfg.clone()).expect("vm");
     let (hash, how) = first.prepare(&wasm).expect("prepare");
     assert_eq!(how, Loaded::Compiled);
-    assert_eq!(first.prepare(&wasm).expect("again").1, Loaded::Memory, "compiled once per VM");
+    assert_eq!(
+        first.prepare(&wasm).expect("again").1,
+        Loaded::Memory,
+        "compiled once per VM"
+    );
 
     // A restarted node: a new VM over the same cache directory loads the artifact.
     let restarted = Vm::new(cfg).expect("vm");
     assert!(!restarted.is_loaded(&hash));
-    assert_eq!(restarted.prepare(&wasm).expect("reload").1, Loaded::DiskCache);
+    assert_eq!(
+        restarted.prepare(&wasm).expect("reload").1,
+        Loaded::DiskCache
+    );
 
     // Another gas schedule is another cache key: nothing compiled under other rules is reused.
-    let mut other = VmConfig { cache_dir: Some(dir.path().to_path_buf()), ..VmConfig::default() };
+    let mut other = VmConfig {
+        cache_dir: Some(dir.path().to_path_buf()),
+        ..VmConfig::default()
+    };
     other.gas.version = 2;
     let other = Vm::new(other).expect("vm");
     assert_eq!(other.prepare(&wasm).expect("compile").1, Loaded::Compiled);

@@ -1,0 +1,547 @@
+//! [`Chain`]: the block log, the state store and the VM wired together — open, propose, commit.
+
+use crate::error::{ChainError, Result};
+use crate::exec::{execute_block, receipts_root, tx_root, BlockOutput, Receipt, Rules};
+use crate::genesis::{genesis_writes, Genesis};
+use crate::{account, AllowAll, StoreBackend};
+use hanok_proto::v1;
+use hanok_storage::{height_key, BlockLog, Index, IndexWrite, Proof, StateStore};
+use hanok_types::{Address, CheckedTx, Hash, PublicKey, SecretKey, TxLimits};
+use hanok_vm::{Backend, BlockEnv, CallError, Vm};
+use prost::Message;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+/// Rules of a chain that every node must share.
+#[derive(Debug, Clone)]
+pub struct ChainConfig {
+    /// Stateless transaction bounds.
+    pub tx_limits: TxLimits,
+    /// Block execution rules (admission, block gas).
+    pub rules: Rules,
+    /// Keys allowed to sign blocks; `None` accepts any correctly signed block (ordering is then
+    /// someone else's job, e.g. a consensus engine).
+    pub proposers: Option<Vec<PublicKey>>,
+}
+
+impl Default for ChainConfig {
+    fn default() -> Self {
+        ChainConfig {
+            tx_limits: TxLimits::default(),
+            rules: Rules {
+                admission: Arc::new(AllowAll),
+                max_block_gas: 10_000_000_000,
+            },
+            proposers: None,
+        }
+    }
+}
+
+/// What [`Chain::open`] found and did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenReport {
+    /// Bytes of torn log tail cut off.
+    pub truncated_bytes: u64,
+    /// Blocks replayed from the log into the state store.
+    pub replayed: u64,
+    /// Height of the last committed block.
+    pub height: u64,
+}
+
+/// A committed block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// Its height.
+    pub height: u64,
+    /// sha256 of its header encoding.
+    pub block_hash: Hash,
+    /// The state root after it (the next block's header carries it).
+    pub state_root: Hash,
+    /// One receipt per transaction.
+    pub receipts: Vec<Receipt>,
+}
+
+/// A block built and executed by [`Chain::propose`], ready for [`Chain::commit_proposal`]
+/// without executing it again.
+#[derive(Debug, Clone)]
+pub struct Proposal {
+    block: v1::Block,
+    output: BlockOutput,
+}
+
+impl Proposal {
+    /// The signed block.
+    pub fn block(&self) -> &v1::Block {
+        &self.block
+    }
+    /// What executing it produced.
+    pub fn output(&self) -> &BlockOutput {
+        &self.output
+    }
+}
+
+/// sha256 of a header's protobuf encoding: the block hash, and what the proposer signs.
+pub fn header_hash(header: &v1::BlockHeader) -> Hash {
+    Hash::sha256(&header.encode_to_vec())
+}
+
+/// The chain on disk: the block log (truth), the state store (derived) and the VM.
+///
+/// Blocks are committed log first (one fsync), then state and indexes in the store; on open,
+/// log blocks the store has not applied are replayed.
+pub struct Chain {
+    vm: Vm,
+    genesis: Genesis,
+    config: ChainConfig,
+    log: BlockLog,
+    store: Arc<RwLock<StateStore>>,
+    last: v1::BlockHeader,
+    last_hash: Hash,
+}
+
+impl std::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chain")
+            .field("chain_id", &self.genesis.chain_id)
+            .field("height", &self.last.height)
+            .finish_non_exhaustive()
+    }
+}
+
+fn decode_block(height: u64, bytes: Option<Vec<u8>>) -> Result<v1::Block> {
+    let bytes =
+        bytes.ok_or_else(|| ChainError::Corrupt(format!("block {height} missing from the log")))?;
+    v1::Block::decode(bytes.as_slice())
+        .map_err(|e| ChainError::Corrupt(format!("block {height} in the log does not decode: {e}")))
+}
+
+fn invalid(height: u64, reason: impl Into<String>) -> ChainError {
+    ChainError::InvalidBlock {
+        height,
+        reason: reason.into(),
+    }
+}
+
+impl Chain {
+    /// Opens the chain in `dir` (creating it and committing genesis block 0 if empty), cuts a
+    /// torn log tail, and replays log blocks the state store has not applied.
+    ///
+    /// # Errors
+    /// [`ChainError::StateAheadOfLog`] if the store applied blocks the log lacks;
+    /// [`ChainError::GenesisMismatch`]; [`ChainError::Store`]; any error of replaying a block.
+    pub fn open(
+        dir: impl AsRef<Path>,
+        genesis: Genesis,
+        vm: Vm,
+        config: ChainConfig,
+    ) -> Result<(Chain, OpenReport)> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|source| ChainError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let (mut log, recovery) = BlockLog::open(dir.join("blocks.log"))?;
+        let store = StateStore::open(dir.join("state"))?;
+        let applied = store.applied_height();
+        let log_last = log.last_height();
+        if let Some(applied) = applied {
+            if log_last.is_none_or(|l| applied > l) {
+                return Err(ChainError::StateAheadOfLog { applied, log_last });
+            }
+        }
+        if log.first_height().is_some_and(|f| f != 0) {
+            return Err(ChainError::Corrupt(
+                "the block log does not start at genesis (height 0)".into(),
+            ));
+        }
+        if log_last.is_none() {
+            log.append(0, &genesis_block(&genesis).encode_to_vec())?;
+        }
+        let block0 = decode_block(0, log.read(0)?)?;
+        let header0 = block0.header.unwrap_or_default();
+        if header0.prev_hash != genesis.hash().0 {
+            return Err(ChainError::GenesisMismatch {
+                expected: genesis.hash().to_hex(),
+                found: hex::encode(&header0.prev_hash),
+            });
+        }
+        let last = match applied {
+            Some(a) => decode_block(a, log.read(a)?)?.header.unwrap_or_default(),
+            None => header0,
+        };
+        let mut chain = Chain {
+            vm,
+            genesis,
+            config,
+            log,
+            store: Arc::new(RwLock::new(store)),
+            last_hash: header_hash(&last),
+            last,
+        };
+        let start = applied.map_or(0, |a| a.saturating_add(1));
+        let end = chain.log.last_height().unwrap_or(0);
+        let mut replayed = 0u64;
+        for h in start..=end {
+            let block = decode_block(h, chain.log.read(h)?)?;
+            if h == 0 {
+                chain.apply_genesis(&block)?;
+            } else {
+                chain.apply(block, false)?;
+            }
+            replayed = replayed.saturating_add(1);
+        }
+        let report = OpenReport {
+            truncated_bytes: recovery.truncated_bytes,
+            replayed,
+            height: chain.last.height,
+        };
+        Ok((chain, report))
+    }
+
+    fn apply_genesis(&mut self, block: &v1::Block) -> Result<()> {
+        let effects = genesis_writes(&self.vm, &self.genesis)?;
+        let index = [IndexWrite {
+            index: Index::BlocksByHeight,
+            key: height_key(0).to_vec(),
+            value: block.encode_to_vec(),
+        }];
+        self.store_mut().commit_block(0, &effects.writes, &index)?;
+        let header = block.header.clone().unwrap_or_default();
+        self.last_hash = header_hash(&header);
+        self.last = header;
+        Ok(())
+    }
+
+    fn store_mut(&self) -> std::sync::RwLockWriteGuard<'_, StateStore> {
+        self.store.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn store(&self) -> std::sync::RwLockReadGuard<'_, StateStore> {
+        self.store.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> &str {
+        &self.genesis.chain_id
+    }
+
+    /// The genesis this chain started from.
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+
+    /// The VM.
+    pub fn vm(&self) -> &Vm {
+        &self.vm
+    }
+
+    /// The rules.
+    pub fn config(&self) -> &ChainConfig {
+        &self.config
+    }
+
+    /// Height of the last committed block.
+    pub fn height(&self) -> u64 {
+        self.last.height
+    }
+
+    /// The last committed header.
+    pub fn last_header(&self) -> &v1::BlockHeader {
+        &self.last
+    }
+
+    /// Hash of the last committed header.
+    pub fn last_hash(&self) -> Hash {
+        self.last_hash
+    }
+
+    /// The root over all state after the last committed block.
+    pub fn state_root(&self) -> Hash {
+        Hash(self.store().state_root())
+    }
+
+    /// Committed state as the VM reads it (for queries and simulations).
+    pub fn backend(&self) -> Arc<dyn Backend> {
+        Arc::new(StoreBackend(self.store.clone()))
+    }
+
+    /// The nonce `address`'s next transaction must carry.
+    ///
+    /// # Errors
+    /// [`ChainError::State`]; [`ChainError::Corrupt`].
+    pub fn next_nonce(&self, address: &Address) -> Result<u64> {
+        account::next_nonce(&StoreBackend(self.store.clone()), address)
+    }
+
+    /// Runs a read-only query of `contract` against committed state.
+    ///
+    /// # Errors
+    /// The [`CallError`] of the query.
+    pub fn query(
+        &self,
+        contract: Address,
+        msg: &[u8],
+        gas_limit: u64,
+    ) -> Result<Vec<u8>, CallError> {
+        let env = BlockEnv {
+            height: self.last.height,
+            time: self.last.time,
+            chain_id: self.genesis.chain_id.clone(),
+        };
+        self.vm.query(self.backend(), env, contract, msg, gas_limit)
+    }
+
+    /// A committed state value with its proof against [`Self::state_root`].
+    ///
+    /// # Errors
+    /// [`ChainError::Store`].
+    pub fn get_with_proof(&self, key: &[u8]) -> Result<(Option<Vec<u8>>, Proof)> {
+        Ok(self.store().get_with_proof(key)?)
+    }
+
+    /// The committed block at `height`.
+    ///
+    /// # Errors
+    /// [`ChainError::Store`]; [`ChainError::Corrupt`].
+    pub fn block(&self, height: u64) -> Result<Option<v1::Block>> {
+        match self
+            .store()
+            .index_get(Index::BlocksByHeight, &height_key(height))?
+        {
+            None => Ok(None),
+            Some(b) => decode_block(height, Some(b)).map(Some),
+        }
+    }
+
+    /// The receipt of a committed transaction.
+    ///
+    /// # Errors
+    /// [`ChainError::Store`]; [`ChainError::Corrupt`].
+    pub fn receipt(&self, tx_hash: &Hash) -> Result<Option<v1::Receipt>> {
+        match self.store().index_get(Index::Receipts, &tx_hash.0)? {
+            None => Ok(None),
+            Some(b) => v1::Receipt::decode(b.as_slice())
+                .map(Some)
+                .map_err(|e| ChainError::Corrupt(format!("receipt {tx_hash}: {e}"))),
+        }
+    }
+
+    /// Where a committed transaction is: (height, index in block).
+    ///
+    /// # Errors
+    /// [`ChainError::Store`]; [`ChainError::Corrupt`].
+    pub fn tx_location(&self, tx_hash: &Hash) -> Result<Option<(u64, u32)>> {
+        match self.store().index_get(Index::TxByHash, &tx_hash.0)? {
+            None => Ok(None),
+            Some(b) if b.len() == 12 => {
+                let mut h = [0u8; 8];
+                let mut i = [0u8; 4];
+                h.copy_from_slice(&b[..8]);
+                i.copy_from_slice(&b[8..]);
+                Ok(Some((u64::from_be_bytes(h), u32::from_be_bytes(i))))
+            }
+            Some(_) => Err(ChainError::Corrupt(format!("tx index entry of {tx_hash}"))),
+        }
+    }
+
+    /// Executes `txs` as the next block at `time` and signs its header with `proposer`.
+    /// Nothing is committed: pass the result to [`Self::commit_proposal`].
+    ///
+    /// # Errors
+    /// [`ChainError::BlockGasLimit`]; [`ChainError::State`].
+    pub fn propose(
+        &self,
+        txs: Vec<CheckedTx>,
+        time: u64,
+        proposer: &SecretKey,
+    ) -> Result<Proposal> {
+        let height = self.last.height.saturating_add(1);
+        let time = time.max(self.last.time);
+        let env = BlockEnv {
+            height,
+            time,
+            chain_id: self.genesis.chain_id.clone(),
+        };
+        let output = execute_block(&self.vm, self.backend(), &env, &txs, &self.config.rules)?;
+        let header = v1::BlockHeader {
+            chain_id: self.genesis.chain_id.clone(),
+            height,
+            time,
+            prev_hash: self.last_hash.0.to_vec(),
+            tx_root: tx_root(txs.iter().map(CheckedTx::hash)).0.to_vec(),
+            state_root: self.state_root().0.to_vec(),
+            receipts_root: output.receipts_root().0.to_vec(),
+            proposer_pubkey: proposer.public_key().to_bytes().to_vec(),
+            tx_count: u32::try_from(txs.len()).map_err(|_| invalid(height, "too many txs"))?,
+            gas_used: output.gas_used,
+        };
+        let signature = proposer.sign_prehash(&header_hash(&header)).to_vec();
+        let block = v1::Block {
+            header: Some(header),
+            signature,
+            txs: txs.iter().map(CheckedTx::to_signed).collect(),
+        };
+        Ok(Proposal { block, output })
+    }
+
+    /// Commits a block from [`Self::propose`] on this chain: log append with fsync, then state
+    /// and indexes.
+    ///
+    /// # Errors
+    /// [`ChainError::InvalidBlock`] if the chain moved since it was proposed;
+    /// [`ChainError::Store`].
+    pub fn commit_proposal(&mut self, proposal: Proposal) -> Result<Committed> {
+        let header = proposal.block.header.clone().unwrap_or_default();
+        self.check_header_link(&header)?;
+        self.persist(proposal.block, proposal.output, true)
+    }
+
+    /// Checks, executes and commits a block received from elsewhere (another proposer, a
+    /// consensus engine): every tx is re-checked, the header verified, the block re-executed
+    /// and its `gas_used` and `receipts_root` compared. Log first (fsync), then state.
+    ///
+    /// # Errors
+    /// [`ChainError::InvalidBlock`], [`ChainError::InvalidTx`], [`ChainError::BlockGasLimit`];
+    /// [`ChainError::Store`] / [`ChainError::State`] on storage failure.
+    pub fn commit(&mut self, block: v1::Block) -> Result<Committed> {
+        self.apply(block, true)
+    }
+
+    fn check_header_link(&self, header: &v1::BlockHeader) -> Result<()> {
+        let height = header.height;
+        let next = self.last.height.saturating_add(1);
+        if height != next {
+            return Err(invalid(height, format!("expected height {next}")));
+        }
+        if header.chain_id != self.genesis.chain_id {
+            return Err(invalid(height, format!("chain id `{}`", header.chain_id)));
+        }
+        if header.prev_hash != self.last_hash.0 {
+            return Err(invalid(height, "prev_hash is not the last block's hash"));
+        }
+        if header.time < self.last.time {
+            return Err(invalid(height, "time goes backwards"));
+        }
+        if header.state_root != self.state_root().0 {
+            return Err(invalid(height, "state_root is not the current state root"));
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, block: v1::Block, append: bool) -> Result<Committed> {
+        let header = block.header.clone().unwrap_or_default();
+        let height = header.height;
+        self.check_header_link(&header)?;
+        let proposer = PublicKey::from_compressed(&header.proposer_pubkey)
+            .ok_or_else(|| invalid(height, "proposer_pubkey is not a compressed secp256k1 key"))?;
+        if let Some(allowed) = &self.config.proposers {
+            if !allowed.contains(&proposer) {
+                return Err(invalid(height, "proposer is not allowed to sign blocks"));
+            }
+        }
+        proposer
+            .verify_prehash(&header_hash(&header), &block.signature)
+            .map_err(|e| invalid(height, format!("block signature: {e:?}")))?;
+        let txs = block
+            .txs
+            .iter()
+            .enumerate()
+            .map(|(index, tx)| {
+                CheckedTx::check_signed(tx.clone(), &self.genesis.chain_id, &self.config.tx_limits)
+                    .map_err(|source| ChainError::InvalidTx {
+                        height,
+                        index,
+                        source,
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if usize::try_from(header.tx_count).ok() != Some(txs.len()) {
+            return Err(invalid(height, "tx_count does not match the txs"));
+        }
+        if header.tx_root != tx_root(txs.iter().map(CheckedTx::hash)).0 {
+            return Err(invalid(height, "tx_root does not match the txs"));
+        }
+        let env = BlockEnv {
+            height,
+            time: header.time,
+            chain_id: self.genesis.chain_id.clone(),
+        };
+        let output = execute_block(&self.vm, self.backend(), &env, &txs, &self.config.rules)?;
+        if output.gas_used != header.gas_used {
+            return Err(invalid(height, "gas_used differs from re-execution"));
+        }
+        if header.receipts_root != receipts_root(&output.receipts).0 {
+            return Err(invalid(height, "receipts_root differs from re-execution"));
+        }
+        self.persist(block, output, append)
+    }
+
+    fn persist(
+        &mut self,
+        block: v1::Block,
+        output: BlockOutput,
+        append: bool,
+    ) -> Result<Committed> {
+        let header = block.header.clone().unwrap_or_default();
+        let height = header.height;
+        let encoded = block.encode_to_vec();
+        if append {
+            // Durable first: once this returns, a crash is recovered by replaying the log.
+            self.log.append(height, &encoded)?;
+        }
+        let mut index =
+            Vec::with_capacity(output.receipts.len().saturating_mul(2).saturating_add(1));
+        index.push(IndexWrite {
+            index: Index::BlocksByHeight,
+            key: height_key(height).to_vec(),
+            value: encoded,
+        });
+        for r in &output.receipts {
+            let mut loc = height.to_be_bytes().to_vec();
+            loc.extend_from_slice(&r.index.to_be_bytes());
+            index.push(IndexWrite {
+                index: Index::TxByHash,
+                key: r.tx_hash.0.to_vec(),
+                value: loc,
+            });
+            index.push(IndexWrite {
+                index: Index::Receipts,
+                key: r.tx_hash.0.to_vec(),
+                value: r.to_proto().encode_to_vec(),
+            });
+        }
+        let root = self
+            .store_mut()
+            .commit_block(height, &output.writes, &index)?;
+        self.last_hash = header_hash(&header);
+        self.last = header;
+        Ok(Committed {
+            height,
+            block_hash: self.last_hash,
+            state_root: Hash(root),
+            receipts: output.receipts,
+        })
+    }
+}
+
+/// Block 0: no transactions; `prev_hash` is the genesis hash; unsigned (genesis is trusted
+/// configuration, not a proposal).
+pub fn genesis_block(genesis: &Genesis) -> v1::Block {
+    let header = v1::BlockHeader {
+        chain_id: genesis.chain_id.clone(),
+        height: 0,
+        time: genesis.time,
+        prev_hash: genesis.hash().0.to_vec(),
+        tx_root: tx_root([]).0.to_vec(),
+        state_root: vec![0; 32],
+        receipts_root: receipts_root(&[]).0.to_vec(),
+        proposer_pubkey: genesis.authority.to_bytes().to_vec(),
+        tx_count: 0,
+        gas_used: 0,
+    };
+    v1::Block {
+        header: Some(header),
+        signature: Vec::new(),
+        txs: Vec::new(),
+    }
+}

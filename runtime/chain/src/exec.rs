@@ -1,0 +1,303 @@
+//! The block executor: a pure function of (state, block) to (writes, receipts).
+
+use crate::account::{next_nonce, nonce_key};
+use crate::admission::Admission;
+use crate::backend::PendingBackend;
+use crate::error::{ChainError, Result};
+use hanok_proto::v1;
+use hanok_types::{Call, CheckedTx, Hash, TxError};
+use hanok_vm::{Backend, BlockEnv, CallError, CodeHash, ContractEvent, Session, Vm, WriteSet};
+use prost::Message;
+use std::sync::Arc;
+
+/// What happened to a transaction included in a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxStatus {
+    /// Every call succeeded; its writes are committed.
+    Ok,
+    /// A contract returned an error: writes reverted, nonce used, full gas limit charged.
+    ContractError,
+    /// The VM stopped a call (out of gas, trap, a limit): as for a contract error.
+    VmError,
+    /// A stateful check failed (nonce, expiry, enrolment): nothing changed, not even the nonce.
+    Rejected,
+}
+
+impl TxStatus {
+    /// The protobuf enum value.
+    pub fn to_proto(self) -> v1::TxStatus {
+        match self {
+            TxStatus::Ok => v1::TxStatus::Ok,
+            TxStatus::ContractError => v1::TxStatus::ContractError,
+            TxStatus::VmError => v1::TxStatus::VmError,
+            TxStatus::Rejected => v1::TxStatus::Rejected,
+        }
+    }
+}
+
+/// The outcome of one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The transaction's hash.
+    pub tx_hash: Hash,
+    /// The block height.
+    pub height: u64,
+    /// Position in the block.
+    pub index: u32,
+    /// Outcome class.
+    pub status: TxStatus,
+    /// Gas charged: what the calls used on success, the full gas limit on failure, 0 if rejected.
+    pub gas_used: u64,
+    /// Events of every call, in order (none unless [`TxStatus::Ok`]).
+    pub events: Vec<ContractEvent>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Which call failed.
+    pub failed_call: Option<u32>,
+    /// Each call's result on success: returned data for execute, the 20-byte address for
+    /// instantiate, the 32-byte code hash for upload.
+    pub results: Vec<Vec<u8>>,
+    /// The stateful check that rejected it, when [`TxStatus::Rejected`].
+    pub rejection: Option<TxError>,
+}
+
+impl Receipt {
+    /// The protobuf form, as stored and served.
+    pub fn to_proto(&self) -> v1::Receipt {
+        v1::Receipt {
+            tx_hash: self.tx_hash.0.to_vec(),
+            height: self.height,
+            index: self.index,
+            status: self.status.to_proto().into(),
+            gas_used: self.gas_used,
+            events: self
+                .events
+                .iter()
+                .map(|e| v1::Event {
+                    contract: e.contract.0.to_vec(),
+                    r#type: e.ty.clone(),
+                    attributes: e
+                        .attributes
+                        .iter()
+                        .map(|(k, v)| v1::Attribute {
+                            key: k.clone(),
+                            value: v.clone(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            error: self.error.clone().unwrap_or_default(),
+            failed_call: self.failed_call,
+            results: self.results.clone(),
+        }
+    }
+}
+
+/// Block-level rules every node must share.
+#[derive(Clone)]
+pub struct Rules {
+    /// Who may send transactions.
+    pub admission: Arc<dyn Admission>,
+    /// Most gas a block's transactions may ask for, summed over their gas limits.
+    pub max_block_gas: u64,
+}
+
+impl std::fmt::Debug for Rules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rules")
+            .field("max_block_gas", &self.max_block_gas)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything a block changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BlockOutput {
+    /// State writes of every transaction, nonces included, to commit atomically.
+    pub writes: WriteSet,
+    /// One receipt per transaction, in block order.
+    pub receipts: Vec<Receipt>,
+    /// Gas charged over the block.
+    pub gas_used: u64,
+}
+
+impl BlockOutput {
+    /// The header's `receipts_root`: sha256 over the sha256 of each encoded receipt.
+    pub fn receipts_root(&self) -> Hash {
+        receipts_root(&self.receipts)
+    }
+}
+
+/// sha256 over the concatenated sha256 of each receipt's protobuf encoding.
+pub fn receipts_root(receipts: &[Receipt]) -> Hash {
+    let mut all = Vec::with_capacity(receipts.len().saturating_mul(32));
+    for r in receipts {
+        all.extend_from_slice(&Hash::sha256(&r.to_proto().encode_to_vec()).0);
+    }
+    Hash::sha256(&all)
+}
+
+/// The header's `tx_root`: sha256 over the concatenated transaction hashes.
+pub fn tx_root(hashes: impl IntoIterator<Item = Hash>) -> Hash {
+    let mut all = Vec::new();
+    for h in hashes {
+        all.extend_from_slice(&h.0);
+    }
+    Hash::sha256(&all)
+}
+
+/// Executes `txs` in order on top of `state` in `block`. Deterministic: the same state and the
+/// same arguments give the same output on every node; nothing is committed.
+///
+/// Per transaction: the stateful checks (nonce, expiry, enrolment) — failing one gives a
+/// [`TxStatus::Rejected`] receipt and changes nothing; then one VM session runs every call in
+/// order. If any call fails, the transaction's writes and events are dropped, its nonce is still
+/// used and its full gas limit charged.
+///
+/// # Errors
+/// [`ChainError::BlockGasLimit`] if the gas limits add up past the block's;
+/// [`ChainError::State`] when the state backend fails (never recorded as a tx outcome).
+pub fn execute_block(
+    vm: &Vm,
+    state: Arc<dyn Backend>,
+    block: &BlockEnv,
+    txs: &[CheckedTx],
+    rules: &Rules,
+) -> Result<BlockOutput> {
+    let total: u128 = txs.iter().map(|t| u128::from(t.gas_limit())).sum();
+    if total > u128::from(rules.max_block_gas) {
+        return Err(ChainError::BlockGasLimit {
+            total,
+            max: rules.max_block_gas,
+        });
+    }
+    let pending = Arc::new(PendingBackend::new(state));
+    let mut receipts = Vec::with_capacity(txs.len());
+    let mut gas_used: u64 = 0;
+    for (index, tx) in txs.iter().enumerate() {
+        let index = u32::try_from(index).map_err(|_| ChainError::InvalidBlock {
+            height: block.height,
+            reason: "more than 2^32 transactions".into(),
+        })?;
+        let receipt = execute_tx(vm, &pending, block, tx, index, rules)?;
+        gas_used = gas_used.saturating_add(receipt.gas_used);
+        receipts.push(receipt);
+    }
+    Ok(BlockOutput {
+        writes: pending.writes(),
+        receipts,
+        gas_used,
+    })
+}
+
+fn stateful_check(
+    pending: &PendingBackend,
+    block: &BlockEnv,
+    tx: &CheckedTx,
+    rules: &Rules,
+) -> Result<Result<u64, TxError>> {
+    let expected = next_nonce(pending, &tx.sender())?;
+    if tx.nonce() != expected {
+        return Ok(Err(TxError::WrongNonce {
+            expected,
+            got: tx.nonce(),
+        }));
+    }
+    if block.height > tx.expiry_height() {
+        return Ok(Err(TxError::Expired {
+            expiry_height: tx.expiry_height(),
+            height: block.height,
+        }));
+    }
+    if !rules.admission.is_enrolled(pending, &tx.sender())? {
+        return Ok(Err(TxError::NotEnrolled {
+            sender: tx.sender(),
+        }));
+    }
+    Ok(Ok(expected))
+}
+
+fn run_call(session: &mut Session, call: &Call) -> Result<Vec<u8>, CallError> {
+    match call {
+        Call::Execute { contract, msg } => session.execute(*contract, msg).map(|o| o.data),
+        Call::Instantiate {
+            code_hash,
+            label,
+            admin,
+            msg,
+        } => session
+            .instantiate(CodeHash(code_hash.0), label, *admin, msg)
+            .map(|(addr, _)| addr.0.to_vec()),
+        Call::Upload { wasm } => session.upload(wasm).map(|h| h.0.to_vec()),
+    }
+}
+
+fn execute_tx(
+    vm: &Vm,
+    pending: &Arc<PendingBackend>,
+    block: &BlockEnv,
+    tx: &CheckedTx,
+    index: u32,
+    rules: &Rules,
+) -> Result<Receipt> {
+    let mut receipt = Receipt {
+        tx_hash: tx.hash(),
+        height: block.height,
+        index,
+        status: TxStatus::Ok,
+        gas_used: 0,
+        events: Vec::new(),
+        error: None,
+        failed_call: None,
+        results: Vec::new(),
+        rejection: None,
+    };
+    let nonce = match stateful_check(pending, block, tx, rules)? {
+        Ok(n) => n,
+        Err(e) => {
+            receipt.status = TxStatus::Rejected;
+            receipt.error = Some(e.to_string());
+            receipt.rejection = Some(e);
+            return Ok(receipt);
+        }
+    };
+    let backend: Arc<dyn Backend> = pending.clone();
+    let mut session = vm.session(backend, block.clone(), tx.sender(), tx.gas_limit());
+    let mut failure = None;
+    for (i, call) in tx.calls().iter().enumerate() {
+        match run_call(&mut session, call) {
+            Ok(data) => receipt.results.push(data),
+            Err(CallError::Storage(e)) => return Err(e.into()),
+            Err(e) => {
+                failure = Some((i, e));
+                break;
+            }
+        }
+    }
+    match failure {
+        None => {
+            let effects = session.finish();
+            receipt.gas_used = effects.gas_used;
+            receipt.events = effects.events;
+            pending.apply(effects.writes);
+        }
+        Some((i, e)) => {
+            // Dropping the session discards every write and event of the transaction.
+            drop(session);
+            receipt.status = match e {
+                CallError::Contract { .. } => TxStatus::ContractError,
+                _ => TxStatus::VmError,
+            };
+            receipt.error = Some(e.to_string());
+            receipt.failed_call = u32::try_from(i).ok();
+            receipt.results.clear();
+            receipt.gas_used = tx.gas_limit();
+        }
+    }
+    // The nonce is used whether or not the calls succeeded: the signed bytes can never run again.
+    pending.put(
+        nonce_key(&tx.sender()),
+        Some(nonce.saturating_add(1).to_be_bytes().to_vec()),
+    );
+    Ok(receipt)
+}

@@ -1,0 +1,43 @@
+//! `hanok-chain`: the transaction and block pipeline of hanok. Checked transactions go in;
+//! state writes, receipts and committed blocks come out.
+//!
+//! Key items: [`execute_block`] (the executor: a pure function of state and block),
+//! [`Receipt`] / [`TxStatus`] (what happened to each transaction), [`Genesis`] /
+//! [`genesis_writes`] (block 0), [`Admission`] (who may send; [`AllowAll`],
+//! [`StorageKeyAdmission`]), [`PendingBackend`] (a block's pending writes over committed state),
+//! and [`Chain`] (block log + state store + VM: open with replay, propose, commit).
+//!
+//! Per transaction: stateful checks (nonce, expiry, enrolment) → a VM session running every call
+//! in order → all writes, or none (nonce still used, full gas limit charged). Account nonces live
+//! in the VM's state key space under namespace [`ACCOUNT_NONCE`] so the state root covers them.
+//!
+//! Architecture Invariant: hanok-chain knows nothing of gRPC, tokio or real estate. It does not
+//! know who orders blocks: [`execute_block`] depends only on (state, block env, txs, rules), so a
+//! consensus engine can drive [`Chain::commit`] later without changes here.
+//!
+//! Architecture Invariant: a block is durable in the log (fsync) before its state is applied;
+//! the state store is derived and rebuilt by replay. A storage failure stops the block (an
+//! `Err`); it is never recorded as a transaction outcome.
+//!
+//! Architecture Invariant: the chain's error never names sled; storage errors are wrapped.
+//!
+//! Architecture Invariant: a block header's `state_root` is the root *before* its transactions
+//! (after block `height - 1`), as CometBFT's `app_hash`; the state store has no way to compute a
+//! root without committing, and state may only be committed after the block is in the log.
+#![deny(clippy::arithmetic_side_effects)]
+
+mod account;
+mod admission;
+mod backend;
+mod chain;
+mod error;
+mod exec;
+mod genesis;
+
+pub use account::{next_nonce, nonce_key, ACCOUNT_NONCE};
+pub use admission::{Admission, AllowAll, StorageKeyAdmission};
+pub use backend::{PendingBackend, StoreBackend};
+pub use chain::{genesis_block, header_hash, Chain, ChainConfig, Committed, OpenReport, Proposal};
+pub use error::{ChainError, Result};
+pub use exec::{execute_block, receipts_root, tx_root, BlockOutput, Receipt, Rules, TxStatus};
+pub use genesis::{genesis_writes, Genesis, GenesisContract, GENESIS_GAS};

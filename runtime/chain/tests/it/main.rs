@@ -1,0 +1,279 @@
+//! Block-level tests of hanok-chain on real sled, the real VM and a WAT counter contract.
+
+use anyhow::{Context, Result};
+use hanok_chain::{Chain, ChainConfig, Genesis, GenesisContract, StorageKeyAdmission, TxStatus};
+use hanok_proto::v1;
+use hanok_types::{sign_body, Address, CheckedTx, SecretKey, TxLimits};
+use hanok_vm::{Vm, VmConfig};
+use prost::Message;
+use std::sync::Arc;
+
+const CHAIN: &str = "hanok-test-1";
+
+/// Counter: `{` increments, `"` returns a contract error, `[` traps; query returns the count.
+const COUNTER: &str = r#"(module
+  (import "hanok" "input" (func $input (result i32)))
+  (import "hanok" "register_read" (func $rr (param i32)))
+  (import "hanok" "storage_read" (func $sr (param i32 i32) (result i32)))
+  (import "hanok" "storage_write" (func $sw (param i32 i32 i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "c")
+  (data (i32.const 16) "\00")
+  (data (i32.const 32) "\01boom")
+  (func $load (result i64)
+    (if (result i64) (i32.eq (call $sr (i32.const 0) (i32.const 1)) (i32.const 8))
+      (then (call $rr (i32.const 100)) (i64.load (i32.const 100)))
+      (else (i64.const 0))))
+  (func (export "instantiate") (result i64) (i64.const 0x1000000001))
+  (func (export "query") (result i64)
+    (i64.store (i32.const 100) (call $load))
+    (i32.store8 (i32.const 99) (i32.const 0))
+    (i64.const 0x6300000009))
+  (func (export "execute") (result i64)
+    (drop (call $input))
+    (call $rr (i32.const 200))
+    (if (i32.eq (i32.load8_u (i32.const 200)) (i32.const 34))
+      (then (return (i64.const 0x2000000005))))
+    (if (i32.eq (i32.load8_u (i32.const 200)) (i32.const 91)) (then unreachable))
+    (i64.store (i32.const 100) (i64.add (call $load) (i64.const 1)))
+    (call $sw (i32.const 0) (i32.const 1) (i32.const 100) (i32.const 8))
+    (i64.const 0x1000000001)))"#;
+
+fn authority() -> SecretKey {
+    SecretKey::from_seed(b"authority")
+}
+
+fn genesis() -> Result<Genesis> {
+    Ok(Genesis {
+        chain_id: CHAIN.into(),
+        time: 1_700_000_000,
+        authority: authority().public_key(),
+        contracts: vec![GenesisContract {
+            label: "counter".into(),
+            wasm: wat::parse_str(COUNTER)?,
+            msg: b"{}".to_vec(),
+        }],
+    })
+}
+
+fn open(dir: &std::path::Path, config: ChainConfig) -> Result<Chain> {
+    let vm = Vm::new(VmConfig::default())?;
+    Ok(Chain::open(dir, genesis()?, vm, config)?.0)
+}
+
+fn tx(key: &SecretKey, nonce: u64, expiry: u64, msgs: &[&[u8]]) -> Result<CheckedTx> {
+    let contract = genesis()?.contract_address("counter");
+    let body = v1::TxBody {
+        chain_id: CHAIN.into(),
+        sender: key.address().0.to_vec(),
+        sender_pubkey: key.public_key().to_bytes().to_vec(),
+        nonce,
+        expiry_height: expiry,
+        gas_limit: 10_000_000,
+        calls: msgs
+            .iter()
+            .map(|m| v1::Call {
+                kind: Some(v1::call::Kind::Execute(v1::Execute {
+                    contract: contract.0.to_vec(),
+                    msg: m.to_vec(),
+                })),
+            })
+            .collect(),
+        memo: String::new(),
+    };
+    let raw = sign_body(key, &body).encode_to_vec();
+    Ok(CheckedTx::check(&raw, CHAIN, &TxLimits::default())?)
+}
+
+fn count(chain: &Chain) -> Result<u64> {
+    let data = chain.query(genesis()?.contract_address("counter"), b"{}", 1_000_000)?;
+    Ok(u64::from_le_bytes(
+        data.as_slice().try_into().context("8 bytes")?,
+    ))
+}
+
+fn produce(chain: &mut Chain, txs: Vec<CheckedTx>) -> Result<hanok_chain::Committed> {
+    let time = chain.last_header().time + 5;
+    let p = chain.propose(txs, time, &authority())?;
+    Ok(chain.commit_proposal(p)?)
+}
+
+#[test]
+fn blocks_commit_deterministically_and_replay_on_a_second_node() -> Result<()> {
+    let (a, b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let mut na = open(a.path(), ChainConfig::default())?;
+    let mut nb = open(b.path(), ChainConfig::default())?;
+    assert_eq!(na.state_root(), nb.state_root());
+    let alice = SecretKey::from_seed(b"alice");
+    let root0 = na.state_root();
+    let c1 = produce(
+        &mut na,
+        vec![tx(&alice, 0, 10, &[b"{}"])?, tx(&alice, 1, 10, &[b"{}"])?],
+    )?;
+    assert!(c1.receipts.iter().all(|r| r.status == TxStatus::Ok));
+    assert_ne!(c1.state_root, root0);
+    assert_eq!(count(&na)?, 2);
+    assert_eq!(na.next_nonce(&alice.address())?, 2);
+    // The second node checks and re-executes the same block and reaches the same root.
+    let block = na.block(1)?.context("block 1")?;
+    let cb = nb.commit(block)?;
+    assert_eq!(cb.state_root, c1.state_root);
+    assert_eq!(cb.block_hash, c1.block_hash);
+    assert_eq!(
+        na.receipt(&c1.receipts[0].tx_hash)?,
+        Some(c1.receipts[0].to_proto())
+    );
+    // A tampered block is refused.
+    let p2 = na.propose(
+        vec![tx(&alice, 2, 10, &[b"{}"])?],
+        1_800_000_000,
+        &authority(),
+    )?;
+    let mut bad = p2.block().clone();
+    if let Some(h) = bad.header.as_mut() {
+        h.gas_used += 1;
+    }
+    assert!(nb.commit(bad).is_err());
+    Ok(())
+}
+
+#[test]
+fn stateful_checks_reject_without_changing_state() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let alice = SecretKey::from_seed(b"alice");
+    let contract = genesis()?.contract_address("counter");
+    // Only accounts with a storage key in the counter are enrolled: nobody.
+    let config = ChainConfig {
+        rules: hanok_chain::Rules {
+            admission: Arc::new(StorageKeyAdmission::with_prefix(
+                contract,
+                b"enrolled/".to_vec(),
+            )),
+            max_block_gas: 10_000_000_000,
+        },
+        ..ChainConfig::default()
+    };
+    let mut chain = open(dir.path(), config)?;
+    let c = produce(&mut chain, vec![tx(&alice, 0, 10, &[b"{}"])?])?;
+    assert_eq!(c.receipts[0].status, TxStatus::Rejected);
+    assert!(matches!(
+        c.receipts[0].rejection,
+        Some(hanok_types::TxError::NotEnrolled { .. })
+    ));
+    drop(chain);
+
+    let dir = tempfile::tempdir()?;
+    let mut chain = open(dir.path(), ChainConfig::default())?;
+    let c = produce(
+        &mut chain,
+        vec![tx(&alice, 5, 10, &[b"{}"])?, tx(&alice, 0, 0, &[b"{}"])?],
+    )?;
+    assert!(matches!(
+        c.receipts[0].rejection,
+        Some(hanok_types::TxError::WrongNonce {
+            expected: 0,
+            got: 5
+        })
+    ));
+    assert!(matches!(
+        c.receipts[1].rejection,
+        Some(hanok_types::TxError::Expired { .. })
+    ));
+    assert_eq!(c.receipts[1].gas_used, 0);
+    assert_eq!(chain.next_nonce(&alice.address())?, 0);
+    assert_eq!(count(&chain)?, 0);
+    Ok(())
+}
+
+#[test]
+fn a_failing_call_reverts_the_whole_tx_but_uses_the_nonce() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut chain = open(dir.path(), ChainConfig::default())?;
+    let alice = SecretKey::from_seed(b"alice");
+    let c = produce(
+        &mut chain,
+        vec![
+            tx(&alice, 0, 10, &[b"{}", b"\"fail\""])?,
+            tx(&alice, 1, 10, &[b"{}", b"[]"])?,
+        ],
+    )?;
+    assert_eq!(c.receipts[0].status, TxStatus::ContractError);
+    assert_eq!(c.receipts[0].failed_call, Some(1));
+    assert_eq!(c.receipts[0].gas_used, 10_000_000);
+    assert!(c.receipts[0].events.is_empty());
+    assert_eq!(c.receipts[1].status, TxStatus::VmError);
+    assert_eq!(count(&chain)?, 0);
+    assert_eq!(chain.next_nonce(&alice.address())?, 2);
+    Ok(())
+}
+
+#[test]
+fn reopen_and_torn_tail_recover_the_last_committed_block() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let alice = SecretKey::from_seed(b"alice");
+    let (height, root) = {
+        let mut chain = open(dir.path(), ChainConfig::default())?;
+        produce(&mut chain, vec![tx(&alice, 0, 10, &[b"{}"])?])?;
+        produce(&mut chain, vec![tx(&alice, 1, 10, &[b"{}"])?])?;
+        (chain.height(), chain.state_root())
+    };
+    let chain = open(dir.path(), ChainConfig::default())?;
+    assert_eq!((chain.height(), chain.state_root()), (height, root));
+    assert_eq!(count(&chain)?, 2);
+    drop(chain);
+
+    // A torn append after the last commit: half a record at the end of the log.
+    let log = dir.path().join("blocks.log");
+    let mut bytes = std::fs::read(&log)?;
+    bytes.extend_from_slice(&[0x40, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3]);
+    std::fs::write(&log, &bytes)?;
+    let (chain, report) = Chain::open(
+        dir.path(),
+        genesis()?,
+        Vm::new(VmConfig::default())?,
+        ChainConfig::default(),
+    )?;
+    assert_eq!(report.truncated_bytes, 15);
+    assert_eq!((chain.height(), chain.state_root()), (height, root));
+    assert_eq!(count(&chain)?, 2);
+    drop(chain);
+
+    // The log lost: the state store is ahead of it, so the node refuses to start.
+    std::fs::remove_file(&log)?;
+    let err = Chain::open(
+        dir.path(),
+        genesis()?,
+        Vm::new(VmConfig::default())?,
+        ChainConfig::default(),
+    );
+    assert!(matches!(
+        err,
+        Err(hanok_chain::ChainError::StateAheadOfLog { .. })
+    ));
+    Ok(())
+}
+
+#[test]
+fn a_logged_but_unapplied_block_is_replayed_on_open() -> Result<()> {
+    let (a, b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let alice = SecretKey::from_seed(b"alice");
+    let mut na = open(a.path(), ChainConfig::default())?;
+    let c = produce(&mut na, vec![tx(&alice, 0, 10, &[b"{}"])?])?;
+    let block = na.block(1)?.context("block 1")?;
+    // Node b has only genesis applied; simulate a crash after its log append of block 1.
+    drop(open(b.path(), ChainConfig::default())?);
+    {
+        let (mut log, _) = hanok_storage::BlockLog::open(b.path().join("blocks.log"))?;
+        log.append(1, &block.encode_to_vec())?;
+    }
+    let (nb, report) = Chain::open(
+        b.path(),
+        genesis()?,
+        Vm::new(VmConfig::default())?,
+        ChainConfig::default(),
+    )?;
+    assert_eq!(report.replayed, 1);
+    assert_eq!(nb.state_root(), c.state_root);
+    let _: Address = alice.address();
+    Ok(())
+}

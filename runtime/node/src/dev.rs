@@ -1,0 +1,243 @@
+//! The dev chain: fixed-seed keys for every actor of the acceptance story and a genesis with
+//! the five system contracts deployed and every actor enrolled.
+
+use crate::node::NodeGenesis;
+use hanok_chain::{ChainConfig, Genesis, GenesisContract, StorageKeyAdmission};
+use hanok_proto::v1;
+use hanok_types::{sign_body, Address, SecretKey};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// The dev chain's id.
+pub const DEV_CHAIN_ID: &str = "hanok-dev-1";
+
+/// Time of block 0 (and of the bootstrap block 1): 2026-01-01T00:00:00Z. Fixed, so every dev
+/// node computes the same genesis hash and the same first blocks.
+pub const GENESIS_TIME: u64 = 1_767_225_600;
+
+/// Namespace of the identity contract's role map (`Map<Address, Vec<Role>>::new("roles")`):
+/// its keys are `u16 BE 5 | "roles" | 20-byte address` (see `sdk/contract/src/storage.rs`).
+const ROLES_NAMESPACE: &[u8] = b"roles";
+
+/// The gas limit of the bootstrap transaction.
+const BOOTSTRAP_GAS: u64 = 1_000_000_000;
+
+/// One dev account.
+#[derive(Debug, Clone)]
+pub struct DevAccount {
+    /// Its name, e.g. `official-1`.
+    pub name: &'static str,
+    /// Roles it is enrolled with at genesis.
+    pub roles: &'static [&'static str],
+    /// Its secret key (derived from the fixed seed `hanok-dev/<name>`; never use on a real chain).
+    pub key: SecretKey,
+    /// Its address.
+    pub address: Address,
+    /// Its `did:key`.
+    pub did: String,
+}
+
+/// Every dev account, by name: `authority`, `official-1..3`, `bank-a`, `bank-b`, `broker`,
+/// `seller`, `buyer`.
+#[derive(Debug, Clone)]
+pub struct DevKeys {
+    accounts: Vec<DevAccount>,
+}
+
+const ACTORS: &[(&str, &[&str])] = &[
+    ("authority", &["authority"]),
+    ("official-1", &["official"]),
+    ("official-2", &["official"]),
+    ("official-3", &["official"]),
+    ("bank-a", &["bank"]),
+    ("bank-b", &["bank"]),
+    ("broker", &["broker"]),
+    ("seller", &["citizen"]),
+    ("buyer", &["citizen"]),
+];
+
+impl DevKeys {
+    /// Derives every dev key from its fixed seed.
+    pub fn new() -> DevKeys {
+        let accounts = ACTORS
+            .iter()
+            .map(|&(name, roles)| {
+                let key = SecretKey::from_seed(format!("hanok-dev/{name}").as_bytes());
+                let pk = key.public_key();
+                DevAccount {
+                    name,
+                    roles,
+                    address: pk.address(),
+                    did: pk.did(),
+                    key,
+                }
+            })
+            .collect();
+        DevKeys { accounts }
+    }
+
+    /// Every account, authority first.
+    pub fn all(&self) -> &[DevAccount] {
+        &self.accounts
+    }
+
+    /// The account called `name`.
+    pub fn get(&self, name: &str) -> Option<&DevAccount> {
+        self.accounts.iter().find(|a| a.name == name)
+    }
+
+    /// The registry authority.
+    pub fn authority(&self) -> &DevAccount {
+        &self.accounts[0]
+    }
+
+    fn named(&self, name: &str) -> Address {
+        self.get(name).map(|a| a.address).unwrap_or_default()
+    }
+}
+
+impl Default for DevKeys {
+    fn default() -> Self {
+        DevKeys::new()
+    }
+}
+
+/// The state key prefix under which the identity contract stores an address's roles.
+pub fn roles_key(address: &Address) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + ROLES_NAMESPACE.len() + 20);
+    k.extend_from_slice(&(ROLES_NAMESPACE.len() as u16).to_be_bytes());
+    k.extend_from_slice(ROLES_NAMESPACE);
+    k.extend_from_slice(&address.0);
+    k
+}
+
+/// The system contracts' addresses on a chain whose authority is `authority`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SystemContracts {
+    /// Identity and roles.
+    pub identity: Address,
+    /// Land registry.
+    pub registry: Address,
+    /// KRW deposit token.
+    pub krw: Address,
+    /// Escrow.
+    pub escrow: Address,
+    /// Deals (title transfer).
+    pub deal: Address,
+}
+
+impl SystemContracts {
+    /// Addresses are `contract_address(authority, label)`.
+    pub fn of(authority: &Address) -> SystemContracts {
+        let a = |label: &str| hanok_vm::contract_address(authority, label);
+        SystemContracts {
+            identity: a("identity"),
+            registry: a("registry"),
+            krw: a("krw"),
+            escrow: a("escrow"),
+            deal: a("deal"),
+        }
+    }
+}
+
+fn contract(label: &str, wasm: &[u8], msg: &Value) -> GenesisContract {
+    GenesisContract {
+        label: label.to_string(),
+        wasm: wasm.to_vec(),
+        msg: msg.to_string().into_bytes(),
+    }
+}
+
+/// The dev genesis: the five system contracts wired as in `tests/src/lib.rs`, the registry's
+/// policy at 2 of the 3 officials, admission by the identity contract's role map, and a
+/// bootstrap block 1 in which the authority enrols every other dev account.
+///
+/// The bootstrap block exists because `hanok_chain::Genesis` can only upload and instantiate
+/// contracts; enrolment is an `execute` of the identity contract. It is signed by the fixed
+/// authority key with RFC 6979 nonces and timed at [`GENESIS_TIME`], so it is the same on every
+/// dev node.
+pub fn dev_genesis() -> NodeGenesis {
+    let keys = DevKeys::new();
+    let authority = keys.authority().key.clone();
+    let auth = authority.address();
+    let sys = SystemContracts::of(&auth);
+    let officials = [
+        keys.named("official-1"),
+        keys.named("official-2"),
+        keys.named("official-3"),
+    ];
+    let genesis = Genesis {
+        chain_id: DEV_CHAIN_ID.to_string(),
+        time: GENESIS_TIME,
+        authority: authority.public_key(),
+        contracts: vec![
+            contract(
+                "identity",
+                hanok_contracts::IDENTITY,
+                &json!({ "authority": auth }),
+            ),
+            contract(
+                "registry",
+                hanok_contracts::REGISTRY,
+                &json!({
+                    "identity": sys.identity,
+                    "deal": sys.deal,
+                    "policy": {"threshold": 2, "officials": officials},
+                }),
+            ),
+            contract(
+                "krw",
+                hanok_contracts::KRW,
+                &json!({ "identity": sys.identity }),
+            ),
+            contract(
+                "escrow",
+                hanok_contracts::ESCROW,
+                &json!({ "token": sys.krw, "deal": sys.deal }),
+            ),
+            contract(
+                "deal",
+                hanok_contracts::DEAL,
+                &json!({
+                    "identity": sys.identity,
+                    "registry": sys.registry,
+                    "escrow": sys.escrow,
+                    "token": sys.krw,
+                }),
+            ),
+        ],
+    };
+    let calls = keys
+        .all()
+        .iter()
+        .filter(|a| a.address != auth)
+        .map(|a| v1::Call {
+            kind: Some(v1::call::Kind::Execute(v1::Execute {
+                contract: sys.identity.0.to_vec(),
+                msg: json!({"enrol": {"address": a.address, "roles": a.roles}})
+                    .to_string()
+                    .into_bytes(),
+            })),
+        })
+        .collect();
+    let body = v1::TxBody {
+        chain_id: DEV_CHAIN_ID.to_string(),
+        sender: auth.0.to_vec(),
+        sender_pubkey: authority.public_key().to_bytes().to_vec(),
+        nonce: 0,
+        expiry_height: u64::MAX,
+        gas_limit: BOOTSTRAP_GAS,
+        calls,
+        memo: "dev genesis: enrol the dev accounts".into(),
+    };
+    let bootstrap = sign_body(&authority, &body);
+    let mut chain = ChainConfig::default();
+    chain.rules.admission = Arc::new(StorageKeyAdmission::new(sys.identity, roles_key));
+    chain.proposers = Some(vec![authority.public_key()]);
+    NodeGenesis {
+        genesis,
+        chain,
+        proposer: authority,
+        bootstrap: vec![bootstrap],
+    }
+}

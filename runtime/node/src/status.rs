@@ -1,0 +1,152 @@
+//! The one place that maps every error to a `tonic::Status`: the code a client branches on and
+//! a message a client developer can act on. `docs/node.md` has the table.
+
+use crate::mempool::MempoolError;
+use hanok_chain::ChainError;
+use hanok_types::{Address, Hash, TxError};
+use hanok_vm::{CallError, Fault};
+use std::time::Duration;
+use tonic::{Code, Status};
+
+/// A transaction refused by a stateless check (signature, chain id, size...) or a stateful one
+/// at submit (nonce, expiry, enrolment).
+pub fn tx_error(e: &TxError) -> Status {
+    let code = match e {
+        TxError::NotEnrolled { .. } => Code::PermissionDenied,
+        TxError::WrongNonce { .. } | TxError::Expired { .. } => Code::FailedPrecondition,
+        // Everything else is wrong in the bytes themselves: re-sending them cannot succeed.
+        _ => Code::InvalidArgument,
+    };
+    Status::new(code, e.to_string())
+}
+
+/// A transaction the mempool refused.
+pub fn mempool(e: &MempoolError) -> Status {
+    let code = match e {
+        MempoolError::Full { .. } | MempoolError::AccountFull { .. } => Code::ResourceExhausted,
+        MempoolError::Duplicate(_) => Code::AlreadyExists,
+        MempoolError::NonceUsed { .. }
+        | MempoolError::NonceGap { .. }
+        | MempoolError::NonceTaken { .. } => Code::FailedPrecondition,
+    };
+    Status::new(code, e.to_string())
+}
+
+/// A transaction that is already committed.
+pub fn already_committed(hash: &Hash, height: u64) -> Status {
+    Status::already_exists(format!(
+        "transaction {hash} is already committed at height {height}; fetch its receipt with GetReceipt"
+    ))
+}
+
+/// A chain error while serving a request. Storage failures are `UNAVAILABLE`: the node cannot
+/// serve until its operator restarts it (restart replays the block log).
+pub fn chain(e: &ChainError) -> Status {
+    match e {
+        ChainError::Store(_) | ChainError::State(_) | ChainError::Io { .. } => {
+            Status::unavailable(format!("node storage failed: {e}; retry on another node"))
+        }
+        ChainError::Corrupt(_) => Status::data_loss(format!(
+            "node storage is corrupt: {e}; retry on another node"
+        )),
+        _ => Status::internal(e.to_string()),
+    }
+}
+
+/// Block production stopped on a storage failure; the node refuses new transactions.
+pub fn halted(reason: &str) -> Status {
+    Status::unavailable(format!(
+        "block production stopped after a storage failure ({reason}); the node accepts no transactions until it is restarted"
+    ))
+}
+
+/// A failed query (or unsigned simulation) of `contract`: the two levels of the VM's
+/// [`CallError`], plus the faults a caller can fix.
+pub fn call(e: &CallError, contract: &Address, gas_limit: u64) -> Status {
+    match e {
+        CallError::Contract { message, .. } => Status::invalid_argument(format!(
+            "contract {contract} refused the request: {message}"
+        )),
+        CallError::Storage(s) => {
+            Status::unavailable(format!("node storage failed: {s}; retry on another node"))
+        }
+        CallError::Fault(f) => match f {
+            Fault::NoSuchContract(a) => Status::not_found(format!(
+                "no contract at {a}; ListContracts shows the deployed ones"
+            )),
+            Fault::NoSuchCode(h) => Status::not_found(format!("no code with hash {h}")),
+            Fault::OutOfGas => Status::resource_exhausted(format!(
+                "the query ran out of gas (limit {gas_limit}); narrow it, e.g. page with a smaller limit"
+            )),
+            Fault::NoEntryPoint(ep) => Status::unimplemented(format!(
+                "contract {contract} does not export `{ep}`"
+            )),
+            Fault::Resources(r) => {
+                Status::unavailable(format!("VM resources exhausted ({r}); retry shortly"))
+            }
+            other => Status::invalid_argument(format!(
+                "the VM stopped the call to {contract}: {other}; check the message against the contract's JSON Schema"
+            )),
+        },
+    }
+}
+
+/// `SubmitAndWait` gave up before its transaction committed.
+pub fn wait_deadline(hash: &Hash, waited: Duration) -> Status {
+    Status::deadline_exceeded(format!(
+        "transaction {hash} was accepted but not committed within {} ms; it may still commit: poll GetReceipt",
+        waited.as_millis()
+    ))
+}
+
+/// A waiting transaction was evicted from the mempool.
+pub fn evicted(hash: &Hash, why: &str) -> Status {
+    Status::aborted(format!(
+        "transaction {hash} was dropped from the mempool: {why}; re-sign and submit again"
+    ))
+}
+
+/// A request field is missing or has the wrong length.
+pub fn bad_field(field: &str, what: &str) -> Status {
+    Status::invalid_argument(format!("{field}: {what}"))
+}
+
+/// A lookup found nothing.
+pub fn not_found(what: impl std::fmt::Display) -> Status {
+    Status::not_found(what.to_string())
+}
+
+/// A blocking task of the node failed (a panic): a node bug, never the client's.
+pub fn task(e: &dyn std::fmt::Display) -> Status {
+    Status::internal(format!("node task failed: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_follow_the_table() {
+        let s = tx_error(&TxError::HighS);
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert!(s.message().contains("low-S"));
+        let s = tx_error(&TxError::NotEnrolled {
+            sender: Address::default(),
+        });
+        assert_eq!(s.code(), Code::PermissionDenied);
+        let s = mempool(&MempoolError::Full { capacity: 3 });
+        assert_eq!(s.code(), Code::ResourceExhausted);
+        let s = mempool(&MempoolError::NonceUsed {
+            expected: 4,
+            got: 2,
+        });
+        assert_eq!(s.code(), Code::FailedPrecondition);
+        assert!(s.message().contains("next nonce is 4"));
+        let s = call(
+            &CallError::Fault(Fault::NoSuchContract(Address::default())),
+            &Address::default(),
+            1,
+        );
+        assert_eq!(s.code(), Code::NotFound);
+    }
+}

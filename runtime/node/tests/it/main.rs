@@ -1,0 +1,550 @@
+//! Node integration tests: a real node on loopback with the real dev genesis and sled in a
+//! tempdir, driven by the generated tonic clients and `hanok-types` signing.
+
+use anyhow::{bail, Context, Result};
+use hanok_node::dev::{dev_genesis, roles_key, DevKeys, SystemContracts, DEV_CHAIN_ID};
+use hanok_node::{start, NodeConfig, NodeHandle};
+use hanok_proto::v1::{
+    self, contracts_client::ContractsClient, ledger_client::LedgerClient,
+    proofs_client::ProofsClient,
+};
+use hanok_types::{sign_body, Address, SecretKey};
+use prost::Message;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+use tonic::Code;
+
+struct Node {
+    handle: NodeHandle,
+    ledger: LedgerClient<Channel>,
+    contracts: ContractsClient<Channel>,
+    proofs: ProofsClient<Channel>,
+    keys: DevKeys,
+    sys: SystemContracts,
+}
+
+async fn node(dir: &Path) -> Result<Node> {
+    let mut config = NodeConfig::dev(dir);
+    config.listen = "127.0.0.1:0".parse()?;
+    config.block_interval_ms = 20;
+    config.request_timeout_ms = 5_000;
+    let handle = start(config, dev_genesis()).await?;
+    let url = format!("http://{}", handle.local_addr);
+    let channel = Channel::from_shared(url)?.connect().await?;
+    let keys = DevKeys::new();
+    let sys = SystemContracts::of(&keys.authority().address);
+    Ok(Node {
+        handle,
+        ledger: LedgerClient::new(channel.clone()).max_encoding_message_size(64 << 20),
+        contracts: ContractsClient::new(channel.clone()),
+        proofs: ProofsClient::new(channel),
+        keys,
+        sys,
+    })
+}
+
+fn body(key: &SecretKey, nonce: u64, contract: Address, msg: &Value) -> v1::TxBody {
+    v1::TxBody {
+        chain_id: DEV_CHAIN_ID.into(),
+        sender: key.address().0.to_vec(),
+        sender_pubkey: key.public_key().to_bytes().to_vec(),
+        nonce,
+        expiry_height: 1_000_000,
+        gas_limit: 100_000_000,
+        calls: vec![v1::Call {
+            kind: Some(v1::call::Kind::Execute(v1::Execute {
+                contract: contract.0.to_vec(),
+                msg: msg.to_string().into_bytes(),
+            })),
+        }],
+        memo: String::new(),
+    }
+}
+
+fn register(id: &str, owner: Address) -> Value {
+    json!({"register_parcel": {
+        "parcel_id": id,
+        "lot_number": "대치동 123",
+        "address": "서울특별시 강남구 대치동 123",
+        "area_m2_hundredths": 8_497,
+        "land_use": "residential",
+        "owners": [{"owner": owner, "share_bps": 10_000}],
+    }})
+}
+
+fn req(tx: v1::SignedTx) -> v1::SubmitRequest {
+    v1::SubmitRequest { tx: Some(tx) }
+}
+
+impl Node {
+    fn key(&self, name: &str) -> Result<SecretKey> {
+        Ok(self.keys.get(name).context("dev key")?.key.clone())
+    }
+
+    async fn nonce(&mut self, key: &SecretKey) -> Result<u64> {
+        let r = self
+            .contracts
+            .get_account(v1::GetAccountRequest {
+                address: key.address().0.to_vec(),
+            })
+            .await?;
+        Ok(r.into_inner().next_nonce)
+    }
+
+    async fn status(&mut self) -> Result<v1::GetStatusResponse> {
+        Ok(self
+            .ledger
+            .get_status(v1::GetStatusRequest {})
+            .await?
+            .into_inner())
+    }
+
+    /// Signs `msg` to `contract` as `name` with its next nonce and waits for the receipt.
+    async fn send(&mut self, name: &str, contract: Address, msg: &Value) -> Result<v1::Receipt> {
+        let key = self.key(name)?;
+        let nonce = self.nonce(&key).await?;
+        let tx = sign_body(&key, &body(&key, nonce, contract, msg));
+        let r = self.ledger.submit_and_wait(req(tx)).await?.into_inner();
+        r.receipt.context("receipt")
+    }
+}
+
+fn expect_code<T: std::fmt::Debug>(
+    r: std::result::Result<T, tonic::Status>,
+    code: Code,
+    words: &str,
+) -> Result<()> {
+    match r {
+        Ok(v) => bail!("expected {code:?}, got OK {v:?}"),
+        Err(s) if s.code() == code && s.message().contains(words) => Ok(()),
+        Err(s) => bail!(
+            "expected {code:?} containing `{words}`, got {:?}: {}",
+            s.code(),
+            s.message()
+        ),
+    }
+}
+
+/// secp256k1 group order, big-endian.
+const N: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe,
+    0xba, 0xae, 0xdc, 0xe6, 0xaf, 0x48, 0xa0, 0x3b, 0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36, 0x41, 0x41,
+];
+
+/// The same signature with s replaced by n - s (valid, but high-S).
+fn high_s(sig: &[u8]) -> Vec<u8> {
+    let mut out = sig.to_vec();
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let d = i16::from(N[i]) - i16::from(sig[32 + i]) - borrow;
+        borrow = i16::from(d < 0);
+        out[32 + i] = (d + if d < 0 { 256 } else { 0 }) as u8;
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_tx_commits_and_everything_about_it_is_fetchable() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut n = node(dir.path()).await?;
+    let seller = n.keys.get("seller").context("seller")?.address;
+    let registry = n.sys.registry;
+    let receipt = n
+        .send("official-1", registry, &register("P-1", seller))
+        .await?;
+    assert_eq!(receipt.status, v1::TxStatus::Ok as i32, "{}", receipt.error);
+    assert!(receipt.height >= 2, "block 1 is the bootstrap block");
+
+    let got = n
+        .ledger
+        .get_receipt(v1::GetReceiptRequest {
+            tx_hash: receipt.tx_hash.clone(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(got.receipt.as_ref(), Some(&receipt));
+    let tx = n
+        .ledger
+        .get_transaction(v1::GetTransactionRequest {
+            tx_hash: receipt.tx_hash.clone(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(tx.height, receipt.height);
+    let block = n
+        .ledger
+        .get_block(v1::GetBlockRequest {
+            height: Some(receipt.height),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(
+        block.block.context("block")?.txs[tx.index as usize],
+        tx.tx.context("tx")?
+    );
+    let status = n.status().await?;
+    assert_eq!(status.chain_id, DEV_CHAIN_ID);
+    assert!(status.height >= receipt.height);
+    assert_eq!(status.state_root.len(), 32);
+
+    let q = n
+        .contracts
+        .query(v1::QueryRequest {
+            contract: registry.0.to_vec(),
+            msg: json!({"parcel": {"parcel_id": "P-1"}})
+                .to_string()
+                .into_bytes(),
+        })
+        .await?
+        .into_inner();
+    let parcel: Value = serde_json::from_slice(&q.data)?;
+    assert!(parcel.to_string().contains("P-1"), "{parcel}");
+
+    let official = n.key("official-1")?;
+    let acct = n
+        .contracts
+        .get_account(v1::GetAccountRequest {
+            address: official.address().0.to_vec(),
+        })
+        .await?;
+    let roles = acct
+        .metadata()
+        .get("hanok-roles")
+        .context("roles")?
+        .to_str()?
+        .to_string();
+    let acct = acct.into_inner();
+    assert_eq!(acct.next_nonce, 1);
+    assert_eq!(roles, "official");
+    assert_eq!(acct.did, official.public_key().did());
+
+    let list = n
+        .contracts
+        .list_contracts(v1::ListContractsRequest::default())
+        .await?
+        .into_inner();
+    assert_eq!(list.contracts.len(), 5);
+    let code = n
+        .contracts
+        .get_code(v1::GetCodeRequest {
+            code_hash: list.contracts[0].code_hash.clone(),
+        })
+        .await?
+        .into_inner();
+    assert!(code.wasm.starts_with(b"\0asm"));
+    n.handle.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_inputs_get_the_right_code_and_the_next_good_request_succeeds() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut n = node(dir.path()).await?;
+    let official = n.key("official-1")?;
+    let seller = n.keys.get("seller").context("seller")?.address;
+    let registry = n.sys.registry;
+    let good = |n: u64| body(&official, n, registry, &register(&format!("G-{n}"), seller));
+
+    // Malformed protobuf in SignedTx.body.
+    let r = n
+        .ledger
+        .submit(req(v1::SignedTx {
+            body: vec![0xff, 0xff, 0xff],
+            signature: vec![0; 64],
+        }))
+        .await;
+    expect_code(r, Code::InvalidArgument, "TxBody")?;
+
+    // Bad signature: a signature over other bytes.
+    let mut tx = sign_body(&official, &good(0));
+    tx.signature = sign_body(&official, &good(1)).signature;
+    expect_code(
+        n.ledger.submit(req(tx)).await,
+        Code::InvalidArgument,
+        "does not verify",
+    )?;
+
+    // High-S.
+    let mut tx = sign_body(&official, &good(0));
+    tx.signature = high_s(&tx.signature);
+    expect_code(
+        n.ledger.submit(req(tx)).await,
+        Code::InvalidArgument,
+        "high-S",
+    )?;
+
+    // Wrong chain id.
+    let mut b = good(0);
+    b.chain_id = "other-chain".into();
+    let r = n.ledger.submit(req(sign_body(&official, &b))).await;
+    expect_code(r, Code::InvalidArgument, DEV_CHAIN_ID)?;
+
+    // Unknown sender.
+    let stranger = SecretKey::from_seed(b"not enrolled");
+    let b = body(&stranger, 0, registry, &register("X", seller));
+    let r = n.ledger.submit(req(sign_body(&stranger, &b))).await;
+    expect_code(r, Code::PermissionDenied, "not enrolled")?;
+
+    // Expired.
+    let mut b = good(0);
+    b.expiry_height = 1;
+    let r = n.ledger.submit(req(sign_body(&official, &b))).await;
+    expect_code(r, Code::FailedPrecondition, "expired")?;
+
+    // A good one commits; replaying it is ALREADY_EXISTS; another tx with its nonce names the
+    // expected nonce.
+    let tx = sign_body(&official, &good(0));
+    let ok = n
+        .ledger
+        .submit_and_wait(req(tx.clone()))
+        .await?
+        .into_inner();
+    assert_eq!(
+        ok.receipt.context("receipt")?.status,
+        v1::TxStatus::Ok as i32
+    );
+    expect_code(
+        n.ledger.submit(req(tx)).await,
+        Code::AlreadyExists,
+        "already committed",
+    )?;
+    let mut b = good(0);
+    b.memo = "other bytes".into();
+    let r = n.ledger.submit(req(sign_body(&official, &b))).await;
+    expect_code(r, Code::FailedPrecondition, "next nonce is 1")?;
+
+    // A nonce gap beyond the per-account window.
+    let r = n
+        .ledger
+        .submit(req(sign_body(&official, &good(1_000))))
+        .await;
+    expect_code(r, Code::FailedPrecondition, "too far ahead")?;
+
+    // A transaction over the chain's tx size limit, and a message over the gRPC limit.
+    let mut b = good(1);
+    b.memo = "x".repeat(1024 * 1024);
+    let r = n.ledger.submit(req(sign_body(&official, &b))).await;
+    expect_code(r, Code::InvalidArgument, "above the limit")?;
+    b.memo = "x".repeat(5 * 1024 * 1024);
+    let r = n.ledger.submit(req(sign_body(&official, &b))).await;
+    expect_code(r, Code::OutOfRange, "too large")?;
+
+    // Unknown contract.
+    let r = n
+        .contracts
+        .query(v1::QueryRequest {
+            contract: vec![7; 20],
+            msg: b"{}".to_vec(),
+        })
+        .await;
+    expect_code(r, Code::NotFound, "no contract")?;
+    let r = n
+        .contracts
+        .query(v1::QueryRequest {
+            contract: vec![7; 3],
+            msg: b"{}".to_vec(),
+        })
+        .await;
+    expect_code(r, Code::InvalidArgument, "20-byte")?;
+
+    // A contract error is a committed receipt, not a status.
+    let dup = n
+        .send("official-1", registry, &register("G-0", seller))
+        .await?;
+    assert_eq!(dup.status, v1::TxStatus::ContractError as i32);
+    assert!(!dup.error.is_empty());
+
+    // And the node still takes good requests.
+    let next = n
+        .send("official-2", registry, &register("G-next", seller))
+        .await?;
+    assert_eq!(next.status, v1::TxStatus::Ok as i32, "{}", next.error);
+    n.handle.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_shows_a_diff_and_commits_nothing() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut n = node(dir.path()).await?;
+    let official = n.key("official-1")?;
+    let seller = n.keys.get("seller").context("seller")?.address;
+    let before = n.status().await?;
+    let b = body(&official, 0, n.sys.registry, &register("S-1", seller));
+    for tx in [
+        sign_body(&official, &b),
+        v1::SignedTx {
+            body: b.encode_to_vec(),
+            signature: Vec::new(),
+        },
+    ] {
+        let r = n
+            .contracts
+            .simulate(v1::SimulateRequest { tx: Some(tx) })
+            .await?;
+        let count: usize = r
+            .metadata()
+            .get("hanok-state-diff-count")
+            .context("diff count")?
+            .to_str()?
+            .parse()?;
+        let diff: Value = serde_json::from_str(
+            r.metadata()
+                .get("hanok-state-diff")
+                .context("diff")?
+                .to_str()?,
+        )?;
+        let receipt = r.into_inner().receipt.context("receipt")?;
+        assert_eq!(receipt.status, v1::TxStatus::Ok as i32, "{}", receipt.error);
+        assert!(receipt.gas_used > 0);
+        assert!(count > 0);
+        assert_eq!(diff.as_array().map(Vec::len), Some(count));
+    }
+    let after = n.status().await?;
+    assert_eq!(after.height, before.height);
+    assert_eq!(after.state_root, before.state_root);
+    assert_eq!(n.nonce(&official).await?, 0);
+    n.handle.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_proofs_verify_for_present_and_absent_keys() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut n = node(dir.path()).await?;
+    let official = n.keys.get("official-1").context("official")?.address;
+    for (key, present) in [
+        (roles_key(&official), true),
+        (roles_key(&Address([9; 20])), false),
+    ] {
+        let r = n
+            .proofs
+            .get_state_proof(v1::GetStateProofRequest {
+                key: Vec::new(),
+                contract: n.sys.identity.0.to_vec(),
+                contract_key: key,
+            })
+            .await?
+            .into_inner();
+        assert_eq!(r.value.is_some(), present);
+        let header = r.header.context("header")?;
+        let root: [u8; 32] = header.state_root.as_slice().try_into()?;
+        let proof =
+            hanok_storage::Proof::from_bytes(&r.proof).map_err(|e| anyhow::anyhow!("{e}"))?;
+        proof
+            .verify(&root, &r.key, r.value.as_deref())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        // The proof does not verify for another value.
+        assert!(proof.verify(&root, &r.key, Some(b"forged")).is_err());
+        // The header is a committed block.
+        let b = n
+            .ledger
+            .get_block(v1::GetBlockRequest {
+                height: Some(header.height),
+            })
+            .await?
+            .into_inner();
+        assert_eq!(b.block.context("block")?.header, Some(header));
+    }
+    n.handle.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_replay_then_follow_live_blocks() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut n = node(dir.path()).await?;
+    let mut blocks = n
+        .ledger
+        .stream_blocks(v1::StreamBlocksRequest { from_height: 0 })
+        .await?
+        .into_inner();
+    let mut events = n
+        .ledger
+        .stream_events(v1::StreamEventsRequest {
+            from_height: 0,
+            contract: n.sys.identity.0.to_vec(),
+            r#type: "enrolled".into(),
+        })
+        .await?
+        .into_inner();
+    let deadline = Duration::from_secs(10);
+    for want in 0..2u64 {
+        let b = tokio::time::timeout(deadline, blocks.message())
+            .await??
+            .context("block")?;
+        assert_eq!(b.header.context("header")?.height, want);
+    }
+    // The bootstrap block enrolled eight accounts.
+    for _ in 0..8 {
+        let e = tokio::time::timeout(deadline, events.message())
+            .await??
+            .context("event")?;
+        assert_eq!(e.height, 1);
+    }
+    let seller = n.keys.get("seller").context("seller")?.address;
+    let registry = n.sys.registry;
+    let r = n
+        .send("official-1", registry, &register("L-1", seller))
+        .await?;
+    let start = Instant::now();
+    loop {
+        let b = tokio::time::timeout(deadline, blocks.message())
+            .await??
+            .context("block")?;
+        if b.header.context("header")?.height == r.height {
+            break;
+        }
+        if start.elapsed() > deadline {
+            bail!("live block {} never streamed", r.height);
+        }
+    }
+    n.handle.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_on_the_same_data_dir_keeps_height_and_root() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut n = node(dir.path()).await?;
+    let seller = n.keys.get("seller").context("seller")?.address;
+    let registry = n.sys.registry;
+    n.send("official-1", registry, &register("R-1", seller))
+        .await?;
+    let before = n.status().await?;
+    n.handle.shutdown().await?;
+
+    let mut n = node(dir.path()).await?;
+    let after = n.status().await?;
+    assert_eq!(after.height, before.height);
+    assert_eq!(after.state_root, before.state_root);
+    assert_eq!(after.latest_block_hash, before.latest_block_hash);
+    let official = n.key("official-1")?;
+    assert_eq!(n.nonce(&official).await?, 1);
+    n.handle.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reports_serving() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let n = node(dir.path()).await?;
+    let channel = Channel::from_shared(format!("http://{}", n.handle.local_addr))?
+        .connect()
+        .await?;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let r = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "hanok.v1.Ledger".into(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(
+        r.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+    n.handle.shutdown().await?;
+    Ok(())
+}

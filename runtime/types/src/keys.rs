@@ -1,0 +1,151 @@
+//! secp256k1 keys: [`PublicKey`] (verify, address, did:key) and [`SecretKey`] (low-S signing).
+
+use crate::{Address, Hash};
+use k256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
+use k256::ecdsa::{Signature, SigningKey, VerifyingKey};
+use std::fmt;
+
+/// Length of a compressed SEC1 public key.
+pub const PUBKEY_LEN: usize = 33;
+/// Length of a compact `r || s` signature.
+pub const SIGNATURE_LEN: usize = 64;
+
+/// The account address of a compressed public key: the first 20 bytes of its sha256.
+pub fn address_of(compressed: &[u8; PUBKEY_LEN]) -> Address {
+    let digest = Hash::sha256(compressed);
+    let mut a = [0u8; 20];
+    a.copy_from_slice(&digest.0[..20]);
+    Address(a)
+}
+
+/// A secp256k1 public key, kept in its 33-byte compressed form.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct PublicKey {
+    compressed: [u8; PUBKEY_LEN],
+    key: VerifyingKey,
+}
+
+impl PublicKey {
+    /// Parses a 33-byte compressed SEC1 key; `None` for any other length or an invalid point.
+    pub fn from_compressed(bytes: &[u8]) -> Option<PublicKey> {
+        let compressed = <[u8; PUBKEY_LEN]>::try_from(bytes).ok()?;
+        if compressed[0] != 0x02 && compressed[0] != 0x03 {
+            return None;
+        }
+        let key = VerifyingKey::from_sec1_bytes(&compressed).ok()?;
+        Some(PublicKey { compressed, key })
+    }
+
+    /// The 33 compressed bytes.
+    pub fn to_bytes(&self) -> [u8; PUBKEY_LEN] {
+        self.compressed
+    }
+
+    /// The account address of this key.
+    pub fn address(&self) -> Address {
+        address_of(&self.compressed)
+    }
+
+    /// This key as a `did:key`.
+    pub fn did(&self) -> String {
+        crate::did::to_did_key(self)
+    }
+
+    /// Verifies a 64-byte compact low-S signature over a 32-byte prehash.
+    ///
+    /// # Errors
+    /// [`SigError`] saying why: length, encoding, high-S, or no match.
+    pub fn verify_prehash(&self, prehash: &Hash, sig: &[u8]) -> Result<(), SigError> {
+        if sig.len() != SIGNATURE_LEN {
+            return Err(SigError::Length(sig.len()));
+        }
+        let sig = Signature::from_slice(sig).map_err(|_| SigError::Encoding)?;
+        // k256 would refuse a high-S signature too, but only as "does not verify"; a client
+        // needs to know that normalising s is the fix.
+        if sig.normalize_s().is_some() {
+            return Err(SigError::HighS);
+        }
+        self.key
+            .verify_prehash(&prehash.0, &sig)
+            .map_err(|_| SigError::Mismatch)
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({})", hex::encode(self.compressed))
+    }
+}
+
+/// Why a signature did not verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigError {
+    /// Not 64 bytes.
+    Length(usize),
+    /// r or s zero or out of range.
+    Encoding,
+    /// s in the upper half.
+    HighS,
+    /// Valid encoding, wrong key or message.
+    Mismatch,
+}
+
+/// A secp256k1 secret key that signs deterministically (RFC 6979) and always low-S.
+#[derive(Clone)]
+pub struct SecretKey(SigningKey);
+
+impl SecretKey {
+    /// From 32 big-endian bytes; `None` if zero or not below the curve order.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Option<SecretKey> {
+        SigningKey::from_bytes(bytes.into()).ok().map(SecretKey)
+    }
+
+    /// A key derived from a seed (sha256 of it, re-hashed until valid). For tests, dev genesis
+    /// and examples only: a seed that a person can remember is not a secret.
+    pub fn from_seed(seed: &[u8]) -> SecretKey {
+        let mut h = Hash::sha256(seed);
+        loop {
+            if let Some(k) = SecretKey::from_bytes(&h.0) {
+                return k;
+            }
+            h = Hash::sha256(&h.0);
+        }
+    }
+
+    /// The 32 secret bytes. Handle with care.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0.to_bytes().into()
+    }
+
+    /// The public key.
+    pub fn public_key(&self) -> PublicKey {
+        let key = *self.0.verifying_key();
+        let point = key.to_encoded_point(true);
+        let mut compressed = [0u8; PUBKEY_LEN];
+        compressed.copy_from_slice(point.as_bytes());
+        PublicKey { compressed, key }
+    }
+
+    /// The account address.
+    pub fn address(&self) -> Address {
+        self.public_key().address()
+    }
+
+    /// Signs a 32-byte prehash: 64-byte compact `r || s`, s normalised to the lower half.
+    pub fn sign_prehash(&self, prehash: &Hash) -> [u8; SIGNATURE_LEN] {
+        // RFC 6979 signing of a 32-byte prehash with a valid key cannot fail; if it ever did,
+        // an all-zero signature is refused by every verifier, so nothing unsafe is produced.
+        let sig: Signature = match self.0.sign_prehash(&prehash.0) {
+            Ok(s) => s,
+            Err(_) => return [0; SIGNATURE_LEN],
+        };
+        let sig = sig.normalize_s().unwrap_or(sig);
+        sig.to_bytes().into()
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretKey({})", self.address())
+    }
+}

@@ -1,0 +1,297 @@
+//! Transactions: [`CheckedTx`] can only be built by running every stateless check on raw bytes.
+
+use crate::error::{Result, TxError};
+use crate::keys::{PublicKey, SecretKey, SigError, SIGNATURE_LEN};
+use crate::{Address, Hash};
+use hanok_proto::v1;
+use prost::Message;
+
+/// Bounds on a transaction that need no state. Every node must use the same values: they decide
+/// which blocks are valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxLimits {
+    /// Largest encoded `SignedTx`, in bytes (an upload of the largest contract must fit).
+    pub max_tx_bytes: usize,
+    /// Smallest gas limit.
+    pub min_gas: u64,
+    /// Largest gas limit of one transaction.
+    pub max_gas: u64,
+    /// Most calls in one transaction.
+    pub max_calls: usize,
+}
+
+impl Default for TxLimits {
+    fn default() -> Self {
+        TxLimits {
+            // 800 KiB of code plus room for the envelope.
+            max_tx_bytes: 900 * 1024,
+            min_gas: 1_000,
+            max_gas: 1_000_000_000,
+            max_calls: 64,
+        }
+    }
+}
+
+/// One step of a transaction, with its addresses and hashes already length-checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    /// Run `execute` of `contract` with a JSON message.
+    Execute { contract: Address, msg: Vec<u8> },
+    /// Create a contract from uploaded code.
+    Instantiate {
+        code_hash: Hash,
+        label: String,
+        admin: Option<Address>,
+        msg: Vec<u8>,
+    },
+    /// Store a wasm module as code.
+    Upload { wasm: Vec<u8> },
+}
+
+impl Call {
+    fn from_proto(index: usize, call: v1::Call) -> Result<Call> {
+        use v1::call::Kind;
+        let bad = |reason: &str| TxError::BadCall {
+            index,
+            reason: reason.to_string(),
+        };
+        match call.kind {
+            None => Err(bad("no call kind set (execute, instantiate or upload)")),
+            Some(Kind::Execute(e)) => Ok(Call::Execute {
+                contract: Address::from_slice(&e.contract)
+                    .ok_or_else(|| bad("execute.contract must be 20 bytes"))?,
+                msg: e.msg,
+            }),
+            Some(Kind::Instantiate(i)) => Ok(Call::Instantiate {
+                code_hash: Hash::from_slice(&i.code_hash)
+                    .ok_or_else(|| bad("instantiate.code_hash must be 32 bytes"))?,
+                admin: match i.admin {
+                    None => None,
+                    Some(a) => Some(
+                        Address::from_slice(&a)
+                            .ok_or_else(|| bad("instantiate.admin must be 20 bytes"))?,
+                    ),
+                },
+                label: i.label,
+                msg: i.msg,
+            }),
+            Some(Kind::Upload(u)) => Ok(Call::Upload { wasm: u.wasm }),
+        }
+    }
+}
+
+/// A transaction whose bytes passed every stateless check: size, encoding, chain id, sender and
+/// key, low-S signature over sha256 of the body bytes, gas bounds and calls.
+///
+/// The only constructor is [`CheckedTx::check`], so holding one proves the checks ran (as
+/// fuel-vm's `Checked<Tx>`). Nonce, expiry and enrolment need state; the chain checks them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedTx {
+    hash: Hash,
+    body_bytes: Vec<u8>,
+    signature: [u8; SIGNATURE_LEN],
+    sender: Address,
+    pubkey: PublicKey,
+    chain_id: String,
+    nonce: u64,
+    expiry_height: u64,
+    gas_limit: u64,
+    calls: Vec<Call>,
+    memo: String,
+}
+
+/// Checks an encoded `SignedTx` with the default [`TxLimits`] but `max_tx_bytes`.
+///
+/// # Errors
+/// The first [`TxError`] found, in the order of [`CheckedTx::check`].
+pub fn check(raw: &[u8], chain_id: &str, max_tx_bytes: usize) -> Result<CheckedTx> {
+    let limits = TxLimits {
+        max_tx_bytes,
+        ..TxLimits::default()
+    };
+    CheckedTx::check(raw, chain_id, &limits)
+}
+
+impl CheckedTx {
+    /// Runs every stateless check on an encoded `hanok.v1.SignedTx`, cheapest first: size,
+    /// decoding, chain id, sender/key, signature, gas limit, calls.
+    ///
+    /// # Errors
+    /// The first [`TxError`] found.
+    pub fn check(raw: &[u8], chain_id: &str, limits: &TxLimits) -> Result<CheckedTx> {
+        if raw.len() > limits.max_tx_bytes {
+            return Err(TxError::TooLarge {
+                size: raw.len(),
+                limit: limits.max_tx_bytes,
+            });
+        }
+        let signed = v1::SignedTx::decode(raw).map_err(|e| TxError::Malformed(e.to_string()))?;
+        Self::check_signed(signed, chain_id, limits)
+    }
+
+    /// As [`CheckedTx::check`], for a `SignedTx` already decoded (e.g. from a block). The size
+    /// bound applies to its canonical encoding.
+    ///
+    /// # Errors
+    /// The first [`TxError`] found.
+    pub fn check_signed(
+        signed: v1::SignedTx,
+        chain_id: &str,
+        limits: &TxLimits,
+    ) -> Result<CheckedTx> {
+        let size = signed.encoded_len();
+        if size > limits.max_tx_bytes {
+            return Err(TxError::TooLarge {
+                size,
+                limit: limits.max_tx_bytes,
+            });
+        }
+        let body = v1::TxBody::decode(signed.body.as_slice())
+            .map_err(|e| TxError::MalformedBody(e.to_string()))?;
+        if body.chain_id != chain_id {
+            return Err(TxError::WrongChain {
+                expected: chain_id.to_string(),
+                got: body.chain_id,
+            });
+        }
+        let pubkey =
+            PublicKey::from_compressed(&body.sender_pubkey).ok_or(TxError::BadPublicKey {
+                len: body.sender_pubkey.len(),
+            })?;
+        let sender = Address::from_slice(&body.sender).ok_or(TxError::BadSender {
+            len: body.sender.len(),
+        })?;
+        let derived = pubkey.address();
+        if sender != derived {
+            return Err(TxError::SenderMismatch { sender, derived });
+        }
+        let signature =
+            <[u8; SIGNATURE_LEN]>::try_from(signed.signature.as_slice()).map_err(|_| {
+                TxError::SignatureLength {
+                    len: signed.signature.len(),
+                }
+            })?;
+        // The signature covers sha256 of the exact body bytes; the key comes from the body, never
+        // from public-key recovery.
+        pubkey
+            .verify_prehash(&Hash::sha256(&signed.body), &signature)
+            .map_err(|e| match e {
+                SigError::Length(len) => TxError::SignatureLength { len },
+                SigError::Encoding => TxError::BadSignatureEncoding,
+                SigError::HighS => TxError::HighS,
+                SigError::Mismatch => TxError::BadSignature,
+            })?;
+        if body.gas_limit < limits.min_gas {
+            return Err(TxError::GasTooLow {
+                gas_limit: body.gas_limit,
+                min: limits.min_gas,
+            });
+        }
+        if body.gas_limit > limits.max_gas {
+            return Err(TxError::GasTooHigh {
+                gas_limit: body.gas_limit,
+                max: limits.max_gas,
+            });
+        }
+        if body.calls.is_empty() {
+            return Err(TxError::NoCalls);
+        }
+        if body.calls.len() > limits.max_calls {
+            return Err(TxError::TooManyCalls {
+                count: body.calls.len(),
+                limit: limits.max_calls,
+            });
+        }
+        let calls = body
+            .calls
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| Call::from_proto(i, c))
+            .collect::<Result<Vec<_>>>()?;
+        let hash = tx_hash(&signed.body, &signature);
+        Ok(CheckedTx {
+            hash,
+            body_bytes: signed.body,
+            signature,
+            sender,
+            pubkey,
+            chain_id: body.chain_id,
+            nonce: body.nonce,
+            expiry_height: body.expiry_height,
+            gas_limit: body.gas_limit,
+            calls,
+            memo: body.memo,
+        })
+    }
+
+    /// The transaction hash: sha256 of the canonical `SignedTx` encoding.
+    pub fn hash(&self) -> Hash {
+        self.hash
+    }
+    /// The signer's address.
+    pub fn sender(&self) -> Address {
+        self.sender
+    }
+    /// The signer's public key.
+    pub fn pubkey(&self) -> &PublicKey {
+        &self.pubkey
+    }
+    /// The chain id it was signed for.
+    pub fn chain_id(&self) -> &str {
+        &self.chain_id
+    }
+    /// The sender's nonce it claims.
+    pub fn nonce(&self) -> u64 {
+        self.nonce
+    }
+    /// Last height it may be included at.
+    pub fn expiry_height(&self) -> u64 {
+        self.expiry_height
+    }
+    /// Gas for all of its calls.
+    pub fn gas_limit(&self) -> u64 {
+        self.gas_limit
+    }
+    /// Its calls, in order.
+    pub fn calls(&self) -> &[Call] {
+        &self.calls
+    }
+    /// The memo.
+    pub fn memo(&self) -> &str {
+        &self.memo
+    }
+    /// The exact body bytes that were signed.
+    pub fn body_bytes(&self) -> &[u8] {
+        &self.body_bytes
+    }
+    /// The 64-byte low-S signature.
+    pub fn signature(&self) -> &[u8; SIGNATURE_LEN] {
+        &self.signature
+    }
+    /// The `SignedTx` to put in a block.
+    pub fn to_signed(&self) -> v1::SignedTx {
+        v1::SignedTx {
+            body: self.body_bytes.clone(),
+            signature: self.signature.to_vec(),
+        }
+    }
+}
+
+/// sha256 of the canonical encoding of `SignedTx { body, signature }`.
+pub fn tx_hash(body: &[u8], signature: &[u8]) -> Hash {
+    let signed = v1::SignedTx {
+        body: body.to_vec(),
+        signature: signature.to_vec(),
+    };
+    Hash::sha256(&signed.encode_to_vec())
+}
+
+/// Encodes `body` and signs sha256 of those bytes: what a client (or test) sends.
+pub fn sign_body(key: &SecretKey, body: &v1::TxBody) -> v1::SignedTx {
+    let bytes = body.encode_to_vec();
+    let signature = key.sign_prehash(&Hash::sha256(&bytes)).to_vec();
+    v1::SignedTx {
+        body: bytes,
+        signature,
+    }
+}

@@ -1,0 +1,486 @@
+//! [`Client`]: an async gRPC connection to a node (Ledger, Contracts and Proofs services).
+
+use crate::error::{ClientError, Result};
+use crate::proof::{StateProof, TitleProof};
+use crate::signer::Signer;
+use crate::tx::{SignedTx, TxBuilder, DEFAULT_GAS_LIMIT};
+use hanok_proto::v1;
+use hanok_proto::v1::contracts_client::ContractsClient;
+use hanok_proto::v1::ledger_client::LedgerClient;
+use hanok_proto::v1::proofs_client::ProofsClient;
+use hanok_types::{Address, Hash};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::time::Duration;
+use tonic::transport::{Channel, Endpoint};
+
+/// How long [`Client::execute`] waits for a receipt by default.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(30);
+/// How many blocks after the current height a transaction built by [`Client::execute`] stays
+/// valid.
+pub const DEFAULT_EXPIRY_BLOCKS: u64 = 100;
+
+/// The node's view of the chain head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeStatus {
+    /// The chain id transactions must carry.
+    pub chain_id: String,
+    /// Height of the latest committed block.
+    pub height: u64,
+    /// Hash of its header.
+    pub latest_block_hash: Vec<u8>,
+    /// Its state root.
+    pub state_root: Vec<u8>,
+    /// Its time (Unix seconds).
+    pub latest_block_time: u64,
+    /// The node's software version.
+    pub node_version: String,
+}
+
+/// An account as the node sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// The address.
+    pub address: Address,
+    /// The nonce its next transaction must carry.
+    pub next_nonce: u64,
+    /// Its `did:key`, when the node knows the key.
+    pub did: Option<String>,
+}
+
+/// A connection to one node. Cheap to clone; clones share the HTTP/2 connection.
+///
+/// ```no_run
+/// # async fn demo() -> hanok_client::Result<()> {
+/// use hanok_client::{Client, Signer};
+/// let client = Client::connect("http://127.0.0.1:7070").await?;
+/// let status = client.status().await?;
+/// println!("{} at height {}", status.chain_id, status.height);
+/// let me = Signer::from_dev_seed("bank-b");
+/// println!("next nonce {}", client.next_nonce(me.address()).await?);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Client {
+    ledger: LedgerClient<Channel>,
+    contracts: ContractsClient<Channel>,
+    proofs: ProofsClient<Channel>,
+    gas_limit: u64,
+    expiry_blocks: u64,
+    wait: Duration,
+}
+
+fn bytes_to_address(bytes: &[u8], what: &str) -> Result<Address> {
+    Address::from_slice(bytes)
+        .ok_or_else(|| ClientError::Decode(format!("{what} is {} bytes, not 20", bytes.len())))
+}
+
+impl Client {
+    /// Connects to a node's gRPC endpoint, e.g. `http://127.0.0.1:7070`.
+    ///
+    /// # Errors
+    /// [`ClientError::Transport`] if the URL is invalid or the node cannot be reached.
+    pub async fn connect(url: impl Into<String>) -> Result<Client> {
+        let url = url.into();
+        let endpoint = Endpoint::from_shared(url.clone())
+            .map_err(|e| ClientError::Transport(format!("invalid endpoint `{url}`: {e}")))?;
+        let channel = endpoint.connect().await?;
+        Ok(Client::from_channel(channel))
+    }
+
+    /// A client over an existing channel (e.g. one with TLS or timeouts configured).
+    pub fn from_channel(channel: Channel) -> Client {
+        Client {
+            ledger: LedgerClient::new(channel.clone()),
+            contracts: ContractsClient::new(channel.clone()),
+            proofs: ProofsClient::new(channel),
+            gas_limit: DEFAULT_GAS_LIMIT,
+            expiry_blocks: DEFAULT_EXPIRY_BLOCKS,
+            wait: DEFAULT_WAIT,
+        }
+    }
+
+    /// Sets the gas limit of transactions built by [`Client::execute`].
+    #[must_use]
+    pub fn with_gas_limit(mut self, gas: u64) -> Self {
+        self.gas_limit = gas;
+        self
+    }
+
+    /// Sets how many blocks transactions built by [`Client::execute`] stay valid.
+    #[must_use]
+    pub fn with_expiry_blocks(mut self, blocks: u64) -> Self {
+        self.expiry_blocks = blocks;
+        self
+    }
+
+    /// Sets how long [`Client::execute`] waits for a receipt.
+    #[must_use]
+    pub fn with_wait(mut self, wait: Duration) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// The chain head.
+    ///
+    /// # Errors
+    /// [`ClientError::Status`] or [`ClientError::Transport`].
+    pub async fn status(&self) -> Result<NodeStatus> {
+        let r = self
+            .ledger
+            .clone()
+            .get_status(v1::GetStatusRequest {})
+            .await?
+            .into_inner();
+        Ok(NodeStatus {
+            chain_id: r.chain_id,
+            height: r.height,
+            latest_block_hash: r.latest_block_hash,
+            state_root: r.state_root,
+            latest_block_time: r.latest_block_time,
+            node_version: r.node_version,
+        })
+    }
+
+    /// The account's nonce and did.
+    ///
+    /// # Errors
+    /// [`ClientError::Status`] or [`ClientError::Transport`]; [`ClientError::Decode`] if the
+    /// node returns a malformed address.
+    pub async fn account(&self, address: Address) -> Result<Account> {
+        let r = self
+            .contracts
+            .clone()
+            .get_account(v1::GetAccountRequest {
+                address: address.0.to_vec(),
+            })
+            .await?
+            .into_inner();
+        let returned = if r.address.is_empty() {
+            address
+        } else {
+            bytes_to_address(&r.address, "GetAccountResponse.address")?
+        };
+        Ok(Account {
+            address: returned,
+            next_nonce: r.next_nonce,
+            did: (!r.did.is_empty()).then_some(r.did),
+        })
+    }
+
+    /// The nonce `address`'s next transaction must carry.
+    ///
+    /// # Errors
+    /// As [`Client::account`].
+    pub async fn next_nonce(&self, address: Address) -> Result<u64> {
+        Ok(self.account(address).await?.next_nonce)
+    }
+
+    /// Sends a transaction to the node's pool; returns its hash once accepted.
+    ///
+    /// # Errors
+    /// [`ClientError::Status`] with the node's reason if it refuses the transaction.
+    pub async fn submit(&self, tx: &SignedTx) -> Result<Hash> {
+        let r = self
+            .ledger
+            .clone()
+            .submit(v1::SubmitRequest {
+                tx: Some(tx.as_proto().clone()),
+            })
+            .await?
+            .into_inner();
+        Hash::from_slice(&r.tx_hash).ok_or_else(|| {
+            ClientError::Decode(format!("tx_hash is {} bytes, not 32", r.tx_hash.len()))
+        })
+    }
+
+    /// Submits and waits until the transaction is committed, returning its receipt whatever its
+    /// status (use [`check_receipt`] to turn a failure into an error).
+    ///
+    /// # Errors
+    /// [`ClientError::Timeout`] if no receipt arrives within `timeout` (the transaction may still
+    /// commit); [`ClientError::Status`] if the node refuses it.
+    pub async fn submit_and_wait(&self, tx: &SignedTx, timeout: Duration) -> Result<v1::Receipt> {
+        let tx_hash = tx.hash().to_hex();
+        let mut req = tonic::Request::new(v1::SubmitRequest {
+            tx: Some(tx.as_proto().clone()),
+        });
+        req.set_timeout(timeout);
+        let mut ledger = self.ledger.clone();
+        // The grpc-timeout header asks the node to give up in time; the local timer (with a
+        // margin for the network) covers a node that ignores it.
+        let margin = timeout.saturating_add(Duration::from_secs(1));
+        let resp = match tokio::time::timeout(margin, ledger.submit_and_wait(req)).await {
+            Err(_) => return Err(ClientError::Timeout { tx_hash }),
+            Ok(Err(s)) if s.code() == tonic::Code::DeadlineExceeded => {
+                return Err(ClientError::Timeout { tx_hash })
+            }
+            Ok(r) => r?.into_inner(),
+        };
+        resp.receipt.ok_or_else(|| {
+            ClientError::Decode(format!("SubmitAndWait returned no receipt for {tx_hash}"))
+        })
+    }
+
+    /// A committed transaction's receipt.
+    ///
+    /// # Errors
+    /// [`ClientError::Status`] (e.g. `NOT_FOUND`) or [`ClientError::Transport`].
+    pub async fn receipt(&self, tx_hash: &Hash) -> Result<v1::Receipt> {
+        let r = self
+            .ledger
+            .clone()
+            .get_receipt(v1::GetReceiptRequest {
+                tx_hash: tx_hash.0.to_vec(),
+            })
+            .await?
+            .into_inner();
+        r.receipt.ok_or_else(|| {
+            ClientError::Decode(format!("GetReceipt returned no receipt for {tx_hash}"))
+        })
+    }
+
+    /// A transaction template for `signer`: this node's chain id, the signer's next nonce, an
+    /// expiry [`DEFAULT_EXPIRY_BLOCKS`] after the head and the client's gas limit. Add calls,
+    /// sign, submit.
+    ///
+    /// # Errors
+    /// As [`Client::status`] and [`Client::account`].
+    pub async fn tx_builder(&self, signer: &Signer) -> Result<TxBuilder> {
+        let status = self.status().await?;
+        let nonce = self.next_nonce(signer.address()).await?;
+        Ok(TxBuilder::new(status.chain_id)
+            .nonce(nonce)
+            .expiry_height(status.height.saturating_add(self.expiry_blocks))
+            .gas_limit(self.gas_limit))
+    }
+
+    /// Executes `msg` on `contract` as `signer`: fetches the nonce, builds, signs, submits and
+    /// waits for the receipt.
+    ///
+    /// # Errors
+    /// [`ClientError::Contract`] with the contract's message if it refused (writes reverted);
+    /// [`ClientError::Vm`], [`ClientError::Rejected`], [`ClientError::Timeout`], or the node's
+    /// [`ClientError::Status`].
+    pub async fn execute<T: Serialize + ?Sized>(
+        &self,
+        signer: &Signer,
+        contract: Address,
+        msg: &T,
+    ) -> Result<v1::Receipt> {
+        let tx = self
+            .tx_builder(signer)
+            .await?
+            .execute(contract, msg)?
+            .sign(signer)?;
+        self.submit_and_wait_ok(&tx).await
+    }
+
+    /// Submits, waits, and turns a failed receipt into an error (see [`check_receipt`]).
+    ///
+    /// # Errors
+    /// As [`Client::execute`].
+    pub async fn submit_and_wait_ok(&self, tx: &SignedTx) -> Result<v1::Receipt> {
+        check_receipt(self.submit_and_wait(tx, self.wait).await?)
+    }
+
+    /// Runs `contract`'s read-only `query` with `msg` and decodes the JSON answer.
+    ///
+    /// # Errors
+    /// [`ClientError::Status`] if the node or the contract refuses the query;
+    /// [`ClientError::Decode`] if the answer is not an `R`.
+    pub async fn query<R: DeserializeOwned, T: Serialize + ?Sized>(
+        &self,
+        contract: Address,
+        msg: &T,
+    ) -> Result<R> {
+        let msg = serde_json::to_vec(msg)
+            .map_err(|e| ClientError::Invalid(format!("query message to JSON: {e}")))?;
+        let data = self.query_raw(contract, msg).await?;
+        serde_json::from_slice(&data)
+            .map_err(|e| ClientError::Decode(format!("query answer is not the expected JSON: {e}")))
+    }
+
+    /// Runs a query with raw JSON bytes and returns the raw answer.
+    ///
+    /// # Errors
+    /// [`ClientError::Status`] or [`ClientError::Transport`].
+    pub async fn query_raw(&self, contract: Address, msg: Vec<u8>) -> Result<Vec<u8>> {
+        let r = self
+            .contracts
+            .clone()
+            .query(v1::QueryRequest {
+                contract: contract.0.to_vec(),
+                msg,
+            })
+            .await?
+            .into_inner();
+        Ok(r.data)
+    }
+
+    /// Executes a signed transaction against committed state without committing it; the
+    /// receipt says what would happen (gas used, events, error).
+    ///
+    /// # Errors
+    /// [`ClientError::Status`] or [`ClientError::Transport`].
+    pub async fn simulate(&self, tx: &SignedTx) -> Result<v1::Receipt> {
+        let r = self
+            .contracts
+            .clone()
+            .simulate(v1::SimulateRequest {
+                tx: Some(tx.as_proto().clone()),
+            })
+            .await?
+            .into_inner();
+        r.receipt
+            .ok_or_else(|| ClientError::Decode("Simulate returned no receipt".into()))
+    }
+
+    /// The block at `height`, with its header hash.
+    ///
+    /// # Errors
+    /// [`ClientError::Status`] (e.g. `NOT_FOUND`) or [`ClientError::Transport`].
+    pub async fn block(&self, height: u64) -> Result<(v1::Block, Hash)> {
+        self.get_block(Some(height)).await
+    }
+
+    /// The latest committed block, with its header hash.
+    ///
+    /// # Errors
+    /// As [`Client::block`].
+    pub async fn latest_block(&self) -> Result<(v1::Block, Hash)> {
+        self.get_block(None).await
+    }
+
+    async fn get_block(&self, height: Option<u64>) -> Result<(v1::Block, Hash)> {
+        let r = self
+            .ledger
+            .clone()
+            .get_block(v1::GetBlockRequest { height })
+            .await?
+            .into_inner();
+        let block = r
+            .block
+            .ok_or_else(|| ClientError::Decode("GetBlock returned no block".into()))?;
+        let hash = Hash::from_slice(&r.hash).ok_or_else(|| {
+            ClientError::Decode(format!("block hash is {} bytes, not 32", r.hash.len()))
+        })?;
+        Ok((block, hash))
+    }
+
+    /// The value of `storage_key` in `contract`'s storage (or its absence), with a proof that
+    /// this client has already checked against the returned header's state root.
+    ///
+    /// The header itself is only as trustworthy as its source: compare its hash with one you
+    /// trust, or use [`Client::title_proof`], which also fetches the proposer's signature.
+    ///
+    /// # Errors
+    /// [`ClientError::ProofInvalid`] if the node's answer does not check;
+    /// [`ClientError::Status`] or [`ClientError::Transport`].
+    pub async fn state_proof(&self, contract: Address, storage_key: &[u8]) -> Result<StateProof> {
+        let r = self
+            .proofs
+            .clone()
+            .get_state_proof(v1::GetStateProofRequest {
+                key: Vec::new(),
+                contract: contract.0.to_vec(),
+                contract_key: storage_key.to_vec(),
+            })
+            .await?
+            .into_inner();
+        let expected_key = crate::proof::contract_state_key(&contract, storage_key);
+        if !r.key.is_empty() && r.key != expected_key {
+            return Err(ClientError::ProofInvalid(
+                "the node proved another state key than the one asked for".into(),
+            ));
+        }
+        let header = r
+            .header
+            .ok_or_else(|| ClientError::Decode("GetStateProof returned no header".into()))?;
+        let proof = StateProof {
+            key: expected_key,
+            value: r.value,
+            proof: r.proof,
+            header,
+        };
+        proof.verify()?;
+        Ok(proof)
+    }
+
+    /// Parcel `parcel_id`'s title in `registry`, with a proof against a committed header and the
+    /// proposer's signature over that header: a [`TitleProof`] to check now or save as JSON and
+    /// check offline later.
+    ///
+    /// # Errors
+    /// As [`Client::state_proof`] and [`Client::block`]; [`ClientError::ProofInvalid`] if the
+    /// block at the proof's height has another header.
+    pub async fn title_proof(&self, registry: Address, parcel_id: &str) -> Result<TitleProof> {
+        let key = crate::proof::parcel_storage_key(parcel_id);
+        let sp = self.state_proof(registry, &key).await?;
+        let (block, _) = self.block(sp.header.height).await?;
+        if block.header.as_ref() != Some(&sp.header) {
+            return Err(ClientError::ProofInvalid(format!(
+                "the proof's header differs from block {}'s header",
+                sp.header.height
+            )));
+        }
+        let title = TitleProof::new(
+            registry,
+            parcel_id,
+            &sp.header,
+            &block.signature,
+            sp.value,
+            sp.proof,
+        );
+        title.verify()?;
+        Ok(title)
+    }
+}
+
+/// Turns a receipt into `Ok` if the transaction succeeded, else into the matching error.
+///
+/// # Errors
+/// [`ClientError::Contract`] (`TX_STATUS_CONTRACT_ERROR`), [`ClientError::Vm`],
+/// [`ClientError::Rejected`], or [`ClientError::Decode`] for an unknown status.
+pub fn check_receipt(receipt: v1::Receipt) -> Result<v1::Receipt> {
+    let tx_hash = hex::encode(&receipt.tx_hash);
+    match v1::TxStatus::try_from(receipt.status) {
+        Ok(v1::TxStatus::Ok) => Ok(receipt),
+        Ok(v1::TxStatus::ContractError) => Err(ClientError::Contract {
+            message: receipt.error,
+            failed_call: receipt.failed_call,
+            tx_hash,
+        }),
+        Ok(v1::TxStatus::VmError) => Err(ClientError::Vm {
+            message: receipt.error,
+            tx_hash,
+        }),
+        Ok(v1::TxStatus::Rejected) => Err(ClientError::Rejected {
+            message: receipt.error,
+            tx_hash,
+        }),
+        Ok(v1::TxStatus::Unspecified) | Err(_) => Err(ClientError::Decode(format!(
+            "receipt of {tx_hash} has unknown status {}",
+            receipt.status
+        ))),
+    }
+}
+
+/// The JSON return data of call `index` of a successful receipt (`null` when the call returned
+/// none).
+///
+/// # Errors
+/// [`ClientError::Decode`] if there is no such call result or it is not JSON.
+pub fn call_result(receipt: &v1::Receipt, index: usize) -> Result<serde_json::Value> {
+    let data = receipt.results.get(index).ok_or_else(|| {
+        ClientError::Decode(format!(
+            "receipt has {} call results, no result {index}",
+            receipt.results.len()
+        ))
+    })?;
+    if data.is_empty() {
+        return Ok(serde_json::Value::Null);
+    }
+    serde_json::from_slice(data)
+        .map_err(|e| ClientError::Decode(format!("call result {index} is not JSON: {e}")))
+}

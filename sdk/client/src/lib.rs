@@ -1,0 +1,89 @@
+//! `hanok-client`: the Rust client SDK of hanok — what an integrator (and the `hanok` CLI) uses
+//! to sign transactions, talk to a node over gRPC, drive the system contracts and check titles
+//! offline. A bank's Java or Python client does the same from the `.proto` files.
+//!
+//! Key types:
+//! - [`Signer`]: a secp256k1 account key (from bytes, hex or a dev seed) with its address and
+//!   `did:key`; signs sha256 of the exact body bytes, 64-byte compact, low-S.
+//! - [`TxBuilder`] → [`SignedTx`]: chain id, nonce, expiry height, gas limit and calls
+//!   (execute, instantiate, upload), encoded once and signed.
+//! - [`Client`]: async tonic client of the Ledger, Contracts and Proofs services; `execute`
+//!   fetches the nonce, builds, signs, submits and waits, turning a contract's refusal into
+//!   [`ClientError::Contract`].
+//! - [`Registry`], [`Krw`], [`Deal`], [`Identity`]: thin JSON wrappers with the message shapes
+//!   of `docs/contracts.md`.
+//! - [`proof`]: state keys ([`proof::MapKey`], [`proof::parcel_state_key`]),
+//!   [`verify_state`], [`verify_title`] and the portable, JSON-serialisable [`TitleProof`].
+//!
+//! Signing and checking a proof need no node:
+//!
+//! ```
+//! use hanok_client::{Signer, TxBuilder, SignedTx};
+//! use hanok_types::{Address, CheckedTx, TxLimits};
+//!
+//! let bank = Signer::from_dev_seed("bank-b");
+//! let krw = Address([0x11; 20]);
+//! let tx = TxBuilder::new("hanok-dev-1")
+//!     .nonce(0)
+//!     .expiry_height(100)
+//!     .execute(krw, &serde_json::json!({"mint": {"to": bank.address(), "amount": "900000000"}}))?
+//!     .sign(&bank)?;
+//! // What every node runs on the bytes it receives:
+//! let checked = CheckedTx::check(&tx.to_bytes(), "hanok-dev-1", &TxLimits::default()).unwrap();
+//! assert_eq!(checked.sender(), bank.address());
+//! assert_eq!(SignedTx::from_bytes(&tx.to_bytes())?.hash(), checked.hash());
+//! # Ok::<(), hanok_client::ClientError>(())
+//! ```
+//!
+//! Over the network (the acceptance story's step 9: fetch a title with a proof, check it):
+//!
+//! ```no_run
+//! # async fn demo(registry: hanok_types::Address) -> hanok_client::Result<()> {
+//! use hanok_client::{Client, Signer};
+//! let client = Client::connect("http://127.0.0.1:7070").await?;
+//! let official = Signer::from_dev_seed("official-1");
+//! match client.registry(registry).freeze(&official, "P-1", &"ab".repeat(32)).await {
+//!     Ok(seizure_id) => println!("frozen, seizure {seizure_id}"),
+//!     Err(e) if e.contract_message().is_some() => println!("refused: {e}"),
+//!     Err(e) => return Err(e),
+//! }
+//! let proof = client.title_proof(registry, "P-1").await?;
+//! std::fs::write("title.json", proof.to_json()?).ok();
+//! let title = proof.verify()?; // offline; then trust the header via its hash or signer
+//! println!("{:?} signed by {:?}", title.parcel, title.signed_by);
+//! # Ok(()) }
+//! ```
+//!
+//! Architecture Invariant: the client depends on proto and types, never on the node or the VM.
+//! The one storage-layout rule it needs (`0x01 | contract | key`, owned by `hanok-vm`) is
+//! restated in [`proof::contract_state_key`] and pinned to the VM's by a test. Proofs are checked
+//! with `hanok-storage`'s `Proof::verify` (reused, not copied); that crate also links sled,
+//! which the client never opens.
+//!
+//! Architecture Invariant: the client enforces nothing. Roles, nonces and limits are checked on
+//! chain; the client only builds well-formed bytes and reports the node's answers.
+//!
+//! Architecture Invariant: nothing read from the network is trusted to be well-formed: no
+//! `unwrap` on node data; every malformed answer is a [`ClientError::Decode`].
+
+mod client;
+mod contracts;
+mod error;
+pub mod proof;
+mod signer;
+mod tx;
+
+pub use client::{
+    call_result, check_receipt, Account, Client, NodeStatus, DEFAULT_EXPIRY_BLOCKS, DEFAULT_WAIT,
+};
+pub use contracts::{Deal, Identity, Krw, NewParcel, OpenDeal, Owner, Registry};
+pub use error::{ClientError, Result};
+pub use proof::{verify_state, verify_title, StateProof, TitleProof, VerifiedTitle};
+pub use signer::Signer;
+pub use tx::{SignedTx, TxBuilder, DEFAULT_GAS_LIMIT};
+
+/// The generated `hanok.v1` messages (receipts, blocks, headers) this API hands out.
+pub use hanok_proto::v1;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,390 @@
+//! Offline proof checks: state keys of contract storage, [`verify_state`], [`verify_title`] and
+//! the portable [`TitleProof`].
+//!
+//! A state key is `0x01 | contract address (20) | storage key` (the VM's layout, see
+//! `docs/storage.md`); a guest SDK `Map` storage key is `u16 BE len | namespace` followed by its
+//! components (strings as `u16 BE len | bytes`, `u64` as 8 bytes BE, addresses as 20 bytes).
+//! The registry keeps parcels in `Map<&str, Parcel>` under [`PARCELS_NAMESPACE`].
+
+use crate::error::{ClientError, Result};
+use hanok_proto::v1;
+use hanok_storage::proof::Proof;
+use hanok_types::{Address, Hash, PublicKey};
+use prost::Message;
+use serde::{Deserialize, Serialize};
+
+/// The VM's namespace byte of contract storage in the state.
+pub const CONTRACT_STORAGE: u8 = 0x01;
+/// The registry's namespace of parcels (`Map<&str, Parcel>`).
+pub const PARCELS_NAMESPACE: &str = "parcels";
+/// The `format` tag of a serialised [`TitleProof`].
+pub const TITLE_PROOF_FORMAT: &str = "hanok.title-proof.v1";
+
+/// The state key of `key` in `contract`'s storage: `0x01 | contract | key`.
+pub fn contract_state_key(contract: &Address, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(21usize.saturating_add(key.len()));
+    k.push(CONTRACT_STORAGE);
+    k.extend_from_slice(&contract.0);
+    k.extend_from_slice(key);
+    k
+}
+
+/// A storage key of the guest SDK's `Map` (or `Item`, with no components), built component by
+/// component exactly as the SDK encodes it.
+///
+/// ```
+/// use hanok_client::proof::MapKey;
+/// // Map<(&str, u64), _> under "history": ("P-1", 3)
+/// let key = MapKey::new("history").str("P-1").u64(3).into_bytes();
+/// assert_eq!(key, b"\x00\x07history\x00\x03P-1\x00\x00\x00\x00\x00\x00\x00\x03");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapKey(Vec<u8>);
+
+fn write_var(out: &mut Vec<u8>, b: &[u8]) {
+    // As the SDK: a component over 65535 bytes saturates its length (contracts refuse such ids,
+    // so a key built from one is simply absent).
+    let len = u16::try_from(b.len()).unwrap_or(u16::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(b);
+}
+
+impl MapKey {
+    /// The key of an `Item` named `namespace`, or the prefix of a `Map` under it.
+    pub fn new(namespace: &str) -> MapKey {
+        let mut out = Vec::with_capacity(namespace.len().saturating_add(2));
+        write_var(&mut out, namespace.as_bytes());
+        MapKey(out)
+    }
+
+    /// Appends a string component (`u16 BE len | bytes`).
+    #[must_use]
+    pub fn str(mut self, s: &str) -> MapKey {
+        write_var(&mut self.0, s.as_bytes());
+        self
+    }
+
+    /// Appends a `u64` component (8 bytes big-endian).
+    #[must_use]
+    pub fn u64(mut self, n: u64) -> MapKey {
+        self.0.extend_from_slice(&n.to_be_bytes());
+        self
+    }
+
+    /// Appends a `u32` component (4 bytes big-endian).
+    #[must_use]
+    pub fn u32(mut self, n: u32) -> MapKey {
+        self.0.extend_from_slice(&n.to_be_bytes());
+        self
+    }
+
+    /// Appends an address component (its 20 bytes).
+    #[must_use]
+    pub fn address(mut self, a: &Address) -> MapKey {
+        self.0.extend_from_slice(&a.0);
+        self
+    }
+
+    /// The storage key bytes.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+/// The registry's storage key of parcel `parcel_id`.
+pub fn parcel_storage_key(parcel_id: &str) -> Vec<u8> {
+    MapKey::new(PARCELS_NAMESPACE).str(parcel_id).into_bytes()
+}
+
+/// The state key of parcel `parcel_id` in the registry at `registry`.
+pub fn parcel_state_key(registry: &Address, parcel_id: &str) -> Vec<u8> {
+    contract_state_key(registry, &parcel_storage_key(parcel_id))
+}
+
+fn root_of(root: &[u8]) -> Result<[u8; 32]> {
+    <[u8; 32]>::try_from(root).map_err(|_| {
+        ClientError::ProofInvalid(format!("state root is {} bytes, not 32", root.len()))
+    })
+}
+
+/// Checks that under the trusted state `root`, `state_key` holds `value` (`None`: is absent).
+///
+/// # Errors
+/// [`ClientError::ProofInvalid`] saying which check failed (also for a root that is not 32
+/// bytes or proof bytes that do not decode).
+pub fn verify_state(
+    root: &[u8],
+    state_key: &[u8],
+    value: Option<&[u8]>,
+    proof: &[u8],
+) -> Result<()> {
+    let root = root_of(root)?;
+    let proof = Proof::from_bytes(proof)?;
+    proof.verify(&root, state_key, value)?;
+    Ok(())
+}
+
+/// Checks that under the trusted state `root` (a header's `state_root`), parcel `parcel_id` of
+/// the registry at `registry` is stored as exactly `parcel_json` (`None`: not registered).
+///
+/// # Errors
+/// As [`verify_state`].
+pub fn verify_title(
+    root: &[u8],
+    registry: &Address,
+    parcel_id: &str,
+    parcel_json: Option<&[u8]>,
+    proof: &[u8],
+) -> Result<()> {
+    verify_state(
+        root,
+        &parcel_state_key(registry, parcel_id),
+        parcel_json,
+        proof,
+    )
+}
+
+/// A state value (or its absence) with a proof against a header, as the node served it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateProof {
+    /// The full state key.
+    pub key: Vec<u8>,
+    /// The value; `None` for an absence proof.
+    pub value: Option<Vec<u8>>,
+    /// The proof bytes (`hanok-storage`'s `Proof::to_bytes`).
+    pub proof: Vec<u8>,
+    /// The header whose `state_root` the proof is against.
+    pub header: v1::BlockHeader,
+}
+
+impl StateProof {
+    /// Checks the proof against the header's state root (not the header itself).
+    ///
+    /// # Errors
+    /// [`ClientError::ProofInvalid`].
+    pub fn verify(&self) -> Result<()> {
+        verify_state(
+            &self.header.state_root,
+            &self.key,
+            self.value.as_deref(),
+            &self.proof,
+        )
+    }
+
+    /// sha256 of the header encoding: the block hash to compare with one you trust.
+    pub fn header_hash(&self) -> Hash {
+        Hash::sha256(&self.header.encode_to_vec())
+    }
+}
+
+/// A parcel's title (or its absence) with everything needed to check it offline: the block
+/// header, the proposer's signature over it, the stored parcel bytes and the proof.
+///
+/// Serialises to JSON (byte fields as hex) so a bank can archive it and check it later without
+/// talking to any node:
+///
+/// ```no_run
+/// # fn demo(json: &str, trusted_proposer: &hanok_types::PublicKey) -> hanok_client::Result<()> {
+/// use hanok_client::TitleProof;
+/// let proof = TitleProof::from_json(json)?;
+/// let title = proof.verify_signed_by(trusted_proposer)?;
+/// println!("at height {}: {:?}", title.height, title.parcel);
+/// # Ok(()) }
+/// ```
+///
+/// A proof shows the parcel is in the state committed by the header; it is only as good as your
+/// trust in that header: check who signed it ([`TitleProof::verify_signed_by`]) or compare its
+/// hash with one you trust ([`TitleProof::verify_against_header`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TitleProof {
+    /// [`TITLE_PROOF_FORMAT`].
+    pub format: String,
+    /// The chain (copied from the header, for people).
+    pub chain_id: String,
+    /// The block height (copied from the header, for people).
+    pub height: u64,
+    /// sha256 of `header`, hex (for people; recomputed when checking).
+    pub header_hash: String,
+    /// The registry contract, `0x` + 40 hex digits.
+    pub registry: String,
+    /// The parcel id.
+    pub parcel_id: String,
+    /// The protobuf `hanok.v1.BlockHeader` encoding, hex.
+    pub header: String,
+    /// The proposer's 64-byte signature over sha256 of the header bytes, hex; empty if unknown.
+    pub block_signature: String,
+    /// The stored parcel JSON bytes, hex; `None` if the parcel is not registered.
+    pub value: Option<String>,
+    /// The sparse-Merkle proof, hex.
+    pub proof: String,
+}
+
+/// What a checked [`TitleProof`] shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedTitle {
+    /// The chain.
+    pub chain_id: String,
+    /// The block height the title is proven at.
+    pub height: u64,
+    /// The block time (Unix seconds).
+    pub time: u64,
+    /// The block hash (sha256 of the header encoding).
+    pub header_hash: Hash,
+    /// The state root the proof checks against.
+    pub state_root: Hash,
+    /// The proposer whose signature over the header checked, if the proof carries one.
+    pub signed_by: Option<PublicKey>,
+    /// The parcel as stored (JSON); `None` if it is not registered.
+    pub parcel: Option<serde_json::Value>,
+}
+
+fn unhex(field: &str, s: &str) -> Result<Vec<u8>> {
+    hex::decode(s)
+        .map_err(|e| ClientError::Decode(format!("title proof `{field}` is not hex: {e}")))
+}
+
+impl TitleProof {
+    /// Bundles a header, its signature, the stored parcel bytes and the proof.
+    pub fn new(
+        registry: Address,
+        parcel_id: &str,
+        header: &v1::BlockHeader,
+        block_signature: &[u8],
+        value: Option<Vec<u8>>,
+        proof: Vec<u8>,
+    ) -> TitleProof {
+        let header_bytes = header.encode_to_vec();
+        TitleProof {
+            format: TITLE_PROOF_FORMAT.to_string(),
+            chain_id: header.chain_id.clone(),
+            height: header.height,
+            header_hash: Hash::sha256(&header_bytes).to_hex(),
+            registry: registry.to_string(),
+            parcel_id: parcel_id.to_string(),
+            header: hex::encode(&header_bytes),
+            block_signature: hex::encode(block_signature),
+            value: value.map(hex::encode),
+            proof: hex::encode(proof),
+        }
+    }
+
+    /// Pretty JSON.
+    ///
+    /// # Errors
+    /// [`ClientError::Decode`] if serialisation fails (it does not for this type).
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string_pretty(self).map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    /// Reads a proof saved with [`TitleProof::to_json`].
+    ///
+    /// # Errors
+    /// [`ClientError::Decode`] if it is not one.
+    pub fn from_json(json: &str) -> Result<TitleProof> {
+        serde_json::from_str(json)
+            .map_err(|e| ClientError::Decode(format!("not a title proof: {e}")))
+    }
+
+    /// Checks everything that needs no outside trust: the header's fields and hash match the
+    /// labels, the proof checks against the header's state root for this registry and parcel,
+    /// and, if present, the signature is the header proposer's. Then compare
+    /// [`VerifiedTitle::header_hash`] or [`VerifiedTitle::signed_by`] with what you trust.
+    ///
+    /// # Errors
+    /// [`ClientError::ProofInvalid`] or [`ClientError::Decode`] naming what failed.
+    pub fn verify(&self) -> Result<VerifiedTitle> {
+        if self.format != TITLE_PROOF_FORMAT {
+            return Err(ClientError::Decode(format!(
+                "title proof format `{}`, expected `{TITLE_PROOF_FORMAT}`",
+                self.format
+            )));
+        }
+        let header_bytes = unhex("header", &self.header)?;
+        let header = v1::BlockHeader::decode(header_bytes.as_slice())?;
+        let header_hash = Hash::sha256(&header_bytes);
+        if header.chain_id != self.chain_id || header.height != self.height {
+            return Err(ClientError::ProofInvalid(
+                "chain_id or height differ from the header's".into(),
+            ));
+        }
+        if !self.header_hash.eq_ignore_ascii_case(&header_hash.to_hex()) {
+            return Err(ClientError::ProofInvalid(
+                "header_hash is not sha256 of the header".into(),
+            ));
+        }
+        let registry: Address = self.registry.parse().map_err(|_| {
+            ClientError::Decode(format!("registry `{}` is not an address", self.registry))
+        })?;
+        let value = self
+            .value
+            .as_deref()
+            .map(|v| unhex("value", v))
+            .transpose()?;
+        let proof = unhex("proof", &self.proof)?;
+        verify_title(
+            &header.state_root,
+            &registry,
+            &self.parcel_id,
+            value.as_deref(),
+            &proof,
+        )?;
+        let state_root = Hash::from_slice(&header.state_root)
+            .ok_or_else(|| ClientError::ProofInvalid("state root is not 32 bytes".into()))?;
+        let signature = unhex("block_signature", &self.block_signature)?;
+        let signed_by = if signature.is_empty() {
+            None
+        } else {
+            let key = PublicKey::from_compressed(&header.proposer_pubkey).ok_or_else(|| {
+                ClientError::ProofInvalid("header proposer_pubkey is not a secp256k1 key".into())
+            })?;
+            key.verify_prehash(&header_hash, &signature).map_err(|e| {
+                ClientError::ProofInvalid(format!("block signature does not verify: {e:?}"))
+            })?;
+            Some(key)
+        };
+        let parcel = value
+            .map(|v| {
+                serde_json::from_slice(&v)
+                    .map_err(|e| ClientError::Decode(format!("stored parcel is not JSON: {e}")))
+            })
+            .transpose()?;
+        Ok(VerifiedTitle {
+            chain_id: header.chain_id,
+            height: header.height,
+            time: header.time,
+            header_hash,
+            state_root,
+            signed_by,
+            parcel,
+        })
+    }
+
+    /// [`TitleProof::verify`], and the header must be signed by `proposer`.
+    ///
+    /// # Errors
+    /// As [`TitleProof::verify`]; [`ClientError::ProofInvalid`] if unsigned or signed by another
+    /// key.
+    pub fn verify_signed_by(&self, proposer: &PublicKey) -> Result<VerifiedTitle> {
+        let v = self.verify()?;
+        if v.signed_by.as_ref() != Some(proposer) {
+            return Err(ClientError::ProofInvalid(
+                "the header is not signed by the trusted proposer".into(),
+            ));
+        }
+        Ok(v)
+    }
+
+    /// [`TitleProof::verify`], and the header hash must be `trusted`.
+    ///
+    /// # Errors
+    /// As [`TitleProof::verify`]; [`ClientError::ProofInvalid`] if the hash differs.
+    pub fn verify_against_header(&self, trusted: &Hash) -> Result<VerifiedTitle> {
+        let v = self.verify()?;
+        if &v.header_hash != trusted {
+            return Err(ClientError::ProofInvalid(
+                "the header is not the trusted one".into(),
+            ));
+        }
+        Ok(v)
+    }
+}
