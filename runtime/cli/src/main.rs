@@ -20,6 +20,22 @@ enum Command {
     /// Run the acceptance story (a home sale with a lien payoff, settled atomically) on the
     /// real system contracts and VM, printing each step; exits non-zero if any step fails.
     Demo,
+    /// Run a node. `--dev` uses the embedded dev genesis (registry authority, 3 officials,
+    /// 2 banks, a broker, seller and buyer; system contracts deployed) and prints the dev keys.
+    Node {
+        /// Use the embedded dev genesis.
+        #[arg(long)]
+        dev: bool,
+        /// Data directory (default: ./hanok-data).
+        #[arg(long, default_value = "hanok-data")]
+        data_dir: PathBuf,
+        /// gRPC listen address.
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        listen: std::net::SocketAddr,
+        /// A TOML node config (overrides --data-dir and --listen).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// List the system contracts built into this binary: size and code hash.
     Contracts,
     /// Check a wasm file against hanok's upload limits, as an upload would.
@@ -33,7 +49,7 @@ fn krw(v: u128) -> String {
     let digits = v.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -183,9 +199,56 @@ fn demo() -> Result<()> {
     Ok(())
 }
 
+fn node(
+    dev: bool,
+    data_dir: PathBuf,
+    listen: std::net::SocketAddr,
+    config: Option<PathBuf>,
+) -> Result<()> {
+    if !dev {
+        bail!("only the dev genesis is built in so far: run `hanok node --dev`");
+    }
+    let config = match config {
+        Some(path) => hanok_node::NodeConfig::load(&path)
+            .with_context(|| format!("loading {}", path.display()))?,
+        None => {
+            let mut c = hanok_node::NodeConfig::dev(data_dir);
+            c.listen = listen;
+            c
+        }
+    };
+    println!(
+        "hanok dev node: chain {}, data dir {}",
+        config.chain_id,
+        config.data_dir.display()
+    );
+    println!("gRPC endpoint: http://{}", config.listen);
+    println!("dev keys (DEV ONLY — never use on a real network):");
+    for a in hanok_node::dev::DevKeys::new().all() {
+        println!(
+            "  {:<10} {} {} roles={:?}",
+            a.name, a.address, a.did, a.roles
+        );
+    }
+    let rt = tokio::runtime::Runtime::new().context("starting tokio")?;
+    rt.block_on(async move {
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        hanok_node::serve(config, hanok_node::dev::dev_genesis(), shutdown).await
+    })?;
+    Ok(())
+}
+
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Demo => demo(),
+        Command::Node {
+            dev,
+            data_dir,
+            listen,
+            config,
+        } => node(dev, data_dir, listen, config),
         Command::Contracts => {
             for (name, wasm) in hanok_contracts::ALL {
                 println!(
