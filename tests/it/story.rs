@@ -108,7 +108,7 @@ fn home_sale_with_lien_payoff_settles_atomically() {
         .entries
         .iter()
         .map(|e| {
-            serde_json::to_value(&e.action)
+            serde_json::to_value(e.action)
                 .ok()
                 .and_then(|v| v.as_str().map(String::from))
                 .unwrap_or_default()

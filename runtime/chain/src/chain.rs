@@ -59,6 +59,10 @@ pub struct Committed {
     pub state_root: Hash,
     /// One receipt per transaction.
     pub receipts: Vec<Receipt>,
+    /// Time spent appending the block to the log and syncing it (zero on replay).
+    pub log_time: std::time::Duration,
+    /// Time spent writing state, the tree and the indexes.
+    pub state_time: std::time::Duration,
 }
 
 /// A block built and executed by [`Chain::propose`], ready for [`Chain::commit_proposal`]
@@ -200,14 +204,22 @@ impl Chain {
 
     fn apply_genesis(&mut self, block: &v1::Block) -> Result<()> {
         let effects = genesis_writes(&self.vm, &self.genesis)?;
-        let index = [IndexWrite {
-            index: Index::BlocksByHeight,
-            key: height_key(0).to_vec(),
-            value: block.encode_to_vec(),
-        }];
-        self.store_mut().commit_block(0, &effects.writes, &index)?;
         let header = block.header.clone().unwrap_or_default();
-        self.last_hash = header_hash(&header);
+        let hash = header_hash(&header);
+        let index = [
+            IndexWrite {
+                index: Index::BlocksByHeight,
+                key: height_key(0).to_vec(),
+                value: block.encode_to_vec(),
+            },
+            IndexWrite {
+                index: Index::BlocksByHash,
+                key: hash.0.to_vec(),
+                value: height_key(0).to_vec(),
+            },
+        ];
+        self.store_mut().commit_block(0, &effects.writes, &index)?;
+        self.last_hash = hash;
         self.last = header;
         Ok(())
     }
@@ -311,6 +323,22 @@ impl Chain {
             None => Ok(None),
             Some(b) => decode_block(height, Some(b)).map(Some),
         }
+    }
+
+    /// The committed block whose header hashes to `hash`, with its height.
+    ///
+    /// # Errors
+    /// [`ChainError::Store`]; [`ChainError::Corrupt`].
+    pub fn block_by_hash(&self, hash: &Hash) -> Result<Option<(u64, v1::Block)>> {
+        let Some(h) = self.store().index_get(Index::BlocksByHash, &hash.0)? else {
+            return Ok(None);
+        };
+        let height = u64::from_be_bytes(
+            h.as_slice()
+                .try_into()
+                .map_err(|_| ChainError::Corrupt(format!("block hash index entry of {hash}")))?,
+        );
+        Ok(self.block(height)?.map(|b| (height, b)))
     }
 
     /// The receipt of a committed transaction.
@@ -485,16 +513,24 @@ impl Chain {
         let header = block.header.clone().unwrap_or_default();
         let height = header.height;
         let encoded = block.encode_to_vec();
+        let started = std::time::Instant::now();
         if append {
             // Durable first: once this returns, a crash is recovered by replaying the log.
             self.log.append(height, &encoded)?;
         }
+        let log_time = started.elapsed();
         let mut index =
-            Vec::with_capacity(output.receipts.len().saturating_mul(2).saturating_add(1));
+            Vec::with_capacity(output.receipts.len().saturating_mul(2).saturating_add(2));
+        let hash = header_hash(&header);
         index.push(IndexWrite {
             index: Index::BlocksByHeight,
             key: height_key(height).to_vec(),
             value: encoded,
+        });
+        index.push(IndexWrite {
+            index: Index::BlocksByHash,
+            key: hash.0.to_vec(),
+            value: height_key(height).to_vec(),
         });
         for r in &output.receipts {
             let mut loc = height.to_be_bytes().to_vec();
@@ -513,13 +549,15 @@ impl Chain {
         let root = self
             .store_mut()
             .commit_block(height, &output.writes, &index)?;
-        self.last_hash = header_hash(&header);
+        self.last_hash = hash;
         self.last = header;
         Ok(Committed {
             height,
             block_hash: self.last_hash,
             state_root: Hash(root),
             receipts: output.receipts,
+            log_time,
+            state_time: started.elapsed().saturating_sub(log_time),
         })
     }
 }

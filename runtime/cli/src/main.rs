@@ -3,23 +3,53 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use hanok_acceptance::{DealStatus, EncumbranceKind, Story, Terms, EOK};
 use std::path::PathBuf;
 use std::time::Instant;
+
+mod cmd;
+mod genesis;
 
 /// hanok: a permissioned ledger for real-estate transactions.
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
 struct Cli {
+    /// Log filter for stderr: a level (error, warn, info, debug, trace) or a `tracing`
+    /// directive list such as `hanok_node=debug,info`. Default: `info` for `node`, `warn`
+    /// otherwise. `RUST_LOG` is used when this flag is absent.
+    #[arg(long, global = true, env = "HANOK_LOG")]
+    log: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
 
+/// Logs go to stderr so that command output on stdout stays machine-readable.
+fn init_logging(flag: Option<&str>, default: &str) -> Result<()> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match flag {
+        Some(f) => EnvFilter::try_new(f).with_context(|| format!("--log `{f}`"))?,
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default)),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init()
+        .map_err(|e| anyhow::anyhow!("initialising logs: {e}"))
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Run the acceptance story (a home sale with a lien payoff, settled atomically) on the
-    /// real system contracts and VM, printing each step; exits non-zero if any step fails.
-    Demo,
+    /// Run the acceptance story over gRPC: a home sale with a lien payoff, settled in one
+    /// atomic transaction, then a title proof checked against a signed block header. Prints
+    /// each step; exits non-zero if any step fails. Runs again and again on the same node.
+    Demo {
+        /// A node's gRPC endpoint (e.g. http://127.0.0.1:50051, a `hanok node --dev`).
+        /// Absent: a dev node is started in this process on a temporary data dir.
+        #[arg(long, env = "HANOK_ENDPOINT")]
+        endpoint: Option<String>,
+        /// Step 8 waits for a deal's deadline to pass: seconds from opening it to its deadline.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(2..=600))]
+        deadline_secs: u64,
+    },
     /// Run a node. `--dev` uses the embedded dev genesis (registry authority, 3 officials,
     /// 2 banks, a broker, seller and buyer; system contracts deployed) and prints the dev keys.
     Node {
@@ -32,9 +62,16 @@ enum Command {
         /// gRPC listen address.
         #[arg(long, default_value = "127.0.0.1:50051")]
         listen: std::net::SocketAddr,
-        /// A TOML node config (overrides --data-dir and --listen).
+        /// A TOML node config (overrides --data-dir and --listen). Without --dev it must name
+        /// `genesis` (a genesis file, see `hanok genesis dev`) and `proposer_key`.
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+    /// Genesis files for a real chain (`hanok node --config node.toml` with `genesis` and
+    /// `proposer_key`): `dev` prints the dev genesis in that format, `check` validates one.
+    Genesis {
+        #[command(subcommand)]
+        cmd: genesis::GenesisCmd,
     },
     /// List the system contracts built into this binary: size and code hash.
     Contracts,
@@ -43,160 +80,58 @@ enum Command {
         /// Path to a .wasm file.
         wasm: PathBuf,
     },
+    /// The per-user commands (status, keys, parcel, lien, deal, token, identity, contract,
+    /// verify): see `src/cmd/mod.rs`.
+    #[command(flatten)]
+    User(cmd::UserCommand),
 }
 
-fn krw(v: u128) -> String {
-    let digits = v.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    format!("{out} KRW")
-}
-
-fn step(n: &str, text: &str) {
-    println!("\n[{n}] {text}");
-}
-
-fn demo() -> Result<()> {
+/// `hanok demo`: the acceptance story over gRPC with the client SDK (`hanok-closing`), against
+/// `endpoint` or, given none, a dev node started in this process on a temporary data dir.
+fn demo(endpoint: Option<String>, failure_deadline_secs: u64) -> Result<()> {
     let started = Instant::now();
-    step("1", "Genesis: registry authority, 3 officials (policy 2 of 3), banks A and B, a broker; system contracts deployed");
-    let mut s = Story::genesis(Terms::default()).context("genesis")?;
-    let sys = s.system;
-    for (name, addr) in [
-        ("identity", sys.identity),
-        ("registry", sys.registry),
-        ("krw", sys.krw),
-        ("escrow", sys.escrow),
-        ("deal", sys.deal),
-    ] {
-        println!("    {name:<9} {addr}");
-    }
-    let a = s.actors.clone();
-
-    step("2", "An official registers parcel P to the seller; Bank A's 300,000,000 KRW mortgage lien is recorded");
-    let p = s
-        .register_parcel_with_lien()
-        .context("register parcel and lien")?;
-    println!(
-        "    parcel {} ({}), {} m², owner {}",
-        p.parcel_id,
-        p.address,
-        p.area_m2_hundredths as f64 / 100.0,
-        p.owners[0].owner
-    );
-
-    step(
-        "3",
-        "Bank B mints 900,000,000 KRW deposit tokens to the buyer (cash + loan)",
-    );
-    println!(
-        "    buyer balance: {}",
-        krw(s.mint_to_buyer().context("mint")?)
-    );
-
-    step(
-        "4",
-        "The broker opens the deal; Bank B attaches the buyer's new 600,000,000 KRW mortgage",
-    );
-    let d = s.open_deal().context("open deal")?;
-    println!(
-        "    deal #{} price {} deadline {} status {:?}",
-        d.deal_id,
-        krw(d.price.0),
-        d.deadline,
-        d.status
-    );
-
-    step("5", "The buyer funds the escrow; seller and buyer sign");
-    s.fund().context("fund escrow")?;
-    println!("    escrow holds {}", krw(s.balance(sys.escrow)?));
-    println!("    status {:?}", s.sign_both().context("sign")?.status);
-
-    step("6", "Officials approve under the registry's 2-of-3 policy");
-    let d = s.approve(2).context("approve")?;
-    println!(
-        "    approvals {} → status {:?}",
-        d.approvals.len(),
-        d.status
-    );
-
-    step("7", "Settlement: ONE atomic transaction");
-    let r = s.settle().context("settle")?;
-    for e in &r.events {
-        let attrs: Vec<String> = e
-            .attributes
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        println!("    event {:<18} {}", e.ty, attrs.join(" "));
-    }
-    println!("    gas used: {}", r.gas_used);
-    println!(
-        "    Bank A {} | seller {} | buyer {} | escrow {}",
-        krw(s.balance(a.bank_a)?),
-        krw(s.balance(a.seller)?),
-        krw(s.balance(a.buyer)?),
-        krw(s.balance(sys.escrow)?)
-    );
-    let p = s.parcel()?;
-    println!(
-        "    owner of P: {} (the buyer: {})",
-        p.owners[0].owner,
-        p.owners[0].owner == a.buyer
-    );
-    for e in &p.encumbrances {
-        if let EncumbranceKind::Mortgage { holder, amount } = &e.kind {
-            println!(
-                "    lien rank {} holder {} {} {}",
-                e.rank,
-                holder,
-                krw(amount.0),
-                if e.active { "active" } else { "discharged" }
-            );
-        }
-    }
-    if s.deal()?.status != DealStatus::Settled
-        || p.owners[0].owner != a.buyer
-        || s.balance(a.bank_a)? != 3 * EOK
-    {
-        bail!("settlement did not produce the expected state");
-    }
-
-    step("8", "If anything fails, settlement reverts entirely; after the deadline the buyer reclaims the escrow");
-    let mut f = Story::up_to_approval(Terms {
-        lien_a: 10 * EOK,
-        parcel_id: "1168010300-1-0456-0000".into(),
-        ..Terms::default()
-    })?;
-    let before = f.chain.dump();
-    let err = f
-        .settle()
-        .err()
-        .context("a settlement with a short payoff must fail")?;
-    println!(
-        "    payoff short → refused: {}",
-        err.contract_message().unwrap_or_default()
-    );
-    println!("    state unchanged: {}", f.chain.dump() == before);
-    f.chain.advance_time(f.terms.deadline_in + 1);
-    let id = f.deal_id()?;
-    f.tx(
-        f.actors.buyer,
-        f.system.deal,
-        serde_json::json!({"refund": {"deal_id": id}}),
-    )
-    .context("refund")?;
-    println!(
-        "    after the deadline the buyer is refunded: {}",
-        krw(f.balance(f.actors.buyer)?)
-    );
-
-    println!("\nAll steps passed in {:.2?}. (Step 9, a title proof against a committed block, needs the node: see README.)", started.elapsed());
-    Ok(())
+    let rt = tokio::runtime::Runtime::new().context("starting tokio")?;
+    rt.block_on(async move {
+        let terms = hanok_closing::Terms {
+            failure_deadline: std::time::Duration::from_secs(failure_deadline_secs),
+            ..hanok_closing::Terms::default()
+        };
+        let mut out = hanok_closing::Stdout;
+        let outcome = match endpoint {
+            Some(url) => {
+                println!("hanok demo against {url}");
+                hanok_closing::run(&url, &terms, &mut out).await?
+            }
+            None => {
+                let dir = tempfile::Builder::new()
+                    .prefix("hanok-demo-")
+                    .tempdir()
+                    .context("creating a temporary data dir")?;
+                let mut config = hanok_node::NodeConfig::dev(dir.path());
+                config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+                let node = hanok_node::start(config, hanok_node::dev::dev_genesis())
+                    .await
+                    .context("starting the in-process dev node")?;
+                let url = format!("http://{}", node.local_addr);
+                println!(
+                    "hanok demo: started a dev node at {url} on {} (removed at exit)",
+                    dir.path().display()
+                );
+                let result = hanok_closing::run(&url, &terms, &mut out).await;
+                node.shutdown().await.context("stopping the dev node")?;
+                result?
+            }
+        };
+        println!(
+            "\nAll steps passed in {:.1?}: parcel {} belongs to the buyer (deal #{}); its title \
+             proof checked against block {}.",
+            started.elapsed(),
+            outcome.parcel_id,
+            outcome.deal_id,
+            outcome.verified.height
+        );
+        Ok(())
+    })
 }
 
 fn node(
@@ -205,50 +140,99 @@ fn node(
     listen: std::net::SocketAddr,
     config: Option<PathBuf>,
 ) -> Result<()> {
-    if !dev {
-        bail!("only the dev genesis is built in so far: run `hanok node --dev`");
-    }
-    let config = match config {
-        Some(path) => hanok_node::NodeConfig::load(&path)
-            .with_context(|| format!("loading {}", path.display()))?,
-        None => {
-            let mut c = hanok_node::NodeConfig::dev(data_dir);
-            c.listen = listen;
-            c
+    let (config, genesis) = if dev {
+        let config = match config {
+            Some(path) => hanok_node::NodeConfig::load(&path)
+                .with_context(|| format!("loading {}", path.display()))?,
+            None => {
+                let mut c = hanok_node::NodeConfig::dev(data_dir);
+                c.listen = listen;
+                c
+            }
+        };
+        if config.genesis.is_some() {
+            bail!(
+                "--dev uses the built-in dev genesis, but the config names a `genesis` file: \
+                 drop --dev to use it"
+            );
         }
+        (config, hanok_node::dev::dev_genesis())
+    } else {
+        genesis::load_for_node(config.as_deref())?
     };
     println!(
-        "hanok dev node: chain {}, data dir {}",
+        "hanok {}node: chain {}, genesis {}, data dir {}",
+        if dev { "dev " } else { "" },
         config.chain_id,
+        genesis.genesis.hash().to_hex(),
         config.data_dir.display()
     );
-    println!("gRPC endpoint: http://{}", config.listen);
-    println!("dev keys (DEV ONLY — never use on a real network):");
-    for a in hanok_node::dev::DevKeys::new().all() {
-        println!(
-            "  {:<10} {} {} roles={:?}",
-            a.name, a.address, a.did, a.roles
-        );
-    }
     let rt = tokio::runtime::Runtime::new().context("starting tokio")?;
     rt.block_on(async move {
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
+        let proposer = genesis.proposer.address();
+        let handle = hanok_node::start(config, genesis).await?;
+        // Poll ctrl_c once so the handler is installed before anyone reads the endpoint line
+        // (an early ctrl-c then shuts down gracefully instead of killing the process).
+        let early = tokio::select! {
+            biased;
+            _ = &mut ctrl_c => true,
+            () = std::future::ready(()) => false,
         };
-        hanok_node::serve(config, hanok_node::dev::dev_genesis(), shutdown).await
+        // Printed once the node listens, so `--listen 127.0.0.1:0` shows the real port.
+        println!("gRPC endpoint: http://{}", handle.local_addr);
+        if dev {
+            println!("dev keys (DEV ONLY — never use on a real network):");
+            for a in hanok_node::dev::DevKeys::new().all() {
+                println!(
+                    "  {:<10} {} {} roles={:?}",
+                    a.name, a.address, a.did, a.roles
+                );
+            }
+        } else {
+            println!("signing blocks as {proposer}");
+        }
+        std::io::Write::flush(&mut std::io::stdout()).context("writing to stdout")?;
+        if !early {
+            let _ = ctrl_c.await;
+        }
+        handle.shutdown().await.context("stopping the node")
     })?;
     Ok(())
 }
 
-fn main() -> Result<()> {
-    match Cli::parse().command {
-        Command::Demo => demo(),
+/// Errors end here: the message with its causes, no backtrace (a user error is not a crash),
+/// and exit status 1.
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let default_log = if matches!(cli.command, Command::Node { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
+    init_logging(cli.log.as_deref(), default_log)?;
+    match cli.command {
+        Command::Demo {
+            endpoint,
+            deadline_secs,
+        } => demo(endpoint, deadline_secs),
         Command::Node {
             dev,
             data_dir,
             listen,
             config,
         } => node(dev, data_dir, listen, config),
+        Command::Genesis { cmd } => genesis::run(cmd),
         Command::Contracts => {
             for (name, wasm) in hanok_contracts::ALL {
                 println!(
@@ -275,5 +259,6 @@ fn main() -> Result<()> {
                 Err(e) => bail!("{}: refused: {e}", wasm.display()),
             }
         }
+        Command::User(c) => cmd::run(c),
     }
 }

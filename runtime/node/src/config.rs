@@ -1,6 +1,8 @@
 //! [`NodeConfig`]: everything an operator sets, loadable from TOML.
 
 use crate::error::{Error, Result};
+use crate::node::NodeGenesis;
+use hanok_types::SecretKey;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,7 +16,13 @@ use std::time::Duration;
 /// listen = "127.0.0.1:50051"
 /// chain_id = "hanok-dev-1"
 /// block_interval_ms = 200
+/// # A real chain (not the dev genesis): see `crate::genesis_file`.
+/// genesis = "/etc/hanok/genesis.json"
+/// proposer_key = "/etc/hanok/proposer.key"
 /// ```
+///
+/// Relative paths (`data_dir`, `genesis`, `proposer_key`) are relative to the node's working
+/// directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NodeConfig {
@@ -44,6 +52,14 @@ pub struct NodeConfig {
     pub concurrency_per_connection: usize,
     /// Gas available to one `Contracts.Query` and to an unsigned `Simulate`.
     pub query_gas_limit: u64,
+    /// The genesis file (JSON, see [`crate::genesis_file`]); unset for the dev genesis.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub genesis: Option<PathBuf>,
+    /// A file holding this node's secret key as 64 hex digits (what `hanok keys new --out`
+    /// writes); it signs blocks, so its public key must be one of the genesis `proposers`. On
+    /// unix the file must not be accessible by group or others (`chmod 600`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proposer_key: Option<PathBuf>,
 }
 
 impl Default for NodeConfig {
@@ -62,6 +78,8 @@ impl Default for NodeConfig {
             max_concurrent_streams: 256,
             concurrency_per_connection: 256,
             query_gas_limit: 50_000_000,
+            genesis: None,
+            proposer_key: None,
         }
     }
 }
@@ -113,6 +131,43 @@ impl NodeConfig {
         })
     }
 
+    /// Loads the genesis file and the proposer key this configuration names (both must be set).
+    ///
+    /// # Errors
+    /// [`Error::Config`] if either is unset or `chain_id` is not the genesis chain id;
+    /// [`Error::Key`] (see [`read_secret_key`]);
+    /// [`Error::Genesis`] naming the wrong field of the genesis file.
+    pub fn node_genesis(&self) -> Result<NodeGenesis> {
+        let unset = |field: &str, what: &str| Error::Config {
+            path: PathBuf::from("<config>"),
+            reason: format!(
+                "`{field}` is not set: a node without the dev genesis needs {what} (or run with \
+                 the dev genesis, `hanok node --dev`)"
+            ),
+        };
+        let genesis = self
+            .genesis
+            .as_deref()
+            .ok_or_else(|| unset("genesis", "a genesis file"))?;
+        let key = self
+            .proposer_key
+            .as_deref()
+            .ok_or_else(|| unset("proposer_key", "the file of the key it signs blocks with"))?;
+        let proposer = read_secret_key(key)?;
+        let genesis = crate::genesis_file::load_node_genesis(genesis, proposer)?;
+        if genesis.genesis.chain_id != self.chain_id {
+            return Err(Error::Config {
+                path: PathBuf::from("<config>"),
+                reason: format!(
+                    "`chain_id` is `{}` but the genesis file's is `{}`: set \
+                     chain_id = \"{}\" in the config",
+                    self.chain_id, genesis.genesis.chain_id, genesis.genesis.chain_id
+                ),
+            });
+        }
+        Ok(genesis)
+    }
+
     /// The block interval.
     pub fn block_interval(&self) -> Duration {
         Duration::from_millis(self.block_interval_ms.max(1))
@@ -121,5 +176,82 @@ impl NodeConfig {
     /// The request deadline.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms.max(1))
+    }
+}
+
+/// Reads a secret key file: 64 hex digits (optionally `0x`), surrounding whitespace ignored.
+/// On unix, as ssh does, a file that group or others may access is refused.
+///
+/// # Errors
+/// [`Error::Key`] saying what is wrong; the message never contains the key.
+pub fn read_secret_key(path: &Path) -> Result<SecretKey> {
+    let fail = |reason: String| Error::Key {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    if !meta.is_file() {
+        return Err(fail("not a regular file".into()));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(fail(format!(
+                "permissions {mode:04o} are too open: a secret key must be accessible by its \
+                 owner only; run `chmod 600 {}`",
+                path.display()
+            )));
+        }
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    let t = text.trim();
+    let digits = t.strip_prefix("0x").unwrap_or(t);
+    let bytes: [u8; 32] = hex::decode(digits)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| fail("expected a secret key as 64 hex digits".into()))?;
+    SecretKey::from_bytes(&bytes).ok_or_else(|| {
+        fail("not a valid secp256k1 secret key (zero or above the curve order)".into())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_round_trip_with_and_without_genesis() {
+        let plain = NodeConfig::dev("d");
+        let text = plain.to_toml().expect("serialises");
+        assert!(!text.contains("genesis"), "{text}");
+        assert_eq!(NodeConfig::from_toml(&text).expect("parses"), plain);
+
+        let real = NodeConfig {
+            genesis: Some(PathBuf::from("/etc/hanok/genesis.json")),
+            proposer_key: Some(PathBuf::from("keys/proposer.key")),
+            ..NodeConfig::dev("d")
+        };
+        let text = real.to_toml().expect("serialises");
+        assert_eq!(NodeConfig::from_toml(&text).expect("parses"), real);
+        let parsed =
+            NodeConfig::from_toml("genesis = \"g.json\"\nproposer_key = \"k\"\n").expect("parses");
+        assert_eq!(parsed.genesis.as_deref(), Some(Path::new("g.json")));
+        assert_eq!(parsed.data_dir, NodeConfig::default().data_dir);
+    }
+
+    #[test]
+    fn node_genesis_needs_both_fields() {
+        let e = NodeConfig::dev("d")
+            .node_genesis()
+            .expect_err("no genesis set");
+        assert!(e.to_string().contains("`genesis` is not set"), "{e}");
+        let c = NodeConfig {
+            genesis: Some(PathBuf::from("g.json")),
+            ..NodeConfig::dev("d")
+        };
+        let e = c.node_genesis().expect_err("no key set");
+        assert!(e.to_string().contains("`proposer_key` is not set"), "{e}");
     }
 }

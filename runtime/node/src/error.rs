@@ -15,6 +15,25 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
+    /// A genesis file is unreadable, malformed or inconsistent.
+    #[error("genesis file {path}: `{field}`: {reason}")]
+    Genesis {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The field that is wrong, e.g. `contracts[1].code` (`(root)` / `(file)` for the
+        /// whole document).
+        field: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The proposer key file is unreadable, malformed or too widely readable.
+    #[error("proposer key {path}: {reason}")]
+    Key {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What was wrong (never the key itself).
+        reason: String,
+    },
     /// The VM could not be set up.
     #[error("VM setup: {0}")]
     Vm(#[from] hanok_vm::SetupError),

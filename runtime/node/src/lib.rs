@@ -25,6 +25,7 @@
 pub mod config;
 pub mod dev;
 mod error;
+pub mod genesis_file;
 pub mod mempool;
 mod node;
 mod services;
@@ -33,4 +34,4 @@ pub mod status;
 pub use config::NodeConfig;
 pub use error::{Error, Result};
 pub use node::{serve, start, CommittedBlock, NodeGenesis, NodeHandle};
-pub use services::diff_json;
+pub use services::state_diff;

@@ -220,7 +220,9 @@ impl Shared {
     ) -> Result<Arc<CommittedBlock>, ChainError> {
         let senders: Vec<(Address, PublicKey)> =
             txs.iter().map(|t| (t.sender(), *t.pubkey())).collect();
+        let started = std::time::Instant::now();
         let proposal = self.read_chain(|c| c.propose(txs, time, &self.proposer))?;
+        let execute_time = started.elapsed();
         let block = proposal.block().clone();
         let committed = {
             let mut guard = self.chain.write().unwrap_or_else(|e| e.into_inner());
@@ -234,6 +236,10 @@ impl Shared {
         tracing::debug!(
             height = committed.height,
             txs = receipts.len(),
+            execute_ms = execute_time.as_secs_f64() * 1e3,
+            log_ms = committed.log_time.as_secs_f64() * 1e3,
+            state_ms = committed.state_time.as_secs_f64() * 1e3,
+            total_ms = started.elapsed().as_secs_f64() * 1e3,
             "block committed"
         );
         let hashes: Vec<Hash> = committed.receipts.iter().map(|r| r.tx_hash).collect();
@@ -366,6 +372,15 @@ fn open_chain(config: &NodeConfig, genesis: NodeGenesis) -> Result<(Chain, Secre
         truncated_bytes = report.truncated_bytes,
         "chain opened"
     );
+    if report.truncated_bytes > 0 {
+        // A crash mid-append: the cut record was never reported committed (the log is synced
+        // before any receipt goes out), but an operator should know it happened.
+        tracing::warn!(
+            truncated_bytes = report.truncated_bytes,
+            height = report.height,
+            "cut a torn record from the end of the block log"
+        );
+    }
     if chain.height() == 0 && !genesis.bootstrap.is_empty() {
         let limits = chain.config().tx_limits.clone();
         let txs = genesis

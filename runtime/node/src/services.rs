@@ -12,16 +12,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
-use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 
 type Res<T> = Result<Response<T>, Status>;
 
 /// Most blocks a stream replays from the store per blocking read.
 const REPLAY_CHUNK: u64 = 64;
-
-/// Largest state diff returned in `Simulate`'s `hanok-state-diff` metadata.
-const MAX_DIFF_METADATA: usize = 8 * 1024;
 
 /// Spawns the tonic server on `listener` and returns its task.
 pub(crate) async fn serve(
@@ -80,7 +76,15 @@ pub(crate) async fn serve(
             router
         }
     };
-    let incoming = TcpListenerStream::new(listener);
+    // Without TCP_NODELAY, Nagle's algorithm holds a small response until the client's delayed
+    // ACK (about 40 ms on Linux): every unary call would take that long on an idle node.
+    let incoming = tokio_stream::StreamExt::map(TcpListenerStream::new(listener), |conn| {
+        conn.inspect(|stream| {
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::warn!(error = %e, "could not set TCP_NODELAY");
+            }
+        })
+    });
     tokio::spawn(async move {
         router
             .serve_with_incoming_shutdown(incoming, async move {
@@ -282,17 +286,42 @@ impl ledger_server::Ledger for Api {
     }
 
     async fn get_block(&self, req: Request<v1::GetBlockRequest>) -> Res<v1::GetBlockResponse> {
-        let height = req.into_inner().height;
+        let r = req.into_inner();
+        let by_hash = match (r.height, r.hash.is_empty()) {
+            (Some(_), false) => {
+                return Err(status::bad_field(
+                    "hash",
+                    "set either height or hash, not both",
+                ))
+            }
+            (_, true) => None,
+            (None, false) => Some(Hash(r.hash.as_slice().try_into().map_err(|_| {
+                status::bad_field(
+                    "hash",
+                    &format!("a block hash is 32 bytes, got {}", r.hash.len()),
+                )
+            })?)),
+        };
+        let height = r.height;
         let r = self
             .0
             .read_blocking(move |c| {
-                let h = height.unwrap_or_else(|| c.height());
-                let block = c.block(h).map_err(chain_err)?.ok_or_else(|| {
-                    status::not_found(format!(
-                        "no block {h}; the chain is at height {}",
-                        c.height()
-                    ))
-                })?;
+                let block = match by_hash {
+                    Some(hash) => c
+                        .block_by_hash(&hash)
+                        .map_err(chain_err)?
+                        .map(|(_, b)| b)
+                        .ok_or_else(|| status::not_found(format!("no committed block {hash}")))?,
+                    None => {
+                        let h = height.unwrap_or_else(|| c.height());
+                        c.block(h).map_err(chain_err)?.ok_or_else(|| {
+                            status::not_found(format!(
+                                "no block {h}; the chain is at height {}",
+                                c.height()
+                            ))
+                        })?
+                    }
+                };
                 let hash = header_hash(&block.header.clone().unwrap_or_default());
                 Ok(v1::GetBlockResponse {
                     block: Some(block),
@@ -611,18 +640,35 @@ fn simulate(
     })
 }
 
-/// The state diff as compact JSON: `[{"key": hex, "value": hex | null}, ...]`.
-pub fn diff_json(writes: &WriteSet) -> String {
-    let rows: Vec<serde_json::Value> = writes
+/// The identity contract's answer to `{"roles": {"address": ..}}`.
+#[derive(Debug, Default, serde::Deserialize)]
+struct RolesAnswer {
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    enrolled: bool,
+}
+
+/// The state diff of a simulation, in key order; contract-storage keys are split into the
+/// contract address and the key inside its storage.
+pub fn state_diff(writes: &WriteSet) -> Vec<v1::StateWrite> {
+    writes
         .iter()
         .map(|(k, v)| {
-            serde_json::json!({
-                "key": hex::encode(k),
-                "value": v.as_ref().map(hex::encode),
-            })
+            let (contract, contract_key) = match k.split_first() {
+                Some((&hanok_vm::state::keys::CONTRACT_STORAGE, rest)) if rest.len() >= 20 => {
+                    (rest[..20].to_vec(), rest[20..].to_vec())
+                }
+                _ => (Vec::new(), Vec::new()),
+            };
+            v1::StateWrite {
+                key: k.clone(),
+                value: v.clone(),
+                contract,
+                contract_key,
+            }
         })
-        .collect();
-    serde_json::Value::Array(rows).to_string()
+        .collect()
 }
 
 #[tonic::async_trait]
@@ -656,21 +702,10 @@ impl contracts_server::Contracts for Api {
             .0
             .read_blocking(move |c| simulate(c, signed, &limits))
             .await?;
-        let mut resp = Response::new(v1::SimulateResponse {
+        Ok(Response::new(v1::SimulateResponse {
             receipt: Some(sim.receipt),
-        });
-        let md = resp.metadata_mut();
-        md.insert(
-            "hanok-state-diff-count",
-            MetadataValue::from(sim.writes.len()),
-        );
-        let json = diff_json(&sim.writes);
-        if json.len() <= MAX_DIFF_METADATA {
-            if let Ok(v) = MetadataValue::try_from(json.as_str()) {
-                md.insert("hanok-state-diff", v);
-            }
-        }
-        Ok(resp)
+            diff: state_diff(&sim.writes),
+        }))
     }
 
     async fn get_account(
@@ -691,19 +726,13 @@ impl contracts_server::Contracts for Api {
                         let data = c
                             .query(id, msg.as_bytes(), gas)
                             .map_err(|e| status::call(&e, &id, gas))?;
-                        let v: serde_json::Value =
-                            serde_json::from_slice(&data).unwrap_or_default();
-                        Some(
-                            v["roles"]
-                                .as_array()
-                                .map(|r| {
-                                    r.iter()
-                                        .filter_map(|x| x.as_str())
-                                        .collect::<Vec<_>>()
-                                        .join(",")
-                                })
-                                .unwrap_or_default(),
-                        )
+                        let v: RolesAnswer = serde_json::from_slice(&data).map_err(|e| {
+                            Status::internal(format!(
+                                "the identity contract {id} answered a roles query with \
+                                 unexpected JSON: {e}"
+                            ))
+                        })?;
+                        Some(v)
                     }
                 };
                 Ok((nonce, roles))
@@ -717,17 +746,14 @@ impl contracts_server::Contracts for Api {
             .get(&a)
             .map(|k| k.did())
             .unwrap_or_default();
-        let mut resp = Response::new(v1::GetAccountResponse {
+        let roles = roles.unwrap_or_default();
+        Ok(Response::new(v1::GetAccountResponse {
             address: a.0.to_vec(),
             next_nonce,
             did,
-        });
-        if let Some(roles) = roles {
-            if let Ok(v) = MetadataValue::try_from(roles.as_str()) {
-                resp.metadata_mut().insert("hanok-roles", v);
-            }
-        }
-        Ok(resp)
+            roles: roles.roles,
+            enrolled: roles.enrolled,
+        }))
     }
 
     async fn list_contracts(

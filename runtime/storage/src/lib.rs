@@ -28,7 +28,7 @@
 
 mod error;
 mod log;
-pub mod proof;
+pub use hanok_proof as proof;
 mod smt;
 mod state;
 

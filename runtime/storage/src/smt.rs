@@ -420,11 +420,19 @@ const LOCK_WAIT: Duration = Duration::from_secs(2);
 /// "could not acquire lock" for a few milliseconds (sled issues #1234, #1289).
 /// A database really held by another live node stays locked far longer than
 /// the wait, so that conflict is still reported.
+/// sled's page cache. Its default (1 GiB) alone would break the node's memory budget; hot
+/// tree nodes and values fit in far less.
+const SLED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 pub(crate) fn open_db(path: &Path) -> Result<sled::Db> {
     let deadline = Instant::now() + LOCK_WAIT;
     let mut backoff = Duration::from_millis(5);
     loop {
-        match sled::Config::new().path(path).open() {
+        match sled::Config::new()
+            .path(path)
+            .cache_capacity(SLED_CACHE_BYTES)
+            .open()
+        {
             Ok(d) => return Ok(d),
             Err(e) if is_lock_contention(&e) && Instant::now() < deadline => {
                 std::thread::sleep(backoff);

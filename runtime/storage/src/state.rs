@@ -19,17 +19,25 @@ pub enum Index {
     TxByHash,
     /// Receipt by transaction hash.
     Receipts,
+    /// Height (8 bytes, big-endian) by block header hash.
+    BlocksByHash,
 }
 
 impl Index {
     /// Every index, in the order `commit_block` writes them.
-    pub const ALL: [Index; 3] = [Index::BlocksByHeight, Index::TxByHash, Index::Receipts];
+    pub const ALL: [Index; 4] = [
+        Index::BlocksByHeight,
+        Index::TxByHash,
+        Index::Receipts,
+        Index::BlocksByHash,
+    ];
 
     fn tree_name(self) -> &'static str {
         match self {
             Index::BlocksByHeight => "blocks_by_height",
             Index::TxByHash => "tx_by_hash",
             Index::Receipts => "receipts",
+            Index::BlocksByHash => "blocks_by_hash",
         }
     }
 }
@@ -63,6 +71,7 @@ pub struct StateStore {
     blocks: sled::Tree,
     txs: sled::Tree,
     receipts: sled::Tree,
+    block_hashes: sled::Tree,
     applied_height: Option<u64>,
 }
 
@@ -98,6 +107,7 @@ impl StateStore {
             blocks: open(Index::BlocksByHeight)?,
             txs: open(Index::TxByHash)?,
             receipts: open(Index::Receipts)?,
+            block_hashes: open(Index::BlocksByHash)?,
             smt,
             applied_height,
             db: database,
@@ -222,6 +232,7 @@ impl StateStore {
             Index::BlocksByHeight => &self.blocks,
             Index::TxByHash => &self.txs,
             Index::Receipts => &self.receipts,
+            Index::BlocksByHash => &self.block_hashes,
         }
     }
 

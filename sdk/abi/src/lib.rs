@@ -253,10 +253,26 @@ impl serde::Serialize for Address {
     }
 }
 
+/// Deserialises a `T` from a string, borrowed or owned (so that both `serde_json::from_slice`
+/// and `serde_json::from_value` work), with `T`'s `FromStr`.
+struct ParseVisitor<T>(core::marker::PhantomData<T>, &'static str);
+
+impl<T: FromStr<Err = AbiError>> serde::de::Visitor<'_> for ParseVisitor<T> {
+    type Value = T;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.1)
+    }
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<T, E> {
+        s.parse().map_err(E::custom)
+    }
+}
+
 impl<'de> serde::Deserialize<'de> for Address {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s: &str = serde::Deserialize::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
+        d.deserialize_str(ParseVisitor(
+            core::marker::PhantomData,
+            "an address string: 0x and 40 hex digits",
+        ))
     }
 }
 
@@ -313,8 +329,10 @@ impl serde::Serialize for Amount {
 
 impl<'de> serde::Deserialize<'de> for Amount {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s: &str = serde::Deserialize::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
+        d.deserialize_str(ParseVisitor(
+            core::marker::PhantomData,
+            "an amount as a decimal string",
+        ))
     }
 }
 
@@ -576,6 +594,30 @@ mod tests {
             Err(AbiError::BadAmount)
         );
         assert_eq!(Amount(1).checked_sub(Amount(2)), None);
+    }
+
+    #[test]
+    fn owned_strings_deserialize_too() {
+        // `serde_json::Value` hands out owned strings, and escaped JSON strings cannot be
+        // borrowed: both must work, as they do for a client that reads answers as values.
+        let v = serde_json::Value::String("900000000".to_string());
+        assert_eq!(
+            serde_json::from_value::<Amount>(v).ok(),
+            Some(Amount(900_000_000))
+        );
+        let v = serde_json::Value::String(Address([0xcd; 20]).to_string());
+        assert_eq!(
+            serde_json::from_value::<Address>(v).ok(),
+            Some(Address([0xcd; 20]))
+        );
+        assert_eq!(
+            serde_json::from_str::<Amount>("\"\\u0031\"").ok(),
+            Some(Amount(1))
+        );
+        assert!(
+            serde_json::from_str::<Amount>("12").is_err(),
+            "a number is not an amount"
+        );
     }
 
     #[test]

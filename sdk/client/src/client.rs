@@ -46,6 +46,19 @@ pub struct Account {
     pub next_nonce: u64,
     /// Its `did:key`, when the node knows the key.
     pub did: Option<String>,
+    /// Its roles in the identity contract (e.g. `official`, `bank`).
+    pub roles: Vec<String>,
+    /// Whether the identity contract lists it as enrolled (only enrolled accounts may send).
+    pub enrolled: bool,
+}
+
+/// What a transaction would do, from [`Client::simulate`]; nothing was committed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Simulation {
+    /// The receipt it would get in the next block.
+    pub receipt: v1::Receipt,
+    /// Every state key it would write, in key order (`value: None` = delete).
+    pub diff: Vec<v1::StateWrite>,
 }
 
 /// A connection to one node. Cheap to clone; clones share the HTTP/2 connection.
@@ -56,7 +69,7 @@ pub struct Account {
 /// let client = Client::connect("http://127.0.0.1:7070").await?;
 /// let status = client.status().await?;
 /// println!("{} at height {}", status.chain_id, status.height);
-/// let me = Signer::from_dev_seed("bank-b");
+/// let me = Signer::dev("bank-b");
 /// println!("next nonce {}", client.next_nonce(me.address()).await?);
 /// # Ok(()) }
 /// ```
@@ -165,6 +178,8 @@ impl Client {
             address: returned,
             next_nonce: r.next_nonce,
             did: (!r.did.is_empty()).then_some(r.did),
+            roles: r.roles,
+            enrolled: r.enrolled,
         })
     }
 
@@ -238,6 +253,28 @@ impl Client {
         r.receipt.ok_or_else(|| {
             ClientError::Decode(format!("GetReceipt returned no receipt for {tx_hash}"))
         })
+    }
+
+    /// A committed transaction, exactly as signed, with where it is: (tx, height, index in
+    /// block).
+    ///
+    /// # Errors
+    /// [`ClientError::Status`] (e.g. `NOT_FOUND`) or [`ClientError::Transport`].
+    pub async fn transaction(&self, tx_hash: &Hash) -> Result<(SignedTx, u64, u32)> {
+        let r = self
+            .ledger
+            .clone()
+            .get_transaction(v1::GetTransactionRequest {
+                tx_hash: tx_hash.0.to_vec(),
+            })
+            .await?
+            .into_inner();
+        let tx = r.tx.ok_or_else(|| {
+            ClientError::Decode(format!(
+                "GetTransaction returned no transaction for {tx_hash}"
+            ))
+        })?;
+        Ok((SignedTx::from_proto(tx), r.height, r.index))
     }
 
     /// A transaction template for `signer`: this node's chain id, the signer's next nonce, an
@@ -323,7 +360,7 @@ impl Client {
     ///
     /// # Errors
     /// [`ClientError::Status`] or [`ClientError::Transport`].
-    pub async fn simulate(&self, tx: &SignedTx) -> Result<v1::Receipt> {
+    pub async fn simulate(&self, tx: &SignedTx) -> Result<Simulation> {
         let r = self
             .contracts
             .clone()
@@ -332,8 +369,13 @@ impl Client {
             })
             .await?
             .into_inner();
-        r.receipt
-            .ok_or_else(|| ClientError::Decode("Simulate returned no receipt".into()))
+        let receipt = r
+            .receipt
+            .ok_or_else(|| ClientError::Decode("Simulate returned no receipt".into()))?;
+        Ok(Simulation {
+            receipt,
+            diff: r.diff,
+        })
     }
 
     /// The block at `height`, with its header hash.
@@ -341,7 +383,7 @@ impl Client {
     /// # Errors
     /// [`ClientError::Status`] (e.g. `NOT_FOUND`) or [`ClientError::Transport`].
     pub async fn block(&self, height: u64) -> Result<(v1::Block, Hash)> {
-        self.get_block(Some(height)).await
+        self.get_block(Some(height), None).await
     }
 
     /// The latest committed block, with its header hash.
@@ -349,14 +391,29 @@ impl Client {
     /// # Errors
     /// As [`Client::block`].
     pub async fn latest_block(&self) -> Result<(v1::Block, Hash)> {
-        self.get_block(None).await
+        self.get_block(None, None).await
     }
 
-    async fn get_block(&self, height: Option<u64>) -> Result<(v1::Block, Hash)> {
+    /// The block whose header hashes to `hash`.
+    ///
+    /// # Errors
+    /// As [`Client::block`]; `NOT_FOUND` if no committed block has that hash.
+    pub async fn block_by_hash(&self, hash: &Hash) -> Result<v1::Block> {
+        self.get_block(None, Some(hash)).await.map(|(b, _)| b)
+    }
+
+    async fn get_block(
+        &self,
+        height: Option<u64>,
+        hash: Option<&Hash>,
+    ) -> Result<(v1::Block, Hash)> {
         let r = self
             .ledger
             .clone()
-            .get_block(v1::GetBlockRequest { height })
+            .get_block(v1::GetBlockRequest {
+                height,
+                hash: hash.map(|h| h.0.to_vec()).unwrap_or_default(),
+            })
             .await?
             .into_inner();
         let block = r
@@ -483,4 +540,52 @@ pub fn call_result(receipt: &v1::Receipt, index: usize) -> Result<serde_json::Va
     }
     serde_json::from_slice(data)
         .map_err(|e| ClientError::Decode(format!("call result {index} is not JSON: {e}")))
+}
+
+impl Client {
+    /// A page of the deployed contracts, in address order: at most `limit` of them (0: the
+    /// node's default page) after `start_after` (`None`: from the first).
+    ///
+    /// # Errors
+    /// [`ClientError::Status`] or [`ClientError::Transport`].
+    pub async fn list_contracts(
+        &self,
+        start_after: Option<Address>,
+        limit: u32,
+    ) -> Result<Vec<v1::ContractInfo>> {
+        let r = self
+            .contracts
+            .clone()
+            .list_contracts(v1::ListContractsRequest {
+                start_after: start_after.map(|a| a.0.to_vec()).unwrap_or_default(),
+                limit,
+            })
+            .await?
+            .into_inner();
+        Ok(r.contracts)
+    }
+
+    /// Every deployed contract, following [`Client::list_contracts`] pages to the end.
+    ///
+    /// # Errors
+    /// As [`Client::list_contracts`]; [`ClientError::Decode`] if the node returns a malformed
+    /// address or a page that does not move forward.
+    pub async fn all_contracts(&self) -> Result<Vec<v1::ContractInfo>> {
+        let mut all = Vec::new();
+        let mut after: Option<Address> = None;
+        loop {
+            let page = self.list_contracts(after, 0).await?;
+            let Some(last) = page.last() else {
+                return Ok(all);
+            };
+            let last = bytes_to_address(&last.address, "ContractInfo.address")?;
+            if after.is_some_and(|a| last <= a) {
+                return Err(ClientError::Decode(
+                    "ListContracts returned a page that does not move forward".into(),
+                ));
+            }
+            after = Some(last);
+            all.extend(page);
+        }
+    }
 }

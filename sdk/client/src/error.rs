@@ -1,6 +1,6 @@
 //! [`ClientError`]: everything a client call can fail with, in words an integrator can act on.
 
-use hanok_storage::ProofError;
+use hanok_proof::ProofError;
 
 /// `Result` with [`ClientError`] by default.
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;

@@ -21,7 +21,7 @@
 //! use hanok_client::{Signer, TxBuilder, SignedTx};
 //! use hanok_types::{Address, CheckedTx, TxLimits};
 //!
-//! let bank = Signer::from_dev_seed("bank-b");
+//! let bank = Signer::dev("bank-b");
 //! let krw = Address([0x11; 20]);
 //! let tx = TxBuilder::new("hanok-dev-1")
 //!     .nonce(0)
@@ -41,7 +41,7 @@
 //! # async fn demo(registry: hanok_types::Address) -> hanok_client::Result<()> {
 //! use hanok_client::{Client, Signer};
 //! let client = Client::connect("http://127.0.0.1:7070").await?;
-//! let official = Signer::from_dev_seed("official-1");
+//! let official = Signer::dev("official-1");
 //! match client.registry(registry).freeze(&official, "P-1", &"ab".repeat(32)).await {
 //!     Ok(seizure_id) => println!("frozen, seizure {seizure_id}"),
 //!     Err(e) if e.contract_message().is_some() => println!("refused: {e}"),
@@ -57,8 +57,8 @@
 //! Architecture Invariant: the client depends on proto and types, never on the node or the VM.
 //! The one storage-layout rule it needs (`0x01 | contract | key`, owned by `hanok-vm`) is
 //! restated in [`proof::contract_state_key`] and pinned to the VM's by a test. Proofs are checked
-//! with `hanok-storage`'s `Proof::verify` (reused, not copied); that crate also links sled,
-//! which the client never opens.
+//! with `hanok-proof`'s `Proof::verify` — the same code the node's tree is built on, with only
+//! `sha2` behind it.
 //!
 //! Architecture Invariant: the client enforces nothing. Roles, nonces and limits are checked on
 //! chain; the client only builds well-formed bytes and reports the node's answers.
@@ -74,7 +74,8 @@ mod signer;
 mod tx;
 
 pub use client::{
-    call_result, check_receipt, Account, Client, NodeStatus, DEFAULT_EXPIRY_BLOCKS, DEFAULT_WAIT,
+    call_result, check_receipt, Account, Client, NodeStatus, Simulation, DEFAULT_EXPIRY_BLOCKS,
+    DEFAULT_WAIT,
 };
 pub use contracts::{Deal, Identity, Krw, NewParcel, OpenDeal, Owner, Registry};
 pub use error::{ClientError, Result};

@@ -7,8 +7,8 @@
 //! The registry keeps parcels in `Map<&str, Parcel>` under [`PARCELS_NAMESPACE`].
 
 use crate::error::{ClientError, Result};
+use hanok_proof::Proof;
 use hanok_proto::v1;
-use hanok_storage::proof::Proof;
 use hanok_types::{Address, Hash, PublicKey};
 use prost::Message;
 use serde::{Deserialize, Serialize};
@@ -151,7 +151,7 @@ pub struct StateProof {
     pub key: Vec<u8>,
     /// The value; `None` for an absence proof.
     pub value: Option<Vec<u8>>,
-    /// The proof bytes (`hanok-storage`'s `Proof::to_bytes`).
+    /// The proof bytes (`hanok_proof::Proof::to_bytes`).
     pub proof: Vec<u8>,
     /// The header whose `state_root` the proof is against.
     pub header: v1::BlockHeader,

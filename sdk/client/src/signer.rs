@@ -54,6 +54,13 @@ impl Signer {
         Signer::new(SecretKey::from_seed(seed.as_bytes()))
     }
 
+    /// The key of dev account `name` of `hanok node --dev` (`authority`, `official-1`..`3`,
+    /// `bank-a`, `bank-b`, `broker`, `seller`, `buyer`): the seed `hanok-dev/<name>`.
+    /// For development only.
+    pub fn dev(name: &str) -> Signer {
+        Signer::from_dev_seed(&format!("hanok-dev/{name}"))
+    }
+
     /// The account address: the first 20 bytes of sha256 of the compressed public key.
     pub fn address(&self) -> Address {
         self.public.address()

@@ -2,8 +2,8 @@
 
 use crate::proof::{contract_state_key, parcel_state_key, parcel_storage_key, MapKey};
 use crate::{check_receipt, ClientError, SignedTx, Signer, TitleProof, TxBuilder};
+use hanok_proof::{key_hash, leaf_hash, sha256, Proof, ProofLeaf};
 use hanok_proto::v1;
-use hanok_storage::proof::{key_hash, leaf_hash, sha256, Proof, ProofLeaf};
 use hanok_types::{Address, CheckedTx, Hash, SecretKey, SigError, TxError, TxLimits};
 use prost::Message;
 

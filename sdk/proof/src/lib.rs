@@ -1,4 +1,6 @@
-//! Sparse-Merkle hashing and offline proof verification; depends only on `sha2` so the client SDK can reuse it.
+//! `hanok-proof`: sparse-Merkle hashing and offline proof verification. Depends only on `sha2`,
+//! so clients (`hanok-client`, a verifier in a browser or an auditor's tool) check state proofs
+//! without the node's storage stack; `hanok-storage` builds its tree on these same functions.
 //!
 //! Hashing (all SHA-256):
 //! - key path: `sha256(key)`, read most-significant bit first, `0` = left;
@@ -121,7 +123,7 @@ impl Proof {
     /// Checks that, under the trusted `root`, `key` maps to `value` (`None`: is absent).
     ///
     /// ```
-    /// use hanok_storage::proof::{key_hash, leaf_hash, sha256, Proof, ProofLeaf};
+    /// use hanok_proof::{key_hash, leaf_hash, sha256, Proof, ProofLeaf};
     /// // A tree holding only `title/P -> Buyer` has that leaf as its root.
     /// let root = leaf_hash(&key_hash(b"title/P"), &sha256(b"Buyer"));
     /// let proof = Proof {

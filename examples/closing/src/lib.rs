@@ -1,0 +1,879 @@
+//! `hanok-closing`: the acceptance story of DESIGN.md — a home sale with a lien payoff, closed
+//! in one atomic transaction — told over real gRPC with the Rust client SDK, the way a bank's
+//! or a broker's integration would do it. `hanok demo` runs it against a node; so does the
+//! `hanok-closing` binary (`--endpoint URL`).
+//!
+//! Read [`run`] from top to bottom: every step is a few calls on [`hanok_client`] — typed
+//! clients for the registry, the KRW deposit token and the deal contract, `Simulate` for a dry
+//! run, and a title proof checked on the client against a signed block header. Each step checks
+//! what the people involved would check and stops with a [`ClosingError`] if it is not so.
+//!
+//! The story runs on any node whose system contracts were created by the dev authority (the
+//! dev genesis of `hanok node --dev`): it finds them by label with `ListContracts`, picks
+//! parcel ids nobody has registered yet (proven absent), and checks balances as differences, so
+//! it can run again and again on the same node.
+
+use hanok_client::{
+    Client, ClientError, NewParcel, OpenDeal, Owner, Signer, TitleProof, VerifiedTitle,
+};
+use hanok_deal::{Deal, Status};
+use hanok_proto::v1;
+use hanok_registry::{EncumbranceKind, Parcel};
+use hanok_types::Address;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// 100,000,000 KRW (억).
+pub const EOK: u128 = 100_000_000;
+
+/// A failure of the story: which step, and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ClosingError {
+    /// The endpoint could not be reached.
+    #[error("cannot reach the node at {endpoint}: {reason}")]
+    Connect {
+        /// The URL given.
+        endpoint: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A system contract the story needs is not on the node.
+    #[error(
+        "the node has no `{label}` contract created by the dev authority {authority}; \
+         the story needs a node started with `hanok node --dev`"
+    )]
+    MissingContract {
+        /// The contract label.
+        label: &'static str,
+        /// The dev authority's address.
+        authority: Address,
+    },
+    /// The node or a contract refused a step.
+    #[error("step {step} ({what}): {source}")]
+    Call {
+        /// Step number.
+        step: u8,
+        /// What the step was doing.
+        what: &'static str,
+        /// The client error.
+        #[source]
+        source: ClientError,
+    },
+    /// A step ran but the ledger does not show what it should.
+    #[error("step {step}: {message}")]
+    Check {
+        /// Step number.
+        step: u8,
+        /// What differs from the expectation.
+        message: String,
+    },
+}
+
+type Result<T, E = ClosingError> = std::result::Result<T, E>;
+
+/// Attaches a step number and a description to a client error.
+trait StepExt<T> {
+    fn step(self, step: u8, what: &'static str) -> Result<T>;
+}
+
+impl<T> StepExt<T> for std::result::Result<T, ClientError> {
+    fn step(self, step: u8, what: &'static str) -> Result<T> {
+        self.map_err(|source| ClosingError::Call { step, what, source })
+    }
+}
+
+fn ensure(step: u8, ok: bool, message: impl FnOnce() -> String) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ClosingError::Check {
+            step,
+            message: message(),
+        })
+    }
+}
+
+/// Where the story's progress goes: `hanok demo` prints it; tests collect it.
+pub trait Narrator {
+    /// A new step starts.
+    fn step(&mut self, number: u8, title: &str);
+    /// A detail of the current step.
+    fn line(&mut self, text: &str);
+}
+
+/// Prints the story to stdout.
+#[derive(Debug, Default)]
+pub struct Stdout;
+
+impl Narrator for Stdout {
+    fn step(&mut self, number: u8, title: &str) {
+        println!("\n[{number}] {title}");
+    }
+    fn line(&mut self, text: &str) {
+        println!("    {text}");
+    }
+}
+
+/// Collects the story as lines.
+impl Narrator for Vec<String> {
+    fn step(&mut self, number: u8, title: &str) {
+        self.push(format!("[{number}] {title}"));
+    }
+    fn line(&mut self, text: &str) {
+        self.push(format!("    {text}"));
+    }
+}
+
+/// The people of the story, with the dev keys of `hanok node --dev` (seeds `hanok-dev/<name>`).
+/// Dev keys only: a seed a person can remember is not a secret.
+#[derive(Debug, Clone)]
+pub struct Actors {
+    /// The registry authority (created the system contracts; proposes the dev chain's blocks).
+    pub authority: Signer,
+    /// Registry officials; the dev registry approves transfers 2 of 3.
+    pub officials: [Signer; 3],
+    /// The seller's bank, holding the old mortgage.
+    pub bank_a: Signer,
+    /// The buyer's bank: issues deposit tokens and the new mortgage.
+    pub bank_b: Signer,
+    /// The broker who opens the deal.
+    pub broker: Signer,
+    /// Owner of the parcel.
+    pub seller: Signer,
+    /// Buyer of the parcel.
+    pub buyer: Signer,
+}
+
+impl Actors {
+    /// The dev keys.
+    pub fn dev() -> Actors {
+        let s = Signer::dev;
+        Actors {
+            authority: s("authority"),
+            officials: [s("official-1"), s("official-2"), s("official-3")],
+            bank_a: s("bank-a"),
+            bank_b: s("bank-b"),
+            broker: s("broker"),
+            seller: s("seller"),
+            buyer: s("buyer"),
+        }
+    }
+}
+
+/// The system contracts' addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct System {
+    /// Identity (enrolment and roles).
+    pub identity: Address,
+    /// The land registry.
+    pub registry: Address,
+    /// The KRW deposit token.
+    pub krw: Address,
+    /// The escrow the deal pays through.
+    pub escrow: Address,
+    /// The deal (title transfer) contract.
+    pub deal: Address,
+}
+
+impl System {
+    /// Finds the system contracts by label among the contracts `authority` created
+    /// (`ListContracts`, every page).
+    ///
+    /// # Errors
+    /// [`ClosingError::Call`] if listing fails; [`ClosingError::MissingContract`].
+    pub async fn discover(client: &Client, authority: Address) -> Result<System> {
+        let all = client.all_contracts().await.step(1, "list contracts")?;
+        let get = |label: &'static str| {
+            all.iter()
+                .find(|c| c.label == label && c.creator.as_slice() == authority.0.as_slice())
+                .and_then(|c| Address::from_slice(&c.address))
+                .ok_or(ClosingError::MissingContract { label, authority })
+        };
+        Ok(System {
+            identity: get("identity")?,
+            registry: get("registry")?,
+            krw: get("krw")?,
+            escrow: get("escrow")?,
+            deal: get("deal")?,
+        })
+    }
+}
+
+/// The figures of the sale.
+#[derive(Debug, Clone)]
+pub struct Terms {
+    /// The first parcel id to try; the next free lot number is used if it is taken.
+    pub parcel_id: String,
+    /// Bank A's lien on the parcel.
+    pub lien_a: u128,
+    /// The price.
+    pub price: u128,
+    /// Bank B's new mortgage for the buyer.
+    pub new_mortgage: u128,
+    /// The failed sale of step 8: how long after opening its deadline passes.
+    pub failure_deadline: Duration,
+}
+
+impl Default for Terms {
+    fn default() -> Self {
+        Terms {
+            parcel_id: "1168010300-1-0123-0000".into(),
+            lien_a: 3 * EOK,
+            price: 9 * EOK,
+            new_mortgage: 6 * EOK,
+            failure_deadline: Duration::from_secs(8),
+        }
+    }
+}
+
+/// What the story leaves behind, for whoever wants to check it again.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The system contracts.
+    pub system: System,
+    /// The parcel sold.
+    pub parcel_id: String,
+    /// Its deal.
+    pub deal_id: u64,
+    /// The settlement's receipt (one transaction).
+    pub settlement: v1::Receipt,
+    /// The state diff `Simulate` showed for the settlement before it ran.
+    pub simulated_diff: Vec<v1::StateWrite>,
+    /// The title proof of the sold parcel (save it with [`TitleProof::to_json`]).
+    pub title: TitleProof,
+    /// What it proves.
+    pub verified: VerifiedTitle,
+    /// A parcel id proven NOT registered, and the verified absence.
+    pub absent: (String, VerifiedTitle),
+    /// Step 8: the contract's refusal of the short payoff.
+    pub refused: String,
+    /// Step 8: what the buyer got back from the escrow after the deadline.
+    pub refunded: u128,
+}
+
+/// Formats KRW with thousands separators.
+pub fn krw(v: u128) -> String {
+    let digits = v.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 4);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out.push_str(" KRW");
+    out
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The story's connection and cast.
+struct Ctx<'a> {
+    client: Client,
+    sys: System,
+    a: Actors,
+    out: &'a mut dyn Narrator,
+}
+
+impl Ctx<'_> {
+    async fn parcel(&self, step: u8, id: &str) -> Result<Parcel> {
+        let v = self
+            .client
+            .registry(self.sys.registry)
+            .parcel(id)
+            .await
+            .step(step, "read the parcel")?;
+        serde_json::from_value(v).map_err(|e| ClosingError::Check {
+            step,
+            message: format!("the registry's parcel answer does not parse: {e}"),
+        })
+    }
+
+    async fn deal(&self, step: u8, id: u64) -> Result<Deal> {
+        let v = self
+            .client
+            .deal(self.sys.deal)
+            .deal(id)
+            .await
+            .step(step, "read the deal")?;
+        serde_json::from_value(v).map_err(|e| ClosingError::Check {
+            step,
+            message: format!("the deal contract's answer does not parse: {e}"),
+        })
+    }
+
+    async fn balance(&self, step: u8, who: Address) -> Result<u128> {
+        self.client
+            .krw(self.sys.krw)
+            .balance(who)
+            .await
+            .step(step, "read a balance")
+    }
+
+    /// The first parcel id from `base` on (lot number counting up) that the registry proves
+    /// absent.
+    async fn free_parcel_id(&self, step: u8, base: &str) -> Result<String> {
+        // Parcel ids look like `<district>-<kind>-<lot>-<sub>`; count the lot up.
+        let parts: Vec<&str> = base.split('-').collect();
+        let lot: u32 = parts.get(2).and_then(|l| l.parse().ok()).unwrap_or(0);
+        for n in 0..10_000u32 {
+            let id = match parts.as_slice() {
+                [district, kind, _, sub] => {
+                    format!(
+                        "{district}-{kind}-{:04}-{sub}",
+                        lot.saturating_add(n) % 10_000
+                    )
+                }
+                _ => format!("{base}-{n}"),
+            };
+            let proof = self
+                .client
+                .title_proof(self.sys.registry, &id)
+                .await
+                .step(step, "prove a parcel id free")?;
+            if proof.value.is_none() {
+                return Ok(id);
+            }
+        }
+        Err(ClosingError::Check {
+            step,
+            message: format!("no free parcel id near {base}"),
+        })
+    }
+
+    /// Steps 2 to 6 for one sale: register the parcel with Bank A's lien, mint the price to the
+    /// buyer, open the deal with Bank B's mortgage, fund, sign, approve 2 of 3.
+    async fn up_to_approval(
+        &mut self,
+        narrate: bool,
+        parcel_id: &str,
+        lien: u128,
+        price: u128,
+        mortgage: u128,
+        deadline: u64,
+    ) -> Result<u64> {
+        let registry = self.client.registry(self.sys.registry);
+        let token = self.client.krw(self.sys.krw);
+        let deals = self.client.deal(self.sys.deal);
+        let (a, sys) = (&self.a, self.sys);
+        let say = |step: u8, title: &str, out: &mut dyn Narrator| {
+            if narrate {
+                out.step(step, title);
+            }
+        };
+
+        say(2, "An official registers parcel P to the seller; Bank A's 300,000,000 KRW mortgage lien is recorded", self.out);
+        registry
+            .register_parcel(
+                &a.officials[0],
+                &NewParcel {
+                    parcel_id: parcel_id.to_string(),
+                    lot_number: "대치동 123".into(),
+                    address: "서울특별시 강남구 대치동 123".into(),
+                    area_m2_hundredths: 8_497,
+                    land_use: "residential".into(),
+                    owners: vec![Owner {
+                        owner: a.seller.address(),
+                        share_bps: 10_000,
+                    }],
+                },
+            )
+            .await
+            .step(2, "register the parcel")?;
+        registry
+            .record_lien(&a.officials[0], parcel_id, a.bank_a.address(), lien)
+            .await
+            .step(2, "record Bank A's lien")?;
+        if narrate {
+            let p = self.parcel(2, parcel_id).await?;
+            self.out.line(&format!(
+                "parcel {} ({}), {} m², owner {} (the seller), {} encumbrance(s)",
+                p.parcel_id,
+                p.address,
+                p.area_m2_hundredths as f64 / 100.0,
+                p.owners.first().map(|o| o.owner).unwrap_or_default(),
+                p.encumbrances.len()
+            ));
+        }
+
+        say(
+            3,
+            "Bank B mints 900,000,000 KRW deposit tokens to the buyer (cash + loan)",
+            self.out,
+        );
+        let before = self.balance(3, a.buyer.address()).await?;
+        token
+            .mint(&a.bank_b, a.buyer.address(), price)
+            .await
+            .step(3, "mint to the buyer")?;
+        let after = self.balance(3, a.buyer.address()).await?;
+        ensure(3, after == before.saturating_add(price), || {
+            format!("buyer balance {before} + {price} minted is {after}")
+        })?;
+        if narrate {
+            self.out.line(&format!("buyer balance: {}", krw(after)));
+        }
+
+        say(
+            4,
+            "The broker opens the deal; Bank B attaches the buyer's new 600,000,000 KRW mortgage",
+            self.out,
+        );
+        let deal_id = deals
+            .open(
+                &a.broker,
+                &OpenDeal {
+                    parcel_id: parcel_id.to_string(),
+                    seller: a.seller.address(),
+                    buyer: a.buyer.address(),
+                    price,
+                    deadline,
+                },
+            )
+            .await
+            .step(4, "open the deal")?;
+        deals
+            .attach_mortgage(&a.bank_b, deal_id, mortgage)
+            .await
+            .step(4, "attach the new mortgage")?;
+        if narrate {
+            let d = self.deal(4, deal_id).await?;
+            self.out.line(&format!(
+                "deal #{} price {} deadline {} status {:?}",
+                d.deal_id,
+                krw(d.price.0),
+                d.deadline,
+                d.status
+            ));
+        }
+
+        say(
+            5,
+            "The buyer funds the escrow; seller and buyer sign",
+            self.out,
+        );
+        token
+            .fund_escrow(&a.buyer, sys.escrow, deal_id, price)
+            .await
+            .step(5, "fund the escrow")?;
+        if narrate {
+            let held = self.balance(5, sys.escrow).await?;
+            self.out.line(&format!("escrow holds {}", krw(held)));
+        }
+        deals
+            .sign(&a.seller, deal_id)
+            .await
+            .step(5, "seller signs")?;
+        deals.sign(&a.buyer, deal_id).await.step(5, "buyer signs")?;
+
+        say(
+            6,
+            "Officials approve under the registry's 2-of-3 policy",
+            self.out,
+        );
+        deals
+            .approve(&a.officials[0], deal_id)
+            .await
+            .step(6, "first approval")?;
+        // The same official again: the contract refuses, and the deal is unchanged.
+        match deals.approve(&a.officials[0], deal_id).await {
+            Err(e @ ClientError::Contract { .. }) => {
+                if narrate {
+                    self.out.line(&format!(
+                        "a second approval by the same official is refused: {}",
+                        e.contract_message().unwrap_or_default()
+                    ));
+                }
+            }
+            Ok(_) => {
+                return Err(ClosingError::Check {
+                    step: 6,
+                    message: "the same official could approve twice".into(),
+                })
+            }
+            Err(e) => return Err(e).step(6, "approve twice"),
+        }
+        deals
+            .approve(&a.officials[1], deal_id)
+            .await
+            .step(6, "second approval")?;
+        let d = self.deal(6, deal_id).await?;
+        ensure(6, d.status == Status::Approved, || {
+            format!("deal status is {:?} after 2 of 3 approvals", d.status)
+        })?;
+        if narrate {
+            self.out.line(&format!(
+                "approvals {} → status {:?}",
+                d.approvals.len(),
+                d.status
+            ));
+        }
+        Ok(deal_id)
+    }
+}
+
+/// Runs the whole story against the node at `endpoint` (e.g. `http://127.0.0.1:50051`),
+/// telling `out` what happens. Fails at the first step that does not go as it should.
+///
+/// # Errors
+/// [`ClosingError`], naming the step.
+pub async fn run(endpoint: &str, terms: &Terms, out: &mut dyn Narrator) -> Result<Outcome> {
+    let connect_err = |reason: String| ClosingError::Connect {
+        endpoint: endpoint.to_string(),
+        reason,
+    };
+    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())
+        .map_err(|e| connect_err(e.to_string()))?
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .map_err(|e| connect_err(e.to_string()))?;
+    let client = Client::from_channel(channel);
+    let a = Actors::dev();
+
+    // 1. What node is this, and where are the system contracts?
+    out.step(
+        1,
+        "Connect; find the system contracts the registry authority deployed at genesis",
+    );
+    let status = client.status().await.step(1, "read the node status")?;
+    out.line(&format!(
+        "chain {} at height {}, node {}",
+        status.chain_id, status.height, status.node_version
+    ));
+    let sys = System::discover(&client, a.authority.address()).await?;
+    for (name, addr) in [
+        ("identity", sys.identity),
+        ("registry", sys.registry),
+        ("krw", sys.krw),
+        ("escrow", sys.escrow),
+        ("deal", sys.deal),
+    ] {
+        out.line(&format!("{name:<9} {addr}"));
+    }
+    let mut cx = Ctx {
+        client,
+        sys,
+        a,
+        out,
+    };
+
+    // 2–6. Up to an approved deal.
+    let parcel_id = cx.free_parcel_id(2, &terms.parcel_id).await?;
+    let deadline = unix_now().saturating_add(30 * 24 * 3600);
+    let deal_id = cx
+        .up_to_approval(
+            true,
+            &parcel_id,
+            terms.lien_a,
+            terms.price,
+            terms.new_mortgage,
+            deadline,
+        )
+        .await?;
+
+    // 7. Settlement: first a dry run, then the one atomic transaction.
+    cx.out.step(
+        7,
+        "Settlement: a dry run with Simulate, then ONE atomic transaction",
+    );
+    let (a, sys) = (cx.a.clone(), cx.sys);
+    let holders = [
+        a.bank_a.address(),
+        a.seller.address(),
+        a.buyer.address(),
+        sys.escrow,
+    ];
+    let mut before = [0u128; 4];
+    for (b, who) in before.iter_mut().zip(holders) {
+        *b = cx.balance(7, who).await?;
+    }
+    let settle_tx = cx
+        .client
+        .tx_builder(&a.broker)
+        .await
+        .step(7, "build the settlement")?
+        .execute(
+            sys.deal,
+            &serde_json::json!({"settle": {"deal_id": deal_id}}),
+        )
+        .step(7, "build the settlement")?
+        .sign(&a.broker)
+        .step(7, "sign the settlement")?;
+    let sim = cx
+        .client
+        .simulate(&settle_tx)
+        .await
+        .step(7, "simulate the settlement")?;
+    ensure(7, sim.receipt.status == v1::TxStatus::Ok as i32, || {
+        format!("the dry run failed: {}", sim.receipt.error)
+    })?;
+    let touched = |c: Address| {
+        sim.diff
+            .iter()
+            .filter(|w| w.contract.as_slice() == c.0.as_slice())
+            .count()
+    };
+    cx.out.line(&format!(
+        "dry run: {} state writes (registry {}, krw {}, escrow {}, deal {}), gas {}",
+        sim.diff.len(),
+        touched(sys.registry),
+        touched(sys.krw),
+        touched(sys.escrow),
+        touched(sys.deal),
+        sim.receipt.gas_used
+    ));
+    let p = cx.parcel(7, &parcel_id).await?;
+    let d = cx.deal(7, deal_id).await?;
+    ensure(
+        7,
+        p.owners.first().map(|o| o.owner) == Some(a.seller.address())
+            && d.status == Status::Approved,
+        || "the dry run changed committed state".into(),
+    )?;
+    cx.out
+        .line("nothing committed: the seller still owns P, the deal is still approved");
+
+    let settlement = cx
+        .client
+        .submit_and_wait_ok(&settle_tx)
+        .await
+        .step(7, "settle")?;
+    for e in &settlement.events {
+        let attrs: Vec<String> = e
+            .attributes
+            .iter()
+            .map(|kv| format!("{}={}", kv.key, kv.value))
+            .collect();
+        cx.out
+            .line(&format!("event {:<18} {}", e.r#type, attrs.join(" ")));
+    }
+    cx.out.line(&format!(
+        "one transaction {} in block {}, gas used {}",
+        hex_short(&settlement.tx_hash),
+        settlement.height,
+        settlement.gas_used
+    ));
+    let mut after = [0u128; 4];
+    for (b, who) in after.iter_mut().zip(holders) {
+        *b = cx.balance(7, who).await?;
+    }
+    let delta = |i: usize| after[i] as i128 - before[i] as i128;
+    let signed = |d: i128| {
+        let sign = if d < 0 { "-" } else { "+" };
+        format!("{sign}{}", krw(d.unsigned_abs()))
+    };
+    cx.out.line(&format!(
+        "Bank A {} | seller {} | buyer {} | escrow {}",
+        signed(delta(0)),
+        signed(delta(1)),
+        signed(delta(2)),
+        signed(delta(3))
+    ));
+    ensure(
+        7,
+        delta(0) == terms.lien_a as i128
+            && delta(1) == terms.price.saturating_sub(terms.lien_a) as i128
+            && delta(2) == 0
+            && delta(3) == -(terms.price as i128),
+        || "the money did not move as the deal says".into(),
+    )?;
+    let p = cx.parcel(7, &parcel_id).await?;
+    let owner = p.owners.first().map(|o| o.owner).unwrap_or_default();
+    cx.out.line(&format!(
+        "owner of P: {owner} (the buyer: {})",
+        owner == a.buyer.address()
+    ));
+    let mut lien_a_discharged = false;
+    let mut mortgage_b_active = false;
+    for e in &p.encumbrances {
+        if let EncumbranceKind::Mortgage { holder, amount } = &e.kind {
+            cx.out.line(&format!(
+                "lien rank {} holder {} {} {}",
+                e.rank,
+                holder,
+                krw(amount.0),
+                if e.active { "active" } else { "discharged" }
+            ));
+            lien_a_discharged |= *holder == a.bank_a.address() && !e.active;
+            mortgage_b_active |=
+                *holder == a.bank_b.address() && e.active && amount.0 == terms.new_mortgage;
+        }
+    }
+    let d = cx.deal(7, deal_id).await?;
+    ensure(
+        7,
+        owner == a.buyer.address()
+            && lien_a_discharged
+            && mortgage_b_active
+            && d.status == Status::Settled,
+        || {
+            format!("after settlement: owner {owner}, lien A discharged {lien_a_discharged}, mortgage B active {mortgage_b_active}, deal {:?}", d.status)
+        },
+    )?;
+
+    // 8. A sale that cannot close: the payoff is short, so nothing happens; after the deadline
+    // the buyer takes the money back.
+    cx.out.step(8, "If anything fails, settlement reverts entirely; after the deadline the buyer reclaims the escrow");
+    let short_id = cx
+        .free_parcel_id(8, &format!("{}-f", terms.parcel_id))
+        .await?;
+    let short_deadline = unix_now().saturating_add(terms.failure_deadline.as_secs().max(1));
+    let lien_over_price = terms.price.saturating_add(EOK);
+    let short_deal = cx
+        .up_to_approval(
+            false,
+            &short_id,
+            lien_over_price,
+            terms.price,
+            terms.new_mortgage,
+            short_deadline,
+        )
+        .await?;
+    let before = (
+        cx.parcel(8, &short_id).await?,
+        cx.deal(8, short_deal).await?,
+        cx.balance(8, a.buyer.address()).await?,
+        cx.balance(8, sys.escrow).await?,
+    );
+    let refused = match cx.client.deal(sys.deal).settle(&a.broker, short_deal).await {
+        Err(e @ ClientError::Contract { .. }) => {
+            e.contract_message().unwrap_or_default().to_string()
+        }
+        Ok(_) => {
+            return Err(ClosingError::Check {
+                step: 8,
+                message: "a settlement whose payoff exceeds the price went through".into(),
+            })
+        }
+        Err(e) => return Err(e).step(8, "settle with a short payoff"),
+    };
+    cx.out.line(&format!(
+        "lien {} > price {} → settlement refused: {refused}",
+        krw(lien_over_price),
+        krw(terms.price)
+    ));
+    let after = (
+        cx.parcel(8, &short_id).await?,
+        cx.deal(8, short_deal).await?,
+        cx.balance(8, a.buyer.address()).await?,
+        cx.balance(8, sys.escrow).await?,
+    );
+    ensure(8, before == after, || {
+        "a refused settlement changed the parcel, the deal or a balance".into()
+    })?;
+    cx.out.line("parcel, deal and balances unchanged");
+    let wait = short_deadline.saturating_add(1).saturating_sub(unix_now());
+    cx.out.line(&format!(
+        "waiting {wait} s for the deal's deadline to pass…"
+    ));
+    // The deadline is a block time: wait until the wall clock (which the next block's time
+    // follows) is past it.
+    while unix_now() <= short_deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let buyer_before = cx.balance(8, a.buyer.address()).await?;
+    cx.client
+        .deal(sys.deal)
+        .refund(&a.buyer, short_deal)
+        .await
+        .step(8, "refund after the deadline")?;
+    let refunded = cx
+        .balance(8, a.buyer.address())
+        .await?
+        .saturating_sub(buyer_before);
+    let d = cx.deal(8, short_deal).await?;
+    ensure(
+        8,
+        refunded == terms.price && d.status == Status::Refunded,
+        || format!("refund gave {refunded}, deal status {:?}", d.status),
+    )?;
+    cx.out.line(&format!(
+        "the buyer is refunded {}; deal status {:?}",
+        krw(refunded),
+        d.status
+    ));
+
+    // 9. Anyone with read access proves the title against a signed, committed block header.
+    cx.out.step(
+        9,
+        "Title proof: P's title against a signed block header, checked on the client",
+    );
+    let title = cx
+        .client
+        .title_proof(sys.registry, &parcel_id)
+        .await
+        .step(9, "fetch the title proof")?;
+    let (_, trusted) = cx
+        .client
+        .block(title.height)
+        .await
+        .step(9, "fetch the header to trust")?;
+    let verified = title
+        .verify_against_header(&trusted)
+        .step(9, "verify against the header")?;
+    let verified_sig = title
+        .verify_signed_by(a.authority.public_key())
+        .step(9, "verify the proposer's signature")?;
+    ensure(9, verified == verified_sig, || "two checks disagree".into())?;
+    let proven: Parcel = verified
+        .parcel
+        .clone()
+        .ok_or_else(|| ClosingError::Check {
+            step: 9,
+            message: "the proof says P is not registered".into(),
+        })
+        .and_then(|v| {
+            serde_json::from_value(v).map_err(|e| ClosingError::Check {
+                step: 9,
+                message: format!("the proven parcel does not parse: {e}"),
+            })
+        })?;
+    let proven_owner = proven.owners.first().map(|o| o.owner).unwrap_or_default();
+    ensure(9, proven_owner == a.buyer.address(), || {
+        format!("the proof shows owner {proven_owner}, not the buyer")
+    })?;
+    cx.out.line(&format!(
+        "block {} (header {}) state root {}: owner {} — proof checked, signed by the proposer",
+        verified.height,
+        hex_short(&verified.header_hash.0),
+        hex_short(&verified.state_root.0),
+        proven_owner
+    ));
+    let absent_id = cx.free_parcel_id(9, "9999999999-9-0000-0000").await?;
+    let absent = cx
+        .client
+        .title_proof(sys.registry, &absent_id)
+        .await
+        .step(9, "fetch an absence proof")?
+        .verify()
+        .step(9, "verify the absence proof")?;
+    ensure(9, absent.parcel.is_none(), || {
+        format!("{absent_id} is registered")
+    })?;
+    cx.out.line(&format!(
+        "and {absent_id} is proven NOT registered at block {}",
+        absent.height
+    ));
+
+    Ok(Outcome {
+        system: sys,
+        parcel_id,
+        deal_id,
+        settlement,
+        simulated_diff: sim.diff,
+        title,
+        verified,
+        absent: (absent_id, absent),
+        refused,
+        refunded,
+    })
+}
+
+fn hex_short(bytes: &[u8]) -> String {
+    let h: String = bytes.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("{h}…")
+}

@@ -1,0 +1,360 @@
+//! `hanok deal ...`: the deal (title-transfer) contract, and the escrow funding through the
+//! KRW token.
+
+use super::{krw, parse_address, parse_amount, print_json, print_receipt, refused, utc, Ctx};
+use anyhow::{anyhow, Context, Result};
+use clap::Subcommand;
+use hanok_client::OpenDeal;
+use hanok_types::Address;
+use serde::Deserialize;
+use serde_json::Value;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A deadline: Unix seconds, or `+DURATION` from now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deadline {
+    /// Unix seconds of block time.
+    At(u64),
+    /// Seconds from now.
+    In(u64),
+}
+
+fn parse_deadline(s: &str) -> Result<Deadline, String> {
+    let bad = || {
+        format!(
+            "`{s}` is not a deadline: give Unix seconds (e.g. 1767312000) or a duration from \
+             now: +90s, +30m, +12h, +7d"
+        )
+    };
+    let t = s.trim();
+    let Some(rel) = t.strip_prefix('+') else {
+        return t.parse::<u64>().map(Deadline::At).map_err(|_| bad());
+    };
+    let (digits, unit) = match rel.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => rel.split_at(i),
+        None => (rel, "s"),
+    };
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(mult).map(Deadline::In).ok_or_else(bad)
+}
+
+#[derive(Subcommand)]
+pub enum DealCmd {
+    /// Open a deal (an enrolled broker): the seller must be the parcel's sole owner and the
+    /// parcel not frozen nor in another deal. Prints the deal id.
+    Open {
+        /// The parcel for sale.
+        #[arg(long, value_name = "ID")]
+        parcel: String,
+        /// The seller (the parcel's sole owner).
+        #[arg(long, value_name = "ADDR", value_parser = parse_address)]
+        seller: Address,
+        /// The buyer.
+        #[arg(long, value_name = "ADDR", value_parser = parse_address)]
+        buyer: Address,
+        /// The price, KRW.
+        #[arg(long, value_name = "KRW", value_parser = parse_amount)]
+        price: u128,
+        /// Settlement deadline: Unix seconds of block time, or a duration from now such as
+        /// +7d, +12h, +30m, +90s.
+        #[arg(long, value_name = "WHEN", value_parser = parse_deadline)]
+        deadline: Deadline,
+    },
+    /// Attach the buyer's new mortgage (an enrolled bank, before approval): recorded as a lien
+    /// held by that bank when the deal settles.
+    AttachMortgage {
+        /// Deal id.
+        deal_id: u64,
+        /// Secured amount, KRW.
+        #[arg(long, value_name = "KRW", value_parser = parse_amount)]
+        amount: u128,
+    },
+    /// Fund the deal's escrow with its price (the buyer), in KRW deposit tokens: a token
+    /// `send` of the price to the escrow contract.
+    Fund {
+        /// Deal id.
+        deal_id: u64,
+    },
+    /// Sign the agreement (the seller or the buyer, after funding).
+    Sign {
+        /// Deal id.
+        deal_id: u64,
+    },
+    /// Approve the transfer (an official of the registry's policy, after both signatures).
+    Approve {
+        /// Deal id.
+        deal_id: u64,
+    },
+    /// Reject the transfer (an official of the registry's policy); the buyer may then refund.
+    Reject {
+        /// Deal id.
+        deal_id: u64,
+    },
+    /// Settle, in ONE atomic transaction (a party to the deal or an official; approved, before
+    /// the deadline): liens paid off and discharged, the seller paid, the title moved to the
+    /// buyer, the new mortgage recorded. If anything fails nothing changes.
+    Settle {
+        /// Deal id.
+        deal_id: u64,
+    },
+    /// Cancel a deal that is not funded yet (the broker, seller or buyer).
+    Cancel {
+        /// Deal id.
+        deal_id: u64,
+    },
+    /// Reclaim the escrow (the buyer): after a rejection or once the deadline has passed.
+    Refund {
+        /// Deal id.
+        deal_id: u64,
+    },
+    /// Show a deal: parties, price, deadline, status, signatures, approvals.
+    Show {
+        /// Deal id.
+        deal_id: u64,
+    },
+    /// Show the pending deal on a parcel, if any.
+    ByParcel {
+        /// Parcel id.
+        parcel: String,
+    },
+}
+
+#[derive(Deserialize)]
+struct DealView {
+    deal_id: u64,
+    parcel_id: String,
+    seller: String,
+    buyer: String,
+    broker: String,
+    price: String,
+    deadline: u64,
+    status: String,
+    #[serde(default)]
+    mortgage: Option<MortgageView>,
+    #[serde(default)]
+    signatures: Vec<String>,
+    #[serde(default)]
+    approvals: Vec<String>,
+    #[serde(default)]
+    rejected_by: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MortgageView {
+    bank: String,
+    amount: String,
+}
+
+fn amount_text(s: &str) -> String {
+    s.parse::<u128>().map_or_else(|_| s.to_string(), krw)
+}
+
+impl DealView {
+    fn print(&self) {
+        println!("deal          {}", self.deal_id);
+        println!("parcel        {}", self.parcel_id);
+        println!("status        {}", self.status);
+        println!("price         {}", amount_text(&self.price));
+        println!("deadline      {} ({})", utc(self.deadline), self.deadline);
+        println!("seller        {}", self.seller);
+        println!("buyer         {}", self.buyer);
+        println!("broker        {}", self.broker);
+        match &self.mortgage {
+            Some(m) => println!("new mortgage  {} from {}", amount_text(&m.amount), m.bank),
+            None => println!("new mortgage  none"),
+        }
+        println!("signed by     {}", list(&self.signatures));
+        println!("approved by   {}", list(&self.approvals));
+        if let Some(r) = &self.rejected_by {
+            println!("rejected by   {r}");
+        }
+    }
+}
+
+fn list(v: &[String]) -> String {
+    if v.is_empty() {
+        "nobody yet".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+pub async fn run(mut ctx: Ctx, cmd: DealCmd) -> Result<()> {
+    let deal_addr = ctx.deal().await?;
+    match cmd {
+        DealCmd::Open {
+            parcel,
+            seller,
+            buyer,
+            price,
+            deadline,
+        } => {
+            let signer = ctx.signer()?;
+            let deadline = match deadline {
+                Deadline::At(t) => t,
+                Deadline::In(secs) => {
+                    // The contract compares with block time; the next block is timed about now.
+                    let head = ctx
+                        .client
+                        .status()
+                        .await
+                        .context("asking the node for its block time")?;
+                    head.latest_block_time.max(now_secs()).saturating_add(secs)
+                }
+            };
+            let open = OpenDeal {
+                parcel_id: parcel.clone(),
+                seller,
+                buyer,
+                price,
+                deadline,
+            };
+            let id = ctx
+                .client
+                .deal(deal_addr)
+                .open(&signer, &open)
+                .await
+                .map_err(refused(format!("opening a deal on parcel {parcel}")))?;
+            if ctx.node.json {
+                return print_json(&serde_json::json!({"deal_id": id, "deadline": deadline}));
+            }
+            println!(
+                "deal {id} opened on parcel {parcel}: price {}, deadline {}",
+                krw(price),
+                utc(deadline)
+            );
+            println!("next: the buyer funds it with `hanok deal fund {id} --key BUYER.key`");
+            Ok(())
+        }
+        DealCmd::AttachMortgage { deal_id, amount } => {
+            let signer = ctx.signer()?;
+            let r = ctx
+                .client
+                .deal(deal_addr)
+                .attach_mortgage(&signer, deal_id, amount)
+                .await
+                .map_err(refused(format!("attaching a mortgage to deal {deal_id}")))?;
+            if !ctx.node.json {
+                println!("mortgage of {} attached to deal {deal_id}", krw(amount));
+            }
+            print_receipt(&ctx, &r)
+        }
+        DealCmd::Fund { deal_id } => {
+            let signer = ctx.signer()?;
+            let deal = ctx
+                .client
+                .deal(deal_addr)
+                .deal(deal_id)
+                .await
+                .map_err(refused(format!("reading deal {deal_id}")))?;
+            let price = deal
+                .get("price")
+                .and_then(Value::as_str)
+                .and_then(|p| p.parse::<u128>().ok())
+                .ok_or_else(|| anyhow!("deal {deal_id} has no readable price: {deal}"))?;
+            let escrow = ctx.escrow().await?;
+            let token = ctx.krw().await?;
+            let r = ctx
+                .client
+                .krw(token)
+                .fund_escrow(&signer, escrow, deal_id, price)
+                .await
+                .map_err(refused(format!("funding deal {deal_id}'s escrow")))?;
+            if !ctx.node.json {
+                println!("deal {deal_id} funded: {} moved to the escrow", krw(price));
+            }
+            print_receipt(&ctx, &r)
+        }
+        DealCmd::Sign { deal_id } => by_id(&ctx, deal_addr, "sign", "signed", deal_id).await,
+        DealCmd::Approve { deal_id } => {
+            by_id(&ctx, deal_addr, "approve", "approved", deal_id).await
+        }
+        DealCmd::Reject { deal_id } => by_id(&ctx, deal_addr, "reject", "rejected", deal_id).await,
+        DealCmd::Settle { deal_id } => by_id(&ctx, deal_addr, "settle", "settled", deal_id).await,
+        DealCmd::Cancel { deal_id } => by_id(&ctx, deal_addr, "cancel", "cancelled", deal_id).await,
+        DealCmd::Refund { deal_id } => by_id(&ctx, deal_addr, "refund", "refunded", deal_id).await,
+        DealCmd::Show { deal_id } => {
+            let v = ctx
+                .client
+                .deal(deal_addr)
+                .deal(deal_id)
+                .await
+                .map_err(refused(format!("reading deal {deal_id}")))?;
+            if ctx.node.json {
+                return print_json(&v);
+            }
+            match serde_json::from_value::<DealView>(v.clone()) {
+                Ok(d) => d.print(),
+                Err(_) => print_json(&v)?,
+            }
+            Ok(())
+        }
+        DealCmd::ByParcel { parcel } => {
+            let id = ctx
+                .client
+                .deal(deal_addr)
+                .deal_by_parcel(&parcel)
+                .await
+                .map_err(refused(format!("looking up the deal on parcel {parcel}")))?;
+            if ctx.node.json {
+                return print_json(&serde_json::json!({ "deal_id": id }));
+            }
+            match id {
+                Some(id) => println!("parcel {parcel} is in deal {id} (`hanok deal show {id}`)"),
+                None => println!("parcel {parcel} has no pending deal"),
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Executes `{action: {deal_id}}` as the signer and reports it.
+async fn by_id(ctx: &Ctx, deal: Address, action: &str, done: &str, deal_id: u64) -> Result<()> {
+    let signer = ctx.signer()?;
+    let msg = serde_json::json!({ action: { "deal_id": deal_id } });
+    let r = ctx
+        .client
+        .execute(&signer, deal, &msg)
+        .await
+        .map_err(refused(format!("{action} deal {deal_id}")))?;
+    if !ctx.node.json {
+        println!("deal {deal_id} {done} by {}", signer.address());
+    }
+    print_receipt(ctx, &r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_deadlines() {
+        assert_eq!(
+            parse_deadline("1767312000"),
+            Ok(Deadline::At(1_767_312_000))
+        );
+        assert_eq!(parse_deadline("+90"), Ok(Deadline::In(90)));
+        assert_eq!(parse_deadline("+90s"), Ok(Deadline::In(90)));
+        assert_eq!(parse_deadline("+30m"), Ok(Deadline::In(1_800)));
+        assert_eq!(parse_deadline("+12h"), Ok(Deadline::In(43_200)));
+        assert_eq!(parse_deadline("+7d"), Ok(Deadline::In(604_800)));
+        assert!(parse_deadline("+7w").is_err());
+        assert!(parse_deadline("+").is_err());
+        assert!(parse_deadline("tomorrow").is_err());
+        assert!(parse_deadline("-5").is_err());
+        assert!(parse_deadline(&format!("+{}d", u64::MAX)).is_err());
+    }
+}

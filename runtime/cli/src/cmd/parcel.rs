@@ -1,0 +1,531 @@
+//! `hanok parcel ...` and `hanok lien ...`: the registry contract.
+
+use super::{krw, parse_address, parse_amount, print_json, print_receipt, refused, utc, Ctx};
+use anyhow::{bail, Context, Result};
+use clap::{Subcommand, ValueEnum};
+use hanok_client::{call_result, NewParcel, Owner};
+use hanok_types::Address;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// How the land is used (the registry's `land_use`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LandUse {
+    Residential,
+    Commercial,
+    Industrial,
+    Agricultural,
+    Forest,
+    Other,
+}
+
+impl LandUse {
+    fn as_str(self) -> &'static str {
+        match self {
+            LandUse::Residential => "residential",
+            LandUse::Commercial => "commercial",
+            LandUse::Industrial => "industrial",
+            LandUse::Agricultural => "agricultural",
+            LandUse::Forest => "forest",
+            LandUse::Other => "other",
+        }
+    }
+}
+
+/// One `--owner ADDR[=BPS]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnerArg {
+    owner: Address,
+    share_bps: Option<u32>,
+}
+
+fn parse_owner(s: &str) -> Result<OwnerArg, String> {
+    let (addr, share) = match s.rsplit_once('=') {
+        Some((a, bps)) => {
+            let bps = bps.trim().parse::<u32>().map_err(|_| {
+                format!("`{s}`: the share after `=` is basis points, a whole number (10000 = all)")
+            })?;
+            (a, Some(bps))
+        }
+        None => (s, None),
+    };
+    Ok(OwnerArg {
+        owner: parse_address(addr)?,
+        share_bps: share,
+    })
+}
+
+/// Parses an area in m² with at most two decimals into hundredths of m² (`84.97` → 8497).
+fn parse_area(s: &str) -> Result<u64, String> {
+    let bad = || format!("`{s}` is not an area: expected square metres, e.g. 84.97");
+    let t = s.trim();
+    let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
+    if whole.is_empty()
+        || frac.len() > 2
+        || !(whole.bytes().chain(frac.bytes())).all(|b| b.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    let whole: u64 = whole.parse().map_err(|_| bad())?;
+    let frac: u64 = format!("{frac:0<2}").parse().map_err(|_| bad())?;
+    let v = whole
+        .checked_mul(100)
+        .and_then(|w| w.checked_add(frac))
+        .ok_or_else(bad)?;
+    if v == 0 {
+        return Err(format!("`{s}`: the area must be positive"));
+    }
+    Ok(v)
+}
+
+#[derive(Subcommand)]
+pub enum ParcelCmd {
+    /// Register a new parcel (an official): id, address, area, use and owners.
+    ///
+    /// A sole owner needs no share; co-owners give theirs in basis points
+    /// (`--owner ADDR=6000 --owner ADDR=4000`, summing to 10000). No personal data goes on
+    /// the ledger: owners are addresses.
+    Register {
+        /// Parcel id, 1 to 64 bytes, unique (e.g. the PNU).
+        #[arg(long, value_name = "ID")]
+        id: String,
+        /// Street address of the land (at most 256 bytes).
+        #[arg(long, value_name = "TEXT")]
+        address: String,
+        /// Area in square metres, up to two decimals (e.g. 84.97).
+        #[arg(long = "area-m2", value_name = "M2", value_parser = parse_area)]
+        area_m2: u64,
+        /// An owner, ADDR or ADDR=BPS (share in basis points); repeat for co-owners.
+        #[arg(long, value_name = "ADDR[=BPS]", required = true, value_parser = parse_owner)]
+        owner: Vec<OwnerArg>,
+        /// Lot number (지번), at most 64 bytes.
+        #[arg(
+            long,
+            value_name = "TEXT",
+            default_value = "",
+            hide_default_value = true
+        )]
+        lot: String,
+        /// Land use.
+        #[arg(long, value_enum, default_value_t = LandUse::Residential)]
+        land_use: LandUse,
+    },
+    /// Show a parcel's title: owners, encumbrances (liens, seizures), frozen or not.
+    Show {
+        /// Parcel id.
+        id: String,
+    },
+    /// Show a parcel's history (registration, liens, seizures, transfers), oldest first.
+    History {
+        /// Parcel id.
+        id: String,
+        /// Start after this sequence number (paging).
+        #[arg(long, value_name = "SEQ")]
+        after: Option<u64>,
+        /// Most entries to show (the registry returns at most 50).
+        #[arg(long, value_name = "N")]
+        limit: Option<u32>,
+    },
+    /// Freeze a title on a court order (an official): records a seizure; a frozen title
+    /// cannot be transferred. Prints the seizure id.
+    Freeze {
+        /// Parcel id.
+        id: String,
+        /// sha256 of the court order, 64 hex digits (the order itself stays off the ledger).
+        #[arg(long, value_name = "HEX")]
+        court_order_hash: String,
+    },
+    /// Lift a seizure (an official).
+    Unfreeze {
+        /// Parcel id.
+        id: String,
+        /// The seizure id printed by `freeze` (its rank in `parcel show`).
+        #[arg(long, value_name = "N")]
+        seizure: u64,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum LienCmd {
+    /// Record a mortgage lien with the next rank (an official); the holder must be an
+    /// enrolled bank. Prints the lien's rank.
+    Record {
+        /// Parcel id.
+        #[arg(long, value_name = "ID")]
+        parcel: String,
+        /// The lending bank.
+        #[arg(long, value_name = "ADDR", value_parser = parse_address)]
+        holder: Address,
+        /// Secured amount, KRW.
+        #[arg(long, value_name = "KRW", value_parser = parse_amount)]
+        amount: u128,
+    },
+    /// Discharge a lien (its holder bank or an official), e.g. once the loan is repaid.
+    Discharge {
+        /// Parcel id.
+        #[arg(long, value_name = "ID")]
+        parcel: String,
+        /// The lien's rank, as `parcel show` lists it (also its id).
+        #[arg(long, alias = "lien-id", value_name = "N")]
+        rank: u64,
+    },
+}
+
+/// The registry's parcel, as the `parcel` query returns it (for printing).
+#[derive(Deserialize)]
+pub(crate) struct ParcelView {
+    pub parcel_id: String,
+    #[serde(default)]
+    pub lot_number: String,
+    #[serde(default)]
+    pub address: String,
+    pub area_m2_hundredths: u64,
+    pub land_use: String,
+    pub owners: Vec<OwnerView>,
+    #[serde(default)]
+    pub encumbrances: Vec<EncumbranceView>,
+    #[serde(default)]
+    pub frozen: bool,
+    #[serde(default)]
+    pub registered_height: u64,
+    #[serde(default)]
+    pub history_len: u64,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct OwnerView {
+    pub owner: String,
+    pub share_bps: u32,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct EncumbranceView {
+    pub rank: u64,
+    pub kind: Value,
+    pub active: bool,
+    #[serde(default)]
+    pub recorded_height: u64,
+}
+
+impl EncumbranceView {
+    /// One line: `rank 1  mortgage  holder 0x…  300,000,000 KRW  active`.
+    pub fn line(&self) -> String {
+        let state = |on: &str, off: &str| if self.active { on } else { off }.to_string();
+        if let Some(m) = self.kind.get("mortgage") {
+            let holder = m.get("holder").and_then(Value::as_str).unwrap_or("?");
+            let amount = m
+                .get("amount")
+                .and_then(Value::as_str)
+                .and_then(|a| a.parse::<u128>().ok())
+                .map_or_else(|| "?".into(), krw);
+            format!(
+                "rank {}  mortgage  holder {holder}  {amount}  {}  (recorded at height {})",
+                self.rank,
+                state("active", "discharged"),
+                self.recorded_height
+            )
+        } else if let Some(s) = self.kind.get("seizure") {
+            let order = s
+                .get("court_order_hash")
+                .and_then(Value::as_str)
+                .unwrap_or("?");
+            format!(
+                "rank {}  seizure   court order {order}  {}  (recorded at height {})",
+                self.rank,
+                state("active", "lifted"),
+                self.recorded_height
+            )
+        } else {
+            format!("rank {}  {}  active={}", self.rank, self.kind, self.active)
+        }
+    }
+}
+
+impl ParcelView {
+    pub fn print(&self) {
+        println!("parcel        {}", self.parcel_id);
+        if !self.lot_number.is_empty() {
+            println!("lot number    {}", self.lot_number);
+        }
+        println!("address       {}", self.address);
+        println!(
+            "area          {}.{:02} m²",
+            self.area_m2_hundredths / 100,
+            self.area_m2_hundredths % 100
+        );
+        println!("land use      {}", self.land_use);
+        for (i, o) in self.owners.iter().enumerate() {
+            println!(
+                "{}{}  {}.{:02}%",
+                if i == 0 {
+                    "owner(s)      "
+                } else {
+                    "              "
+                },
+                o.owner,
+                o.share_bps / 100,
+                o.share_bps % 100
+            );
+        }
+        println!(
+            "frozen        {}",
+            if self.frozen {
+                "YES (an active court seizure: the title cannot be transferred)"
+            } else {
+                "no"
+            }
+        );
+        if self.encumbrances.is_empty() {
+            println!("encumbrances  none");
+        } else {
+            println!("encumbrances");
+            for e in &self.encumbrances {
+                println!("  {}", e.line());
+            }
+        }
+        println!(
+            "registered at height {}; {} history entries (`hanok parcel history {}`)",
+            self.registered_height, self.history_len, self.parcel_id
+        );
+    }
+}
+
+#[derive(Deserialize)]
+struct HistoryView {
+    entries: Vec<HistoryEntryView>,
+}
+
+#[derive(Deserialize)]
+struct HistoryEntryView {
+    seq: u64,
+    height: u64,
+    time: u64,
+    action: String,
+    #[serde(default)]
+    detail: String,
+}
+
+fn owners_of(args: Vec<OwnerArg>) -> Result<Vec<Owner>> {
+    if let [one] = args.as_slice() {
+        return Ok(vec![Owner {
+            owner: one.owner,
+            share_bps: one.share_bps.unwrap_or(10_000),
+        }]);
+    }
+    args.into_iter()
+        .map(|o| match o.share_bps {
+            Some(share_bps) => Ok(Owner {
+                owner: o.owner,
+                share_bps,
+            }),
+            None => bail!(
+                "co-owner {} has no share: give each co-owner's share in basis points, \
+                 e.g. --owner {}=5000 (shares sum to 10000)",
+                o.owner,
+                o.owner
+            ),
+        })
+        .collect()
+}
+
+pub async fn run(mut ctx: Ctx, cmd: ParcelCmd) -> Result<()> {
+    let registry_addr = ctx.registry().await?;
+    let registry = ctx.client.registry(registry_addr);
+    match cmd {
+        ParcelCmd::Register {
+            id,
+            address,
+            area_m2,
+            owner,
+            lot,
+            land_use,
+        } => {
+            let signer = ctx.signer()?;
+            let parcel = NewParcel {
+                parcel_id: id.clone(),
+                lot_number: lot,
+                address,
+                area_m2_hundredths: area_m2,
+                land_use: land_use.as_str().to_string(),
+                owners: owners_of(owner)?,
+            };
+            let r = registry
+                .register_parcel(&signer, &parcel)
+                .await
+                .map_err(refused(format!("registering parcel {id}")))?;
+            if !ctx.node.json {
+                println!("registered parcel {id}");
+            }
+            print_receipt(&ctx, &r)
+        }
+        ParcelCmd::Show { id } => {
+            let v = registry
+                .parcel(&id)
+                .await
+                .map_err(refused(format!("reading parcel {id}")))?;
+            if ctx.node.json {
+                return print_json(&v);
+            }
+            match serde_json::from_value::<ParcelView>(v.clone()) {
+                Ok(p) => p.print(),
+                Err(_) => print_json(&v)?,
+            }
+            Ok(())
+        }
+        ParcelCmd::History { id, after, limit } => {
+            let v = registry
+                .history(&id, after, limit)
+                .await
+                .map_err(refused(format!("reading the history of parcel {id}")))?;
+            if ctx.node.json {
+                return print_json(&v);
+            }
+            let Ok(h) = serde_json::from_value::<HistoryView>(v.clone()) else {
+                return print_json(&v);
+            };
+            if h.entries.is_empty() {
+                println!("no history entries");
+            }
+            for e in &h.entries {
+                println!(
+                    "#{:<3} height {:<6} {}  {:<17} {}",
+                    e.seq,
+                    e.height,
+                    utc(e.time),
+                    e.action,
+                    e.detail
+                );
+            }
+            Ok(())
+        }
+        ParcelCmd::Freeze {
+            id,
+            court_order_hash,
+        } => {
+            let signer = ctx.signer()?;
+            let msg = json!({"freeze": {"parcel_id": id, "court_order_hash": court_order_hash}});
+            let r = ctx
+                .client
+                .execute(&signer, registry_addr, &msg)
+                .await
+                .map_err(refused(format!("freezing parcel {id}")))?;
+            if !ctx.node.json {
+                let seizure = call_result(&r, 0)
+                    .ok()
+                    .and_then(|v| v.get("seizure_id").and_then(Value::as_u64));
+                match seizure {
+                    Some(n) => println!("parcel {id} frozen: seizure {n}"),
+                    None => println!("parcel {id} frozen"),
+                }
+            }
+            print_receipt(&ctx, &r)
+        }
+        ParcelCmd::Unfreeze { id, seizure } => {
+            let signer = ctx.signer()?;
+            let r = registry
+                .unfreeze(&signer, &id, seizure)
+                .await
+                .map_err(refused(format!("lifting seizure {seizure} on parcel {id}")))?;
+            if !ctx.node.json {
+                println!("seizure {seizure} on parcel {id} lifted");
+            }
+            print_receipt(&ctx, &r)
+        }
+    }
+}
+
+pub async fn run_lien(mut ctx: Ctx, cmd: LienCmd) -> Result<()> {
+    let registry_addr = ctx.registry().await?;
+    let signer = ctx.signer()?;
+    match cmd {
+        LienCmd::Record {
+            parcel,
+            holder,
+            amount,
+        } => {
+            let msg = json!({"record_lien": {
+                "parcel_id": parcel, "holder": holder, "amount": amount.to_string(),
+            }});
+            let r = ctx
+                .client
+                .execute(&signer, registry_addr, &msg)
+                .await
+                .map_err(refused(format!("recording a lien on parcel {parcel}")))?;
+            if !ctx.node.json {
+                let rank = call_result(&r, 0)
+                    .ok()
+                    .and_then(|v| v.get("lien_id").and_then(Value::as_u64))
+                    .context("the registry did not return the lien's rank")?;
+                println!(
+                    "lien recorded on parcel {parcel}: rank {rank}, holder {holder}, {}",
+                    krw(amount)
+                );
+            }
+            print_receipt(&ctx, &r)
+        }
+        LienCmd::Discharge { parcel, rank } => {
+            let r = ctx
+                .client
+                .registry(registry_addr)
+                .discharge_lien(&signer, &parcel, rank)
+                .await
+                .map_err(refused(format!(
+                    "discharging lien {rank} on parcel {parcel}"
+                )))?;
+            if !ctx.node.json {
+                println!("lien {rank} on parcel {parcel} discharged");
+            }
+            print_receipt(&ctx, &r)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_areas() {
+        assert_eq!(parse_area("84.97"), Ok(8497));
+        assert_eq!(parse_area("85"), Ok(8500));
+        assert_eq!(parse_area("85.5"), Ok(8550));
+        assert_eq!(parse_area("0.01"), Ok(1));
+        assert!(parse_area("0").is_err());
+        assert!(parse_area("1.234").is_err());
+        assert!(parse_area("-3").is_err());
+        assert!(parse_area(".5").is_err());
+        assert!(parse_area("1e3").is_err());
+        assert!(parse_area("99999999999999999999").is_err());
+    }
+
+    #[test]
+    fn parses_owners() {
+        let a = Address([1; 20]);
+        assert_eq!(
+            parse_owner(&format!("{a}=2500")),
+            Ok(OwnerArg {
+                owner: a,
+                share_bps: Some(2500)
+            })
+        );
+        assert_eq!(
+            parse_owner(&a.to_string()),
+            Ok(OwnerArg {
+                owner: a,
+                share_bps: None
+            })
+        );
+        assert!(parse_owner("dev:seller=x").is_err());
+        let two = vec![
+            OwnerArg {
+                owner: a,
+                share_bps: None,
+            },
+            OwnerArg {
+                owner: Address([2; 20]),
+                share_bps: Some(5000),
+            },
+        ];
+        assert!(owners_of(two).is_err());
+    }
+}

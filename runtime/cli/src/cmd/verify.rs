@@ -1,0 +1,177 @@
+//! `hanok verify`: a parcel's title with a proof against a committed block, checked offline.
+
+use super::parcel::ParcelView;
+use super::{
+    connect, parse_address, parse_hash, print_json, refused, resolve_system, utc, NodeOpts,
+    SystemOpts,
+};
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
+use hanok_client::{TitleProof, VerifiedTitle};
+use hanok_types::{Address, Hash};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+#[derive(Args, Debug, Clone)]
+pub struct VerifyArgs {
+    /// The parcel id.
+    #[arg(long, value_name = "ID")]
+    parcel: String,
+    /// Check this saved proof (JSON, from `--save`) instead of fetching one; needs no node.
+    #[arg(long, value_name = "FILE", conflicts_with = "save")]
+    proof: Option<PathBuf>,
+    /// Also require the proof's block header to hash to HEX: a block hash you trust, obtained
+    /// independently (e.g. from `hanok status` on a node you run).
+    #[arg(long, value_name = "HEX", value_parser = parse_hash)]
+    trusted_header: Option<Hash>,
+    /// Write the fetched proof to FILE as JSON, to check later or elsewhere with --proof.
+    #[arg(long, value_name = "FILE")]
+    save: Option<PathBuf>,
+    /// Also require ADDR to be one of the parcel's owners.
+    #[arg(long, value_name = "ADDR", value_parser = parse_address)]
+    expect_owner: Option<Address>,
+}
+
+pub async fn run(node: NodeOpts, system: SystemOpts, args: VerifyArgs) -> Result<()> {
+    let proof = match &args.proof {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let proof = TitleProof::from_json(&text)
+                .map_err(|e| anyhow!("{} is not a title proof: {e}", path.display()))?;
+            if proof.parcel_id != args.parcel {
+                bail!(
+                    "{} proves parcel `{}`, not `{}`",
+                    path.display(),
+                    proof.parcel_id,
+                    args.parcel
+                );
+            }
+            if let Some(registry) = system.registry {
+                if !proof.registry.eq_ignore_ascii_case(&registry.to_string()) {
+                    bail!(
+                        "{} is about the registry at {}, not {registry}",
+                        path.display(),
+                        proof.registry
+                    );
+                }
+            }
+            proof
+        }
+        None => {
+            let client = connect(&node).await?;
+            let registry = resolve_system(&client, &mut None, "registry", system.registry).await?;
+            let proof = client
+                .title_proof(registry, &args.parcel)
+                .await
+                .map_err(refused(format!(
+                    "fetching the title proof of parcel {}",
+                    args.parcel
+                )))?;
+            if let Some(path) = &args.save {
+                let text = proof.to_json().map_err(refused("encoding the proof"))?;
+                std::fs::write(path, format!("{text}\n"))
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            proof
+        }
+    };
+    let checked = match &args.trusted_header {
+        Some(h) => proof.verify_against_header(h),
+        None => proof.verify(),
+    };
+    let title = checked.map_err(|e| {
+        anyhow!(
+            "VERIFICATION FAILED for parcel {}: {e}\nDo not rely on this title.",
+            args.parcel
+        )
+    })?;
+    let owners = owners(&title);
+    if let Some(expected) = args.expect_owner {
+        if !owners.iter().any(|o| o == &expected.to_string()) {
+            bail!(
+                "VERIFICATION FAILED: the proof checks, but {expected} is not an owner of parcel \
+                 {} at height {} (owners: {})",
+                args.parcel,
+                title.height,
+                if owners.is_empty() {
+                    "none: the parcel is not registered".to_string()
+                } else {
+                    owners.join(", ")
+                }
+            );
+        }
+    }
+    if node.json {
+        return print_json(&json!({
+            "verified": true,
+            "parcel_id": proof.parcel_id,
+            "registry": proof.registry,
+            "chain_id": title.chain_id,
+            "height": title.height,
+            "time": title.time,
+            "header_hash": title.header_hash.to_hex(),
+            "state_root": title.state_root.to_hex(),
+            "trusted_header_checked": args.trusted_header.is_some(),
+            "signed_by": title.signed_by.as_ref().map(|k| k.did()),
+            "registered": title.parcel.is_some(),
+            "parcel": title.parcel,
+        }));
+    }
+    print_title(&proof, &title, args.trusted_header.is_some());
+    Ok(())
+}
+
+/// The owners' addresses in the proven parcel (none if it is not registered).
+fn owners(title: &VerifiedTitle) -> Vec<String> {
+    title
+        .parcel
+        .as_ref()
+        .and_then(|p| p.get("owners"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|o| o.get("owner").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn print_title(proof: &TitleProof, title: &VerifiedTitle, trusted: bool) {
+    match &title.parcel {
+        Some(_) => println!("title proof VERIFIED for parcel {}", proof.parcel_id),
+        None => println!(
+            "title proof VERIFIED: parcel {} is NOT registered (absence proven)",
+            proof.parcel_id
+        ),
+    }
+    println!("registry      {}", proof.registry);
+    println!("chain         {}", title.chain_id);
+    println!(
+        "block         height {}, time {}",
+        title.height,
+        utc(title.time)
+    );
+    println!(
+        "header hash   {}  {}",
+        title.header_hash,
+        if trusted {
+            "(equals --trusted-header)"
+        } else {
+            "(compare it with a block hash you trust, or pass --trusted-header)"
+        }
+    );
+    println!("state root    {}", title.state_root);
+    match &title.signed_by {
+        Some(k) => println!("signed by     {} (the block's proposer)", k.did()),
+        None => println!("signed by     nobody: the proof carries no block signature"),
+    }
+    if let Some(parcel) = &title.parcel {
+        println!();
+        match serde_json::from_value::<ParcelView>(parcel.clone()) {
+            Ok(p) => p.print(),
+            Err(_) => println!("{parcel}"),
+        }
+    }
+}

@@ -1,0 +1,474 @@
+//! The per-user commands of the `hanok` binary, run as a child process against an in-process
+//! dev node (the real dev genesis, sled in a tempdir, gRPC on a loopback port).
+
+use anyhow::{bail, ensure, Context, Result};
+use hanok_node::dev::{dev_genesis, DevKeys};
+use hanok_node::{start, NodeConfig, NodeHandle};
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// An endpoint where nothing listens: commands that must not need a node get this one.
+const NO_NODE: &str = "http://127.0.0.1:1";
+
+/// Runs `hanok args...` against `endpoint` and returns its output.
+fn hanok(endpoint: &str, args: &[&str]) -> Result<Output> {
+    Command::new(env!("CARGO_BIN_EXE_hanok"))
+        .args(args)
+        .env("HANOK_ENDPOINT", endpoint)
+        .env("RUST_BACKTRACE", "0")
+        .env_remove("RUST_LIB_BACKTRACE")
+        .output()
+        .with_context(|| format!("running hanok {args:?}"))
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs a command that must succeed; returns its stdout.
+fn ok(endpoint: &str, args: &[&str]) -> Result<String> {
+    let out = hanok(endpoint, args)?;
+    let (stdout, stderr) = text(&out);
+    ensure!(
+        out.status.success(),
+        "hanok {args:?} failed ({}):\nstdout: {stdout}\nstderr: {stderr}",
+        out.status
+    );
+    Ok(stdout)
+}
+
+/// Runs a command that must succeed with `--json`; returns its parsed stdout.
+fn ok_json(endpoint: &str, args: &[&str]) -> Result<Value> {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let stdout = ok(endpoint, &all)?;
+    serde_json::from_str(&stdout).with_context(|| format!("hanok {all:?} printed {stdout}"))
+}
+
+/// Runs a command that must fail; returns its stderr, which must contain `words`.
+fn fails(endpoint: &str, args: &[&str], words: &str) -> Result<String> {
+    let out = hanok(endpoint, args)?;
+    let (stdout, stderr) = text(&out);
+    ensure!(
+        !out.status.success(),
+        "hanok {args:?} should have failed:\nstdout: {stdout}\nstderr: {stderr}"
+    );
+    ensure!(
+        stderr.contains(words),
+        "hanok {args:?}: expected `{words}` on stderr, got:\n{stderr}"
+    );
+    Ok(stderr)
+}
+
+fn dev_address(name: &str) -> Result<String> {
+    Ok(DevKeys::new()
+        .get(name)
+        .context("dev account")?
+        .address
+        .to_string())
+}
+
+/// A dev node on its own runtime; the test thread runs the binary while the runtime's workers
+/// serve it.
+struct DevNode {
+    rt: tokio::runtime::Runtime,
+    handle: Option<NodeHandle>,
+    endpoint: String,
+    _dir: tempfile::TempDir,
+}
+
+impl DevNode {
+    fn start() -> Result<DevNode> {
+        let dir = tempfile::tempdir()?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let mut config = NodeConfig::dev(dir.path());
+        config.listen = "127.0.0.1:0".parse()?;
+        config.block_interval_ms = 20;
+        config.request_timeout_ms = 10_000;
+        let handle = rt.block_on(start(config, dev_genesis()))?;
+        let endpoint = format!("http://{}", handle.local_addr);
+        let node = DevNode {
+            rt,
+            handle: Some(handle),
+            endpoint,
+            _dir: dir,
+        };
+        node.wait_ready()?;
+        Ok(node)
+    }
+
+    /// Polls `hanok status` until the node answers (it listens once `start` returns; this
+    /// covers a slow first connection), with a deadline.
+    fn wait_ready(&self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = hanok(&self.endpoint, &["status"])?;
+            if out.status.success() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("the node never answered `hanok status`: {:?}", text(&out));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for DevNode {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            let _ = self.rt.block_on(handle.shutdown());
+        }
+    }
+}
+
+#[test]
+fn keys_new_and_show_offline() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let key = dir.path().join("alice.key");
+    let key_arg = key.to_str().context("utf-8 path")?;
+    let made = ok_json(NO_NODE, &["keys", "new", "--out", key_arg])?;
+    let address = made["address"].as_str().context("address")?.to_string();
+    ensure!(address.starts_with("0x") && address.len() == 42, "{made}");
+    ensure!(made["did"]
+        .as_str()
+        .is_some_and(|d| d.starts_with("did:key:z")));
+    ensure!(
+        made.get("secret_key").is_none(),
+        "the secret must not be printed: {made}"
+    );
+    let secret = std::fs::read_to_string(&key)?;
+    ensure!(
+        secret.trim().len() == 64 && secret.trim().bytes().all(|b| b.is_ascii_hexdigit()),
+        "key file holds {secret:?}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key)?.permissions().mode() & 0o777;
+        ensure!(mode == 0o600, "key file mode {mode:o}");
+    }
+    // `keys show` reads it back; no node is needed.
+    let shown = ok(NO_NODE, &["keys", "show", "--key", key_arg])?;
+    ensure!(shown.contains(&address), "{shown}");
+    ensure!(
+        shown.contains(made["did"].as_str().unwrap_or("?")),
+        "{shown}"
+    );
+    // Keys are never overwritten.
+    fails(
+        NO_NODE,
+        &["keys", "new", "--out", key_arg],
+        "already exists",
+    )?;
+    ensure!(std::fs::read_to_string(&key)? == secret);
+    // Without --out the secret is printed, with a warning.
+    let out = hanok(NO_NODE, &["keys", "new"])?;
+    let (stdout, stderr) = text(&out);
+    ensure!(out.status.success() && stdout.contains("secret key") && stderr.contains("warning"));
+    // Dev accounts.
+    let buyer = ok(NO_NODE, &["keys", "show", "--dev", "buyer"])?;
+    ensure!(buyer.contains(&dev_address("buyer")?), "{buyer}");
+    fails(
+        NO_NODE,
+        &["keys", "show", "--dev", "nobody"],
+        "unknown dev account",
+    )?;
+    fails(NO_NODE, &["keys", "show"], "--key FILE or --dev NAME")?;
+    let bad = dir.path().join("bad.key");
+    std::fs::write(&bad, "not a key\n")?;
+    fails(
+        NO_NODE,
+        &["keys", "show", "--key", bad.to_str().context("utf-8 path")?],
+        "does not hold a secret key",
+    )?;
+    Ok(())
+}
+
+#[test]
+fn help_explains_the_commands() -> Result<()> {
+    let top = ok(NO_NODE, &["--help"])?;
+    for cmd in [
+        "status", "keys", "parcel", "lien", "deal", "token", "contract", "verify",
+    ] {
+        ensure!(
+            top.contains(cmd),
+            "`hanok --help` does not list {cmd}:\n{top}"
+        );
+    }
+    let parcel = ok(NO_NODE, &["parcel", "--help"])?;
+    for words in ["register", "--endpoint", "--dev", "--registry", "Examples"] {
+        ensure!(
+            parcel.contains(words),
+            "`hanok parcel --help` lacks {words}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn commands_against_a_dev_node() -> Result<()> {
+    let node = DevNode::start()?;
+    let url = node.endpoint.as_str();
+    let seller = dev_address("seller")?;
+    let buyer = dev_address("buyer")?;
+
+    // status
+    let status = ok(url, &["status"])?;
+    ensure!(
+        status.contains("hanok-dev-1") && status.contains("height"),
+        "{status}"
+    );
+    let status = ok_json(url, &["status"])?;
+    ensure!(
+        status["height"].as_u64().is_some_and(|h| h >= 1),
+        "{status}"
+    );
+    ensure!(status["latest_block_hash"].as_str().map(str::len) == Some(64));
+
+    // An official registers a parcel; `parcel show` has its owner.
+    let register = [
+        "parcel",
+        "register",
+        "--id",
+        "CLI-1",
+        "--address",
+        "Seoul Gangnam-gu Daechi-dong 123",
+        "--area-m2",
+        "84.97",
+        "--owner",
+        "dev:seller",
+        "--dev",
+        "official-1",
+    ];
+    let out = ok(url, &register)?;
+    ensure!(out.contains("registered parcel CLI-1"), "{out}");
+    let shown = ok(url, &["parcel", "show", "CLI-1"])?;
+    ensure!(
+        shown.contains(&seller) && shown.contains("84.97 m²"),
+        "{shown}"
+    );
+    let parcel = ok_json(url, &["parcel", "show", "CLI-1"])?;
+    ensure!(parcel["owners"][0]["owner"] == seller.as_str(), "{parcel}");
+    ensure!(parcel["area_m2_hundredths"] == 8497, "{parcel}");
+
+    // Refusals exit non-zero with the contract's own words; nothing is written.
+    fails(url, &register, "parcel CLI-1 already registered")?;
+    let mut by_buyer = register;
+    by_buyer[3] = "CLI-2";
+    by_buyer[11] = "buyer";
+    fails(url, &by_buyer, "only an official may register a parcel")?;
+    fails(url, &["parcel", "show", "CLI-2"], "parcel CLI-2 not found")?;
+    // Bad input is refused before anything is sent.
+    fails(
+        url,
+        &[
+            "token",
+            "mint",
+            "--to",
+            "dev:buyer",
+            "--amount",
+            "12.5",
+            "--dev",
+            "bank-b",
+        ],
+        "not an amount",
+    )?;
+    fails(
+        url,
+        &[
+            "token", "mint", "--to", "0x1234", "--amount", "1", "--dev", "bank-b",
+        ],
+        "not an address",
+    )?;
+    fails(
+        url,
+        &[
+            "parcel",
+            "register",
+            "--id",
+            "X",
+            "--address",
+            "A",
+            "--area-m2",
+            "10",
+            "--owner",
+            "dev:seller",
+        ],
+        "--key FILE",
+    )?;
+
+    // A lien, recorded and discharged by rank.
+    let lien = ok(
+        url,
+        &[
+            "lien",
+            "record",
+            "--parcel",
+            "CLI-1",
+            "--holder",
+            "dev:bank-a",
+            "--amount",
+            "300,000,000",
+            "--dev",
+            "official-1",
+        ],
+    )?;
+    ensure!(lien.contains("rank 1"), "{lien}");
+    ok(
+        url,
+        &[
+            "lien",
+            "discharge",
+            "--parcel",
+            "CLI-1",
+            "--rank",
+            "1",
+            "--dev",
+            "bank-a",
+        ],
+    )?;
+    let parcel = ok_json(url, &["parcel", "show", "CLI-1"])?;
+    ensure!(parcel["encumbrances"][0]["active"] == false, "{parcel}");
+    fails(
+        url,
+        &[
+            "lien",
+            "discharge",
+            "--parcel",
+            "CLI-1",
+            "--rank",
+            "1",
+            "--dev",
+            "bank-a",
+        ],
+        "already discharged",
+    )?;
+
+    // A bank mints; the balance shows it.
+    ok(
+        url,
+        &[
+            "token",
+            "mint",
+            "--to",
+            "dev:buyer",
+            "--amount",
+            "900_000_000",
+            "--dev",
+            "bank-b",
+        ],
+    )?;
+    let balance = ok_json(url, &["token", "balance", "dev:buyer"])?;
+    ensure!(balance["balance"] == "900000000", "{balance}");
+    let balance = ok(url, &["token", "balance", "--dev", "buyer"])?;
+    ensure!(
+        balance.contains("900,000,000 KRW") && balance.contains(&buyer),
+        "{balance}"
+    );
+    fails(
+        url,
+        &[
+            "token",
+            "mint",
+            "--to",
+            "dev:buyer",
+            "--amount",
+            "5",
+            "--dev",
+            "buyer",
+        ],
+        "bank",
+    )?;
+
+    // The title with its proof, checked offline; then the saved proof with no node at all.
+    let dir = tempfile::tempdir()?;
+    let proof = dir.path().join("cli-1.json");
+    let proof_arg = proof.to_str().context("utf-8 path")?;
+    let verified = ok(url, &["verify", "--parcel", "CLI-1", "--save", proof_arg])?;
+    ensure!(
+        verified.contains("VERIFIED") && verified.contains(&seller),
+        "{verified}"
+    );
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&proof)?)?;
+    let header = saved["header_hash"]
+        .as_str()
+        .context("header_hash")?
+        .to_string();
+    let offline = ok(
+        NO_NODE,
+        &[
+            "verify",
+            "--parcel",
+            "CLI-1",
+            "--proof",
+            proof_arg,
+            "--trusted-header",
+            &header,
+            "--expect-owner",
+            "dev:seller",
+        ],
+    )?;
+    ensure!(
+        offline.contains("VERIFIED") && offline.contains(&seller),
+        "{offline}"
+    );
+    fails(
+        NO_NODE,
+        &[
+            "verify",
+            "--parcel",
+            "CLI-1",
+            "--proof",
+            proof_arg,
+            "--trusted-header",
+            &"ab".repeat(32),
+        ],
+        "VERIFICATION FAILED",
+    )?;
+    fails(
+        NO_NODE,
+        &[
+            "verify",
+            "--parcel",
+            "CLI-1",
+            "--proof",
+            proof_arg,
+            "--expect-owner",
+            "dev:buyer",
+        ],
+        "not an owner",
+    )?;
+    tamper(&proof)?;
+    fails(
+        NO_NODE,
+        &["verify", "--parcel", "CLI-1", "--proof", proof_arg],
+        "VERIFICATION FAILED",
+    )?;
+    // An unregistered parcel: its absence is proven.
+    let absent = ok_json(url, &["verify", "--parcel", "CLI-404"])?;
+    ensure!(
+        absent["verified"] == true && absent["registered"] == false,
+        "{absent}"
+    );
+    Ok(())
+}
+
+/// Makes the saved proof claim another owner.
+fn tamper(path: &Path) -> Result<()> {
+    let mut proof: Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+    let value = proof["value"].as_str().context("value")?;
+    let mut parcel: Value = serde_json::from_slice(&hex::decode(value)?)?;
+    parcel["owners"][0]["owner"] = Value::String(format!("0x{}", "11".repeat(20)));
+    proof["value"] = Value::String(hex::encode(serde_json::to_vec(&parcel)?));
+    std::fs::write(path, serde_json::to_string(&proof)?)?;
+    Ok(())
+}
