@@ -80,6 +80,9 @@ enum Command {
         /// Path to a .wasm file.
         wasm: PathBuf,
     },
+    /// Load generator over real gRPC: pre-signed transactions at a fixed concurrency or rate
+    /// against --endpoint or an in-process dev node; prints a table (and JSON with --json).
+    Bench(hanok_bench::BenchArgs),
     /// The per-user commands (status, keys, parcel, lien, deal, token, identity, contract,
     /// verify): see `src/cmd/mod.rs`.
     #[command(flatten)]
@@ -260,5 +263,6 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::User(c) => cmd::run(c),
+        Command::Bench(args) => hanok_bench::run_cli(args).map(drop).map_err(Into::into),
     }
 }

@@ -1,0 +1,221 @@
+//! [`BenchOptions`] (the library's input) and [`BenchArgs`] (the `hanok bench` flags).
+
+use crate::error::BenchError;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What the load generator sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Workload {
+    /// Registry `transfer_title`, sent by the registry's configured `deal` address: one extra
+    /// registry instance per operator account (see the crate docs for why).
+    Transfer,
+    /// The acceptance story's full closing (register + lien, mint, open, attach mortgage,
+    /// fund, sign ×2, approve ×2, atomic settle) per deal, many deals in parallel.
+    Closing,
+    /// KRW deposit-token `transfer` between accounts funded by a dev bank.
+    Token,
+    /// Registry `parcel` queries over the Query RPC.
+    Query,
+}
+
+impl Workload {
+    /// The name as on the command line and in the JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Workload::Transfer => "transfer",
+            Workload::Closing => "closing",
+            Workload::Token => "token",
+            Workload::Query => "query",
+        }
+    }
+
+    /// Closed-loop workers (closing: parallel deal lanes) when neither a concurrency nor a rate
+    /// is given.
+    pub fn default_concurrency(self) -> usize {
+        match self {
+            Workload::Transfer | Workload::Token => 512,
+            Workload::Closing => 128,
+            Workload::Query => 32,
+        }
+    }
+}
+
+/// How the load is offered.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Load {
+    /// N workers, each submitting its next request as soon as the previous one is answered
+    /// (closed loop). For `closing`, N deals run in parallel, each stage after the previous.
+    Concurrency(usize),
+    /// An interval ticker launches this many requests per second whatever the answers (open
+    /// loop). For `closing`, closings started per second.
+    Rate(f64),
+}
+
+/// Everything a run needs. [`Default`] is a 20 s `transfer` run on an in-process node.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// The workload.
+    pub workload: Workload,
+    /// Length of the measured window (setup and pre-signing come before it).
+    pub duration: Duration,
+    /// Concurrency or offered rate; `None`: [`Workload::default_concurrency`].
+    pub load: Option<Load>,
+    /// Sending accounts (`transfer`: operators, each with its registry instance; `token`:
+    /// senders; `query`: parcels queried; `closing`: ignored, 7 accounts per lane).
+    /// `None`: 64, or more when the load needs them to stay inside the mempool's per-account
+    /// nonce window.
+    pub accounts: Option<usize>,
+    /// A running node's gRPC URL; `None`: an in-process dev node on a temporary data dir.
+    pub endpoint: Option<String>,
+    /// With `endpoint`, the node's process id, to read its CPU and RSS from `/proc`.
+    pub node_pid: Option<u32>,
+    /// In-process node only: `block_interval_ms` (`None`: the node's default).
+    pub block_interval_ms: Option<u64>,
+    /// In-process node only: `max_block_txs` (`None`: the node's default).
+    pub max_block_txs: Option<usize>,
+    /// Upper bound on committed tx/s, used only to size the pool of pre-signed transactions in
+    /// concurrency mode (the run stops early, with a warning, if the pool runs out).
+    pub max_tps: f64,
+    /// How long the signature-verification calibration runs.
+    pub calibration: Duration,
+    /// Show a progress bar and setup messages on stderr.
+    pub progress: bool,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            workload: Workload::Transfer,
+            duration: Duration::from_secs(20),
+            load: None,
+            accounts: None,
+            endpoint: None,
+            node_pid: None,
+            block_interval_ms: None,
+            max_block_txs: None,
+            max_tps: 5_000.0,
+            calibration: Duration::from_secs(1),
+            progress: false,
+        }
+    }
+}
+
+impl BenchOptions {
+    /// The load, with the workload's default concurrency when none was given.
+    pub fn load(&self) -> Load {
+        self.load
+            .unwrap_or(Load::Concurrency(self.workload.default_concurrency()))
+    }
+
+    /// Checks the options make sense together.
+    ///
+    /// # Errors
+    /// [`BenchError::Options`] naming the bad option.
+    pub fn validate(&self) -> Result<(), BenchError> {
+        let bad = |m: &str| Err(BenchError::Options(m.to_string()));
+        if self.duration.is_zero() {
+            return bad("--duration must be positive");
+        }
+        match self.load() {
+            Load::Concurrency(0) => return bad("--concurrency must be at least 1"),
+            Load::Rate(r) if !(r.is_finite() && r > 0.0) => {
+                return bad("--rate must be a positive number")
+            }
+            _ => {}
+        }
+        if self.accounts == Some(0) {
+            return bad("--accounts must be at least 1");
+        }
+        if self.endpoint.is_some()
+            && (self.block_interval_ms.is_some() || self.max_block_txs.is_some())
+        {
+            return bad("--block-interval-ms and --max-block-txs configure the in-process node; a node at --endpoint has its own config");
+        }
+        if self.endpoint.is_none() && self.node_pid.is_some() {
+            return bad(
+                "--node-pid is for a node at --endpoint; the in-process node is this process",
+            );
+        }
+        if !(self.max_tps.is_finite() && self.max_tps > 0.0) {
+            return bad("--max-tps must be a positive number");
+        }
+        Ok(())
+    }
+}
+
+/// `hanok bench` flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// What to send.
+    #[arg(long, value_enum, default_value_t = Workload::Transfer)]
+    pub workload: Workload,
+    /// Seconds of measured load (after setup and pre-signing).
+    #[arg(long, default_value_t = 20.0)]
+    pub duration: f64,
+    /// Closed loop: this many requests in flight (closing: deals in parallel). Default: 512
+    /// for transfer and token, 128 for closing, 32 for query.
+    #[arg(long, conflicts_with = "rate")]
+    pub concurrency: Option<usize>,
+    /// Open loop: offer this many requests per second (closing: closings started per second).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Sending accounts (transfer: operators with a registry each; token: senders; query:
+    /// parcels). Default: 64, more if the load needs them.
+    #[arg(long)]
+    pub accounts: Option<usize>,
+    /// gRPC URL of a running node (default: an in-process dev node on a temporary data dir).
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// With --endpoint: the node's process id, to read its CPU and RSS from /proc.
+    #[arg(long, requires = "endpoint")]
+    pub node_pid: Option<u32>,
+    /// Write the report as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// In-process node: block interval in ms (default: the node's default).
+    #[arg(long, conflicts_with = "endpoint")]
+    pub block_interval_ms: Option<u64>,
+    /// In-process node: most transactions per block (default: the node's default).
+    #[arg(long, conflicts_with = "endpoint")]
+    pub max_block_txs: Option<usize>,
+    /// Concurrency mode: pre-sign enough transactions for this many tx/s over the duration.
+    #[arg(long, default_value_t = 5_000.0)]
+    pub max_tps: f64,
+    /// No progress bar or setup messages.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl BenchArgs {
+    /// The library options.
+    ///
+    /// # Errors
+    /// [`BenchError::Options`] if the duration is not a positive number of seconds.
+    pub fn options(&self) -> Result<BenchOptions, BenchError> {
+        let duration = Duration::try_from_secs_f64(self.duration)
+            .map_err(|_| BenchError::Options("--duration must be a positive number".into()))?;
+        let load = match (self.concurrency, self.rate) {
+            (Some(n), _) => Some(Load::Concurrency(n)),
+            (None, Some(r)) => Some(Load::Rate(r)),
+            (None, None) => None,
+        };
+        let opts = BenchOptions {
+            workload: self.workload,
+            duration,
+            load,
+            accounts: self.accounts,
+            endpoint: self.endpoint.clone(),
+            node_pid: self.node_pid,
+            block_interval_ms: self.block_interval_ms,
+            max_block_txs: self.max_block_txs,
+            max_tps: self.max_tps,
+            calibration: Duration::from_secs(1),
+            progress: !self.quiet,
+        };
+        opts.validate()?;
+        Ok(opts)
+    }
+}

@@ -1,0 +1,312 @@
+//! The connection pool and the setup helpers every workload uses: fresh accounts, batched setup
+//! transactions (several calls per transaction, several transactions in flight per sender),
+//! gas measurement by dry run, contract addresses and code hashes, parallel pre-signing.
+
+use crate::error::BenchError;
+use hanok_client::{Client, SignedTx, Signer, TxBuilder};
+use hanok_node::dev::{DevKeys, SystemContracts};
+use hanok_proto::v1;
+use hanok_types::{Address, Hash, SecretKey};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tonic::transport::Endpoint;
+
+/// How long one submit waits for its receipt (the node caps it at its request timeout).
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
+
+/// Gas limit of a setup transaction: the per-transaction maximum of `TxLimits::default()`, so a
+/// batch of calls never runs out; ten of them fit the default block gas.
+const SETUP_GAS: u64 = 1_000_000_000;
+
+/// Most setup transactions one sender has in flight: below the mempool's per-account window.
+const SETUP_IN_FLIGHT: usize = 32;
+
+/// Gas limit used to measure a transaction's gas by dry run or warm-up.
+pub(crate) const PROBE_GAS: u64 = hanok_client::DEFAULT_GAS_LIMIT;
+
+/// One call of a setup transaction.
+#[derive(Debug, Clone)]
+pub(crate) enum SetupCall {
+    /// `execute` with a JSON message.
+    Execute(Address, Value),
+    /// `instantiate` of uploaded code with a label and a JSON message.
+    Instantiate(Hash, String, Value),
+}
+
+/// What every workload's setup and driver share.
+pub(crate) struct Ctx {
+    /// One client per HTTP/2 connection (the node limits concurrent streams per connection).
+    pub clients: Vec<Client>,
+    pub chain_id: String,
+    /// Expiry height of every transaction this run signs.
+    pub expiry: u64,
+    /// Latest block time seen at start (Unix seconds).
+    pub block_time: u64,
+    pub keys: DevKeys,
+    pub sys: SystemContracts,
+    /// A tag unique to this run, in seeds, labels and parcel ids, so runs against the same
+    /// endpoint never collide.
+    pub run: String,
+    pub progress: bool,
+}
+
+impl Ctx {
+    /// Opens `connections` HTTP/2 connections to `url`.
+    pub async fn connect(url: &str, connections: usize, progress: bool) -> Result<Ctx, BenchError> {
+        let endpoint = Endpoint::from_shared(url.to_string())
+            .map_err(|e| BenchError::Options(format!("invalid endpoint `{url}`: {e}")))?
+            .tcp_nodelay(true);
+        let mut clients = Vec::with_capacity(connections.max(1));
+        let mut first = None;
+        for _ in 0..connections.max(1) {
+            let channel = endpoint
+                .connect()
+                .await
+                .map_err(hanok_client::ClientError::from)?;
+            if first.is_none() {
+                first = Some(channel.clone());
+            }
+            clients.push(Client::from_channel(channel));
+        }
+        let status = clients[0].status().await?;
+        let keys = DevKeys::new();
+        let sys = SystemContracts::of(&keys.authority().address);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let tag = Hash::sha256(format!("{nanos}/{}", std::process::id()).as_bytes());
+        Ok(Ctx {
+            clients,
+            chain_id: status.chain_id,
+            expiry: status.height.saturating_add(10_000_000),
+            block_time: status.latest_block_time,
+            keys,
+            sys,
+            run: tag.to_hex()[..8].to_string(),
+            progress,
+        })
+    }
+
+    /// Prints a setup step on stderr unless quiet.
+    pub fn say(&self, msg: &str) {
+        if self.progress {
+            eprintln!("setup: {msg}");
+        }
+    }
+
+    /// The first client.
+    pub fn client(&self) -> &Client {
+        &self.clients[0]
+    }
+
+    /// A dev account's signer (`authority`, `official-1`, `bank-b`, ...).
+    pub fn dev(&self, name: &str) -> Result<Signer, BenchError> {
+        self.keys
+            .get(name)
+            .map(|a| Signer::new(a.key.clone()))
+            .ok_or_else(|| BenchError::Setup(format!("no dev account `{name}`")))
+    }
+
+    /// A fresh account for this run.
+    pub fn account(&self, role: &str, i: usize) -> Signer {
+        Signer::new(SecretKey::from_seed(
+            format!("hanok-bench/{}/{role}/{i}", self.run).as_bytes(),
+        ))
+    }
+
+    /// A transaction template with this run's chain id and expiry.
+    pub fn builder(&self, nonce: u64, gas: u64) -> TxBuilder {
+        TxBuilder::new(self.chain_id.clone())
+            .nonce(nonce)
+            .expiry_height(self.expiry)
+            .gas_limit(gas)
+    }
+
+    /// Sends `calls` as `signer`, `per_tx` calls per transaction, with consecutive nonces and
+    /// up to [`SETUP_IN_FLIGHT`] transactions in flight; returns every receipt in order.
+    ///
+    /// # Errors
+    /// [`BenchError::Setup`] naming the first transaction that failed.
+    pub async fn batch(
+        &self,
+        signer: &Signer,
+        calls: Vec<SetupCall>,
+        per_tx: usize,
+    ) -> Result<Vec<v1::Receipt>, BenchError> {
+        let mut nonce = self.client().next_nonce(signer.address()).await?;
+        let mut txs = Vec::new();
+        for chunk in calls.chunks(per_tx.max(1)) {
+            let mut b = self.builder(nonce, SETUP_GAS);
+            for c in chunk {
+                b = match c {
+                    SetupCall::Execute(contract, msg) => b.execute(*contract, msg)?,
+                    SetupCall::Instantiate(code, label, msg) => {
+                        b.instantiate(*code, label.clone(), None, msg)?
+                    }
+                };
+            }
+            txs.push(b.sign(signer)?);
+            nonce += 1;
+        }
+        let mut receipts = Vec::with_capacity(txs.len());
+        for window in txs.chunks(SETUP_IN_FLIGHT) {
+            let mut set = tokio::task::JoinSet::new();
+            for (i, tx) in window.iter().enumerate() {
+                let client = self.clients[i % self.clients.len()].clone();
+                let tx = tx.clone();
+                set.spawn(async move { (i, client.submit_and_wait(&tx, WAIT).await) });
+            }
+            let mut got: Vec<Option<v1::Receipt>> = vec![None; window.len()];
+            while let Some(joined) = set.join_next().await {
+                let (i, r) = joined?;
+                let receipt = hanok_client::check_receipt(r?).map_err(|e| {
+                    BenchError::Setup(format!("a setup transaction of {}: {e}", signer.address()))
+                })?;
+                got[i] = Some(receipt);
+            }
+            receipts.extend(got.into_iter().flatten());
+        }
+        Ok(receipts)
+    }
+
+    /// Enrols `accounts` (address, roles) as the dev authority, 64 per transaction.
+    pub async fn enrol(&self, accounts: &[(Address, &str)]) -> Result<(), BenchError> {
+        let calls = accounts
+            .iter()
+            .map(|(a, role)| {
+                SetupCall::Execute(
+                    self.sys.identity,
+                    serde_json::json!({"enrol": {"address": a, "roles": [role]}}),
+                )
+            })
+            .collect();
+        self.batch(&self.dev("authority")?, calls, 64).await?;
+        Ok(())
+    }
+
+    /// Gas a signed transaction uses, by dry run against committed state.
+    ///
+    /// # Errors
+    /// [`BenchError::Setup`] if the dry run fails (the workload's setup is then wrong).
+    pub async fn simulate_gas(&self, tx: &SignedTx) -> Result<u64, BenchError> {
+        let receipt = self.clients[0].simulate(tx).await?.receipt;
+        let receipt = hanok_client::check_receipt(receipt).map_err(|e| {
+            BenchError::Setup(format!("dry run of the workload's transaction: {e}"))
+        })?;
+        Ok(receipt.gas_used)
+    }
+
+    /// The code hash of the contract at `address` (one `ListContracts` page starting just
+    /// before it).
+    pub async fn code_hash(&self, address: Address) -> Result<Hash, BenchError> {
+        let page = self.clients[0]
+            .list_contracts(Some(predecessor(&address)), 1)
+            .await?;
+        page.first()
+            .filter(|c| c.address == address.0)
+            .and_then(|c| Hash::from_slice(&c.code_hash))
+            .ok_or_else(|| BenchError::Setup(format!("no contract at {address}")))
+    }
+}
+
+/// The address just before `a` in byte order (for a `start_after` that includes `a`).
+fn predecessor(a: &Address) -> Address {
+    let mut b = a.0;
+    for byte in b.iter_mut().rev() {
+        if *byte == 0 {
+            *byte = 0xff;
+        } else {
+            *byte -= 1;
+            break;
+        }
+    }
+    Address(b)
+}
+
+/// The address of a contract created by `creator` with `label`: sha256("hanok/contract/v1" ||
+/// creator || label), first 20 bytes — the VM's rule (`hanok_vm::contract_address`), restated
+/// here so the closing workload can wire contracts that name each other before they exist;
+/// every prediction is checked against the instantiate receipt.
+pub(crate) fn contract_address(creator: &Address, label: &str) -> Address {
+    let mut pre = Vec::with_capacity(17 + 20 + label.len());
+    pre.extend_from_slice(b"hanok/contract/v1");
+    pre.extend_from_slice(&creator.0);
+    pre.extend_from_slice(label.as_bytes());
+    let h = Hash::sha256(&pre);
+    let mut a = [0u8; 20];
+    a.copy_from_slice(&h.0[..20]);
+    Address(a)
+}
+
+/// Gas limit for a transaction that used `used` in a dry run: twice that, rounded up to 10k.
+pub(crate) fn gas_limit_for(used: u64) -> u64 {
+    used.saturating_mul(2).max(100_000).div_ceil(10_000) * 10_000
+}
+
+/// One transaction to sign: signer index, template, and calls.
+pub(crate) struct ToSign {
+    pub signer: usize,
+    pub builder: TxBuilder,
+}
+
+/// Signs every transaction on all cores, in order.
+///
+/// # Errors
+/// [`BenchError::Setup`] if a builder is invalid (no calls).
+pub(crate) async fn sign_all(
+    signers: Arc<Vec<Signer>>,
+    items: Vec<ToSign>,
+) -> Result<Vec<SignedTx>, BenchError> {
+    tokio::task::spawn_blocking(move || {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let per = items.len().div_ceil(threads).max(1);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = items
+                .chunks(per)
+                .map(|chunk| {
+                    let signers = &signers;
+                    s.spawn(move || {
+                        chunk
+                            .iter()
+                            .map(|t| t.builder.sign(&signers[t.signer]))
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                })
+                .collect();
+            let mut out = Vec::with_capacity(items.len());
+            for h in handles {
+                let part = h
+                    .join()
+                    .map_err(|_| BenchError::Task("a signing thread panicked".into()))?
+                    .map_err(|e| BenchError::Setup(format!("signing: {e}")))?;
+                out.extend(part);
+            }
+            Ok(out)
+        })
+    })
+    .await?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn predecessor_borrows() {
+        let mut a = [0u8; 20];
+        a[19] = 1;
+        assert_eq!(predecessor(&Address(a)).0[19], 0);
+        let mut b = [0u8; 20];
+        b[18] = 1;
+        let p = predecessor(&Address(b));
+        assert_eq!((p.0[18], p.0[19]), (0, 0xff));
+    }
+
+    #[test]
+    fn gas_limit_doubles_and_rounds() {
+        assert_eq!(gas_limit_for(1_234_567), 2_470_000);
+        assert_eq!(gas_limit_for(1), 100_000);
+    }
+}

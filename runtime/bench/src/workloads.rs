@@ -1,0 +1,635 @@
+//! Per-workload setup: accounts, contracts, parcels and balances on chain, gas measured by dry
+//! run (or a warm-up closing), and every measured transaction signed before the clock starts.
+
+use crate::error::BenchError;
+use crate::setup::{contract_address, gas_limit_for, sign_all, Ctx, SetupCall, ToSign, PROBE_GAS};
+use hanok_client::{SignedTx, Signer};
+use hanok_types::Address;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// One hundred million won.
+const EOK: u128 = 100_000_000;
+/// The acceptance story's numbers: lien, price, new mortgage.
+const LIEN: u128 = 3 * EOK;
+const PRICE: u128 = 9 * EOK;
+const MORTGAGE: u128 = 6 * EOK;
+/// Parcels per operator registry in the `transfer` workload.
+const PARCELS_PER_REGISTRY: usize = 4;
+/// Steps of one closing, in the order they are signed.
+pub(crate) const CLOSING_STEPS: usize = 11;
+
+/// A sender's pre-signed transactions, in nonce order, and the next one to send.
+pub(crate) struct Stream {
+    txs: Vec<SignedTx>,
+    next: AtomicUsize,
+}
+
+/// Every sender's stream; [`Streams::next`] takes senders in turn.
+pub(crate) struct Streams {
+    senders: Vec<Stream>,
+    rr: AtomicUsize,
+}
+
+impl Streams {
+    fn new(per_sender: Vec<Vec<SignedTx>>) -> Streams {
+        Streams {
+            senders: per_sender
+                .into_iter()
+                .map(|txs| Stream {
+                    txs,
+                    next: AtomicUsize::new(0),
+                })
+                .collect(),
+            rr: AtomicUsize::new(0),
+        }
+    }
+
+    /// The next transaction to send: the next sender in turn, its next nonce. `None` once every
+    /// stream is used up.
+    pub fn next(&self) -> Option<&SignedTx> {
+        let n = self.senders.len();
+        for _ in 0..n {
+            let s = &self.senders[self.rr.fetch_add(1, Ordering::Relaxed) % n];
+            let j = s.next.fetch_add(1, Ordering::Relaxed);
+            if let Some(tx) = s.txs.get(j) {
+                return Some(tx);
+            }
+        }
+        None
+    }
+
+    pub fn total(&self) -> usize {
+        self.senders.iter().map(|s| s.txs.len()).sum()
+    }
+}
+
+/// One closing, pre-signed: its stages in order; a stage's transactions go out together and
+/// the next stage starts when all of them committed.
+pub(crate) struct Closing {
+    pub stages: Vec<Vec<SignedTx>>,
+}
+
+/// A lane: its own accounts and deal/registry/escrow instances, running its closings one after
+/// another (so deal ids and nonces are known when signing).
+pub(crate) struct Lane {
+    pub closings: Vec<Closing>,
+}
+
+/// What the driver runs.
+pub(crate) enum Plan {
+    /// Pre-signed transactions per sender.
+    Txs { streams: Arc<Streams>, gas: u64 },
+    /// Queries: the contract and the JSON messages to send in turn.
+    Query {
+        contract: Address,
+        msgs: Arc<Vec<Vec<u8>>>,
+    },
+    /// Closing lanes.
+    Closing { lanes: Vec<Lane>, gas: u64 },
+}
+
+/// How many transactions to sign per sender, given how many the run may need in total.
+fn per_sender(total: f64, senders: usize) -> usize {
+    ((total / senders as f64).ceil() as usize).max(2)
+}
+
+fn register_msg(parcel_id: &str, owner: Address) -> Value {
+    json!({"register_parcel": {
+        "parcel_id": parcel_id,
+        "lot_number": "대치동 123",
+        "address": "서울특별시 강남구 대치동 123",
+        "area_m2_hundredths": 8_497,
+        "land_use": "residential",
+        "owners": [{"owner": owner, "share_bps": 10_000}],
+    }})
+}
+
+fn bytes(v: &Value) -> Vec<u8> {
+    v.to_string().into_bytes()
+}
+
+/// `transfer`: `operators` registry instances (label `bench-registry-<run>-<i>`) from the
+/// uploaded registry code, each with `deal` = its operator; `PARCELS_PER_REGISTRY` parcels
+/// registered in each by the dev official; each operator then moves its parcels' titles back
+/// and forth between two enrolled owners.
+pub(crate) async fn transfer(
+    ctx: &Ctx,
+    operators: usize,
+    total: f64,
+) -> Result<(Plan, usize), BenchError> {
+    let ops: Vec<Signer> = (0..operators).map(|i| ctx.account("operator", i)).collect();
+    let (owner_a, owner_b) = (ctx.account("owner", 0), ctx.account("owner", 1));
+    ctx.say(&format!("enrolling {} operators and 2 owners", ops.len()));
+    let mut enrol: Vec<(Address, &str)> = ops.iter().map(|s| (s.address(), "citizen")).collect();
+    enrol.push((owner_a.address(), "citizen"));
+    enrol.push((owner_b.address(), "citizen"));
+    ctx.enrol(&enrol).await?;
+
+    ctx.say(&format!(
+        "instantiating {operators} registries from the registry code"
+    ));
+    let code = ctx.code_hash(ctx.sys.registry).await?;
+    let officials: Vec<Address> = ["official-1", "official-2", "official-3"]
+        .iter()
+        .map(|n| ctx.dev(n).map(|s| s.address()))
+        .collect::<Result<_, _>>()?;
+    let calls = ops
+        .iter()
+        .enumerate()
+        .map(|(i, op)| {
+            SetupCall::Instantiate(
+                code,
+                format!("bench-registry-{}-{i}", ctx.run),
+                json!({
+                    "identity": ctx.sys.identity,
+                    "deal": op.address(),
+                    "policy": {"threshold": 2, "officials": officials},
+                }),
+            )
+        })
+        .collect();
+    let authority = ctx.dev("authority")?;
+    let receipts = ctx.batch(&authority, calls, 32).await?;
+    let registries: Vec<Address> = receipts
+        .iter()
+        .flat_map(|r| r.results.iter())
+        .map(|a| {
+            Address::from_slice(a)
+                .ok_or_else(|| BenchError::Setup("instantiate returned no address".into()))
+        })
+        .collect::<Result<_, _>>()?;
+    if registries.len() != operators {
+        return Err(BenchError::Setup(format!(
+            "{} registries instantiated, {operators} expected",
+            registries.len()
+        )));
+    }
+
+    ctx.say(&format!(
+        "registering {} parcels",
+        operators * PARCELS_PER_REGISTRY
+    ));
+    let parcel = |p: usize| format!("bench-{}-{p}", ctx.run);
+    let calls = registries
+        .iter()
+        .flat_map(|r| {
+            (0..PARCELS_PER_REGISTRY)
+                .map(move |p| (*r, p))
+                .collect::<Vec<_>>()
+        })
+        .map(|(r, p)| SetupCall::Execute(r, register_msg(&parcel(p), owner_a.address())))
+        .collect();
+    ctx.batch(&ctx.dev("official-1")?, calls, 32).await?;
+
+    // Operator i's j-th transaction: parcel j mod P, to B on even rounds and A on odd ones.
+    let msg = |j: usize| {
+        let to = if (j / PARCELS_PER_REGISTRY).is_multiple_of(2) {
+            owner_b.address()
+        } else {
+            owner_a.address()
+        };
+        bytes(&json!({"transfer_title": {"parcel_id": parcel(j % PARCELS_PER_REGISTRY), "to": to}}))
+    };
+    let probe = ctx
+        .builder(0, PROBE_GAS)
+        .execute_raw(registries[0], msg(0))
+        .sign(&ops[0])?;
+    let gas = gas_limit_for(ctx.simulate_gas(&probe).await?);
+    let n = per_sender(total, operators);
+    ctx.say(&format!(
+        "pre-signing {} transfer_title transactions (gas limit {gas})",
+        n * operators
+    ));
+    let items = (0..operators)
+        .flat_map(|i| (0..n).map(move |j| (i, j)))
+        .map(|(i, j)| ToSign {
+            signer: i,
+            builder: ctx
+                .builder(j as u64, gas)
+                .execute_raw(registries[i], msg(j)),
+        })
+        .collect();
+    let signed = sign_all(Arc::new(ops), items).await?;
+    let streams = Streams::new(signed.chunks(n).map(<[SignedTx]>::to_vec).collect());
+    Ok((
+        Plan::Txs {
+            streams: Arc::new(streams),
+            gas,
+        },
+        operators,
+    ))
+}
+
+/// `token`: a dev bank mints KRW to `senders` fresh accounts; then account i sends 1 won to
+/// account i+1, again and again.
+pub(crate) async fn token(
+    ctx: &Ctx,
+    senders: usize,
+    total: f64,
+) -> Result<(Plan, usize), BenchError> {
+    let accounts: Vec<Signer> = (0..senders).map(|i| ctx.account("holder", i)).collect();
+    ctx.say(&format!("enrolling {senders} accounts"));
+    let enrol: Vec<(Address, &str)> = accounts.iter().map(|s| (s.address(), "citizen")).collect();
+    ctx.enrol(&enrol).await?;
+    let n = per_sender(total, senders);
+    ctx.say(&format!("bank-b mints KRW to {senders} accounts"));
+    let calls = accounts
+        .iter()
+        .map(|a| {
+            SetupCall::Execute(
+                ctx.sys.krw,
+                json!({"mint": {"to": a.address(), "amount": (n as u128 * 10).to_string()}}),
+            )
+        })
+        .collect();
+    ctx.batch(&ctx.dev("bank-b")?, calls, 64).await?;
+    let to: Vec<Address> = (0..senders)
+        .map(|i| accounts[(i + 1) % senders].address())
+        .collect();
+    let msg = |i: usize| bytes(&json!({"transfer": {"to": to[i], "amount": "1"}}));
+    let probe = ctx
+        .builder(0, PROBE_GAS)
+        .execute_raw(ctx.sys.krw, msg(0))
+        .sign(&accounts[0])?;
+    let gas = gas_limit_for(ctx.simulate_gas(&probe).await?);
+    ctx.say(&format!(
+        "pre-signing {} token transfers (gas limit {gas})",
+        n * senders
+    ));
+    let items = (0..senders)
+        .flat_map(|i| (0..n).map(move |j| (i, j)))
+        .map(|(i, j)| ToSign {
+            signer: i,
+            builder: ctx.builder(j as u64, gas).execute_raw(ctx.sys.krw, msg(i)),
+        })
+        .collect();
+    let signed = sign_all(Arc::new(accounts), items).await?;
+    let streams = Streams::new(signed.chunks(n).map(<[SignedTx]>::to_vec).collect());
+    Ok((
+        Plan::Txs {
+            streams: Arc::new(streams),
+            gas,
+        },
+        senders,
+    ))
+}
+
+/// `query`: `parcels` parcels registered in the system registry; `parcel` queries in turn.
+pub(crate) async fn query(ctx: &Ctx, parcels: usize) -> Result<(Plan, usize), BenchError> {
+    let owner = ctx.account("owner", 0);
+    ctx.enrol(&[(owner.address(), "citizen")]).await?;
+    ctx.say(&format!("registering {parcels} parcels"));
+    let ids: Vec<String> = (0..parcels)
+        .map(|i| format!("bench-{}-q{i}", ctx.run))
+        .collect();
+    let calls = ids
+        .iter()
+        .map(|id| SetupCall::Execute(ctx.sys.registry, register_msg(id, owner.address())))
+        .collect();
+    ctx.batch(&ctx.dev("official-1")?, calls, 32).await?;
+    let msgs = ids
+        .iter()
+        .map(|id| bytes(&json!({"parcel": {"parcel_id": id}})))
+        .collect();
+    Ok((
+        Plan::Query {
+            contract: ctx.sys.registry,
+            msgs: Arc::new(msgs),
+        },
+        parcels,
+    ))
+}
+
+/// A lane's accounts, in this order.
+const LANE_ROLES: [(&str, &str); 7] = [
+    ("official-a", "official"),
+    ("official-b", "official"),
+    ("broker", "broker"),
+    ("seller", "citizen"),
+    ("buyer", "citizen"),
+    ("bank-a", "bank"),
+    ("bank-b", "bank"),
+];
+const OFF_A: usize = 0;
+const OFF_B: usize = 1;
+const BROKER: usize = 2;
+const SELLER: usize = 3;
+const BUYER: usize = 4;
+const BANK_A: usize = 5;
+const BANK_B: usize = 6;
+
+/// A lane's wiring.
+struct LaneSetup {
+    accounts: Vec<Signer>,
+    registry: Address,
+    escrow: Address,
+    deal: Address,
+}
+
+/// The 11 steps of closing `k` of a lane (deal id `k + 1`): (stage, signer, nonce, contract,
+/// message), in signing order. Nonces follow from the steps each account sends per closing:
+/// official A 3 (register, lien, approve), official B 1, bank B 2 (mint, attach), broker 2
+/// (open, settle), buyer 2 (fund, sign), seller 1.
+fn closing_steps(
+    ctx: &Ctx,
+    lane: &LaneSetup,
+    l: usize,
+    k: usize,
+    deadline: u64,
+) -> Vec<(usize, usize, u64, Address, Vec<u8>)> {
+    let k64 = k as u64;
+    let a = |i: usize| lane.accounts[i].address();
+    let parcel = format!("{}-{l}-{k}", ctx.run);
+    let deal_id = k64 + 1;
+    let amount = |v: u128| v.to_string();
+    vec![
+        // Stage 0: the official registers the parcel to the seller; bank B mints the price.
+        (
+            0,
+            OFF_A,
+            3 * k64,
+            lane.registry,
+            bytes(&register_msg(&parcel, a(SELLER))),
+        ),
+        (
+            0,
+            BANK_B,
+            2 * k64,
+            ctx.sys.krw,
+            bytes(&json!({"mint": {"to": a(BUYER), "amount": amount(PRICE)}})),
+        ),
+        // Stage 1: bank A's lien is recorded; the broker opens the deal.
+        (
+            1,
+            OFF_A,
+            3 * k64 + 1,
+            lane.registry,
+            bytes(
+                &json!({"record_lien": {"parcel_id": parcel, "holder": a(BANK_A), "amount": amount(LIEN)}}),
+            ),
+        ),
+        (
+            1,
+            BROKER,
+            2 * k64,
+            lane.deal,
+            bytes(
+                &json!({"open": {"parcel_id": parcel, "seller": a(SELLER), "buyer": a(BUYER),
+                "price": amount(PRICE), "deadline": deadline}}),
+            ),
+        ),
+        // Stage 2: bank B attaches the new mortgage; the buyer funds the escrow.
+        (
+            2,
+            BANK_B,
+            2 * k64 + 1,
+            lane.deal,
+            bytes(&json!({"attach_mortgage": {"deal_id": deal_id, "amount": amount(MORTGAGE)}})),
+        ),
+        (
+            2,
+            BUYER,
+            2 * k64,
+            ctx.sys.krw,
+            bytes(
+                &json!({"send": {"contract": lane.escrow, "amount": amount(PRICE),
+                "msg": {"fund": {"deal_id": deal_id}}}}),
+            ),
+        ),
+        // Stage 3: seller and buyer sign.
+        (
+            3,
+            SELLER,
+            k64,
+            lane.deal,
+            bytes(&json!({"sign": {"deal_id": deal_id}})),
+        ),
+        (
+            3,
+            BUYER,
+            2 * k64 + 1,
+            lane.deal,
+            bytes(&json!({"sign": {"deal_id": deal_id}})),
+        ),
+        // Stage 4: two officials approve (the lane registry's policy is 2 of these 2).
+        (
+            4,
+            OFF_A,
+            3 * k64 + 2,
+            lane.deal,
+            bytes(&json!({"approve": {"deal_id": deal_id}})),
+        ),
+        (
+            4,
+            OFF_B,
+            k64,
+            lane.deal,
+            bytes(&json!({"approve": {"deal_id": deal_id}})),
+        ),
+        // Stage 5: the broker settles, one atomic transaction.
+        (
+            5,
+            BROKER,
+            2 * k64 + 1,
+            lane.deal,
+            bytes(&json!({"settle": {"deal_id": deal_id}})),
+        ),
+    ]
+}
+
+/// Groups signed steps (in [`closing_steps`] order) into stages.
+fn stages(steps: &[(usize, usize, u64, Address, Vec<u8>)], signed: Vec<SignedTx>) -> Closing {
+    let mut stages: Vec<Vec<SignedTx>> = Vec::new();
+    for ((stage, ..), tx) in steps.iter().zip(signed) {
+        if stages.len() <= *stage {
+            stages.resize_with(stage + 1, Vec::new);
+        }
+        stages[*stage].push(tx);
+    }
+    Closing { stages }
+}
+
+/// `closing`: `lanes` lanes (plus one warm-up lane) of 7 fresh accounts and their own
+/// registry, escrow and deal instances (from the uploaded system code, wired like the dev
+/// genesis, the registry's policy 2 of the lane's 2 officials); the system identity and KRW
+/// contracts are shared. The warm-up lane runs one closing during setup to measure each step's
+/// gas; every measured lane then gets `closings_per_lane` closings pre-signed.
+///
+/// Why instances per lane and not the system deal contract: a deal id is assigned when `open`
+/// executes, so deals opened in parallel on one deal contract get ids in block order, unknown
+/// at signing time; and the system registry's policy names the three dev officials, whose
+/// per-account nonce windows would serialise every approval. A lane runs its closings in
+/// order, so its deal ids are 1, 2, 3... and every nonce is known.
+pub(crate) async fn closing(
+    ctx: &Ctx,
+    lanes: usize,
+    closings_per_lane: usize,
+) -> Result<(Plan, usize), BenchError> {
+    let authority = ctx.dev("authority")?;
+    let auth = authority.address();
+    let codes = (
+        ctx.code_hash(ctx.sys.registry).await?,
+        ctx.code_hash(ctx.sys.escrow).await?,
+        ctx.code_hash(ctx.sys.deal).await?,
+    );
+    let officials_of = |acc: &[Signer]| vec![acc[OFF_A].address(), acc[OFF_B].address()];
+    // Lane `lanes` is the warm-up lane.
+    let setups: Vec<LaneSetup> = (0..=lanes)
+        .map(|l| {
+            let accounts = LANE_ROLES
+                .iter()
+                .map(|(role, _)| ctx.account(&format!("lane{l}-{role}"), 0))
+                .collect();
+            let label = |what: &str| format!("bench-{}-{what}-{l}", ctx.run);
+            LaneSetup {
+                accounts,
+                registry: contract_address(&auth, &label("registry")),
+                escrow: contract_address(&auth, &label("escrow")),
+                deal: contract_address(&auth, &label("deal")),
+            }
+        })
+        .collect();
+    ctx.say(&format!(
+        "enrolling {} accounts and instantiating {} contracts for {lanes} closing lanes + 1 warm-up",
+        setups.len() * LANE_ROLES.len(),
+        setups.len() * 3
+    ));
+    let enrol: Vec<(Address, &str)> = setups
+        .iter()
+        .flat_map(|s| {
+            s.accounts
+                .iter()
+                .zip(LANE_ROLES)
+                .map(|(a, (_, role))| (a.address(), role))
+        })
+        .collect();
+    ctx.enrol(&enrol).await?;
+    let mut calls = Vec::new();
+    let mut expected = Vec::new();
+    for (l, s) in setups.iter().enumerate() {
+        let label = |what: &str| format!("bench-{}-{what}-{l}", ctx.run);
+        calls.push(SetupCall::Instantiate(
+            codes.0,
+            label("registry"),
+            json!({"identity": ctx.sys.identity, "deal": s.deal,
+                   "policy": {"threshold": 2, "officials": officials_of(&s.accounts)}}),
+        ));
+        calls.push(SetupCall::Instantiate(
+            codes.1,
+            label("escrow"),
+            json!({"token": ctx.sys.krw, "deal": s.deal}),
+        ));
+        calls.push(SetupCall::Instantiate(
+            codes.2,
+            label("deal"),
+            json!({"identity": ctx.sys.identity, "registry": s.registry,
+                   "escrow": s.escrow, "token": ctx.sys.krw}),
+        ));
+        expected.extend([s.registry, s.escrow, s.deal]);
+    }
+    let receipts = ctx.batch(&authority, calls, 30).await?;
+    let got: Vec<&Vec<u8>> = receipts.iter().flat_map(|r| r.results.iter()).collect();
+    if got.len() != expected.len() || got.iter().zip(&expected).any(|(g, e)| g[..] != e.0[..]) {
+        return Err(BenchError::Setup(
+            "instantiated contract addresses differ from the predicted ones".into(),
+        ));
+    }
+    let deadline = ctx
+        .block_time
+        .max(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        )
+        .saturating_add(30 * 24 * 3600);
+
+    // Warm-up: one closing on the last lane, with generous gas, to measure each step.
+    ctx.say("warm-up closing to measure each step's gas");
+    let warm = &setups[lanes];
+    let steps = closing_steps(ctx, warm, lanes, 0, deadline);
+    let items = steps
+        .iter()
+        .map(|(_, who, nonce, contract, msg)| ToSign {
+            signer: *who,
+            builder: ctx
+                .builder(*nonce, PROBE_GAS)
+                .execute_raw(*contract, msg.clone()),
+        })
+        .collect();
+    let warm_closing = stages(
+        &steps,
+        sign_all(Arc::new(warm.accounts.clone()), items).await?,
+    );
+    let mut used = [0u64; CLOSING_STEPS];
+    let mut i = 0;
+    for stage in &warm_closing.stages {
+        let mut set = tokio::task::JoinSet::new();
+        for (j, tx) in stage.iter().enumerate() {
+            let (client, tx) = (ctx.client().clone(), tx.clone());
+            set.spawn(async move { (j, client.submit_and_wait(&tx, crate::setup::WAIT).await) });
+        }
+        while let Some(joined) = set.join_next().await {
+            let (j, r) = joined?;
+            let r = hanok_client::check_receipt(r?)
+                .map_err(|e| BenchError::Setup(format!("warm-up closing step {}: {e}", i + j)))?;
+            used[i + j] = r.gas_used;
+        }
+        i += stage.len();
+    }
+    let gas: Vec<u64> = used.iter().map(|&u| gas_limit_for(u)).collect();
+    let max_gas = gas.iter().copied().max().unwrap_or(PROBE_GAS);
+
+    ctx.say(&format!(
+        "pre-signing {closings_per_lane} closings on each of {lanes} lanes ({} transactions)",
+        lanes * closings_per_lane * CLOSING_STEPS
+    ));
+    let mut out = Vec::with_capacity(lanes);
+    for (l, lane) in setups.iter().take(lanes).enumerate() {
+        let mut all_steps = Vec::new();
+        let mut items = Vec::new();
+        for k in 0..closings_per_lane {
+            let steps = closing_steps(ctx, lane, l, k, deadline);
+            for (s, (_, who, nonce, contract, msg)) in steps.iter().enumerate() {
+                items.push(ToSign {
+                    signer: *who,
+                    builder: ctx
+                        .builder(*nonce, gas[s])
+                        .execute_raw(*contract, msg.clone()),
+                });
+            }
+            all_steps.push(steps);
+        }
+        let mut signed = sign_all(Arc::new(lane.accounts.clone()), items)
+            .await?
+            .into_iter();
+        let closings = all_steps
+            .iter()
+            .map(|steps| stages(steps, signed.by_ref().take(steps.len()).collect()))
+            .collect();
+        out.push(Lane { closings });
+    }
+    Ok((
+        Plan::Closing {
+            lanes: out,
+            gas: max_gas,
+        },
+        lanes * LANE_ROLES.len(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hanok_node::dev::{DevKeys, SystemContracts};
+
+    #[test]
+    fn contract_address_matches_the_vm() {
+        let auth = DevKeys::new().authority().address;
+        let sys = SystemContracts::of(&auth);
+        assert_eq!(contract_address(&auth, "registry"), sys.registry);
+        assert_eq!(contract_address(&auth, "deal"), sys.deal);
+    }
+}
