@@ -441,7 +441,7 @@ async fn sigkill_under_load_keeps_every_reported_tx_and_matches_a_clean_replay()
     let started = Instant::now();
     let dir = tempfile::tempdir()?;
     let keys = DevKeys::new();
-    // Under load the node produces blocks back to back (a 1 ms interval instead of 200 ms), so
+    // Under load the node produces blocks back to back (a 1 ms interval instead of the default), so
     // the kill lands at any point of a block's commit rather than in the idle time after one.
     let config = dir.path().join("node.toml");
     std::fs::write(

@@ -15,7 +15,7 @@ use std::time::Duration;
 /// data_dir = "/var/lib/hanok"
 /// listen = "127.0.0.1:50051"
 /// chain_id = "hanok-dev-1"
-/// block_interval_ms = 200
+/// block_interval_ms = 20
 /// # A real chain (not the dev genesis): see `crate::genesis_file`.
 /// genesis = "/etc/hanok/genesis.json"
 /// proposer_key = "/etc/hanok/proposer.key"
@@ -68,7 +68,7 @@ impl Default for NodeConfig {
             data_dir: PathBuf::from("hanok-data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             chain_id: crate::dev::DEV_CHAIN_ID.to_string(),
-            block_interval_ms: 200,
+            block_interval_ms: 20,
             max_block_txs: 2_000,
             mempool_capacity: 20_000,
             mempool_per_account: 64,
