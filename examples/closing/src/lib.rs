@@ -251,18 +251,7 @@ pub struct Outcome {
 }
 
 /// Formats KRW with thousands separators.
-pub fn krw(v: u128) -> String {
-    let digits = v.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 4);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out.push_str(" KRW");
-    out
-}
+pub use hanok_client::format_krw as krw;
 
 fn unix_now() -> u64 {
     SystemTime::now()

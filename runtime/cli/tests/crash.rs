@@ -268,7 +268,7 @@ async fn get_receipt(ledger: &mut LedgerClient<Channel>, hash: &[u8; 32]) -> Res
 
 /// A dev account's signer (seed `hanok-dev/<name>`, as `hanok_node::dev` derives it).
 fn dev_signer(keys: &DevKeys, name: &str) -> Result<Signer> {
-    let signer = Signer::from_dev_seed(&format!("hanok-dev/{name}"));
+    let signer = Signer::dev(name);
     let account = keys.get(name).context("no such dev account")?;
     ensure!(signer.address() == account.address, "dev seed of {name}");
     Ok(signer)

@@ -308,6 +308,25 @@ impl<'a> Krw<'a> {
     }
 }
 
+/// An amount of KRW for people: thousands separated, with the unit.
+///
+/// ```
+/// assert_eq!(hanok_client::format_krw(900_000_000), "900,000,000 KRW");
+/// assert_eq!(hanok_client::format_krw(0), "0 KRW");
+/// ```
+pub fn format_krw(v: u128) -> String {
+    let digits = v.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 4);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out.push_str(" KRW");
+    out
+}
+
 /// The fields of a deal's `open`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenDeal {

@@ -712,17 +712,7 @@ pub(crate) fn parse_json(s: &str) -> Result<Value, String> {
 }
 
 /// `1234567` → `1,234,567 KRW`.
-pub(crate) fn krw(v: u128) -> String {
-    let digits = v.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    format!("{out} KRW")
-}
+pub(crate) use hanok_client::format_krw as krw;
 
 /// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC).
 pub(crate) fn utc(secs: u64) -> String {
