@@ -46,6 +46,8 @@ pub struct OpenReport {
     pub replayed: u64,
     /// Height of the last committed block.
     pub height: u64,
+    /// The state database was in an older format, so it was deleted and rebuilt from the log.
+    pub rebuilt_state: bool,
 }
 
 /// A committed block.
@@ -145,7 +147,18 @@ impl Chain {
             source,
         })?;
         let (mut log, recovery) = BlockLog::open(dir.join("blocks.log"))?;
-        let store = StateStore::open(dir.join("state"))?;
+        let state_dir = dir.join("state");
+        let (store, rebuilt_state) = match StateStore::open(&state_dir) {
+            // State is derived from the log: an older build's format is rebuilt by replay.
+            Err(hanok_storage::Error::StateFormat) => {
+                std::fs::remove_dir_all(&state_dir).map_err(|source| ChainError::Io {
+                    path: state_dir.clone(),
+                    source,
+                })?;
+                (StateStore::open(&state_dir)?, true)
+            }
+            other => (other?, false),
+        };
         let applied = store.applied_height();
         let log_last = log.last_height();
         if let Some(applied) = applied {
@@ -198,6 +211,7 @@ impl Chain {
             truncated_bytes: recovery.truncated_bytes,
             replayed,
             height: chain.last.height,
+            rebuilt_state,
         };
         Ok((chain, report))
     }

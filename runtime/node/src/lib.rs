@@ -30,6 +30,7 @@ pub mod mempool;
 mod node;
 mod services;
 pub mod status;
+mod verify;
 
 pub use config::NodeConfig;
 pub use error::{Error, Result};

@@ -372,6 +372,12 @@ fn open_chain(config: &NodeConfig, genesis: NodeGenesis) -> Result<(Chain, Secre
         truncated_bytes = report.truncated_bytes,
         "chain opened"
     );
+    if report.rebuilt_state {
+        tracing::warn!(
+            replayed = report.replayed,
+            "the state database was in an older format; rebuilt it from the block log"
+        );
+    }
     if report.truncated_bytes > 0 {
         // A crash mid-append: the cut record was never reported committed (the log is synced
         // before any receipt goes out), but an operator should know it happened.

@@ -137,8 +137,8 @@ fn grpc_timeout<T>(req: &Request<T>) -> Option<Duration> {
 }
 
 impl Api {
-    /// Stateless checks on the rayon pool (one core per signature), then the stateful ones
-    /// against committed state, then the mempool. Returns the checked hash.
+    /// Stateless checks on the signature-check pool (one thread per core, niced; see `verify`),
+    /// then the stateful ones against committed state, then the mempool. Returns the checked hash.
     async fn admit(
         &self,
         signed: Option<v1::SignedTx>,
@@ -151,7 +151,7 @@ impl Api {
         let signed = signed.ok_or_else(|| status::bad_field("tx", "missing SignedTx"))?;
         let (tx, rx) = oneshot::channel();
         let (chain_id, limits) = (s.chain_id.clone(), s.limits.clone());
-        rayon::spawn(move || {
+        crate::verify::spawn(move || {
             let _ = tx.send(CheckedTx::check_signed(signed, &chain_id, &limits));
         });
         let checked = rx
@@ -160,6 +160,8 @@ impl Api {
             .map_err(|e| status::tx_error(&e))?;
         let hash = checked.hash();
         let admission = s.admission.clone();
+        // The stateful checks wait for the chain's read lock, which a block commit holds for a
+        // while: on the blocking pool, so signature checks go on meanwhile.
         let (checked, chain_next) = s
             .read_blocking(move |c| {
                 if let Some((height, _)) = c.tx_location(&hash).map_err(chain_err)? {

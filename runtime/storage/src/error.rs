@@ -72,6 +72,10 @@ pub enum Error {
     /// to be durable. Restart the node, which re-scans the log.
     #[error("block log is unusable after a failed fsync; restart the node")]
     LogPoisoned,
+    /// The state database was written by an older build in a tree format this one does not
+    /// read. State is derived data: delete it and it is rebuilt from the block log.
+    #[error("the state database uses an older tree format; rebuild it from the block log")]
+    StateFormat,
     /// Data in the state database does not decode or is inconsistent.
     #[error("corrupt state database: {0}")]
     CorruptState(String),

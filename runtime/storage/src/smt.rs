@@ -1,98 +1,291 @@
 //! The sparse Merkle tree over contract state, persisted in one sled tree.
+//!
+//! The tree is binary for hashing and proofs (the format `hanok-proof` verifies) but stored
+//! sixteen-ary, as Diem's Jellyfish Merkle tree does: one record holds four binary levels (a
+//! nibble of the key hash) and its sixteen children, leaves inline. A write therefore rewrites
+//! about `log16(n)` records instead of `log2(n)`, and the binary hashes inside a record are
+//! recomputed from its children when needed. Records replaced by a batch are deleted in that
+//! same batch, so the database holds only the latest tree.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::error::{db, Error, Result};
 use crate::proof::{
     internal_hash, key_hash, leaf_hash, path_bit, sha256, Hash, Proof, ProofLeaf, EMPTY_HASH,
-    INTERNAL_TAG, LEAF_TAG, MAX_DEPTH,
 };
 
-/// Key prefix of a node: `n | node_hash -> tag | a | b` (the node's hash preimage).
+/// Key prefix of an inner node: `n | node_hash -> encoded children` (see [`encode_node`]).
 const NODE_PREFIX: u8 = b'n';
 /// Key prefix of a value: `v | key -> value`. Keyed by the raw key (not its
 /// hash) so the same entries serve ordered range scans over state.
 pub(crate) const VALUE_PREFIX: u8 = b'v';
 /// Key prefix of metadata: `m | name`.
 pub(crate) const META_PREFIX: u8 = b'm';
+/// The root hash (32 bytes), kept for tools that read it directly.
 const META_ROOT: &[u8] = b"mroot";
-const _: () = assert!(META_ROOT[0] == META_PREFIX);
+/// The root as a child reference (see [`encode_child`]): what a walk starts from.
+const META_TOP: &[u8] = b"mtop";
+const _: () = assert!(META_ROOT[0] == META_PREFIX && META_TOP[0] == META_PREFIX);
 
-/// A decoded tree node. Empty subtrees are never stored: they are [`EMPTY_HASH`].
+/// Children per stored node: one nibble of the key hash.
+const RADIX: usize = 16;
+/// Nibbles in a 256-bit key hash: the deepest a stored node can sit.
+const NIBBLES: usize = 64;
+/// Stored nodes at nibble depth below this stay decoded in memory: the top levels, which every
+/// batch rewrites and every proof walks (at most 1 + 16 + 256 + 4,096 nodes, about 4.5 MiB).
+const CACHED_DEPTH: usize = 4;
+
+/// What a slot of a stored node (or the root) holds. Empty subtrees are never stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Node {
-    Leaf { key_hash: Hash, value_hash: Hash },
-    Internal { left: Hash, right: Hash },
+enum Child {
+    Empty,
+    /// A subtree with exactly one key, lifted to the highest slot where it is alone.
+    Leaf {
+        key_hash: Hash,
+        value_hash: Hash,
+    },
+    /// A stored node (a subtree with two or more keys), by hash.
+    Node(Hash),
 }
 
-impl Node {
+impl Child {
     fn hash(&self) -> Hash {
         match self {
-            Node::Leaf {
+            Child::Empty => EMPTY_HASH,
+            Child::Leaf {
                 key_hash,
                 value_hash,
             } => leaf_hash(key_hash, value_hash),
-            Node::Internal { left, right } => internal_hash(left, right),
+            Child::Node(h) => *h,
         }
     }
 
-    fn encode(&self) -> [u8; 65] {
-        let (tag, a, b) = match self {
-            Node::Leaf {
+    fn is_empty(&self) -> bool {
+        matches!(self, Child::Empty)
+    }
+}
+
+type Children = [Child; RADIX];
+
+/// The binary subtree over a run of slots, as the compact binary tree sees it.
+#[derive(Clone, Copy)]
+enum Folded {
+    Empty,
+    Leaf(Hash),
+    Inner(Hash),
+}
+
+impl Folded {
+    fn hash(self) -> Hash {
+        match self {
+            Folded::Empty => EMPTY_HASH,
+            Folded::Leaf(h) | Folded::Inner(h) => h,
+        }
+    }
+}
+
+/// Hashes the binary subtree over `slots` (a power-of-two run of one node's children): a run
+/// with no keys is empty, a run whose only key is a leaf is that leaf (lifted), anything else
+/// is an internal node over its two halves.
+fn fold(slots: &[Child]) -> Folded {
+    if let [only] = slots {
+        return match only {
+            Child::Empty => Folded::Empty,
+            Child::Leaf { .. } => Folded::Leaf(only.hash()),
+            Child::Node(h) => Folded::Inner(*h),
+        };
+    }
+    let (l, r) = slots.split_at(slots.len() / 2);
+    match (fold(l), fold(r)) {
+        (Folded::Empty, Folded::Empty) => Folded::Empty,
+        (Folded::Empty, Folded::Leaf(h)) | (Folded::Leaf(h), Folded::Empty) => Folded::Leaf(h),
+        (l, r) => Folded::Inner(internal_hash(&l.hash(), &r.hash())),
+    }
+}
+
+/// The nibble of `path` at nibble depth `depth` (high nibble first, as [`path_bit`] reads bits).
+fn nibble(path: &Hash, depth: usize) -> usize {
+    let byte = path[depth / 2];
+    usize::from(if depth.is_multiple_of(2) {
+        byte >> 4
+    } else {
+        byte & 0x0f
+    })
+}
+
+/// Splits `ups` (sorted by key hash, all under one node at `depth`) into per-slot runs.
+fn groups(ups: &[Up], depth: usize) -> impl Iterator<Item = (usize, &[Up])> {
+    let mut rest = ups;
+    std::iter::from_fn(move || {
+        let (first, _) = rest.first()?;
+        let slot = nibble(first, depth);
+        let n = rest.partition_point(|(k, _)| nibble(k, depth) == slot);
+        let (run, tail) = rest.split_at(n);
+        rest = tail;
+        Some((slot, run))
+    })
+}
+
+/// A node record: `present: u16 BE | leaves: u16 BE` (bit `i` = slot `i`), then for each
+/// present slot in order its hash (32 bytes) or, for a leaf, `key_hash | value_hash`.
+fn encode_node(children: &Children) -> Vec<u8> {
+    let mut present = 0u16;
+    let mut leaves = 0u16;
+    let mut out = Vec::with_capacity(4 + RADIX * 64);
+    out.extend_from_slice(&[0; 4]);
+    for (i, c) in children.iter().enumerate() {
+        match c {
+            Child::Empty => {}
+            Child::Leaf {
                 key_hash,
                 value_hash,
-            } => (LEAF_TAG, key_hash, value_hash),
-            Node::Internal { left, right } => (INTERNAL_TAG, left, right),
-        };
-        let mut out = [0; 65];
-        out[0] = tag;
-        out[1..33].copy_from_slice(a);
-        out[33..].copy_from_slice(b);
-        out
-    }
-
-    fn decode(bytes: &[u8]) -> Option<Node> {
-        if bytes.len() != 65 {
-            return None;
+            } => {
+                present |= 1 << i;
+                leaves |= 1 << i;
+                out.extend_from_slice(key_hash);
+                out.extend_from_slice(value_hash);
+            }
+            Child::Node(h) => {
+                present |= 1 << i;
+                out.extend_from_slice(h);
+            }
         }
-        let mut a = [0; 32];
-        let mut b = [0; 32];
-        a.copy_from_slice(&bytes[1..33]);
-        b.copy_from_slice(&bytes[33..]);
-        match bytes[0] {
-            LEAF_TAG => Some(Node::Leaf {
-                key_hash: a,
-                value_hash: b,
-            }),
-            INTERNAL_TAG => Some(Node::Internal { left: a, right: b }),
-            _ => None,
+    }
+    out[..2].copy_from_slice(&present.to_be_bytes());
+    out[2..4].copy_from_slice(&leaves.to_be_bytes());
+    out
+}
+
+fn decode_node(bytes: &[u8]) -> Option<Children> {
+    let (head, mut rest) = bytes.split_first_chunk::<4>()?;
+    let present = u16::from_be_bytes([head[0], head[1]]);
+    let leaves = u16::from_be_bytes([head[2], head[3]]);
+    if present == 0 || leaves & !present != 0 {
+        return None;
+    }
+    let mut children = [Child::Empty; RADIX];
+    for (i, slot) in children.iter_mut().enumerate() {
+        if present & (1 << i) == 0 {
+            continue;
+        }
+        if leaves & (1 << i) != 0 {
+            let (k, tail) = rest.split_first_chunk::<32>()?;
+            let (v, tail) = tail.split_first_chunk::<32>()?;
+            *slot = Child::Leaf {
+                key_hash: *k,
+                value_hash: *v,
+            };
+            rest = tail;
+        } else {
+            let (h, tail) = rest.split_first_chunk::<32>()?;
+            *slot = Child::Node(*h);
+            rest = tail;
+        }
+    }
+    rest.is_empty().then_some(children)
+}
+
+/// The root reference: `0` (empty), `1 | key_hash | value_hash` (one key), `2 | node_hash`.
+fn encode_child(c: &Child) -> Vec<u8> {
+    match c {
+        Child::Empty => vec![0],
+        Child::Leaf {
+            key_hash,
+            value_hash,
+        } => {
+            let mut out = vec![1];
+            out.extend_from_slice(key_hash);
+            out.extend_from_slice(value_hash);
+            out
+        }
+        Child::Node(h) => {
+            let mut out = vec![2];
+            out.extend_from_slice(h);
+            out
         }
     }
 }
 
-/// One deduplicated update: key hash, new value hash (`None` = delete), raw key, value.
-struct Update<'a> {
-    key_hash: Hash,
-    value_hash: Option<Hash>,
-    key: &'a [u8],
-    value: Option<&'a [u8]>,
+fn decode_child(bytes: &[u8]) -> Option<Child> {
+    match bytes.split_first()? {
+        (0, []) => Some(Child::Empty),
+        (1, rest) if rest.len() == 64 => Some(Child::Leaf {
+            key_hash: to_hash(&rest[..32])?,
+            value_hash: to_hash(&rest[32..])?,
+        }),
+        (2, rest) => Some(Child::Node(to_hash(rest)?)),
+        _ => None,
+    }
 }
 
-/// Compact sparse Merkle tree (Libra/Diem-SMT style, binary, no extension nodes).
+/// One write of a batch: key hash, key, value (`None` = delete).
+type Write<'a> = (Hash, &'a [u8], Option<&'a [u8]>);
+
+/// One deduplicated update of the tree: key hash and new value hash (`None` = delete).
+type Up = (Hash, Option<Hash>);
+
+/// Nodes a batch creates and the stored nodes it replaces.
+#[derive(Default)]
+struct Pending {
+    /// Hash, nibble depth, children.
+    new: Vec<(Hash, usize, Children)>,
+    stale: Vec<Hash>,
+}
+
+impl Pending {
+    /// The child for a rebuilt node at nibble depth `depth`: empty, a lone leaf lifted up, or
+    /// a new stored node.
+    fn make(&mut self, depth: usize, children: Children) -> Child {
+        let mut live = children.iter().filter(|c| !c.is_empty());
+        match (live.next(), live.next()) {
+            (None, _) => Child::Empty,
+            (Some(leaf @ Child::Leaf { .. }), None) => *leaf,
+            _ => {
+                let hash = fold(&children).hash();
+                self.new.push((hash, depth, children));
+                Child::Node(hash)
+            }
+        }
+    }
+}
+
+/// The new root computed by [`SparseMerkleTree::prepare`], installed with
+/// [`SparseMerkleTree::set_root`] once its batch is applied.
+#[derive(Debug)]
+pub(crate) struct NewRoot {
+    top: Child,
+    hash: Hash,
+    /// Top-level nodes the batch creates and the stored nodes it replaces, for the cache.
+    cache_add: Vec<(Hash, Children)>,
+    cache_drop: Vec<Hash>,
+}
+
+impl NewRoot {
+    pub(crate) fn hash(&self) -> Hash {
+        self.hash
+    }
+}
+
+/// Compact sparse Merkle tree (Diem-SMT style hashing: binary, no extension nodes, a lone
+/// key lifted to where it is alone), stored sixteen-ary.
 ///
-/// Nodes are content-addressed (`hash -> preimage`) in sled, so the tree
-/// survives restarts. Only the latest root is kept; nodes no longer reachable
-/// from it are left in place (never pruned yet): nodes are shared between
-/// versions and subtrees, so deleting one safely needs reference counts or a
-/// stale-node index, as JMT keeps.
+/// Only the latest root is kept: every stored node sits at one position of one tree (its hash
+/// covers the key hashes below it), so a node a batch replaces is unreachable afterwards and
+/// is deleted in the same atomic write.
 #[derive(Debug)]
 pub struct SparseMerkleTree {
     tree: sled::Tree,
     /// Keeps the database open when the tree owns it.
     db: Option<sled::Db>,
+    top: Child,
     root: Hash,
+    /// Decoded nodes of the top levels (see [`CACHED_DEPTH`]), by hash. Nodes are
+    /// content-addressed, so an entry is never wrong, only possibly unreachable; entries are
+    /// added and dropped as batches are installed.
+    cache: Mutex<HashMap<Hash, Children>>,
 }
 
 impl SparseMerkleTree {
@@ -100,7 +293,7 @@ impl SparseMerkleTree {
     ///
     /// # Errors
     /// [`Error::Db`] if the database cannot be opened; [`Error::CorruptState`]
-    /// if the stored root does not decode.
+    /// if the stored root does not decode; [`Error::StateFormat`] if an older build wrote it.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         Self::with_db(open_db(path.as_ref())?)
     }
@@ -124,15 +317,24 @@ impl SparseMerkleTree {
     /// Builds the tree over an existing sled tree, which it shares with the caller
     /// (the state store adds its metadata to the same atomic batches).
     pub(crate) fn with_tree(tree: sled::Tree) -> Result<Self> {
-        let root = match tree.get(META_ROOT).map_err(db)? {
-            None => EMPTY_HASH,
-            Some(bytes) => to_hash(&bytes)
-                .ok_or_else(|| Error::CorruptState("stored state root is not 32 bytes".into()))?,
+        let top = match tree.get(META_TOP).map_err(db)? {
+            Some(bytes) => decode_child(&bytes)
+                .ok_or_else(|| Error::CorruptState("stored tree root does not decode".into()))?,
+            None => {
+                // No root reference: a new tree, or one written by the binary-node format.
+                let old_root = tree.get(META_ROOT).map_err(db)?;
+                if old_root.is_some_and(|r| r.as_ref() != EMPTY_HASH) {
+                    return Err(Error::StateFormat);
+                }
+                Child::Empty
+            }
         };
         Ok(SparseMerkleTree {
             tree,
             db: None,
-            root,
+            root: top.hash(),
+            top,
+            cache: Mutex::new(HashMap::new()),
         })
     }
 
@@ -156,46 +358,58 @@ impl SparseMerkleTree {
                 .map(|(k, v)| (k.as_ref(), v.as_ref().map(|v| v.as_ref()))),
         )?;
         self.tree.apply_batch(sled_batch).map_err(db)?;
-        self.root = root;
-        Ok(root)
+        let hash = root.hash;
+        self.set_root(root);
+        Ok(hash)
     }
 
-    /// Computes the new root for `writes` and the sled batch (nodes, values,
-    /// root) that persists it, without writing anything.
+    /// Computes the new root for `writes` and the sled batch (new nodes, deleted nodes,
+    /// values, root) that persists it, without writing anything.
     pub(crate) fn prepare<'a>(
         &self,
         writes: impl IntoIterator<Item = (&'a [u8], Option<&'a [u8]>)>,
-    ) -> Result<(Hash, sled::Batch)> {
-        let mut ups: Vec<Update<'a>> = writes
+    ) -> Result<(NewRoot, sled::Batch)> {
+        // Keep the last write per key: reverse, stable sort, keep the first of each run.
+        let mut ups: Vec<Write<'a>> = writes
             .into_iter()
-            .map(|(key, value)| Update {
-                key_hash: key_hash(key),
-                value_hash: value.map(sha256),
-                key,
-                value,
-            })
+            .map(|(key, value)| (key_hash(key), key, value))
             .collect();
-        // Keep the last write per key: reverse, stable sort, keep first of each run.
         ups.reverse();
-        ups.sort_by_key(|u| u.key_hash);
-        ups.dedup_by(|later, earlier| later.key_hash == earlier.key_hash);
+        ups.sort_by_key(|u| u.0);
+        ups.dedup_by(|later, earlier| later.0 == earlier.0);
 
-        let paths: Vec<(Hash, Option<Hash>)> =
-            ups.iter().map(|u| (u.key_hash, u.value_hash)).collect();
-        let mut new_nodes = HashMap::new();
-        let root = self.update(&mut new_nodes, self.root, 0, &paths)?;
+        let paths: Vec<Up> = ups.iter().map(|(h, _, v)| (*h, v.map(sha256))).collect();
+        let mut pending = Pending::default();
+        let top = self.update(&mut pending, self.top, 0, &paths)?;
 
         let mut batch = sled::Batch::default();
-        for (hash, node) in &new_nodes {
-            batch.insert(prefixed(NODE_PREFIX, hash), &node.encode()[..]);
+        // A node rebuilt unchanged keeps its hash: delete only what no longer exists.
+        let created: HashSet<&Hash> = pending.new.iter().map(|(h, _, _)| h).collect();
+        for hash in pending.stale.iter().filter(|h| !created.contains(h)) {
+            batch.remove(prefixed(NODE_PREFIX, hash));
         }
-        for u in &ups {
-            match u.value {
-                Some(v) => batch.insert(prefixed(VALUE_PREFIX, u.key), v),
-                None => batch.remove(prefixed(VALUE_PREFIX, u.key)),
+        for (hash, _, children) in &pending.new {
+            batch.insert(prefixed(NODE_PREFIX, hash), encode_node(children));
+        }
+        for (_, key, value) in &ups {
+            match value {
+                Some(v) => batch.insert(prefixed(VALUE_PREFIX, key), *v),
+                None => batch.remove(prefixed(VALUE_PREFIX, key)),
             }
         }
-        batch.insert(META_ROOT, &root[..]);
+        let root = NewRoot {
+            top,
+            hash: top.hash(),
+            cache_add: pending
+                .new
+                .iter()
+                .filter(|(_, depth, _)| *depth < CACHED_DEPTH)
+                .map(|(h, _, c)| (*h, *c))
+                .collect(),
+            cache_drop: pending.stale,
+        };
+        batch.insert(META_ROOT, &root.hash[..]);
+        batch.insert(META_TOP, encode_child(&top));
         Ok((root, batch))
     }
 
@@ -204,115 +418,78 @@ impl SparseMerkleTree {
         &self.tree
     }
 
-    /// Sets the in-memory root after the caller applied a batch from [`Self::prepare`].
-    pub(crate) fn set_root(&mut self, root: Hash) {
-        self.root = root;
+    /// Installs the root after the caller applied the batch from [`Self::prepare`].
+    pub(crate) fn set_root(&mut self, root: NewRoot) {
+        self.top = root.top;
+        self.root = root.hash;
+        let cache = self.cache.get_mut().unwrap_or_else(|e| e.into_inner());
+        for h in &root.cache_drop {
+            cache.remove(h);
+        }
+        cache.extend(root.cache_add);
     }
 
-    /// Rewrites the subtree `node` at `depth` with `ups` (sorted by path, all
-    /// under this subtree) and returns its new hash, keeping the tree canonical:
-    /// a subtree with one leaf is that leaf, a subtree with none is empty.
-    fn update(
-        &self,
-        new: &mut HashMap<Hash, Node>,
-        node: Hash,
-        depth: usize,
-        ups: &[(Hash, Option<Hash>)],
-    ) -> Result<Hash> {
+    /// Rewrites `child` (at nibble depth `depth`) with `ups` (sorted by key hash, all under
+    /// it) and returns what replaces it, keeping the tree canonical.
+    fn update(&self, p: &mut Pending, child: Child, depth: usize, ups: &[Up]) -> Result<Child> {
         if ups.is_empty() {
-            return Ok(node);
+            return Ok(child);
         }
-        if node == EMPTY_HASH {
-            return self.build(new, depth, ups);
-        }
-        match self.load(new, &node)? {
-            Node::Leaf {
+        match child {
+            Child::Empty => build(p, depth, ups),
+            Child::Leaf {
                 key_hash,
                 value_hash,
             } => match ups.binary_search_by(|(k, _)| k.cmp(&key_hash)) {
                 // The batch overwrites or deletes this leaf.
-                Ok(_) => self.build(new, depth, ups),
+                Ok(_) => build(p, depth, ups),
                 // The existing leaf joins the batch as an insert.
                 Err(pos) => {
                     let mut merged = Vec::with_capacity(ups.len() + 1);
                     merged.extend_from_slice(&ups[..pos]);
                     merged.push((key_hash, Some(value_hash)));
                     merged.extend_from_slice(&ups[pos..]);
-                    self.build(new, depth, &merged)
+                    build(p, depth, &merged)
                 }
             },
-            Node::Internal { left, right } => {
-                if depth >= MAX_DEPTH {
+            Child::Node(hash) => {
+                if depth >= NIBBLES {
                     return Err(corrupt_depth());
                 }
-                let split = ups.partition_point(|(k, _)| !path_bit(k, depth));
-                let l = self.update(new, left, depth + 1, &ups[..split])?;
-                let r = self.update(new, right, depth + 1, &ups[split..])?;
-                self.join(new, l, r)
+                let mut children = self.load(&hash, depth)?;
+                p.stale.push(hash);
+                for (slot, run) in groups(ups, depth) {
+                    children[slot] = self.update(p, children[slot], depth + 1, run)?;
+                }
+                Ok(p.make(depth, children))
             }
         }
     }
 
-    /// Builds a subtree from scratch out of the inserts in `ups` (deletes are no-ops here).
-    fn build(
-        &self,
-        new: &mut HashMap<Hash, Node>,
-        depth: usize,
-        ups: &[(Hash, Option<Hash>)],
-    ) -> Result<Hash> {
-        let mut live = ups.iter().filter_map(|(k, v)| v.map(|v| (k, v)));
-        let Some((k, v)) = live.next() else {
-            return Ok(EMPTY_HASH);
-        };
-        if live.next().is_none() {
-            let leaf = Node::Leaf {
-                key_hash: *k,
-                value_hash: v,
-            };
-            let h = leaf.hash();
-            new.insert(h, leaf);
-            return Ok(h);
-        }
-        if depth >= MAX_DEPTH {
-            // Two distinct 256-bit paths always differ before depth 256.
-            return Err(corrupt_depth());
-        }
-        let split = ups.partition_point(|(k, _)| !path_bit(k, depth));
-        let l = self.build(new, depth + 1, &ups[..split])?;
-        let r = self.build(new, depth + 1, &ups[split..])?;
-        self.join(new, l, r)
-    }
-
-    /// Joins two child subtrees, lifting a lone leaf so it sits where it is alone.
-    fn join(&self, new: &mut HashMap<Hash, Node>, l: Hash, r: Hash) -> Result<Hash> {
-        let lone = match (l == EMPTY_HASH, r == EMPTY_HASH) {
-            (true, true) => return Ok(EMPTY_HASH),
-            (true, false) => Some(r),
-            (false, true) => Some(l),
-            (false, false) => None,
-        };
-        if let Some(child) = lone {
-            if matches!(self.load(new, &child)?, Node::Leaf { .. }) {
-                return Ok(child);
+    /// The stored node `hash` at nibble depth `depth`.
+    fn load(&self, hash: &Hash, depth: usize) -> Result<Children> {
+        let cached = depth < CACHED_DEPTH;
+        if cached {
+            if let Some(c) = self.lock_cache().get(hash) {
+                return Ok(*c);
             }
-        }
-        let node = Node::Internal { left: l, right: r };
-        let h = node.hash();
-        new.insert(h, node);
-        Ok(h)
-    }
-
-    fn load(&self, new: &HashMap<Hash, Node>, hash: &Hash) -> Result<Node> {
-        if let Some(n) = new.get(hash) {
-            return Ok(*n);
         }
         let bytes = self
             .tree
             .get(prefixed(NODE_PREFIX, hash))
             .map_err(db)?
             .ok_or_else(|| Error::CorruptState(format!("missing tree node {}", hex(hash))))?;
-        Node::decode(&bytes)
-            .ok_or_else(|| Error::CorruptState(format!("undecodable tree node {}", hex(hash))))
+        let children = decode_node(&bytes)
+            .ok_or_else(|| Error::CorruptState(format!("undecodable tree node {}", hex(hash))))?;
+        if cached {
+            // Only a reachable node is ever loaded, so the cache stays within the top levels.
+            self.lock_cache().insert(*hash, children);
+        }
+        Ok(children)
+    }
+
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<Hash, Children>> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The committed value of `key`, without a proof.
@@ -335,15 +512,13 @@ impl SparseMerkleTree {
     /// match its leaf or a node is missing.
     pub fn get_with_proof(&self, key: &[u8]) -> Result<(Option<Vec<u8>>, Proof)> {
         let kh = key_hash(key);
-        let no_new = HashMap::new();
         let mut siblings = Vec::new();
-        let mut node = self.root;
+        let mut child = self.top;
+        let mut depth = 0;
         let leaf = loop {
-            if node == EMPTY_HASH {
-                break None;
-            }
-            match self.load(&no_new, &node)? {
-                Node::Leaf {
+            let hash = match child {
+                Child::Empty => break None,
+                Child::Leaf {
                     key_hash,
                     value_hash,
                 } => {
@@ -352,20 +527,37 @@ impl SparseMerkleTree {
                         value_hash,
                     })
                 }
-                Node::Internal { left, right } => {
-                    let depth = siblings.len();
-                    if depth >= MAX_DEPTH {
-                        return Err(corrupt_depth());
+                Child::Node(hash) => hash,
+            };
+            if depth >= NIBBLES {
+                return Err(corrupt_depth());
+            }
+            let children = self.load(&hash, depth)?;
+            // Walk the node's four binary levels; the binary depth is the siblings so far.
+            let (mut lo, mut hi) = (0, RADIX);
+            child = loop {
+                if hi - lo == 1 {
+                    break children[lo];
+                }
+                match fold(&children[lo..hi]) {
+                    Folded::Empty => break Child::Empty,
+                    Folded::Leaf(_) => {
+                        let lone = children[lo..hi].iter().find(|c| !c.is_empty());
+                        break lone.copied().unwrap_or(Child::Empty);
                     }
-                    if path_bit(&kh, depth) {
-                        siblings.push(left);
-                        node = right;
-                    } else {
-                        siblings.push(right);
-                        node = left;
+                    Folded::Inner(_) => {
+                        let mid = (lo + hi) / 2;
+                        if path_bit(&kh, siblings.len()) {
+                            siblings.push(fold(&children[lo..mid]).hash());
+                            lo = mid;
+                        } else {
+                            siblings.push(fold(&children[mid..hi]).hash());
+                            hi = mid;
+                        }
                     }
                 }
-            }
+            };
+            depth += 1;
         };
         let value = self.get(key)?;
         let in_tree = leaf.filter(|l| l.key_hash == kh).map(|l| l.value_hash);
@@ -376,6 +568,20 @@ impl SparseMerkleTree {
             )));
         }
         Ok((value, Proof { siblings, leaf }))
+    }
+
+    /// How many tree nodes the database holds (each a record of up to sixteen children).
+    /// Only the latest tree is kept, so this tracks the number of keys, not of writes.
+    ///
+    /// # Errors
+    /// [`Error::Db`].
+    pub fn stored_nodes(&self) -> Result<usize> {
+        let mut n = 0;
+        for item in self.tree.scan_prefix([NODE_PREFIX]) {
+            item.map_err(db)?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Iterates committed `(key, value)` pairs with `start <= key < end` in key order.
@@ -407,6 +613,31 @@ impl SparseMerkleTree {
             None => self.tree.flush().map(drop).map_err(db),
         }
     }
+}
+
+/// Builds a subtree from scratch at nibble depth `depth` out of the inserts in `ups`
+/// (deletes are no-ops here).
+fn build(p: &mut Pending, depth: usize, ups: &[Up]) -> Result<Child> {
+    let mut live = ups.iter().filter_map(|(k, v)| v.map(|v| (k, v)));
+    match (live.next(), live.next()) {
+        (None, _) => return Ok(Child::Empty),
+        (Some((k, v)), None) => {
+            return Ok(Child::Leaf {
+                key_hash: *k,
+                value_hash: v,
+            })
+        }
+        _ => {}
+    }
+    if depth >= NIBBLES {
+        // Two distinct 256-bit paths always differ within 64 nibbles.
+        return Err(corrupt_depth());
+    }
+    let mut children = [Child::Empty; RADIX];
+    for (slot, run) in groups(ups, depth) {
+        children[slot] = build(p, depth + 1, run)?;
+    }
+    Ok(p.make(depth, children))
 }
 
 /// How long [`open_db`] waits for a just-closed handle to release its lock.

@@ -79,7 +79,8 @@ impl StateStore {
     /// Opens (or creates) the state database in the directory `path`.
     ///
     /// # Errors
-    /// [`Error::Db`]; [`Error::CorruptState`] if stored metadata does not decode.
+    /// [`Error::Db`]; [`Error::CorruptState`] if stored metadata does not decode;
+    /// [`Error::StateFormat`] if an older build wrote it (rebuild it from the block log).
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         Self::with_db(open_db(path.as_ref())?)
     }
@@ -170,9 +171,10 @@ impl StateStore {
         }
         // The state batch goes last: it is what marks the block applied.
         self.smt_tree().apply_batch(state_batch).map_err(db)?;
+        let hash = root.hash();
         self.smt.set_root(root);
         self.applied_height = Some(height);
-        Ok(root)
+        Ok(hash)
     }
 
     /// The committed value of a state key.

@@ -1,7 +1,9 @@
 //! Block-level tests of hanok-chain on real sled, the real VM and a WAT counter contract.
 
 use anyhow::{Context, Result};
-use hanok_chain::{Chain, ChainConfig, Genesis, GenesisContract, StorageKeyAdmission, TxStatus};
+use hanok_chain::{
+    Chain, ChainConfig, Genesis, GenesisContract, OpenReport, StorageKeyAdmission, TxStatus,
+};
 use hanok_proto::v1;
 use hanok_types::{sign_body, Address, CheckedTx, SecretKey, TxLimits};
 use hanok_vm::{Vm, VmConfig};
@@ -57,8 +59,12 @@ fn genesis() -> Result<Genesis> {
 }
 
 fn open(dir: &std::path::Path, config: ChainConfig) -> Result<Chain> {
+    Ok(reopen(dir, config)?.0)
+}
+
+fn reopen(dir: &std::path::Path, config: ChainConfig) -> Result<(Chain, OpenReport)> {
     let vm = Vm::new(VmConfig::default())?;
-    Ok(Chain::open(dir, genesis()?, vm, config)?.0)
+    Ok(Chain::open(dir, genesis()?, vm, config)?)
 }
 
 fn tx(key: &SecretKey, nonce: u64, expiry: u64, msgs: &[&[u8]]) -> Result<CheckedTx> {
@@ -250,6 +256,46 @@ fn reopen_and_torn_tail_recover_the_last_committed_block() -> Result<()> {
         err,
         Err(hanok_chain::ChainError::StateAheadOfLog { .. })
     ));
+    Ok(())
+}
+
+#[test]
+fn a_state_store_in_the_old_tree_format_is_rebuilt_from_the_log() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let alice = SecretKey::from_seed(b"alice");
+    let (height, root) = {
+        let mut chain = open(dir.path(), ChainConfig::default())?;
+        produce(&mut chain, vec![tx(&alice, 0, 10, &[b"{}"])?])?;
+        produce(&mut chain, vec![tx(&alice, 1, 10, &[b"{}"])?])?;
+        (chain.height(), chain.state_root())
+    };
+    {
+        // What the binary-record format left: a root, but no root reference.
+        // sled drops its directory lock from a background thread: retry briefly.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let db = loop {
+            match sled::open(dir.path().join("state")) {
+                Ok(db) => break db,
+                Err(_) if std::time::Instant::now() < deadline => std::thread::yield_now(),
+                Err(e) => return Err(e.into()),
+            }
+        };
+        db.open_tree("state")?.remove(b"mtop")?;
+        db.flush()?;
+    }
+    let (chain, report) = reopen(dir.path(), ChainConfig::default())?;
+    assert!(report.rebuilt_state);
+    assert_eq!(
+        report.replayed,
+        height + 1,
+        "genesis and every block replayed"
+    );
+    assert_eq!((chain.height(), chain.state_root()), (height, root));
+    assert_eq!(count(&chain)?, 2);
+    assert_eq!(chain.next_nonce(&alice.address())?, 2);
+    drop(chain);
+    let (_, again) = reopen(dir.path(), ChainConfig::default())?;
+    assert!(!again.rebuilt_state && again.replayed == 0);
     Ok(())
 }
 

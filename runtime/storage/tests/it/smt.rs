@@ -23,6 +23,28 @@ fn root_of(pairs: &BTreeMap<Vec<u8>, Vec<u8>>) -> Hash {
     t.apply(&batch).unwrap()
 }
 
+/// The compact binary tree's root computed straight from its leaves, with no storage: the
+/// definition the stored (sixteen-ary) tree must agree with.
+fn reference_root(pairs: &BTreeMap<Vec<u8>, Vec<u8>>) -> Hash {
+    fn subtree(leaves: &[(Hash, Hash)], depth: usize) -> Hash {
+        match leaves {
+            [] => EMPTY_HASH,
+            [(k, v)] => leaf_hash(k, v),
+            _ => {
+                let split = leaves.partition_point(|(k, _)| !path_bit(k, depth));
+                let (l, r) = leaves.split_at(split);
+                internal_hash(&subtree(l, depth + 1), &subtree(r, depth + 1))
+            }
+        }
+    }
+    let mut leaves: Vec<(Hash, Hash)> = pairs
+        .iter()
+        .map(|(k, v)| (key_hash(k), sha256(v)))
+        .collect();
+    leaves.sort();
+    subtree(&leaves, 0)
+}
+
 fn check(t: &SparseMerkleTree, key: &[u8], expected: Option<&[u8]>) -> Proof {
     let (value, proof) = t.get_with_proof(key).unwrap();
     assert_eq!(value.as_deref(), expected, "value of {key:?}");
@@ -253,6 +275,11 @@ fn randomized_against_btreemap_model() {
                 check(&t, k, model.get(k).map(Vec::as_slice));
             }
             assert_eq!(root, root_of(&model), "root is a function of the set");
+            assert_eq!(
+                root,
+                reference_root(&model),
+                "root is the binary tree's root"
+            );
             let listed: BTreeMap<_, _> = t.range(b"", None).map(Result::unwrap).collect();
             assert_eq!(listed, model);
         }
@@ -260,4 +287,53 @@ fn randomized_against_btreemap_model() {
     assert_eq!(t.root(), root_of(&model));
     // ~log2(400) ≈ 9; a 256-deep tree would show up here.
     assert!(max_depth < 30, "max proof depth {max_depth}");
+}
+
+#[test]
+fn agrees_with_the_binary_definition_at_every_size() {
+    // Small trees exercise lifted leaves and single-child nodes at every nibble boundary.
+    let mut t = SparseMerkleTree::temporary().unwrap();
+    let mut model = BTreeMap::new();
+    for i in 0..300u32 {
+        let (k, v) = (format!("parcel/{i}").into_bytes(), i.to_be_bytes().to_vec());
+        model.insert(k.clone(), v.clone());
+        assert_eq!(
+            t.apply(&[(k, Some(v))]).unwrap(),
+            reference_root(&model),
+            "{i} keys"
+        );
+    }
+    for i in (0..300u32).step_by(3) {
+        let k = format!("parcel/{i}").into_bytes();
+        model.remove(&k);
+        assert_eq!(
+            t.apply(&[del(&k)]).unwrap(),
+            reference_root(&model),
+            "removed {i}"
+        );
+        check(&t, &k, None);
+    }
+}
+
+#[test]
+fn replaced_nodes_are_deleted() {
+    let mut t = SparseMerkleTree::temporary().unwrap();
+    let keys: Vec<Vec<u8>> = (0..2000u32).map(|i| i.to_be_bytes().to_vec()).collect();
+    let batch: Batch = keys.iter().map(|k| put(k, b"0")).collect();
+    t.apply(&batch).unwrap();
+    let after_insert = t.stored_nodes().unwrap();
+    // Random paths: 1 + 16 + 256 full nodes, then ~9 % of the 4,096 third-level slots hold
+    // two or more keys (≈ 650 in all); a binary tree would store ≈ 2,900 inner nodes.
+    assert!(after_insert < 1000, "{after_insert} nodes for 2,000 keys");
+    // Rewriting every value 20 times replaces most nodes each round: none may pile up.
+    for round in 1..=20u32 {
+        let batch: Batch = keys.iter().map(|k| put(k, &round.to_be_bytes())).collect();
+        t.apply(&batch).unwrap();
+    }
+    assert_eq!(t.stored_nodes().unwrap(), after_insert);
+    check(&t, &keys[7], Some(&20u32.to_be_bytes()));
+    // Deleting every key leaves no node behind.
+    let all: Batch = keys.iter().map(|k| del(k)).collect();
+    assert_eq!(t.apply(&all).unwrap(), EMPTY_HASH);
+    assert_eq!(t.stored_nodes().unwrap(), 0);
 }

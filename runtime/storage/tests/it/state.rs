@@ -182,3 +182,19 @@ fn a_database_held_by_a_live_store_is_refused() {
     let _held = StateStore::open(dir.path()).unwrap();
     assert!(matches!(StateStore::open(dir.path()), Err(Error::Db(_))));
 }
+
+#[test]
+fn a_state_written_in_the_binary_node_format_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // What builds before the sixteen-ary tree left behind: a root and no root reference.
+        let db = sled::open(dir.path()).unwrap();
+        let state = db.open_tree("state").unwrap();
+        state.insert(b"mroot", &[7u8; 32]).unwrap();
+        db.flush().unwrap();
+    }
+    assert!(matches!(
+        StateStore::open(dir.path()),
+        Err(Error::StateFormat)
+    ));
+}
