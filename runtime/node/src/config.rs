@@ -15,7 +15,7 @@ use std::time::Duration;
 /// data_dir = "/var/lib/hanok"
 /// listen = "127.0.0.1:50051"
 /// chain_id = "hanok-dev-1"
-/// block_interval_ms = 20
+/// block_interval_ms = 5
 /// # A real chain (not the dev genesis): see `crate::genesis_file`.
 /// genesis = "/etc/hanok/genesis.json"
 /// proposer_key = "/etc/hanok/proposer.key"
@@ -32,9 +32,12 @@ pub struct NodeConfig {
     pub listen: SocketAddr,
     /// The chain id; must equal the genesis chain id.
     pub chain_id: String,
-    /// A block is produced at most this often (ms) when transactions are ready...
+    /// Least time between the starts of two blocks (ms). A block starts as soon as a
+    /// transaction is ready and this long has passed since the previous one started: under
+    /// light load a transaction waits at most this long; under heavy load each block takes
+    /// everything that arrived while the previous one was produced.
     pub block_interval_ms: u64,
-    /// ...or as soon as this many transactions are ready.
+    /// Most transactions in one block.
     pub max_block_txs: usize,
     /// Most transactions the mempool holds, all accounts together.
     pub mempool_capacity: usize,
@@ -68,7 +71,7 @@ impl Default for NodeConfig {
             data_dir: PathBuf::from("hanok-data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             chain_id: crate::dev::DEV_CHAIN_ID.to_string(),
-            block_interval_ms: 20,
+            block_interval_ms: 5,
             max_block_txs: 2_000,
             mempool_capacity: 20_000,
             mempool_per_account: 64,

@@ -2,10 +2,11 @@
 //! single block producer, configured by [`NodeConfig`] and started with [`start`] / [`serve`].
 //!
 //! Pipeline: `Submit` → stateless checks ([`hanok_types::CheckedTx`], signatures spread over
-//! the cores on a rayon pool, never public-key recovery) → stateful admission against committed
+//! the cores on a niced pool, never public-key recovery) → stateful admission against committed
 //! state (not yet committed, enrolled, not expired, nonce not used) → [`mempool::Mempool`]
-//! (per account in nonce order; gaps wait, bounded) → the producer task (every
-//! `block_interval_ms`, or at once when a block is full) proposes and commits a block on the
+//! (per account in nonce order; gaps wait, bounded) → the producer task (woken by the first
+//! waiting transaction; blocks start at least `block_interval_ms` apart, each taking what is
+//! ready, up to `max_block_txs`) proposes and commits a block on the
 //! blocking pool (`Chain::propose` + `Chain::commit_proposal`: one fsync) → waiters of
 //! `SubmitAndWait` and stream subscribers are notified. Key items: [`NodeConfig`],
 //! [`NodeGenesis`], [`dev::dev_genesis`], [`NodeHandle`], [`status`].

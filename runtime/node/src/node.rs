@@ -263,19 +263,27 @@ impl Shared {
     }
 }
 
-/// The producer: one task, so blocks are produced one at a time. It wakes on the interval, when
-/// the mempool has a full block, or on a proof request; the VM and the fsync run on the
-/// blocking pool (a `Session` is `!Send` and never crosses an await).
+/// The producer: one task, so blocks are produced one at a time. It sleeps until a transaction
+/// is admitted or a proof is requested (both notify `wake`), then starts a block as soon as the
+/// block interval since the previous block's start has passed: under light load a transaction
+/// waits at most one interval, and under heavy load each block takes what arrived while the
+/// previous one was produced (group commit: one fsync for all of them). The VM and the fsync
+/// run on the blocking pool (a `Session` is `!Send` and never crosses an await).
 async fn producer(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(shared.config.block_interval());
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let spacing = shared.config.block_interval();
     let max_txs = shared.config.max_block_txs.max(1);
     let max_gas = shared.admission_gas();
+    let mut last_start: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
-            _ = tick.tick() => {}
             _ = shared.wake.notified() => {}
             _ = shutdown.changed() => break,
+        }
+        if let Some(next) = last_start.map(|t| t + spacing) {
+            tokio::select! {
+                _ = tokio::time::sleep_until(next) => {}
+                _ = shutdown.changed() => break,
+            }
         }
         if shared.halted().is_some() {
             continue;
@@ -285,6 +293,7 @@ async fn producer(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
         if txs.is_empty() && proofs.is_empty() {
             continue;
         }
+        last_start = Some(tokio::time::Instant::now());
         let s = shared.clone();
         let result = tokio::task::spawn_blocking(move || s.produce_block(txs, proofs)).await;
         match result {
@@ -301,7 +310,8 @@ async fn producer(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
             }
             Err(e) => shared.halt(format!("block producer task failed: {e}")),
         }
-        if lock(&shared.mempool).ready_at_least(max_txs) {
+        // Whatever arrived meanwhile (or did not fit) goes into the next block.
+        if lock(&shared.mempool).ready_at_least(1) {
             shared.wake.notify_one();
         }
     }

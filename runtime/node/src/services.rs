@@ -187,7 +187,7 @@ impl Api {
             .await?;
         // Register before inserting, or the block could commit before anyone listens.
         let waiter = wait.then(|| s.add_waiter(hash));
-        let full = {
+        {
             let mut pool = s.mempool.lock().unwrap_or_else(|e| e.into_inner());
             if let Err(e) = pool.insert(checked, chain_next) {
                 drop(pool);
@@ -196,11 +196,9 @@ impl Api {
                 }
                 return Err(status::mempool(&e));
             }
-            pool.len() >= s.config.max_block_txs
-        };
-        if full {
-            s.wake.notify_one();
         }
+        // The producer sleeps until something is waiting (a stored permit if it is busy).
+        s.wake.notify_one();
         Ok((hash, waiter))
     }
 }
