@@ -1,7 +1,9 @@
 //! [`Chain`]: the block log, the state store and the VM wired together — open, propose, commit.
 
 use crate::error::{ChainError, Result};
-use crate::exec::{execute_block, receipts_root, tx_root, BlockOutput, Receipt, Rules};
+use crate::exec::{
+    execute_block, receipts_root, tx_root, BlockOutput, EncodedReceipts, Receipt, Rules,
+};
 use crate::genesis::{genesis_writes, Genesis};
 use crate::{account, AllowAll, StoreBackend};
 use hanok_proto::v1;
@@ -51,7 +53,7 @@ pub struct OpenReport {
 }
 
 /// A committed block.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Committed {
     /// Its height.
     pub height: u64,
@@ -65,7 +67,15 @@ pub struct Committed {
     pub log_time: std::time::Duration,
     /// Time spent writing state, the tree and the indexes.
     pub state_time: std::time::Duration,
+    /// The block itself, as appended to the log.
+    pub block: v1::Block,
+    /// `receipts` in their protobuf form ([`Receipt::to_proto`]), as stored in the receipts
+    /// index and served.
+    pub receipt_protos: Vec<v1::Receipt>,
 }
+
+// The protobuf messages have no float fields, so their `PartialEq` is an equivalence.
+impl Eq for Committed {}
 
 /// A block built and executed by [`Chain::propose`], ready for [`Chain::commit_proposal`]
 /// without executing it again.
@@ -73,6 +83,7 @@ pub struct Committed {
 pub struct Proposal {
     block: v1::Block,
     output: BlockOutput,
+    receipts: EncodedReceipts,
 }
 
 impl Proposal {
@@ -220,18 +231,11 @@ impl Chain {
         let effects = genesis_writes(&self.vm, &self.genesis)?;
         let header = block.header.clone().unwrap_or_default();
         let hash = header_hash(&header);
-        let index = [
-            IndexWrite {
-                index: Index::BlocksByHeight,
-                key: height_key(0).to_vec(),
-                value: block.encode_to_vec(),
-            },
-            IndexWrite {
-                index: Index::BlocksByHash,
-                key: hash.0.to_vec(),
-                value: height_key(0).to_vec(),
-            },
-        ];
+        let index = [IndexWrite {
+            index: Index::BlocksByHash,
+            key: hash.0.to_vec(),
+            value: height_key(0).to_vec(),
+        }];
         self.store_mut().commit_block(0, &effects.writes, &index)?;
         self.last_hash = hash;
         self.last = header;
@@ -325,17 +329,18 @@ impl Chain {
         Ok(self.store().get_with_proof(key)?)
     }
 
-    /// The committed block at `height`.
+    /// The committed block at `height`, read from the block log (which holds every block
+    /// once; the state store keeps no second copy).
     ///
     /// # Errors
     /// [`ChainError::Store`]; [`ChainError::Corrupt`].
     pub fn block(&self, height: u64) -> Result<Option<v1::Block>> {
-        match self
-            .store()
-            .index_get(Index::BlocksByHeight, &height_key(height))?
-        {
+        if height > self.last.height {
+            return Ok(None);
+        }
+        match self.log.read(height)? {
             None => Ok(None),
-            Some(b) => decode_block(height, Some(b)).map(Some),
+            bytes => decode_block(height, bytes).map(Some),
         }
     }
 
@@ -368,22 +373,13 @@ impl Chain {
         }
     }
 
-    /// Where a committed transaction is: (height, index in block).
+    /// Where a committed transaction is: (height, index in block), from its receipt (which
+    /// carries both, so no separate location index is written).
     ///
     /// # Errors
     /// [`ChainError::Store`]; [`ChainError::Corrupt`].
     pub fn tx_location(&self, tx_hash: &Hash) -> Result<Option<(u64, u32)>> {
-        match self.store().index_get(Index::TxByHash, &tx_hash.0)? {
-            None => Ok(None),
-            Some(b) if b.len() == 12 => {
-                let mut h = [0u8; 8];
-                let mut i = [0u8; 4];
-                h.copy_from_slice(&b[..8]);
-                i.copy_from_slice(&b[8..]);
-                Ok(Some((u64::from_be_bytes(h), u32::from_be_bytes(i))))
-            }
-            Some(_) => Err(ChainError::Corrupt(format!("tx index entry of {tx_hash}"))),
-        }
+        Ok(self.receipt(tx_hash)?.map(|r| (r.height, r.index)))
     }
 
     /// Executes `txs` as the next block at `time` and signs its header with `proposer`.
@@ -405,6 +401,7 @@ impl Chain {
             chain_id: self.genesis.chain_id.clone(),
         };
         let output = execute_block(&self.vm, self.backend(), &env, &txs, &self.config.rules)?;
+        let receipts = EncodedReceipts::new(&output.receipts);
         let header = v1::BlockHeader {
             chain_id: self.genesis.chain_id.clone(),
             height,
@@ -412,7 +409,7 @@ impl Chain {
             prev_hash: self.last_hash.0.to_vec(),
             tx_root: tx_root(txs.iter().map(CheckedTx::hash)).0.to_vec(),
             state_root: self.state_root().0.to_vec(),
-            receipts_root: output.receipts_root().0.to_vec(),
+            receipts_root: receipts.root().0.to_vec(),
             proposer_pubkey: proposer.public_key().to_bytes().to_vec(),
             tx_count: u32::try_from(txs.len()).map_err(|_| invalid(height, "too many txs"))?,
             gas_used: output.gas_used,
@@ -421,9 +418,14 @@ impl Chain {
         let block = v1::Block {
             header: Some(header),
             signature,
-            txs: txs.iter().map(CheckedTx::to_signed).collect(),
+            // The checked txs are ours: their body bytes move into the block.
+            txs: txs.into_iter().map(CheckedTx::into_signed).collect(),
         };
-        Ok(Proposal { block, output })
+        Ok(Proposal {
+            block,
+            output,
+            receipts,
+        })
     }
 
     /// Commits a block from [`Self::propose`] on this chain: log append with fsync, then state
@@ -433,9 +435,11 @@ impl Chain {
     /// [`ChainError::InvalidBlock`] if the chain moved since it was proposed;
     /// [`ChainError::Store`].
     pub fn commit_proposal(&mut self, proposal: Proposal) -> Result<Committed> {
-        let header = proposal.block.header.clone().unwrap_or_default();
-        self.check_header_link(&header)?;
-        self.persist(proposal.block, proposal.output, true)
+        match &proposal.block.header {
+            Some(header) => self.check_header_link(header)?,
+            None => self.check_header_link(&v1::BlockHeader::default())?,
+        }
+        self.persist(proposal.block, proposal.output, proposal.receipts, true)
     }
 
     /// Checks, executes and commits a block received from elsewhere (another proposer, a
@@ -512,52 +516,52 @@ impl Chain {
         if output.gas_used != header.gas_used {
             return Err(invalid(height, "gas_used differs from re-execution"));
         }
-        if header.receipts_root != receipts_root(&output.receipts).0 {
+        let receipts = EncodedReceipts::new(&output.receipts);
+        if header.receipts_root != receipts.root().0 {
             return Err(invalid(height, "receipts_root differs from re-execution"));
         }
-        self.persist(block, output, append)
+        self.persist(block, output, receipts, append)
     }
 
+    /// Appends `block` to the log (when `append`), then commits its state and indexes.
+    /// `receipts` are `output.receipts` encoded ([`EncodedReceipts::new`]).
     fn persist(
         &mut self,
         block: v1::Block,
         output: BlockOutput,
+        receipts: EncodedReceipts,
         append: bool,
     ) -> Result<Committed> {
         let header = block.header.clone().unwrap_or_default();
         let height = header.height;
-        let encoded = block.encode_to_vec();
+        if receipts.bytes.len() != output.receipts.len() {
+            return Err(ChainError::Corrupt(format!(
+                "block {height}: {} encoded receipts for {} receipts",
+                receipts.bytes.len(),
+                output.receipts.len()
+            )));
+        }
         let started = std::time::Instant::now();
         if append {
             // Durable first: once this returns, a crash is recovered by replaying the log.
-            self.log.append(height, &encoded)?;
+            self.log.append(height, &block.encode_to_vec())?;
         }
         let log_time = started.elapsed();
-        let mut index =
-            Vec::with_capacity(output.receipts.len().saturating_mul(2).saturating_add(2));
+        // The block itself is read back from the log (`Self::block`); the store indexes it by
+        // hash, and each transaction by its receipt (which holds its height and position).
+        let mut index = Vec::with_capacity(output.receipts.len().saturating_add(1));
         let hash = header_hash(&header);
-        index.push(IndexWrite {
-            index: Index::BlocksByHeight,
-            key: height_key(height).to_vec(),
-            value: encoded,
-        });
         index.push(IndexWrite {
             index: Index::BlocksByHash,
             key: hash.0.to_vec(),
             value: height_key(height).to_vec(),
         });
-        for r in &output.receipts {
-            let mut loc = height.to_be_bytes().to_vec();
-            loc.extend_from_slice(&r.index.to_be_bytes());
-            index.push(IndexWrite {
-                index: Index::TxByHash,
-                key: r.tx_hash.0.to_vec(),
-                value: loc,
-            });
+        let EncodedReceipts { protos, bytes } = receipts;
+        for (r, receipt_bytes) in output.receipts.iter().zip(bytes) {
             index.push(IndexWrite {
                 index: Index::Receipts,
                 key: r.tx_hash.0.to_vec(),
-                value: r.to_proto().encode_to_vec(),
+                value: receipt_bytes,
             });
         }
         let root = self
@@ -572,6 +576,8 @@ impl Chain {
             receipts: output.receipts,
             log_time,
             state_time: started.elapsed().saturating_sub(log_time),
+            block,
+            receipt_protos: protos,
         })
     }
 }

@@ -6,7 +6,9 @@ use crate::backend::PendingBackend;
 use crate::error::{ChainError, Result};
 use hanok_proto::v1;
 use hanok_types::{Call, CheckedTx, Hash, TxError};
-use hanok_vm::{Backend, BlockEnv, CallError, CodeHash, ContractEvent, Session, Vm, WriteSet};
+use hanok_vm::{
+    Backend, BlockEnv, CallError, CodeHash, ContractCache, ContractEvent, Session, Vm, WriteSet,
+};
 use prost::Message;
 use std::sync::Arc;
 
@@ -130,11 +132,44 @@ impl BlockOutput {
 
 /// sha256 over the concatenated sha256 of each receipt's protobuf encoding.
 pub fn receipts_root(receipts: &[Receipt]) -> Hash {
-    let mut all = Vec::with_capacity(receipts.len().saturating_mul(32));
-    for r in receipts {
-        all.extend_from_slice(&Hash::sha256(&r.to_proto().encode_to_vec()).0);
+    let encoded: Vec<Vec<u8>> = receipts
+        .iter()
+        .map(|r| r.to_proto().encode_to_vec())
+        .collect();
+    root_of_encoded(&encoded)
+}
+
+/// [`receipts_root`] of receipts already encoded.
+fn root_of_encoded(encoded: &[Vec<u8>]) -> Hash {
+    let mut all = Vec::with_capacity(encoded.len().saturating_mul(32));
+    for bytes in encoded {
+        all.extend_from_slice(&Hash::sha256(bytes).0);
     }
     Hash::sha256(&all)
+}
+
+/// A block's receipts in their protobuf form, each converted and encoded once: the encodings
+/// give the header's `receipts_root` and the receipts index rows, the protos what the node
+/// serves.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct EncodedReceipts {
+    /// `Receipt::to_proto` of each receipt, in block order.
+    pub(crate) protos: Vec<v1::Receipt>,
+    /// The protobuf encoding of each of `protos`.
+    pub(crate) bytes: Vec<Vec<u8>>,
+}
+
+impl EncodedReceipts {
+    pub(crate) fn new(receipts: &[Receipt]) -> EncodedReceipts {
+        let protos: Vec<v1::Receipt> = receipts.iter().map(Receipt::to_proto).collect();
+        let bytes = protos.iter().map(Message::encode_to_vec).collect();
+        EncodedReceipts { protos, bytes }
+    }
+
+    /// The same value as [`receipts_root`] of the receipts these were made from.
+    pub(crate) fn root(&self) -> Hash {
+        root_of_encoded(&self.bytes)
+    }
 }
 
 /// The header's `tx_root`: sha256 over the concatenated transaction hashes.
@@ -172,6 +207,10 @@ pub fn execute_block(
         });
     }
     let pending = Arc::new(PendingBackend::new(state));
+    // Contract metadata read once per block. Sound here: every session runs over `pending`, and
+    // the only contract-metadata writes that reach it are those of `Session::finish` (see
+    // `ContractCache`); nonces live in another namespace.
+    let contracts = ContractCache::new();
     let mut receipts = Vec::with_capacity(txs.len());
     let mut gas_used: u64 = 0;
     for (index, tx) in txs.iter().enumerate() {
@@ -179,7 +218,7 @@ pub fn execute_block(
             height: block.height,
             reason: "more than 2^32 transactions".into(),
         })?;
-        let receipt = execute_tx(vm, &pending, block, tx, index, rules)?;
+        let receipt = execute_tx(vm, &pending, &contracts, block, tx, index, rules)?;
         gas_used = gas_used.saturating_add(receipt.gas_used);
         receipts.push(receipt);
     }
@@ -235,6 +274,7 @@ fn run_call(session: &mut Session, call: &Call) -> Result<Vec<u8>, CallError> {
 fn execute_tx(
     vm: &Vm,
     pending: &Arc<PendingBackend>,
+    contracts: &ContractCache,
     block: &BlockEnv,
     tx: &CheckedTx,
     index: u32,
@@ -262,7 +302,9 @@ fn execute_tx(
         }
     };
     let backend: Arc<dyn Backend> = pending.clone();
-    let mut session = vm.session(backend, block.clone(), tx.sender(), tx.gas_limit());
+    let mut session = vm
+        .session(backend, block.clone(), tx.sender(), tx.gas_limit())
+        .with_contract_cache(contracts);
     let mut failure = None;
     for (i, call) in tx.calls().iter().enumerate() {
         match run_call(&mut session, call) {

@@ -191,24 +191,20 @@ fn storage(c: &mut Criterion) {
         })
     });
 
-    // State: 3 writes per tx (nonce, two balances) over a tree of ~100k keys, + 2 index rows.
+    // State: 3 writes per tx (nonce, two balances) over a tree of ~100k keys, + its receipt.
     let mut store = StateStore::open(dir.path().join("state")).expect("state");
     let mut n = 0u64;
     let mut h = 0u64;
     let warm = writes_for(&mut n, 100_000);
     store.commit_block(h, &warm, &[]).expect("warm");
-    let index: Vec<IndexWrite> = (0..BLOCK * 2)
+    let index: Vec<IndexWrite> = (0..BLOCK)
         .map(|i| IndexWrite {
-            index: if i % 2 == 0 {
-                hanok_storage::Index::TxByHash
-            } else {
-                hanok_storage::Index::Receipts
-            },
+            index: hanok_storage::Index::Receipts,
             key: Hash::sha256(&(i as u64).to_be_bytes()).0.to_vec(),
             value: vec![0x22; 160],
         })
         .collect();
-    g.bench_function("state commit: 1500 writes + root + 1000 index rows", |b| {
+    g.bench_function("state commit: 1500 writes + root + 500 receipts", |b| {
         b.iter_batched(
             || writes_for(&mut n, BLOCK * 3),
             |w| {

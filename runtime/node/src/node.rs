@@ -223,7 +223,6 @@ impl Shared {
         let started = std::time::Instant::now();
         let proposal = self.read_chain(|c| c.propose(txs, time, &self.proposer))?;
         let execute_time = started.elapsed();
-        let block = proposal.block().clone();
         let committed = {
             let mut guard = self.chain.write().unwrap_or_else(|e| e.into_inner());
             let chain = guard
@@ -232,10 +231,9 @@ impl Shared {
             chain.commit_proposal(proposal)?
         };
         lock(&self.keys).extend(senders);
-        let receipts: Vec<v1::Receipt> = committed.receipts.iter().map(|r| r.to_proto()).collect();
         tracing::debug!(
             height = committed.height,
-            txs = receipts.len(),
+            txs = committed.receipts.len(),
             execute_ms = execute_time.as_secs_f64() * 1e3,
             log_ms = committed.log_time.as_secs_f64() * 1e3,
             state_ms = committed.state_time.as_secs_f64() * 1e3,
@@ -253,13 +251,29 @@ impl Shared {
                     .unwrap_or(0)
             })
         };
-        for (r, proto) in committed.receipts.iter().zip(&receipts) {
-            self.answer(&r.tx_hash, Ok(proto.clone()));
+        // The receipts' protos were made once by the chain; each waiter gets its own copy, and
+        // a receipt nobody waits for is not copied at all.
+        let waiting: Vec<(Vec<Waiter>, &v1::Receipt)> = {
+            let mut waiters = lock(&self.waiters);
+            committed
+                .receipts
+                .iter()
+                .zip(&committed.receipt_protos)
+                .filter_map(|(r, proto)| waiters.remove(&r.tx_hash).map(|ws| (ws, proto)))
+                .collect()
+        };
+        for (ws, proto) in waiting {
+            for w in ws {
+                let _ = w.send(Ok(proto.clone()));
+            }
         }
         for (hash, why) in evicted {
             self.answer(&hash, Err(status::evicted(&hash, &why)));
         }
-        Ok(Arc::new(CommittedBlock { block, receipts }))
+        Ok(Arc::new(CommittedBlock {
+            block: committed.block,
+            receipts: committed.receipt_protos,
+        }))
     }
 }
 

@@ -13,11 +13,8 @@ const META_APPLIED_HEIGHT: &[u8] = b"mapplied_height";
 /// The derived indexes kept beside the state, each its own sled tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Index {
-    /// Encoded block by height; key: [`height_key`].
-    BlocksByHeight,
-    /// Transaction location or body by transaction hash.
-    TxByHash,
-    /// Receipt by transaction hash.
+    /// Receipt by transaction hash (a receipt holds its block height and position, so it is
+    /// also the transaction's location; blocks themselves are read from the block log).
     Receipts,
     /// Height (8 bytes, big-endian) by block header hash.
     BlocksByHash,
@@ -25,17 +22,10 @@ pub enum Index {
 
 impl Index {
     /// Every index, in the order `commit_block` writes them.
-    pub const ALL: [Index; 4] = [
-        Index::BlocksByHeight,
-        Index::TxByHash,
-        Index::Receipts,
-        Index::BlocksByHash,
-    ];
+    pub const ALL: [Index; 2] = [Index::Receipts, Index::BlocksByHash];
 
     fn tree_name(self) -> &'static str {
         match self {
-            Index::BlocksByHeight => "blocks_by_height",
-            Index::TxByHash => "tx_by_hash",
             Index::Receipts => "receipts",
             Index::BlocksByHash => "blocks_by_hash",
         }
@@ -68,8 +58,6 @@ pub struct IndexWrite {
 pub struct StateStore {
     db: sled::Db,
     smt: SparseMerkleTree,
-    blocks: sled::Tree,
-    txs: sled::Tree,
     receipts: sled::Tree,
     block_hashes: sled::Tree,
     applied_height: Option<u64>,
@@ -105,8 +93,6 @@ impl StateStore {
         let smt = SparseMerkleTree::with_tree(state)?;
         let open = |i: Index| database.open_tree(i.tree_name()).map_err(db);
         Ok(StateStore {
-            blocks: open(Index::BlocksByHeight)?,
-            txs: open(Index::TxByHash)?,
             receipts: open(Index::Receipts)?,
             block_hashes: open(Index::BlocksByHash)?,
             smt,
@@ -231,8 +217,6 @@ impl StateStore {
 
     fn tree(&self, index: Index) -> &sled::Tree {
         match index {
-            Index::BlocksByHeight => &self.blocks,
-            Index::TxByHash => &self.txs,
             Index::Receipts => &self.receipts,
             Index::BlocksByHash => &self.block_hashes,
         }

@@ -27,13 +27,25 @@ pub struct PublicKey {
 
 impl PublicKey {
     /// Parses a 33-byte compressed SEC1 key; `None` for any other length or an invalid point.
+    ///
+    /// Decompressing a point costs a field square root (≈ 10 µs), so keys parsed recently are
+    /// kept in a small bounded cache shared by all threads.
     pub fn from_compressed(bytes: &[u8]) -> Option<PublicKey> {
         let compressed = <[u8; PUBKEY_LEN]>::try_from(bytes).ok()?;
         if compressed[0] != 0x02 && compressed[0] != 0x03 {
             return None;
         }
+        if let Some(key) = key_cache::get(&compressed) {
+            return Some(PublicKey { compressed, key });
+        }
         let key = VerifyingKey::from_sec1_bytes(&compressed).ok()?;
+        key_cache::put(compressed, key);
         Some(PublicKey { compressed, key })
+    }
+
+    #[cfg(test)]
+    fn key(&self) -> &VerifyingKey {
+        &self.key
     }
 
     /// The 33 compressed bytes.
@@ -68,6 +80,87 @@ impl PublicKey {
         self.key
             .verify_prehash(&prehash.0, &sig)
             .map_err(|_| SigError::Mismatch)
+    }
+}
+
+/// Recently decompressed public keys, by their compressed bytes.
+///
+/// Only valid points are stored, under their exact 33 bytes, so a hit returns what
+/// `VerifyingKey::from_sec1_bytes` would. Bounded: two generations of at most [`GENERATION`]
+/// keys each (≈ 0.6 MiB in all); when the current one is full it becomes the previous one and
+/// the old previous one is dropped, and a key found in the previous generation moves back into
+/// the current one, so keys in steady use stay while a flood of new keys cannot grow it. The
+/// map uses std's randomly keyed SipHash, since the keys come from the network.
+mod key_cache {
+    use super::PUBKEY_LEN;
+    use k256::ecdsa::VerifyingKey;
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex, MutexGuard};
+
+    /// Keys per generation.
+    pub(super) const GENERATION: usize = 2048;
+
+    #[derive(Default)]
+    struct Generations {
+        current: HashMap<[u8; PUBKEY_LEN], VerifyingKey>,
+        previous: HashMap<[u8; PUBKEY_LEN], VerifyingKey>,
+    }
+
+    impl Generations {
+        fn insert(&mut self, compressed: [u8; PUBKEY_LEN], key: VerifyingKey) {
+            if self.current.len() >= GENERATION {
+                self.previous = std::mem::take(&mut self.current);
+            }
+            self.current.insert(compressed, key);
+        }
+    }
+
+    static CACHE: LazyLock<Mutex<Generations>> = LazyLock::new(Mutex::default);
+
+    fn lock() -> MutexGuard<'static, Generations> {
+        // Nothing panics while the lock is held; a poisoned cache is still consistent.
+        CACHE.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn get(compressed: &[u8; PUBKEY_LEN]) -> Option<VerifyingKey> {
+        let mut cache = lock();
+        if let Some(key) = cache.current.get(compressed) {
+            return Some(*key);
+        }
+        let key = cache.previous.remove(compressed)?;
+        cache.insert(*compressed, key);
+        Some(key)
+    }
+
+    pub(super) fn put(compressed: [u8; PUBKEY_LEN], key: VerifyingKey) {
+        lock().insert(compressed, key);
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::SecretKey;
+
+        #[test]
+        fn generations_stay_bounded_and_keep_keys_in_use() {
+            let key = *SecretKey::from_seed(b"cache").public_key().key();
+            let name = |i: usize| {
+                let mut c = [0u8; PUBKEY_LEN];
+                c[..8].copy_from_slice(&(i as u64).to_be_bytes());
+                c
+            };
+            let mut g = Generations::default();
+            for i in 0..GENERATION.saturating_mul(5) {
+                g.insert(name(i), key);
+                // Key 0 is in steady use: looked up (and so promoted) after every insert.
+                if let Some(k) = g.previous.remove(&name(0)) {
+                    g.insert(name(0), k);
+                }
+                assert!(g.current.len() <= GENERATION);
+                assert!(g.previous.len() <= GENERATION);
+            }
+            assert!(g.current.contains_key(&name(0)) || g.previous.contains_key(&name(0)));
+        }
     }
 }
 

@@ -216,3 +216,24 @@ fn address_is_first_20_bytes_of_sha256_of_compressed_key() {
     let h = Hash::sha256(&key.to_bytes());
     assert_eq!(key.address().0[..], h.0[..20]);
 }
+
+#[test]
+fn cached_key_parsing_gives_the_same_keys_and_refuses_the_same_points() {
+    for seed in [b"alice".as_slice(), b"bob", b"carol"] {
+        let key = SecretKey::from_seed(seed).public_key();
+        // The first parse may fill the cache, the second may hit it: both are the key.
+        for _ in 0..2 {
+            assert_eq!(PublicKey::from_compressed(&key.to_bytes()), Some(key));
+        }
+    }
+    // x = 5 is not on secp256k1 (5^3 + 7 = 132 is not a square mod p): refused every time.
+    let mut off_curve = [0u8; PUBKEY_LEN];
+    off_curve[0] = 0x02;
+    off_curve[32] = 5;
+    for _ in 0..2 {
+        assert_eq!(PublicKey::from_compressed(&off_curve), None);
+    }
+    let mut bad_prefix = SecretKey::from_seed(b"alice").public_key().to_bytes();
+    bad_prefix[0] = 0x04;
+    assert_eq!(PublicKey::from_compressed(&bad_prefix), None);
+}

@@ -208,7 +208,9 @@ impl CheckedTx {
             .enumerate()
             .map(|(i, c)| Call::from_proto(i, c))
             .collect::<Result<Vec<_>>>()?;
-        let hash = tx_hash(&signed.body, &signature);
+        // `tx_hash(&signed.body, &signature)` without copying the body: `signed` holds exactly
+        // these two fields (prost keeps no unknown fields), so its encoding is the same bytes.
+        let hash = Hash::sha256(&signed.encode_to_vec());
         Ok(CheckedTx {
             hash,
             body_bytes: signed.body,
@@ -272,6 +274,13 @@ impl CheckedTx {
     pub fn to_signed(&self) -> v1::SignedTx {
         v1::SignedTx {
             body: self.body_bytes.clone(),
+            signature: self.signature.to_vec(),
+        }
+    }
+    /// As [`CheckedTx::to_signed`], moving the body bytes instead of copying them.
+    pub fn into_signed(self) -> v1::SignedTx {
+        v1::SignedTx {
+            body: self.body_bytes,
             signature: self.signature.to_vec(),
         }
     }

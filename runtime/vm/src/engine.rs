@@ -120,13 +120,33 @@ fn engine_config(limits: &Limits) -> Config {
     let mut pool = PoolingAllocationConfig::new();
     let max_memory_bytes =
         usize::try_from(limits.max_memory_pages.saturating_mul(65_536)).unwrap_or(usize::MAX);
+    let max_table_elements = usize::try_from(limits.max_table_elements).unwrap_or(usize::MAX);
     pool.total_core_instances(limits.pool_instances)
         .total_memories(limits.pool_instances)
         .total_tables(limits.pool_instances)
         .max_memories_per_module(1)
         .max_tables_per_module(1)
         .max_memory_size(max_memory_bytes)
-        .table_elements(usize::try_from(limits.max_table_elements).unwrap_or(usize::MAX));
+        .table_elements(max_table_elements)
+        // Every call runs on a fresh instance, and a freed slot must read as new before reuse.
+        // A table (a funcref is one pointer) is zeroed with memset instead of an madvise: no
+        // syscall or TLB shootdown per call, and at most the largest table stays resident per
+        // slot (20 KB with the default limits, 5 MiB over the whole pool).
+        .table_keep_resident(max_table_elements.saturating_mul(std::mem::size_of::<usize>()))
+        // Linear memory is still reset with madvise(DONTNEED), which drops the instance's
+        // private pages so the slot reads as its initial image and zeros again, but batched: 8
+        // regions (a memory and a table per instance) per process_madvise call, so one syscall
+        // (and, on recent kernels, one TLB shootdown) per 4 instances instead of one each. A
+        // freed slot is reused only after its batch is flushed, and wasmtime flushes early
+        // rather than fail an allocation. Pending decommits are bounded: under 8 regions per
+        // queue shard, one shard per CPU (up to 16), so on 2 cores at most 8 memories: a few
+        // dirty pages each for the system contracts, `max_memory_size` each at worst.
+        //
+        // Not used: `linear_memory_keep_resident` memsets a memory from address 0 up, where
+        // Rust contracts keep their 1 MiB stack, so it would clear ~1.1 MiB per call to save
+        // one madvise; `pagemap_scan` (reset only the dirty pages) leaves a dirty page that was
+        // swapped out unreset (wasmtime PR #14357), and a stale page would break determinism.
+        .decommit_batch_size(8);
     c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     c
 }

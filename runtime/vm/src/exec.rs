@@ -8,6 +8,7 @@ use crate::state::{keys, Backend, Overlay, WriteSet};
 use hanok_abi::{decode_result, exports, Address};
 use sha2::{Digest, Sha256};
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use wasmtime::{Store, Trap};
@@ -71,6 +72,69 @@ pub struct Effects {
     pub gas_used: u64,
 }
 
+/// Code hashes of contracts, as read from a backend's contract metadata, shared by the sessions
+/// of one block so that each contract's metadata is read and parsed once per block instead of on
+/// every call.
+///
+/// Sound only while the backend it was filled from changes in no other way than by the writes
+/// that [`Session::finish`] of sessions using it hand back: `finish` drops the entry of every
+/// contract whose metadata the session wrote, before those writes can reach the backend. Entries
+/// are only filled from the backend, never from a session's pending writes, so a write that is
+/// reverted, or a session that is dropped, leaves nothing behind; a session reads its own pending
+/// metadata writes directly. `hanok-chain` uses one per executed block, over the block's pending
+/// state. At most [`ContractCache::CAPACITY`] contracts are kept; further ones are read each
+/// time.
+///
+/// Not `Send`: it lives on the thread that runs the block, as sessions do.
+#[derive(Clone, Default)]
+pub struct ContractCache {
+    code: Rc<RefCell<HashMap<Address, CodeHash>>>,
+}
+
+impl std::fmt::Debug for ContractCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContractCache")
+            .field("contracts", &self.code.borrow().len())
+            .finish()
+    }
+}
+
+impl ContractCache {
+    /// Most contracts one cache holds.
+    pub const CAPACITY: usize = 4096;
+
+    /// An empty cache.
+    pub fn new() -> ContractCache {
+        ContractCache::default()
+    }
+
+    fn get(&self, contract: &Address) -> Option<CodeHash> {
+        self.code.borrow().get(contract).copied()
+    }
+
+    fn insert(&self, contract: Address, code: CodeHash) {
+        let mut map = self.code.borrow_mut();
+        if map.len() < Self::CAPACITY {
+            map.insert(contract, code);
+        }
+    }
+
+    /// Forgets every contract whose metadata key is among `writes`.
+    fn forget_written(&self, writes: &WriteSet) {
+        let mut map = self.code.borrow_mut();
+        if map.is_empty() {
+            return;
+        }
+        let start = [keys::CONTRACT_INFO];
+        let end = [keys::CONTRACT_INFO.saturating_add(1)];
+        for key in writes.range(start.to_vec()..end.to_vec()).map(|(k, _)| k) {
+            if let Some(a) = key.get(1..).and_then(Address::from_slice) {
+                map.remove(&a);
+            }
+        }
+    }
+}
+
 pub(crate) struct TxState {
     pub(crate) backend: Arc<dyn Backend>,
     pub(crate) overlay: Overlay,
@@ -78,6 +142,8 @@ pub(crate) struct TxState {
     pub(crate) stack: Vec<Address>,
     pub(crate) block: BlockEnv,
     pub(crate) origin: Address,
+    /// Code hashes of contracts read from `backend`, shared with other sessions of the block.
+    pub(crate) contracts: Option<ContractCache>,
 }
 
 pub(crate) struct Frame {
@@ -115,8 +181,39 @@ fn load_info(tx: &Rc<RefCell<TxState>>, contract: &Address) -> Result<ContractIn
         t.overlay.get(t.backend.as_ref(), &keys::info(contract))?
     };
     let raw = raw.ok_or(Fault::NoSuchContract(*contract))?;
-    serde_json::from_slice(&raw)
+    parse_info(&raw)
+}
+
+fn parse_info(raw: &[u8]) -> Result<ContractInfo> {
+    serde_json::from_slice(raw)
         .map_err(|e| StorageError(format!("corrupt contract info: {e}")).into())
+}
+
+fn info_code_hash(info: &ContractInfo) -> Result<CodeHash> {
+    CodeHash::from_hex(&info.code_hash)
+        .ok_or_else(|| StorageError("corrupt code hash in contract info".into()).into())
+}
+
+/// The code hash of `contract`: what [`load_info`] and [`info_code_hash`] give, through the
+/// session's [`ContractCache`] when it has one and has no pending write to the contract's
+/// metadata.
+fn load_code_hash(tx: &Rc<RefCell<TxState>>, contract: &Address) -> Result<CodeHash> {
+    let t = tx.borrow();
+    let key = keys::info(contract);
+    let cache = match &t.contracts {
+        Some(cache) if !t.overlay.writes().contains_key(&key) => cache,
+        _ => return info_code_hash(&load_info(tx, contract)?),
+    };
+    if let Some(code) = cache.get(contract) {
+        return Ok(code);
+    }
+    let raw = t
+        .backend
+        .get(&key)?
+        .ok_or(Fault::NoSuchContract(*contract))?;
+    let code = info_code_hash(&parse_info(&raw)?)?;
+    cache.insert(*contract, code);
+    Ok(code)
 }
 
 fn load_module(
@@ -169,16 +266,8 @@ fn run_frame_inner(
     if fuel < inner.gas.instantiate {
         return (Err(Fault::OutOfGas.into()), 0);
     }
-    let code = match load_info(tx, &frame.contract) {
-        Ok(info) => match CodeHash::from_hex(&info.code_hash) {
-            Some(h) => h,
-            None => {
-                return (
-                    Err(StorageError("corrupt code hash in contract info".into()).into()),
-                    fuel,
-                )
-            }
-        },
+    let code = match load_code_hash(tx, &frame.contract) {
+        Ok(code) => code,
         Err(e) => return (Err(e), fuel),
     };
     let pre = match load_module(inner, tx, &code) {
@@ -305,6 +394,7 @@ impl Vm {
                 stack: Vec::new(),
                 block,
                 origin,
+                contracts: None,
             })),
             gas_limit,
             gas_used: 0,
@@ -329,6 +419,14 @@ impl Vm {
 }
 
 impl Session {
+    /// Reads contract metadata through `cache`, shared with the other sessions of a block (see
+    /// [`ContractCache`] for when that is sound).
+    #[must_use]
+    pub fn with_contract_cache(self, cache: &ContractCache) -> Session {
+        self.tx.borrow_mut().contracts = Some(cache.clone());
+        self
+    }
+
     /// Gas left for further calls.
     pub fn gas_remaining(&self) -> u64 {
         self.gas_limit.saturating_sub(self.gas_used)
@@ -541,6 +639,12 @@ impl Session {
     /// Ends the session, handing back its writes and events.
     pub fn finish(self) -> Effects {
         let gas_used = self.gas_used;
+        {
+            let t = self.tx.borrow();
+            if let Some(cache) = &t.contracts {
+                cache.forget_written(t.overlay.writes());
+            }
+        }
         let tx = Rc::try_unwrap(self.tx).map(RefCell::into_inner);
         match tx {
             Ok(tx) => Effects {
@@ -558,5 +662,129 @@ impl Session {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MemBackend, VmConfig};
+
+    /// A contract whose `execute` returns the single byte `tag`, and whose `migrate` succeeds
+    /// or fails with a contract error.
+    fn tagged(tag: char, migrate_ok: bool) -> Vec<u8> {
+        let migrate = if migrate_ok {
+            "(i64.const 1)"
+        } else {
+            "(i64.or (i64.shl (i64.const 16) (i64.const 32)) (i64.const 3))"
+        };
+        let wat = format!(
+            r#"(module
+  (memory (export "memory") 1)
+  (data (i32.const 0) "\00{tag}")
+  (data (i32.const 16) "\01no")
+  (func (export "instantiate") (result i64) (i64.const 1))
+  (func (export "query") (result i64) (i64.const 2))
+  (func (export "execute") (result i64) (i64.const 2))
+  (func (export "migrate") (result i64) {migrate}))"#
+        );
+        wat::parse_str(wat).expect("wat")
+    }
+
+    fn block() -> BlockEnv {
+        BlockEnv {
+            height: 1,
+            time: 1_800_000_000,
+            chain_id: "hanok-test".into(),
+        }
+    }
+
+    const ORIGIN: Address = Address([0xa1; 20]);
+
+    struct Block {
+        vm: Vm,
+        state: Arc<MemBackend>,
+        cache: ContractCache,
+    }
+
+    impl Block {
+        fn session(&self, cached: bool) -> Session {
+            let s = self
+                .vm
+                .session(self.state.clone(), block(), ORIGIN, 10_000_000);
+            if cached {
+                s.with_contract_cache(&self.cache)
+            } else {
+                s
+            }
+        }
+
+        /// Executes `contract` in a session of its own (applied, as a block applies a
+        /// successful tx): the returned data and the gas used.
+        fn run(&self, contract: Address, cached: bool) -> (Vec<u8>, u64) {
+            let mut s = self.session(cached);
+            let out = s.execute(contract, b"{}").expect("execute");
+            let effects = s.finish();
+            self.state.apply(&effects.writes);
+            (out.data, effects.gas_used)
+        }
+    }
+
+    #[test]
+    fn contract_cache_follows_instantiate_and_migrate_and_ignores_reverted_writes() -> Result<()> {
+        let b = Block {
+            vm: Vm::new(VmConfig::default()).map_err(|e| StorageError(e.to_string()))?,
+            state: Arc::new(MemBackend::new()),
+            cache: ContractCache::new(),
+        };
+        let mut s = b.session(true);
+        let a = s.upload(&tagged('A', true))?;
+        let bee = s.upload(&tagged('B', true))?;
+        let refuses = s.upload(&tagged('C', false))?;
+        let (x, _) = s.instantiate(a, "x", Some(ORIGIN), b"{}")?;
+        b.state.apply(&s.finish().writes);
+
+        // Cached and uncached reads agree, data and gas.
+        assert_eq!(b.run(x, true), b.run(x, false));
+        assert_eq!(b.run(x, true).0, b"A");
+        assert_eq!(b.cache.get(&x), Some(a));
+
+        // A migration whose `migrate` fails is undone (and uses up the session's gas): still A.
+        let mut s = b.session(true);
+        assert!(s.migrate(x, refuses, b"{}").is_err());
+        b.state.apply(&s.finish().writes);
+        assert_eq!(b.run(x, true).0, b"A");
+
+        // A migration in a session that is then dropped (a failed tx): still A.
+        let mut s = b.session(true);
+        s.migrate(x, bee, b"{}")?;
+        assert_eq!(s.execute(x, b"{}")?.data, b"B");
+        drop(s);
+        assert_eq!(b.run(x, true).0, b"A");
+
+        // A migration that commits: the session sees B at once, later sessions too.
+        let mut s = b.session(true);
+        assert_eq!(s.execute(x, b"{}")?.data, b"A");
+        s.migrate(x, bee, b"{}")?;
+        assert_eq!(s.execute(x, b"{}")?.data, b"B");
+        b.state.apply(&s.finish().writes);
+        assert_eq!(b.cache.get(&x), None);
+        assert_eq!(b.run(x, true), b.run(x, false));
+        assert_eq!(b.run(x, true).0, b"B");
+
+        // A contract instantiated later in the block is found, and a missing one is not cached.
+        let nobody = contract_address(&ORIGIN, "y");
+        let mut s = b.session(true);
+        assert!(matches!(
+            s.execute(nobody, b"{}"),
+            Err(CallError::Fault(Fault::NoSuchContract(_)))
+        ));
+        drop(s);
+        let mut s = b.session(true);
+        let (y, _) = s.instantiate(a, "y", None, b"{}")?;
+        assert_eq!(s.execute(y, b"{}")?.data, b"A");
+        b.state.apply(&s.finish().writes);
+        assert_eq!(b.run(y, true).0, b"A");
+        Ok(())
     }
 }

@@ -1,5 +1,6 @@
 //! The host functions of module `hanok`, each charged gas before it does any work.
 
+use crate::config::GasSchedule;
 use crate::engine::Inner;
 use crate::error::{CallError, Fault};
 use crate::exec::{run_frame, Frame, TxState};
@@ -109,6 +110,12 @@ pub(crate) struct HostCtx {
 
 type C<'a> = Caller<'a, HostCtx>;
 
+/// The VM's gas schedule, borrowed from the store (read a field and let the borrow end before
+/// charging).
+fn gas<'a>(caller: &'a C<'_>) -> &'a GasSchedule {
+    &caller.data().inner.gas
+}
+
 fn charge(caller: &mut C<'_>, gas: u64) -> wasmtime::Result<()> {
     let left = caller.get_fuel()?;
     if left < gas {
@@ -188,19 +195,18 @@ pub(crate) fn define(linker: &mut Linker<HostCtx>) -> wasmtime::Result<()> {
     let m = HOST_MODULE;
 
     linker.func_wrap(m, imports::INPUT, |mut c: C<'_>| -> wasmtime::Result<i32> {
-        let g = c.data().inner.gas.clone();
-        let len = c.data().input.len();
-        charge(
-            &mut c,
-            g.host_call.saturating_add(bytes_gas(g.per_byte, len)),
-        )?;
+        let cost = {
+            let (g, len) = (gas(&c), c.data().input.len());
+            g.host_call.saturating_add(bytes_gas(g.per_byte, len))
+        };
+        charge(&mut c, cost)?;
         let input = c.data().input.clone();
         Ok(set_register(&mut c, input))
     })?;
 
     linker.func_wrap(m, imports::ENV, |mut c: C<'_>| -> wasmtime::Result<i32> {
-        let g = c.data().inner.gas.clone();
-        charge(&mut c, g.host_call)?;
+        let cost = gas(&c).host_call;
+        charge(&mut c, cost)?;
         let env = {
             let d = c.data();
             let tx = d.tx.borrow();
@@ -220,12 +226,11 @@ pub(crate) fn define(linker: &mut Linker<HostCtx>) -> wasmtime::Result<()> {
         m,
         imports::REGISTER_READ,
         |mut c: C<'_>, dst: i32| -> wasmtime::Result<()> {
-            let g = c.data().inner.gas.clone();
-            let len = c.data().register.len();
-            charge(
-                &mut c,
-                g.host_call.saturating_add(bytes_gas(g.per_byte, len)),
-            )?;
+            let cost = {
+                let (g, len) = (gas(&c), c.data().register.len());
+                g.host_call.saturating_add(bytes_gas(g.per_byte, len))
+            };
+            charge(&mut c, cost)?;
             let reg = std::mem::take(&mut c.data_mut().register);
             let r = write(&mut c, dst, &reg);
             c.data_mut().register = reg;
@@ -237,13 +242,13 @@ pub(crate) fn define(linker: &mut Linker<HostCtx>) -> wasmtime::Result<()> {
         m,
         imports::STORAGE_READ,
         |mut c: C<'_>, kp: i32, kl: i32| -> wasmtime::Result<i32> {
-            let g = c.data().inner.gas.clone();
             let key = read_key(&mut c, kp, kl)?;
-            charge(
-                &mut c,
+            let cost = {
+                let g = gas(&c);
                 g.storage_read
-                    .saturating_add(bytes_gas(g.per_byte, key.len())),
-            )?;
+                    .saturating_add(bytes_gas(g.per_byte, key.len()))
+            };
+            charge(&mut c, cost)?;
             let full = keys::storage(&c.data().contract, &key);
             let value = {
                 let tx = c.data().tx.borrow();
@@ -252,7 +257,8 @@ pub(crate) fn define(linker: &mut Linker<HostCtx>) -> wasmtime::Result<()> {
             match value {
                 None => Ok(-1),
                 Some(v) => {
-                    charge(&mut c, bytes_gas(g.per_byte, v.len()))?;
+                    let cost = bytes_gas(gas(&c).per_byte, v.len());
+                    charge(&mut c, cost)?;
                     Ok(set_register(&mut c, v))
                 }
             }
@@ -264,17 +270,17 @@ pub(crate) fn define(linker: &mut Linker<HostCtx>) -> wasmtime::Result<()> {
         imports::STORAGE_WRITE,
         |mut c: C<'_>, kp: i32, kl: i32, vp: i32, vl: i32| -> wasmtime::Result<()> {
             writable(&c, "storage_write")?;
-            let g = c.data().inner.gas.clone();
             let max_value = c.data().inner.limits.max_value_bytes;
             let key = read_key(&mut c, kp, kl)?;
             let value = read(&mut c, vp, vl, max_value, "storage value")?;
-            charge(
-                &mut c,
+            let cost = {
+                let g = gas(&c);
                 g.storage_write.saturating_add(bytes_gas(
                     g.per_byte_written,
                     key.len().saturating_add(value.len()),
-                )),
-            )?;
+                ))
+            };
+            charge(&mut c, cost)?;
             let full = keys::storage(&c.data().contract, &key);
             c.data().tx.borrow_mut().overlay.put(full, Some(value));
             Ok(())
@@ -286,13 +292,13 @@ pub(crate) fn define(linker: &mut Linker<HostCtx>) -> wasmtime::Result<()> {
         imports::STORAGE_REMOVE,
         |mut c: C<'_>, kp: i32, kl: i32| -> wasmtime::Result<()> {
             writable(&c, "storage_remove")?;
-            let g = c.data().inner.gas.clone();
             let key = read_key(&mut c, kp, kl)?;
-            charge(
-                &mut c,
+            let cost = {
+                let g = gas(&c);
                 g.storage_remove
-                    .saturating_add(bytes_gas(g.per_byte, key.len())),
-            )?;
+                    .saturating_add(bytes_gas(g.per_byte, key.len()))
+            };
+            charge(&mut c, cost)?;
             let full = keys::storage(&c.data().contract, &key);
             c.data().tx.borrow_mut().overlay.put(full, None);
             Ok(())
@@ -303,7 +309,6 @@ pub(crate) fn define(linker: &mut Linker<HostCtx>) -> wasmtime::Result<()> {
         m,
         imports::STORAGE_RANGE,
         |mut c: C<'_>, sp: i32, sl: i32, ep: i32, el: i32, limit: i32| -> wasmtime::Result<i32> {
-            let g = c.data().inner.gas.clone();
             let max_pairs = c.data().inner.limits.max_range_pairs;
             let limit = (limit.max(0) as u32).min(max_pairs) as usize;
             let start = read_key(&mut c, sp, sl)?;
@@ -312,7 +317,8 @@ pub(crate) fn define(linker: &mut Linker<HostCtx>) -> wasmtime::Result<()> {
             } else {
                 Some(read_key(&mut c, ep, el)?)
             };
-            charge(&mut c, g.storage_range)?;
+            let cost = gas(&c).storage_range;
+            charge(&mut c, cost)?;
             let contract = c.data().contract;
             let prefix = keys::storage_prefix(&contract);
             let full_start = keys::storage(&contract, &start);
@@ -331,11 +337,12 @@ pub(crate) fn define(linker: &mut Linker<HostCtx>) -> wasmtime::Result<()> {
                 .map(|(k, v)| (k.get(prefix.len()..).unwrap_or_default(), v.as_slice()))
                 .collect();
             let encoded = encode_pairs(&stripped);
-            let pair_gas = g.per_range_pair.saturating_mul(stripped.len() as u64);
-            charge(
-                &mut c,
-                pair_gas.saturating_add(bytes_gas(g.per_byte, encoded.len())),
-            )?;
+            let cost = {
+                let g = gas(&c);
+                let pair_gas = g.per_range_pair.saturating_mul(stripped.len() as u64);
+                pair_gas.saturating_add(bytes_gas(g.per_byte, encoded.len()))
+            };
+            charge(&mut c, cost)?;
             Ok(set_register(&mut c, encoded))
         },
     )?;
@@ -345,17 +352,17 @@ pub(crate) fn define(linker: &mut Linker<HostCtx>) -> wasmtime::Result<()> {
         imports::EMIT_EVENT,
         |mut c: C<'_>, p: i32, l: i32| -> wasmtime::Result<()> {
             writable(&c, "emit_event")?;
-            let g = c.data().inner.gas.clone();
             let (max_bytes, max_events) = (
                 c.data().inner.limits.max_event_bytes,
                 c.data().inner.limits.max_events,
             );
             let bytes = read(&mut c, p, l, max_bytes, "event")?;
-            charge(
-                &mut c,
+            let cost = {
+                let g = gas(&c);
                 g.event
-                    .saturating_add(bytes_gas(g.per_byte_written, bytes.len())),
-            )?;
+                    .saturating_add(bytes_gas(g.per_byte_written, bytes.len()))
+            };
+            charge(&mut c, cost)?;
             let ev = Event::decode(&bytes).map_err(|e| misuse(e.to_string()))?;
             let contract = c.data().contract;
             let mut tx = c.data().tx.borrow_mut();
@@ -392,13 +399,13 @@ pub(crate) fn define(linker: &mut Linker<HostCtx>) -> wasmtime::Result<()> {
         m,
         imports::SHA256,
         |mut c: C<'_>, p: i32, l: i32, out: i32| -> wasmtime::Result<()> {
-            let g = c.data().inner.gas.clone();
             let max = c.data().inner.limits.max_message_bytes;
             let data = read(&mut c, p, l, max, "sha256 input")?;
-            charge(
-                &mut c,
-                g.sha256.saturating_add(bytes_gas(g.per_byte, data.len())),
-            )?;
+            let cost = {
+                let g = gas(&c);
+                g.sha256.saturating_add(bytes_gas(g.per_byte, data.len()))
+            };
+            charge(&mut c, cost)?;
             let digest: [u8; 32] = Sha256::digest(&data).into();
             write(&mut c, out, &digest)
         },
@@ -408,8 +415,8 @@ pub(crate) fn define(linker: &mut Linker<HostCtx>) -> wasmtime::Result<()> {
         m,
         imports::SECP256K1_VERIFY,
         |mut c: C<'_>, hp: i32, sp: i32, pkp: i32, pkl: i32| -> wasmtime::Result<i32> {
-            let g = c.data().inner.gas.clone();
-            charge(&mut c, g.secp256k1_verify)?;
+            let cost = gas(&c).secp256k1_verify;
+            charge(&mut c, cost)?;
             let hash = read(&mut c, hp, 32, 32, "message hash")?;
             let sig = read(&mut c, sp, 64, 64, "signature")?;
             let pk = read(&mut c, pkp, pkl, 65, "public key")?;
@@ -449,7 +456,6 @@ pub fn secp256k1_verify(hash: &[u8], sig: &[u8], pubkey: &[u8]) -> bool {
 
 /// `call` and `query`: run another contract synchronously in this transaction.
 fn nested(mut c: C<'_>, ap: i32, mp: i32, ml: i32, read_only: bool) -> wasmtime::Result<i32> {
-    let g = c.data().inner.gas.clone();
     let (max_msg, max_depth) = (
         c.data().inner.limits.max_message_bytes,
         c.data().inner.limits.max_call_depth,
@@ -459,10 +465,11 @@ fn nested(mut c: C<'_>, ap: i32, mp: i32, ml: i32, read_only: bool) -> wasmtime:
     }
     let target = read_address(&mut c, ap)?;
     let msg = read(&mut c, mp, ml, max_msg, "message")?;
-    charge(
-        &mut c,
-        g.call.saturating_add(bytes_gas(g.per_byte, msg.len())),
-    )?;
+    let cost = {
+        let g = gas(&c);
+        g.call.saturating_add(bytes_gas(g.per_byte, msg.len()))
+    };
+    charge(&mut c, cost)?;
     let depth = c.data().depth.saturating_add(1);
     if depth > max_depth {
         return Err(trap(Fault::CallDepth { limit: max_depth }));

@@ -34,7 +34,9 @@ mod validate;
 pub use config::{GasSchedule, Limits, VmConfig};
 pub use engine::{CodeHash, Loaded, Vm};
 pub use error::{CallError, Fault, Result, SetupError, StorageError, ValidationError};
-pub use exec::{contract_address, BlockEnv, ContractInfo, Effects, Outcome, Session};
+pub use exec::{
+    contract_address, BlockEnv, ContractCache, ContractInfo, Effects, Outcome, Session,
+};
 pub use hanok_abi::{Address, Amount, Env, Event};
 pub use host::{secp256k1_verify, ContractEvent};
 pub use state::{Backend, MemBackend, WriteSet};

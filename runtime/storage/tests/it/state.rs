@@ -18,13 +18,8 @@ fn writes(items: &[(&[u8], Option<&[u8]>)]) -> Writes {
 fn block_index(height: u64, body: &[u8]) -> Vec<IndexWrite> {
     vec![
         IndexWrite {
-            index: Index::BlocksByHeight,
-            key: height_key(height).to_vec(),
-            value: body.to_vec(),
-        },
-        IndexWrite {
-            index: Index::TxByHash,
-            key: format!("tx{height}").into_bytes(),
+            index: Index::BlocksByHash,
+            key: body.to_vec(),
             value: height_key(height).to_vec(),
         },
         IndexWrite {
@@ -88,14 +83,14 @@ fn commit_read_range_index_and_proof() {
     );
 
     assert_eq!(
-        s.index_get(Index::BlocksByHeight, &height_key(1)).unwrap(),
-        Some(b"block1".to_vec())
+        s.index_get(Index::BlocksByHash, b"block1").unwrap(),
+        Some(height_key(1).to_vec())
     );
     assert_eq!(
         s.index_get(Index::Receipts, b"tx0").unwrap(),
         Some(b"ok".to_vec())
     );
-    assert_eq!(s.index_get(Index::TxByHash, b"nope").unwrap(), None);
+    assert_eq!(s.index_get(Index::Receipts, b"nope").unwrap(), None);
 
     let (v, p) = s.get_with_proof(b"c/3").unwrap();
     assert_eq!(v.as_deref(), Some(&b"three"[..]));
@@ -169,8 +164,8 @@ fn replaying_index_writes_is_harmless() {
     );
     s.commit_block(1, &Writes::new(), &idx).unwrap();
     assert_eq!(
-        s.index_get(Index::BlocksByHeight, &height_key(0)).unwrap(),
-        Some(b"block0".to_vec())
+        s.index_get(Index::BlocksByHash, b"block0").unwrap(),
+        Some(height_key(0).to_vec())
     );
 }
 
