@@ -208,11 +208,31 @@ fn node(
 /// Errors end here: the message with its causes, no backtrace (a user error is not a crash),
 /// and exit status 1.
 fn main() -> std::process::ExitCode {
+    limit_malloc_arenas();
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Bounds glibc's malloc to two arenas per core (its default is eight per core). The node's
+/// threads (gRPC, signature checks, the producer, sled's) each grow an arena of their own and
+/// glibc rarely gives their free pages back. On two cores under load: 16 arenas (the default)
+/// 4,151 token tx/s at 219 MiB; 4 arenas 3,816 tx/s at 180 MiB; 2 arenas 3,514 tx/s at 169 MiB;
+/// fewer arenas mean more lock contention in malloc. Called first, before any thread starts;
+/// `MALLOC_ARENA_MAX` in the environment still wins for whoever wants to tune it.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let arenas = libc::c_int::try_from(cores.saturating_mul(2)).unwrap_or(libc::c_int::MAX);
+        // SAFETY: `mallopt` only sets a glibc tunable; no thread has started yet, and an
+        // unsupported value is refused (returns 0) without side effects.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, arenas);
         }
     }
 }
