@@ -98,6 +98,15 @@ fn count(chain: &Chain) -> Result<u64> {
     ))
 }
 
+/// Opens a chain in `dir`, commits two blocks of one increment each from `key`, and closes it:
+/// its height and state root.
+fn two_increments(dir: &std::path::Path, key: &SecretKey) -> Result<(u64, hanok_types::Hash)> {
+    let mut chain = open(dir, ChainConfig::default())?;
+    produce(&mut chain, vec![tx(key, 0, 10, &[b"{}"])?])?;
+    produce(&mut chain, vec![tx(key, 1, 10, &[b"{}"])?])?;
+    Ok((chain.height(), chain.state_root()))
+}
+
 fn produce(chain: &mut Chain, txs: Vec<CheckedTx>) -> Result<hanok_chain::Committed> {
     let time = chain.last_header().time + 5;
     let p = chain.propose(txs, time, &authority())?;
@@ -217,12 +226,7 @@ fn a_failing_call_reverts_the_whole_tx_but_uses_the_nonce() -> Result<()> {
 fn reopen_and_torn_tail_recover_the_last_committed_block() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let alice = SecretKey::from_seed(b"alice");
-    let (height, root) = {
-        let mut chain = open(dir.path(), ChainConfig::default())?;
-        produce(&mut chain, vec![tx(&alice, 0, 10, &[b"{}"])?])?;
-        produce(&mut chain, vec![tx(&alice, 1, 10, &[b"{}"])?])?;
-        (chain.height(), chain.state_root())
-    };
+    let (height, root) = two_increments(dir.path(), &alice)?;
     let chain = open(dir.path(), ChainConfig::default())?;
     assert_eq!((chain.height(), chain.state_root()), (height, root));
     assert_eq!(count(&chain)?, 2);
@@ -263,12 +267,7 @@ fn reopen_and_torn_tail_recover_the_last_committed_block() -> Result<()> {
 fn a_state_store_in_the_old_tree_format_is_rebuilt_from_the_log() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let alice = SecretKey::from_seed(b"alice");
-    let (height, root) = {
-        let mut chain = open(dir.path(), ChainConfig::default())?;
-        produce(&mut chain, vec![tx(&alice, 0, 10, &[b"{}"])?])?;
-        produce(&mut chain, vec![tx(&alice, 1, 10, &[b"{}"])?])?;
-        (chain.height(), chain.state_root())
-    };
+    let (height, root) = two_increments(dir.path(), &alice)?;
     {
         // What the binary-record format left: a root, but no root reference.
         // sled drops its directory lock from a background thread: retry briefly.
