@@ -16,7 +16,8 @@
 //! renumbered or retyped, because signed transaction bytes must decode the same way on every
 //! node and every future version.
 
-/// The `hanok.v1` package: messages, clients (`*_client`) and servers (`*_server`).
+/// The `hanok.v1` package: messages, and with the `grpc` feature clients (`*_client`) and
+/// servers (`*_server`).
 pub mod v1 {
     #![allow(
         clippy::all,
@@ -24,7 +25,7 @@ pub mod v1 {
         missing_docs,
         reason = "generated code from tonic-prost-build"
     )]
-    tonic::include_proto!("hanok.v1");
+    include!(concat!(env!("OUT_DIR"), "/hanok.v1.rs"));
 }
 
 /// The encoded `FileDescriptorSet` of every `hanok.v1` file, for `tonic-reflection`.

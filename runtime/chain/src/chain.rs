@@ -84,6 +84,7 @@ pub struct Proposal {
     block: v1::Block,
     output: BlockOutput,
     receipts: EncodedReceipts,
+    senders: Vec<(Address, PublicKey)>,
 }
 
 impl Proposal {
@@ -94,6 +95,10 @@ impl Proposal {
     /// What executing it produced.
     pub fn output(&self) -> &BlockOutput {
         &self.output
+    }
+    /// Each transaction's sender and public key, in block order.
+    pub fn senders(&self) -> &[(Address, PublicKey)] {
+        &self.senders
     }
 }
 
@@ -415,6 +420,7 @@ impl Chain {
             gas_used: output.gas_used,
         };
         let signature = proposer.sign_prehash(&header_hash(&header)).to_vec();
+        let senders = txs.iter().map(|t| (t.sender(), *t.pubkey())).collect();
         let block = v1::Block {
             header: Some(header),
             signature,
@@ -425,6 +431,7 @@ impl Chain {
             block,
             output,
             receipts,
+            senders,
         })
     }
 

@@ -7,7 +7,8 @@ use crate::error::{ChainError, Result};
 use hanok_proto::v1;
 use hanok_types::{Call, CheckedTx, Hash, TxError};
 use hanok_vm::{
-    Backend, BlockEnv, CallError, CodeHash, ContractCache, ContractEvent, Session, Vm, WriteSet,
+    Backend, BlockEnv, CallError, CodeHash, ContractCache, ContractEvent, TxCall, TxRun, Vm,
+    WriteSet,
 };
 use prost::Message;
 use std::sync::Arc;
@@ -218,7 +219,12 @@ pub fn execute_block(
             height: block.height,
             reason: "more than 2^32 transactions".into(),
         })?;
-        let receipt = execute_tx(vm, &pending, &contracts, block, tx, index, rules)?;
+        let ctx = TxContext {
+            block,
+            index,
+            contracts: Some(&contracts),
+        };
+        let receipt = execute_tx(vm, &pending, ctx, tx, rules)?;
         gas_used = gas_used.saturating_add(receipt.gas_used);
         receipts.push(receipt);
     }
@@ -229,61 +235,118 @@ pub fn execute_block(
     })
 }
 
-fn stateful_check(
-    pending: &PendingBackend,
+/// The stateful checks of a transaction about to run at `block.height` over `state`: expiry,
+/// enrolment and the exact next nonce. Returns that nonce.
+///
+/// # Errors
+/// The outer `Err` is a storage failure; the inner one the [`TxError`] that rejects the tx.
+pub fn stateful_check(
+    state: &dyn Backend,
     block: &BlockEnv,
     tx: &CheckedTx,
     rules: &Rules,
 ) -> Result<Result<u64, TxError>> {
-    let expected = next_nonce(pending, &tx.sender())?;
+    let expected = next_nonce(state, &tx.sender())?;
     if tx.nonce() != expected {
         return Ok(Err(TxError::WrongNonce {
             expected,
             got: tx.nonce(),
         }));
     }
-    if block.height > tx.expiry_height() {
-        return Ok(Err(TxError::Expired {
-            expiry_height: tx.expiry_height(),
-            height: block.height,
-        }));
+    if let Err(e) = check_expiry(tx, block.height) {
+        return Ok(Err(e));
     }
-    if !rules.admission.is_enrolled(pending, &tx.sender())? {
-        return Ok(Err(TxError::NotEnrolled {
-            sender: tx.sender(),
-        }));
+    if let Err(e) = check_enrolled(state, tx, rules)? {
+        return Ok(Err(e));
     }
     Ok(Ok(expected))
 }
 
-fn run_call(session: &mut Session, call: &Call) -> Result<Vec<u8>, CallError> {
+/// Whether `tx` may still be included at `height`.
+///
+/// # Errors
+/// [`TxError::Expired`].
+pub fn check_expiry(tx: &CheckedTx, height: u64) -> Result<(), TxError> {
+    if height > tx.expiry_height() {
+        return Err(TxError::Expired {
+            expiry_height: tx.expiry_height(),
+            height,
+        });
+    }
+    Ok(())
+}
+
+/// Whether `tx`'s sender may send transactions, by the chain's admission rule over `state`.
+///
+/// # Errors
+/// The outer `Err` is a storage failure; the inner one [`TxError::NotEnrolled`].
+pub fn check_enrolled(
+    state: &dyn Backend,
+    tx: &CheckedTx,
+    rules: &Rules,
+) -> Result<Result<(), TxError>> {
+    if rules.admission.is_enrolled(state, &tx.sender())? {
+        Ok(Ok(()))
+    } else {
+        Ok(Err(TxError::NotEnrolled {
+            sender: tx.sender(),
+        }))
+    }
+}
+
+fn tx_call(call: &Call) -> TxCall<'_> {
     match call {
-        Call::Execute { contract, msg } => session.execute(*contract, msg).map(|o| o.data),
+        Call::Execute { contract, msg } => TxCall::Execute {
+            contract: *contract,
+            msg,
+        },
         Call::Instantiate {
             code_hash,
             label,
             admin,
             msg,
-        } => session
-            .instantiate(CodeHash(code_hash.0), label, *admin, msg)
-            .map(|(addr, _)| addr.0.to_vec()),
-        Call::Upload { wasm } => session.upload(wasm).map(|h| h.0.to_vec()),
+        } => TxCall::Instantiate {
+            code: CodeHash(code_hash.0),
+            label,
+            admin: *admin,
+            msg,
+        },
+        Call::Upload { wasm } => TxCall::Upload { wasm },
     }
 }
 
-fn execute_tx(
+/// Where a transaction runs: the block, its position, and the contract metadata cache of the
+/// block (if any).
+#[derive(Debug, Clone, Copy)]
+pub struct TxContext<'a> {
+    /// The block it runs in.
+    pub block: &'a BlockEnv,
+    /// Its position in the block.
+    pub index: u32,
+    /// The block's contract metadata cache (see [`ContractCache`]).
+    pub contracts: Option<&'a ContractCache>,
+}
+
+/// Runs `calls` as `sender` with `gas_limit`, all-or-nothing, over `state`, and makes the
+/// receipt: on success the writes to commit; on failure none, and the full gas limit charged.
+/// No stateful check and no nonce: [`execute_tx`] adds those for a signed transaction; an
+/// unsigned dry run (`Simulate`) uses this directly.
+///
+/// # Errors
+/// [`ChainError::State`] when the state backend fails (never a transaction outcome).
+pub fn execute_calls(
     vm: &Vm,
-    pending: &Arc<PendingBackend>,
-    contracts: &ContractCache,
-    block: &BlockEnv,
-    tx: &CheckedTx,
-    index: u32,
-    rules: &Rules,
-) -> Result<Receipt> {
+    state: Arc<dyn Backend>,
+    ctx: TxContext<'_>,
+    tx_hash: Hash,
+    sender: hanok_types::Address,
+    gas_limit: u64,
+    calls: &[Call],
+) -> Result<(Receipt, WriteSet)> {
     let mut receipt = Receipt {
-        tx_hash: tx.hash(),
-        height: block.height,
-        index,
+        tx_hash,
+        height: ctx.block.height,
+        index: ctx.index,
         status: TxStatus::Ok,
         gas_used: 0,
         events: Vec::new(),
@@ -292,50 +355,72 @@ fn execute_tx(
         results: Vec::new(),
         rejection: None,
     };
-    let nonce = match stateful_check(pending, block, tx, rules)? {
-        Ok(n) => n,
-        Err(e) => {
-            receipt.status = TxStatus::Rejected;
-            receipt.error = Some(e.to_string());
-            receipt.rejection = Some(e);
-            return Ok(receipt);
-        }
-    };
-    let backend: Arc<dyn Backend> = pending.clone();
-    let mut session = vm
-        .session(backend, block.clone(), tx.sender(), tx.gas_limit())
-        .with_contract_cache(contracts);
-    let mut failure = None;
-    for (i, call) in tx.calls().iter().enumerate() {
-        match run_call(&mut session, call) {
-            Ok(data) => receipt.results.push(data),
-            Err(CallError::Storage(e)) => return Err(e.into()),
-            Err(e) => {
-                failure = Some((i, e));
-                break;
-            }
-        }
+    let mut session = vm.session(state, ctx.block.clone(), sender, gas_limit);
+    if let Some(cache) = ctx.contracts {
+        session = session.with_contract_cache(cache);
     }
-    match failure {
-        None => {
-            let effects = session.finish();
+    match session.run_all(calls.iter().map(tx_call))? {
+        TxRun::Done { results, effects } => {
+            receipt.results = results;
             receipt.gas_used = effects.gas_used;
             receipt.events = effects.events;
-            pending.apply(effects.writes);
+            Ok((receipt, effects.writes))
         }
-        Some((i, e)) => {
-            // Dropping the session discards every write and event of the transaction.
-            drop(session);
-            receipt.status = match e {
+        TxRun::Failed { index, error } => {
+            receipt.status = match error {
                 CallError::Contract { .. } => TxStatus::ContractError,
                 _ => TxStatus::VmError,
             };
-            receipt.error = Some(e.to_string());
-            receipt.failed_call = u32::try_from(i).ok();
-            receipt.results.clear();
-            receipt.gas_used = tx.gas_limit();
+            receipt.error = Some(error.to_string());
+            receipt.failed_call = u32::try_from(index).ok();
+            // A failed execution is charged its full gas limit (DESIGN.md).
+            receipt.gas_used = gas_limit;
+            Ok((receipt, WriteSet::new()))
         }
     }
+}
+
+/// Executes one signed transaction as the block's `ctx.index`-th over `pending`: the stateful
+/// checks (a failure gives a [`TxStatus::Rejected`] receipt and changes nothing), then the calls
+/// ([`execute_calls`]), then the nonce, used whether or not the calls succeeded.
+///
+/// # Errors
+/// [`ChainError::State`] when the state backend fails (never a transaction outcome).
+pub fn execute_tx(
+    vm: &Vm,
+    pending: &Arc<PendingBackend>,
+    ctx: TxContext<'_>,
+    tx: &CheckedTx,
+    rules: &Rules,
+) -> Result<Receipt> {
+    let nonce = match stateful_check(pending.as_ref(), ctx.block, tx, rules)? {
+        Ok(n) => n,
+        Err(e) => {
+            return Ok(Receipt {
+                tx_hash: tx.hash(),
+                height: ctx.block.height,
+                index: ctx.index,
+                status: TxStatus::Rejected,
+                gas_used: 0,
+                events: Vec::new(),
+                error: Some(e.to_string()),
+                failed_call: None,
+                results: Vec::new(),
+                rejection: Some(e),
+            })
+        }
+    };
+    let backend: Arc<dyn Backend> = pending.clone();
+    let (receipt, writes) = execute_calls(
+        vm,
+        backend,
+        ctx,
+        tx.hash(),
+        tx.sender(),
+        tx.gas_limit(),
+        tx.calls(),
+    )?;
+    pending.apply(writes);
     // The nonce is used whether or not the calls succeeded: the signed bytes can never run again.
     pending.put(
         nonce_key(&tx.sender()),

@@ -39,5 +39,8 @@ pub use admission::{Admission, AllowAll, StorageKeyAdmission};
 pub use backend::{PendingBackend, StoreBackend};
 pub use chain::{genesis_block, header_hash, Chain, ChainConfig, Committed, OpenReport, Proposal};
 pub use error::{ChainError, Result};
-pub use exec::{execute_block, receipts_root, tx_root, BlockOutput, Receipt, Rules, TxStatus};
+pub use exec::{
+    check_enrolled, check_expiry, execute_block, execute_calls, execute_tx, receipts_root,
+    stateful_check, tx_root, BlockOutput, Receipt, Rules, TxContext, TxStatus,
+};
 pub use genesis::{genesis_writes, Genesis, GenesisContract, GENESIS_GAS};

@@ -1,8 +1,8 @@
-//! [`NodeConfig`]: everything an operator sets, loadable from TOML.
+//! [`NodeConfig`]: everything an operator sets, loadable from TOML. Plain data; the only thing
+//! it does is load the genesis and key files it names ([`NodeConfig::node_genesis`]).
 
 use crate::error::{Error, Result};
-use crate::node::NodeGenesis;
-use hanok_types::SecretKey;
+use hanok_ledger::{LedgerConfig, NodeGenesis};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -70,7 +70,7 @@ impl Default for NodeConfig {
         NodeConfig {
             data_dir: PathBuf::from("hanok-data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
-            chain_id: crate::dev::DEV_CHAIN_ID.to_string(),
+            chain_id: hanok_ledger::dev::DEV_CHAIN_ID.to_string(),
             block_interval_ms: 5,
             max_block_txs: 2_000,
             mempool_capacity: 20_000,
@@ -138,8 +138,8 @@ impl NodeConfig {
     ///
     /// # Errors
     /// [`Error::Config`] if either is unset or `chain_id` is not the genesis chain id;
-    /// [`Error::Key`] (see [`read_secret_key`]);
-    /// [`Error::Genesis`] naming the wrong field of the genesis file.
+    /// [`Error::Ledger`] with `LedgerError::Key` (see [`hanok_ledger::read_secret_key`]) or
+    /// `LedgerError::Genesis` naming the wrong field of the genesis file.
     pub fn node_genesis(&self) -> Result<NodeGenesis> {
         let unset = |field: &str, what: &str| Error::Config {
             path: PathBuf::from("<config>"),
@@ -156,8 +156,8 @@ impl NodeConfig {
             .proposer_key
             .as_deref()
             .ok_or_else(|| unset("proposer_key", "the file of the key it signs blocks with"))?;
-        let proposer = read_secret_key(key)?;
-        let genesis = crate::genesis_file::load_node_genesis(genesis, proposer)?;
+        let proposer = hanok_ledger::read_secret_key(key)?;
+        let genesis = hanok_ledger::genesis_file::load_node_genesis(genesis, proposer)?;
         if genesis.genesis.chain_id != self.chain_id {
             return Err(Error::Config {
                 path: PathBuf::from("<config>"),
@@ -171,6 +171,18 @@ impl NodeConfig {
         Ok(genesis)
     }
 
+    /// The part of this configuration the ledger core uses.
+    pub fn ledger(&self) -> LedgerConfig {
+        LedgerConfig {
+            data_dir: self.data_dir.clone(),
+            max_block_txs: self.max_block_txs,
+            mempool_capacity: self.mempool_capacity,
+            mempool_per_account: self.mempool_per_account,
+            max_tx_bytes: self.max_tx_bytes,
+            query_gas_limit: self.query_gas_limit,
+        }
+    }
+
     /// The block interval.
     pub fn block_interval(&self) -> Duration {
         Duration::from_millis(self.block_interval_ms.max(1))
@@ -180,44 +192,6 @@ impl NodeConfig {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms.max(1))
     }
-}
-
-/// Reads a secret key file: 64 hex digits (optionally `0x`), surrounding whitespace ignored.
-/// On unix, as ssh does, a file that group or others may access is refused.
-///
-/// # Errors
-/// [`Error::Key`] saying what is wrong; the message never contains the key.
-pub fn read_secret_key(path: &Path) -> Result<SecretKey> {
-    let fail = |reason: String| Error::Key {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-    if !meta.is_file() {
-        return Err(fail("not a regular file".into()));
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(fail(format!(
-                "permissions {mode:04o} are too open: a secret key must be accessible by its \
-                 owner only; run `chmod 600 {}`",
-                path.display()
-            )));
-        }
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-    let t = text.trim();
-    let digits = t.strip_prefix("0x").unwrap_or(t);
-    let bytes: [u8; 32] = hex::decode(digits)
-        .ok()
-        .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        .ok_or_else(|| fail("expected a secret key as 64 hex digits".into()))?;
-    SecretKey::from_bytes(&bytes).ok_or_else(|| {
-        fail("not a valid secp256k1 secret key (zero or above the curve order)".into())
-    })
 }
 
 #[cfg(test)]

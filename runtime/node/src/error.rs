@@ -15,34 +15,10 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
-    /// A genesis file is unreadable, malformed or inconsistent.
-    #[error("genesis file {path}: `{field}`: {reason}")]
-    Genesis {
-        /// The file.
-        path: std::path::PathBuf,
-        /// The field that is wrong, e.g. `contracts[1].code` (`(root)` / `(file)` for the
-        /// whole document).
-        field: String,
-        /// What was wrong.
-        reason: String,
-    },
-    /// The proposer key file is unreadable, malformed or too widely readable.
-    #[error("proposer key {path}: {reason}")]
-    Key {
-        /// The file.
-        path: std::path::PathBuf,
-        /// What was wrong (never the key itself).
-        reason: String,
-    },
-    /// The VM could not be set up.
-    #[error("VM setup: {0}")]
-    Vm(#[from] hanok_vm::SetupError),
-    /// The chain could not be opened or a block could not be committed.
+    /// The ledger could not be opened: the chain, the genesis or key files, the VM, the
+    /// bootstrap block.
     #[error(transparent)]
-    Chain(#[from] hanok_chain::ChainError),
-    /// The bootstrap block (genesis enrolments) did not apply cleanly.
-    #[error("bootstrap block: {0}")]
-    Bootstrap(String),
+    Ledger(#[from] hanok_ledger::LedgerError),
     /// The listen address could not be bound or the server failed.
     #[error("gRPC server: {0}")]
     Transport(#[from] tonic::transport::Error),

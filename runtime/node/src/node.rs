@@ -1,81 +1,39 @@
-//! The running node: shared state, the block producer, start and shutdown.
+//! The running node: the ledger shared with the services, the block producer task, waiters for
+//! receipts, start and shutdown.
 
 use crate::config::NodeConfig;
 use crate::error::{Error, Result};
-use crate::mempool::Mempool;
 use crate::status;
-use hanok_chain::{Admission, Chain, ChainConfig, ChainError, Genesis};
+use hanok_ledger::{BlockCommit, CommittedBlock, Ledger, LedgerError, NodeGenesis, StateProof};
 use hanok_proto::v1;
-use hanok_types::{Address, CheckedTx, Hash, PublicKey, SecretKey, TxLimits};
-use hanok_vm::{Vm, VmConfig};
+use hanok_types::Hash;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, oneshot, watch, Notify};
 use tonic::Status;
 
-/// What a node starts from: the chain's genesis, its rules, the key that signs its blocks, and
-/// transactions to commit as block 1 on an empty chain (see [`crate::dev::dev_genesis`]).
-#[derive(Debug, Clone)]
-pub struct NodeGenesis {
-    /// Block 0.
-    pub genesis: Genesis,
-    /// Chain rules (admission, block gas, allowed proposers).
-    pub chain: ChainConfig,
-    /// The key this node signs blocks with.
-    pub proposer: SecretKey,
-    /// Signed transactions committed as block 1 when the chain is empty, at the genesis time.
-    pub bootstrap: Vec<v1::SignedTx>,
-}
-
-/// A committed block as subscribers see it.
-#[derive(Debug, Clone)]
-pub struct CommittedBlock {
-    /// The block.
-    pub block: v1::Block,
-    /// Its receipts, in block order.
-    pub receipts: Vec<v1::Receipt>,
-}
-
 type Waiter = oneshot::Sender<Result<v1::Receipt, Status>>;
-type ProofReply = oneshot::Sender<Result<ProofAnswer, Status>>;
+type ProofReply = oneshot::Sender<Result<StateProof, Status>>;
 
-/// A state value, its proof, and the header whose `state_root` it is against.
-#[derive(Debug)]
-pub(crate) struct ProofAnswer {
-    pub value: Option<Vec<u8>>,
-    pub proof: Vec<u8>,
-    pub header: v1::BlockHeader,
-}
-
-/// Everything the services and the producer share.
+/// What the services and the producer share: the ledger plus the async plumbing around it
+/// (who waits for which receipt, who is subscribed to blocks, when to wake the producer).
 pub(crate) struct Shared {
     pub config: NodeConfig,
-    pub chain_id: String,
-    pub limits: TxLimits,
-    pub admission: Arc<dyn Admission>,
-    pub identity: Option<Address>,
-    /// `None` once the node has shut down (so the sled lock is released even if a stream task
-    /// still holds this struct).
-    chain: RwLock<Option<Chain>>,
-    proposer: SecretKey,
-    pub mempool: Mutex<Mempool>,
+    pub ledger: Ledger,
     waiters: Mutex<HashMap<Hash, Vec<Waiter>>>,
     proofs: Mutex<Vec<(Vec<u8>, ProofReply)>>,
-    /// Public keys seen in genesis and committed transactions, for `did:key` in GetAccount.
-    pub keys: Mutex<HashMap<Address, PublicKey>>,
     pub wake: Notify,
     pub blocks: broadcast::Sender<Arc<CommittedBlock>>,
-    halted: Mutex<Option<String>>,
     pub shutdown: watch::Receiver<bool>,
 }
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shared")
-            .field("chain_id", &self.chain_id)
+            .field("ledger", &self.ledger)
             .finish_non_exhaustive()
     }
 }
@@ -84,47 +42,26 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn now_secs() -> u64 {
+/// Unix seconds now: the time the producer proposes, and a dry run assumes.
+pub(crate) fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
 
-fn is_storage(e: &ChainError) -> bool {
-    matches!(
-        e,
-        ChainError::Store(_)
-            | ChainError::State(_)
-            | ChainError::Io { .. }
-            | ChainError::Corrupt(_)
-    )
-}
-
 impl Shared {
-    /// Runs `f` on the chain under the read lock. Call from a blocking thread.
-    pub fn read<R>(&self, f: impl FnOnce(&Chain) -> Result<R, Status>) -> Result<R, Status> {
-        let guard = self.chain.read().unwrap_or_else(|e| e.into_inner());
-        match guard.as_ref() {
-            Some(c) => f(c),
-            None => Err(Status::unavailable("the node is shutting down")),
-        }
-    }
-
-    /// As [`Self::read`], on the blocking pool.
-    pub async fn read_blocking<R: Send + 'static>(
+    /// Runs `f` on the ledger on the blocking pool (every ledger call may block on a lock, the
+    /// VM or an fsync).
+    pub async fn blocking<R: Send + 'static>(
         self: &Arc<Self>,
-        f: impl FnOnce(&Chain) -> Result<R, Status> + Send + 'static,
+        f: impl FnOnce(&Ledger) -> Result<R, LedgerError> + Send + 'static,
     ) -> Result<R, Status> {
         let s = self.clone();
-        tokio::task::spawn_blocking(move || s.read(f))
+        tokio::task::spawn_blocking(move || f(&s.ledger))
             .await
             .map_err(|e| status::task(&e))?
-    }
-
-    /// Why block production stopped, if it did.
-    pub fn halted(&self) -> Option<String> {
-        lock(&self.halted).clone()
+            .map_err(|e| status::ledger(&e))
     }
 
     /// Registers interest in `hash`'s receipt.
@@ -139,141 +76,88 @@ impl Shared {
         lock(&self.waiters).remove(hash);
     }
 
-    fn answer(&self, hash: &Hash, r: Result<v1::Receipt, Status>) {
-        if let Some(ws) = lock(&self.waiters).remove(hash) {
-            for w in ws {
-                let _ = w.send(r.clone());
-            }
-        }
-    }
-
     /// Queues a proof request for the producer (used when the last header does not commit to
     /// the current state) and wakes it.
-    pub fn request_proof(&self, key: Vec<u8>) -> oneshot::Receiver<Result<ProofAnswer, Status>> {
+    pub fn request_proof(&self, key: Vec<u8>) -> oneshot::Receiver<Result<StateProof, Status>> {
         let (tx, rx) = oneshot::channel();
         lock(&self.proofs).push((key, tx));
         self.wake.notify_one();
         rx
     }
 
-    fn halt(&self, reason: String) {
-        tracing::error!(%reason, "block production stopped");
-        *lock(&self.halted) = Some(reason.clone());
-        let waiters: Vec<Waiter> = lock(&self.waiters).drain().flat_map(|(_, w)| w).collect();
-        for w in waiters {
-            let _ = w.send(Err(status::halted(&reason)));
-        }
-        for (_, reply) in lock(&self.proofs).drain(..) {
-            let _ = reply.send(Err(status::halted(&reason)));
-        }
-    }
-
-    /// Proposes and commits one block of `txs` (blocking: runs the VM and the fsync), then
-    /// answers pending proof requests while nothing else can commit.
-    fn produce_block(
-        &self,
-        txs: Vec<CheckedTx>,
-        proofs: Vec<(Vec<u8>, ProofReply)>,
-    ) -> Result<Vec<Arc<CommittedBlock>>, ChainError> {
-        let mut out = Vec::new();
-        if !txs.is_empty() {
-            out.push(self.commit_txs(txs, now_secs())?);
-        }
-        if !proofs.is_empty() {
-            // A header's state_root is the root *before* its block, so a proof of the current
-            // state needs a header committing to it: seal an empty block when the last one
-            // changed state. Only this thread commits, so nothing moves in between.
-            let sealed = self.read_chain(|c| Ok(c.last_header().state_root == c.state_root().0))?;
-            if !sealed {
-                out.push(self.commit_txs(Vec::new(), now_secs())?);
-            }
-            for (key, reply) in proofs {
-                let answer = self.read_chain(|c| {
-                    let (value, proof) = c.get_with_proof(&key)?;
-                    Ok(ProofAnswer {
-                        value,
-                        proof: proof.to_bytes(),
-                        header: c.last_header().clone(),
-                    })
-                });
-                let _ = reply.send(answer.map_err(|e| status::chain(&e)));
-            }
-        }
-        Ok(out)
-    }
-
-    fn read_chain<R>(
-        &self,
-        f: impl FnOnce(&Chain) -> Result<R, ChainError>,
-    ) -> Result<R, ChainError> {
-        let guard = self.chain.read().unwrap_or_else(|e| e.into_inner());
-        match guard.as_ref() {
-            Some(c) => f(c),
-            None => Err(ChainError::Corrupt("the node is shutting down".into())),
-        }
-    }
-
-    fn commit_txs(
-        &self,
-        txs: Vec<CheckedTx>,
-        time: u64,
-    ) -> Result<Arc<CommittedBlock>, ChainError> {
-        let senders: Vec<(Address, PublicKey)> =
-            txs.iter().map(|t| (t.sender(), *t.pubkey())).collect();
-        let started = std::time::Instant::now();
-        let proposal = self.read_chain(|c| c.propose(txs, time, &self.proposer))?;
-        let execute_time = started.elapsed();
-        let committed = {
-            let mut guard = self.chain.write().unwrap_or_else(|e| e.into_inner());
-            let chain = guard
-                .as_mut()
-                .ok_or_else(|| ChainError::Corrupt("the node is shutting down".into()))?;
-            chain.commit_proposal(proposal)?
-        };
-        lock(&self.keys).extend(senders);
-        tracing::debug!(
-            height = committed.height,
-            txs = committed.receipts.len(),
-            execute_ms = execute_time.as_secs_f64() * 1e3,
-            log_ms = committed.log_time.as_secs_f64() * 1e3,
-            state_ms = committed.state_time.as_secs_f64() * 1e3,
-            total_ms = started.elapsed().as_secs_f64() * 1e3,
-            "block committed"
-        );
-        let hashes: Vec<Hash> = committed.receipts.iter().map(|r| r.tx_hash).collect();
-        let evicted = {
-            let guard = self.chain.read().unwrap_or_else(|e| e.into_inner());
-            let mut pool = lock(&self.mempool);
-            pool.after_block(&hashes, committed.height, |a| {
-                guard
-                    .as_ref()
-                    .and_then(|c| c.next_nonce(a).ok())
-                    .unwrap_or(0)
-            })
-        };
-        // The receipts' protos were made once by the chain; each waiter gets its own copy, and
-        // a receipt nobody waits for is not copied at all.
+    /// Answers everyone waiting for a receipt of `commit`'s block or for a transaction it
+    /// evicted, then tells the stream subscribers.
+    fn committed(&self, commit: BlockCommit) {
+        let BlockCommit { block, evicted, .. } = commit;
+        // Each waiter gets its own copy; a receipt nobody waits for is not copied at all.
         let waiting: Vec<(Vec<Waiter>, &v1::Receipt)> = {
             let mut waiters = lock(&self.waiters);
-            committed
+            block
                 .receipts
                 .iter()
-                .zip(&committed.receipt_protos)
-                .filter_map(|(r, proto)| waiters.remove(&r.tx_hash).map(|ws| (ws, proto)))
+                .filter_map(|r| {
+                    let hash = Hash::from_slice(&r.tx_hash)?;
+                    waiters.remove(&hash).map(|ws| (ws, r))
+                })
                 .collect()
         };
-        for (ws, proto) in waiting {
+        for (ws, receipt) in waiting {
             for w in ws {
-                let _ = w.send(Ok(proto.clone()));
+                let _ = w.send(Ok(receipt.clone()));
             }
         }
         for (hash, why) in evicted {
-            self.answer(&hash, Err(status::evicted(&hash, &why)));
+            if let Some(ws) = lock(&self.waiters).remove(&hash) {
+                for w in ws {
+                    let _ = w.send(Err(status::evicted(&hash, &why)));
+                }
+            }
         }
-        Ok(Arc::new(CommittedBlock {
-            block: committed.block,
-            receipts: committed.receipt_protos,
-        }))
+        let _ = self.blocks.send(block);
+    }
+
+    /// Fails every waiter: block production stopped.
+    fn fail_all(&self, reason: &str) {
+        let waiters: Vec<Waiter> = lock(&self.waiters).drain().flat_map(|(_, w)| w).collect();
+        for w in waiters {
+            let _ = w.send(Err(status::halted(reason)));
+        }
+        for (_, reply) in lock(&self.proofs).drain(..) {
+            let _ = reply.send(Err(status::halted(reason)));
+        }
+    }
+
+    /// One turn of the producer, on a blocking thread: a block of what is ready, then (if
+    /// proofs wait) a seal of the state and the proofs, while nothing else commits.
+    fn produce(&self) -> Result<(), LedgerError> {
+        let started = std::time::Instant::now();
+        if let Some(commit) = self.ledger.produce_block(now_secs())? {
+            tracing::debug!(
+                height = commit.block.height(),
+                txs = commit.block.receipts.len(),
+                execute_ms = commit.timings.execute.as_secs_f64() * 1e3,
+                log_ms = commit.timings.log.as_secs_f64() * 1e3,
+                state_ms = commit.timings.state.as_secs_f64() * 1e3,
+                total_ms = started.elapsed().as_secs_f64() * 1e3,
+                "block committed"
+            );
+            self.committed(commit);
+        }
+        let proofs: Vec<_> = lock(&self.proofs).drain(..).collect();
+        if !proofs.is_empty() {
+            if let Some(commit) = self.ledger.seal(now_secs())? {
+                self.committed(commit);
+            }
+            for (key, reply) in proofs {
+                let answer = self.ledger.state_proof(&key).and_then(|p| {
+                    p.ok_or_else(|| {
+                        LedgerError::NotFound("the state moved before the proof was taken".into())
+                    })
+                });
+                let _ = reply.send(answer.map_err(|e| status::ledger(&e)));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -282,11 +166,9 @@ impl Shared {
 /// block interval since the previous block's start has passed: under light load a transaction
 /// waits at most one interval, and under heavy load each block takes what arrived while the
 /// previous one was produced (group commit: one fsync for all of them). The VM and the fsync
-/// run on the blocking pool (a `Session` is `!Send` and never crosses an await).
+/// run on the blocking pool (a VM session is `!Send` and never crosses an await).
 async fn producer(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let spacing = shared.config.block_interval();
-    let max_txs = shared.config.max_block_txs.max(1);
-    let max_gas = shared.admission_gas();
     let mut last_start: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
@@ -299,42 +181,34 @@ async fn producer(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
                 _ = shutdown.changed() => break,
             }
         }
-        if shared.halted().is_some() {
+        if shared.ledger.halted().is_some() {
             continue;
         }
-        let txs = lock(&shared.mempool).take_ready(max_txs, max_gas);
-        let proofs: Vec<_> = lock(&shared.proofs).drain(..).collect();
-        if txs.is_empty() && proofs.is_empty() {
+        if !shared.ledger.has_ready() && lock(&shared.proofs).is_empty() {
             continue;
         }
         last_start = Some(tokio::time::Instant::now());
         let s = shared.clone();
-        let result = tokio::task::spawn_blocking(move || s.produce_block(txs, proofs)).await;
-        match result {
-            Ok(Ok(blocks)) => {
-                for b in blocks {
-                    let _ = shared.blocks.send(b);
+        match tokio::task::spawn_blocking(move || s.produce()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => match shared.ledger.halted() {
+                Some(reason) => shared.fail_all(&reason),
+                None => {
+                    // Not a storage failure: a bug (the chain refused our own proposal). Keep
+                    // the node up; the taken transactions' waiters time out and may resubmit.
+                    tracing::error!(error = %e, "block proposal failed");
                 }
+            },
+            Err(e) => {
+                let reason = format!("block producer task failed: {e}");
+                shared.ledger.halt(reason.clone());
+                shared.fail_all(&reason);
             }
-            Ok(Err(e)) if is_storage(&e) => shared.halt(e.to_string()),
-            Ok(Err(e)) => {
-                // Not a storage failure: a bug (the chain refused our own proposal). Keep the
-                // node up; the taken transactions' waiters time out and may resubmit.
-                tracing::error!(error = %e, "block proposal failed");
-            }
-            Err(e) => shared.halt(format!("block producer task failed: {e}")),
         }
         // Whatever arrived meanwhile (or did not fit) goes into the next block.
-        if lock(&shared.mempool).ready_at_least(1) {
+        if shared.ledger.has_ready() {
             shared.wake.notify_one();
         }
-    }
-}
-
-impl Shared {
-    fn admission_gas(&self) -> u64 {
-        self.read(|c| Ok(c.config().rules.max_block_gas))
-            .unwrap_or(u64::MAX)
     }
 }
 
@@ -351,7 +225,7 @@ pub struct NodeHandle {
 
 impl NodeHandle {
     /// Stops accepting requests, lets in-flight ones and the block being produced finish,
-    /// then closes the chain (releasing the data directory).
+    /// then closes the ledger (releasing the data directory).
     ///
     /// # Errors
     /// [`Error::Transport`] if the server failed; [`Error::Task`] if a task panicked.
@@ -362,34 +236,35 @@ impl NodeHandle {
             .await
             .map_err(|e| Error::Task(e.to_string()))?;
         let shared = self.shared;
-        tokio::task::spawn_blocking(move || {
-            let chain = shared
-                .chain
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .take();
-            drop(chain);
-        })
-        .await
-        .map_err(|e| Error::Task(e.to_string()))?;
+        tokio::task::spawn_blocking(move || shared.ledger.close())
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?;
         tracing::info!("node stopped");
         Ok(served?)
     }
 }
 
-fn open_chain(config: &NodeConfig, genesis: NodeGenesis) -> Result<(Chain, SecretKey)> {
-    let vm = Vm::new(VmConfig {
-        cache_dir: Some(config.data_dir.join("module-cache")),
-        ..VmConfig::default()
-    })?;
-    let mut chain_config = genesis.chain;
-    chain_config.tx_limits.max_tx_bytes = config.max_tx_bytes;
-    let (mut chain, report) = Chain::open(
-        config.data_dir.join("chain"),
-        genesis.genesis,
-        vm,
-        chain_config,
-    )?;
+/// Opens the ledger in `config.data_dir` (committing genesis and the bootstrap block on first
+/// start), starts the block producer and the gRPC server, and returns once it listens.
+///
+/// # Errors
+/// [`Error::Config`] if the chain ids differ; [`Error::Ledger`] if the ledger cannot be opened
+/// (e.g. another genesis); [`Error::Listen`] if the address cannot be bound.
+pub async fn start(config: NodeConfig, genesis: NodeGenesis) -> Result<NodeHandle> {
+    if genesis.genesis.chain_id != config.chain_id {
+        return Err(Error::Config {
+            path: "<config>".into(),
+            reason: format!(
+                "chain_id `{}` differs from the genesis chain id `{}`",
+                config.chain_id, genesis.genesis.chain_id
+            ),
+        });
+    }
+    let ledger_config = config.ledger();
+    let (ledger, report) =
+        tokio::task::spawn_blocking(move || Ledger::open(ledger_config, genesis))
+            .await
+            .map_err(|e| Error::Task(e.to_string()))??;
     tracing::info!(
         height = report.height,
         replayed = report.replayed,
@@ -411,68 +286,6 @@ fn open_chain(config: &NodeConfig, genesis: NodeGenesis) -> Result<(Chain, Secre
             "cut a torn record from the end of the block log"
         );
     }
-    if chain.height() == 0 && !genesis.bootstrap.is_empty() {
-        let limits = chain.config().tx_limits.clone();
-        let txs = genesis
-            .bootstrap
-            .into_iter()
-            .map(|t| CheckedTx::check_signed(t, chain.chain_id(), &limits))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| Error::Bootstrap(e.to_string()))?;
-        let time = chain.genesis().time;
-        let proposal = chain.propose(txs, time, &genesis.proposer)?;
-        if let Some(bad) = proposal
-            .output()
-            .receipts
-            .iter()
-            .find(|r| r.status != hanok_chain::TxStatus::Ok)
-        {
-            return Err(Error::Bootstrap(format!(
-                "transaction {} failed: {}",
-                bad.tx_hash,
-                bad.error.clone().unwrap_or_default()
-            )));
-        }
-        chain.commit_proposal(proposal)?;
-        tracing::info!("bootstrap block 1 committed");
-    }
-    Ok((chain, genesis.proposer))
-}
-
-/// Opens the chain in `config.data_dir` (committing genesis and the bootstrap block on first
-/// start), starts the block producer and the gRPC server, and returns once it listens.
-///
-/// # Errors
-/// [`Error::Chain`] if the chain cannot be opened (e.g. another genesis);
-/// [`Error::Listen`] if the address cannot be bound; [`Error::Vm`]; [`Error::Bootstrap`].
-pub async fn start(config: NodeConfig, genesis: NodeGenesis) -> Result<NodeHandle> {
-    if genesis.genesis.chain_id != config.chain_id {
-        return Err(Error::Config {
-            path: "<config>".into(),
-            reason: format!(
-                "chain_id `{}` differs from the genesis chain id `{}`",
-                config.chain_id, genesis.genesis.chain_id
-            ),
-        });
-    }
-    let identity = genesis
-        .genesis
-        .contracts
-        .iter()
-        .any(|c| c.label == "identity")
-        .then(|| genesis.genesis.contract_address("identity"));
-    let mut keys = HashMap::new();
-    keys.insert(
-        genesis.genesis.authority.address(),
-        genesis.genesis.authority,
-    );
-    let admission = genesis.chain.rules.admission.clone();
-    let cfg = config.clone();
-    let (chain, proposer) = tokio::task::spawn_blocking(move || open_chain(&cfg, genesis))
-        .await
-        .map_err(|e| Error::Task(e.to_string()))??;
-    let chain_id = chain.chain_id().to_string();
-    let limits = chain.config().tx_limits.clone();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| Error::Listen {
@@ -486,28 +299,17 @@ pub async fn start(config: NodeConfig, genesis: NodeGenesis) -> Result<NodeHandl
     let (stop, shutdown) = watch::channel(false);
     let (blocks, _) = broadcast::channel(256);
     let shared = Arc::new(Shared {
-        mempool: Mutex::new(Mempool::new(
-            config.mempool_capacity,
-            config.mempool_per_account,
-        )),
         config,
-        chain_id,
-        limits,
-        admission,
-        identity,
-        chain: RwLock::new(Some(chain)),
-        proposer,
+        ledger,
         waiters: Mutex::new(HashMap::new()),
         proofs: Mutex::new(Vec::new()),
-        keys: Mutex::new(keys),
         wake: Notify::new(),
         blocks,
-        halted: Mutex::new(None),
         shutdown: shutdown.clone(),
     });
     let producer = tokio::spawn(producer(shared.clone(), shutdown.clone()));
     let server = crate::services::serve(shared.clone(), listener, shutdown).await;
-    tracing::info!(%local_addr, chain_id = %shared.chain_id, "node listening");
+    tracing::info!(%local_addr, chain_id = %shared.ledger.chain_id(), "node listening");
     Ok(NodeHandle {
         local_addr,
         stop,

@@ -1,13 +1,13 @@
 //! The gRPC services (Ledger, Contracts, Proofs, health, reflection) and the server with its
-//! explicit limits.
+//! explicit limits: each method decodes its request, calls the ledger on the blocking pool and
+//! encodes the answer; errors become statuses in `status.rs` only.
 
-use crate::node::{CommittedBlock, Shared};
+use crate::node::{now_secs, Shared};
 use crate::status;
-use hanok_chain::{execute_block, header_hash, Chain, Receipt, TxStatus};
+use hanok_ledger::CommittedBlock;
 use hanok_proto::v1::{self, contracts_server, ledger_server, proofs_server};
-use hanok_types::{tx_hash, Address, CheckedTx, Hash, TxError};
+use hanok_types::{Address, Hash};
 use hanok_vm::state::keys;
-use hanok_vm::{BlockEnv, CodeHash, ContractInfo, Effects, WriteSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -15,9 +15,6 @@ use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tonic::{Request, Response, Status};
 
 type Res<T> = Result<Response<T>, Status>;
-
-/// Most blocks a stream replays from the store per blocking read.
-const REPLAY_CHUNK: u64 = 64;
 
 /// Spawns the tonic server on `listener` and returns its task.
 pub(crate) async fn serve(
@@ -116,10 +113,6 @@ fn hash(field: &str, bytes: &[u8]) -> Result<Hash, Status> {
     })
 }
 
-fn chain_err(e: hanok_chain::ChainError) -> Status {
-    status::chain(&e)
-}
-
 /// Parses a `grpc-timeout` header value (`<digits><unit>`).
 fn grpc_timeout<T>(req: &Request<T>) -> Option<Duration> {
     let v = req.metadata().get("grpc-timeout")?.to_str().ok()?;
@@ -137,65 +130,38 @@ fn grpc_timeout<T>(req: &Request<T>) -> Option<Duration> {
 }
 
 impl Api {
-    /// Stateless checks on the signature-check pool (one thread per core, niced; see `verify`),
-    /// then the stateful ones against committed state, then the mempool. Returns the checked hash.
+    /// The stateless checks on the signature-check pool (one thread per core, niced; see
+    /// `verify`), then the ledger's admission on the blocking pool (it waits for the chain's
+    /// read lock, which a block commit holds for a while, so signature checks go on meanwhile).
+    /// With `wait`, a waiter for the receipt is registered before the mempool can hand the
+    /// transaction to a block.
     async fn admit(
         &self,
         signed: Option<v1::SignedTx>,
         wait: bool,
     ) -> Result<(Hash, Option<oneshot::Receiver<Result<v1::Receipt, Status>>>), Status> {
         let s = &self.0;
-        if let Some(reason) = s.halted() {
+        if let Some(reason) = s.ledger.halted() {
             return Err(status::halted(&reason));
         }
         let signed = signed.ok_or_else(|| status::bad_field("tx", "missing SignedTx"))?;
         let (tx, rx) = oneshot::channel();
-        let (chain_id, limits) = (s.chain_id.clone(), s.limits.clone());
+        let shared = s.clone();
         crate::verify::spawn(move || {
-            let _ = tx.send(CheckedTx::check_signed(signed, &chain_id, &limits));
+            let _ = tx.send(shared.ledger.check(signed));
         });
         let checked = rx
             .await
             .map_err(|e| status::task(&e))?
-            .map_err(|e| status::tx_error(&e))?;
+            .map_err(|e| status::ledger(&e))?;
         let hash = checked.hash();
-        let admission = s.admission.clone();
-        // The stateful checks wait for the chain's read lock, which a block commit holds for a
-        // while: on the blocking pool, so signature checks go on meanwhile.
-        let (checked, chain_next) = s
-            .read_blocking(move |c| {
-                if let Some((height, _)) = c.tx_location(&hash).map_err(chain_err)? {
-                    return Err(status::already_committed(&hash, height));
-                }
-                let sender = checked.sender();
-                let enrolled = admission
-                    .is_enrolled(c.backend().as_ref(), &sender)
-                    .map_err(|e| status::chain(&e.into()))?;
-                if !enrolled {
-                    return Err(status::tx_error(&TxError::NotEnrolled { sender }));
-                }
-                let next_height = c.height().saturating_add(1);
-                if checked.expiry_height() < next_height {
-                    return Err(status::tx_error(&TxError::Expired {
-                        expiry_height: checked.expiry_height(),
-                        height: next_height,
-                    }));
-                }
-                let next = c.next_nonce(&sender).map_err(chain_err)?;
-                Ok((checked, next))
-            })
-            .await?;
-        // Register before inserting, or the block could commit before anyone listens.
+        // Register before admitting, or the block could commit before anyone listens.
         let waiter = wait.then(|| s.add_waiter(hash));
-        {
-            let mut pool = s.mempool.lock().unwrap_or_else(|e| e.into_inner());
-            if let Err(e) = pool.insert(checked, chain_next) {
-                drop(pool);
-                if wait {
-                    s.drop_waiters(&hash);
-                }
-                return Err(status::mempool(&e));
+        if let Err(e) = s.blocking(move |l| l.admit(checked)).await {
+            if wait {
+                s.drop_waiters(&hash);
             }
+            return Err(e);
         }
         // The producer sleeps until something is waiting (a stored permit if it is busy).
         s.wake.notify_one();
@@ -223,7 +189,7 @@ impl ledger_server::Ledger for Api {
         let wait = limit.saturating_sub(Duration::from_millis(100).min(limit / 10));
         let started = tokio::time::Instant::now();
         let (hash, waiter) = self.admit(req.into_inner().tx, true).await?;
-        let waiter = waiter.ok_or_else(|| Status::internal("no waiter registered"))?;
+        let waiter = waiter.ok_or_else(|| status::task(&"no waiter registered"))?;
         let remaining = wait.saturating_sub(started.elapsed());
         match tokio::time::timeout(remaining, waiter).await {
             Ok(Ok(Ok(receipt))) => Ok(Response::new(v1::SubmitAndWaitResponse {
@@ -231,9 +197,7 @@ impl ledger_server::Ledger for Api {
                 receipt: Some(receipt),
             })),
             Ok(Ok(Err(status))) => Err(status),
-            Ok(Err(_)) => Err(Status::unavailable(
-                "the node stopped before the transaction committed; poll GetReceipt",
-            )),
+            Ok(Err(_)) => Err(status::stopped_before_commit()),
             Err(_) => Err(status::wait_deadline(&hash, wait)),
         }
     }
@@ -243,22 +207,12 @@ impl ledger_server::Ledger for Api {
         req: Request<v1::GetTransactionRequest>,
     ) -> Res<v1::GetTransactionResponse> {
         let h = hash("tx_hash", &req.into_inner().tx_hash)?;
-        let r = self
-            .0
-            .read_blocking(move |c| {
-                let (height, index) = c
-                    .tx_location(&h)
-                    .map_err(chain_err)?
-                    .ok_or_else(|| status::not_found(format!("no committed transaction {h}")))?;
-                let block = c
-                    .block(height)
-                    .map_err(chain_err)?
-                    .ok_or_else(|| status::not_found(format!("block {height} missing")))?;
-                let tx = block.txs.get(index as usize).cloned();
-                Ok(v1::GetTransactionResponse { tx, height, index })
-            })
-            .await?;
-        Ok(Response::new(r))
+        let (tx, height, index) = self.0.blocking(move |l| l.transaction(h)).await?;
+        Ok(Response::new(v1::GetTransactionResponse {
+            tx: Some(tx),
+            height,
+            index,
+        }))
     }
 
     async fn get_receipt(
@@ -266,87 +220,48 @@ impl ledger_server::Ledger for Api {
         req: Request<v1::GetReceiptRequest>,
     ) -> Res<v1::GetReceiptResponse> {
         let h = hash("tx_hash", &req.into_inner().tx_hash)?;
-        let pending = self
-            .0
-            .mempool
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(&h);
-        let receipt = self
-            .0
-            .read_blocking(move |c| c.receipt(&h).map_err(chain_err))
-            .await?;
-        match receipt {
-            Some(r) => Ok(Response::new(v1::GetReceiptResponse { receipt: Some(r) })),
-            None if pending => Err(status::not_found(format!(
-                "transaction {h} is in the mempool and not committed yet; retry after the next block"
-            ))),
-            None => Err(status::not_found(format!("no committed transaction {h}"))),
-        }
+        let receipt = self.0.blocking(move |l| l.receipt(h)).await?;
+        Ok(Response::new(v1::GetReceiptResponse {
+            receipt: Some(receipt),
+        }))
     }
 
     async fn get_block(&self, req: Request<v1::GetBlockRequest>) -> Res<v1::GetBlockResponse> {
         let r = req.into_inner();
-        let by_hash = match (r.height, r.hash.is_empty()) {
+        let (block, hash) = match (r.height, r.hash.is_empty()) {
             (Some(_), false) => {
                 return Err(status::bad_field(
                     "hash",
                     "set either height or hash, not both",
                 ))
             }
-            (_, true) => None,
-            (None, false) => Some(Hash(r.hash.as_slice().try_into().map_err(|_| {
-                status::bad_field(
-                    "hash",
-                    &format!("a block hash is 32 bytes, got {}", r.hash.len()),
-                )
-            })?)),
+            (height, true) => self.0.blocking(move |l| l.block(height)).await?,
+            (None, false) => {
+                let h = Hash::from_slice(&r.hash).ok_or_else(|| {
+                    status::bad_field(
+                        "hash",
+                        &format!("a block hash is 32 bytes, got {}", r.hash.len()),
+                    )
+                })?;
+                (self.0.blocking(move |l| l.block_by_hash(h)).await?, h)
+            }
         };
-        let height = r.height;
-        let r = self
-            .0
-            .read_blocking(move |c| {
-                let block = match by_hash {
-                    Some(hash) => c
-                        .block_by_hash(&hash)
-                        .map_err(chain_err)?
-                        .map(|(_, b)| b)
-                        .ok_or_else(|| status::not_found(format!("no committed block {hash}")))?,
-                    None => {
-                        let h = height.unwrap_or_else(|| c.height());
-                        c.block(h).map_err(chain_err)?.ok_or_else(|| {
-                            status::not_found(format!(
-                                "no block {h}; the chain is at height {}",
-                                c.height()
-                            ))
-                        })?
-                    }
-                };
-                let hash = header_hash(&block.header.clone().unwrap_or_default());
-                Ok(v1::GetBlockResponse {
-                    block: Some(block),
-                    hash: hash.0.to_vec(),
-                })
-            })
-            .await?;
-        Ok(Response::new(r))
+        Ok(Response::new(v1::GetBlockResponse {
+            block: Some(block),
+            hash: hash.0.to_vec(),
+        }))
     }
 
     async fn get_status(&self, _: Request<v1::GetStatusRequest>) -> Res<v1::GetStatusResponse> {
-        let r = self
-            .0
-            .read_blocking(|c| {
-                Ok(v1::GetStatusResponse {
-                    chain_id: c.chain_id().to_string(),
-                    height: c.height(),
-                    latest_block_hash: c.last_hash().0.to_vec(),
-                    state_root: c.state_root().0.to_vec(),
-                    latest_block_time: c.last_header().time,
-                    node_version: env!("CARGO_PKG_VERSION").to_string(),
-                })
-            })
-            .await?;
-        Ok(Response::new(r))
+        let s = self.0.blocking(|l| l.status()).await?;
+        Ok(Response::new(v1::GetStatusResponse {
+            chain_id: s.chain_id,
+            height: s.height,
+            latest_block_hash: s.latest_block_hash.0.to_vec(),
+            state_root: s.state_root.0.to_vec(),
+            latest_block_time: s.latest_block_time,
+            node_version: env!("CARGO_PKG_VERSION").to_string(),
+        }))
     }
 
     type StreamBlocksStream = ReceiverStream<Result<v1::Block, Status>>;
@@ -378,7 +293,7 @@ impl ledger_server::Ledger for Api {
         let ty = (!r.r#type.is_empty()).then_some(r.r#type);
         let (tx, rx) = mpsc::channel(64);
         tokio::spawn(follow(self.0.clone(), r.from_height, tx, move |b| {
-            let height = b.block.header.as_ref().map_or(0, |h| h.height);
+            let height = b.height();
             b.receipts
                 .iter()
                 .flat_map(|rc| rc.events.iter().map(move |e| (rc.tx_hash.clone(), e)))
@@ -393,25 +308,6 @@ impl ledger_server::Ledger for Api {
         }));
         Ok(Response::new(ReceiverStream::new(rx)))
     }
-}
-
-/// Reads committed blocks `from..=to` with their receipts from the store.
-fn replay(c: &Chain, from: u64, to: u64) -> Result<Vec<CommittedBlock>, Status> {
-    let mut out = Vec::new();
-    for h in from..=to {
-        let Some(block) = c.block(h).map_err(chain_err)? else {
-            break;
-        };
-        let mut receipts = Vec::with_capacity(block.txs.len());
-        for t in &block.txs {
-            let th = tx_hash(&t.body, &t.signature);
-            if let Some(r) = c.receipt(&th).map_err(chain_err)? {
-                receipts.push(r);
-            }
-        }
-        out.push(CommittedBlock { block, receipts });
-    }
-    Ok(out)
 }
 
 /// Feeds a stream: committed blocks from `from` out of the store, then live ones from the
@@ -429,16 +325,7 @@ async fn follow<T: Send + 'static>(
         // Catch up from the store.
         loop {
             let start = next;
-            let chunk = shared
-                .read_blocking(move |c| {
-                    let top = c.height();
-                    if start > top {
-                        return Ok(Vec::new());
-                    }
-                    replay(c, start, top.min(start.saturating_add(REPLAY_CHUNK - 1)))
-                })
-                .await;
-            let chunk = match chunk {
+            let chunk = match shared.blocking(move |l| l.blocks_from(start)).await {
                 Ok(c) => c,
                 Err(e) => {
                     let _ = tx.send(Err(e)).await;
@@ -454,11 +341,7 @@ async fn follow<T: Send + 'static>(
                         return;
                     }
                 }
-                next = b
-                    .block
-                    .header
-                    .as_ref()
-                    .map_or(next, |h| h.height.saturating_add(1));
+                next = b.height().saturating_add(1);
             }
         }
         // Then live.
@@ -470,7 +353,7 @@ async fn follow<T: Send + 'static>(
             };
             match b {
                 Ok(b) => {
-                    let h = b.block.header.as_ref().map_or(0, |h| h.height);
+                    let h = b.height();
                     if h < next {
                         continue;
                     }
@@ -491,205 +374,13 @@ async fn follow<T: Send + 'static>(
     }
 }
 
-fn to_v1_call(i: usize, call: &v1::Call) -> Result<hanok_types::Call, Status> {
-    let bad = |r: &str| {
-        status::tx_error(&TxError::BadCall {
-            index: i,
-            reason: r.to_string(),
-        })
-    };
-    match &call.kind {
-        None => Err(bad("no call kind set (execute, instantiate or upload)")),
-        Some(v1::call::Kind::Execute(e)) => Ok(hanok_types::Call::Execute {
-            contract: Address::from_slice(&e.contract)
-                .ok_or_else(|| bad("execute.contract must be 20 bytes"))?,
-            msg: e.msg.clone(),
-        }),
-        Some(v1::call::Kind::Instantiate(c)) => Ok(hanok_types::Call::Instantiate {
-            code_hash: Hash::from_slice(&c.code_hash)
-                .ok_or_else(|| bad("instantiate.code_hash must be 32 bytes"))?,
-            label: c.label.clone(),
-            admin: match &c.admin {
-                None => None,
-                Some(a) => Some(
-                    Address::from_slice(a)
-                        .ok_or_else(|| bad("instantiate.admin must be 20 bytes"))?,
-                ),
-            },
-            msg: c.msg.clone(),
-        }),
-        Some(v1::call::Kind::Upload(u)) => Ok(hanok_types::Call::Upload {
-            wasm: u.wasm.clone(),
-        }),
-    }
-}
-
-/// A dry run: the receipt it would get in the next block and its state writes.
-pub(crate) struct Simulation {
-    pub receipt: v1::Receipt,
-    pub writes: WriteSet,
-}
-
-fn next_env(c: &Chain) -> BlockEnv {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    BlockEnv {
-        height: c.height().saturating_add(1),
-        time: now.max(c.last_header().time),
-        chain_id: c.chain_id().to_string(),
-    }
-}
-
-/// Signed: exactly what the next block would do with this one transaction (stateful checks
-/// included). Unsigned (empty signature): runs the body's calls as its `sender`, skipping
-/// signature, nonce and enrolment checks. Nothing is committed either way.
-fn simulate(
-    c: &Chain,
-    signed: v1::SignedTx,
-    limits: &hanok_types::TxLimits,
-) -> Result<Simulation, Status> {
-    let env = next_env(c);
-    if !signed.signature.is_empty() {
-        let tx = CheckedTx::check_signed(signed, c.chain_id(), limits)
-            .map_err(|e| status::tx_error(&e))?;
-        let out = execute_block(c.vm(), c.backend(), &env, &[tx], &c.config().rules)
-            .map_err(chain_err)?;
-        let receipt = out
-            .receipts
-            .first()
-            .map(Receipt::to_proto)
-            .unwrap_or_default();
-        return Ok(Simulation {
-            receipt,
-            writes: out.writes,
-        });
-    }
-    use prost::Message;
-    let body = v1::TxBody::decode(signed.body.as_slice())
-        .map_err(|e| status::tx_error(&TxError::MalformedBody(e.to_string())))?;
-    let sender = address("tx.body.sender", &body.sender)?;
-    let calls = body
-        .calls
-        .iter()
-        .enumerate()
-        .map(|(i, call)| to_v1_call(i, call))
-        .collect::<Result<Vec<_>, _>>()?;
-    let gas = if body.gas_limit == 0 {
-        limits.max_gas
-    } else {
-        body.gas_limit.min(limits.max_gas)
-    };
-    let mut session = c.vm().session(c.backend(), env.clone(), sender, gas);
-    let mut receipt = Receipt {
-        tx_hash: Hash::sha256(&signed.body),
-        height: env.height,
-        index: 0,
-        status: TxStatus::Ok,
-        gas_used: 0,
-        events: Vec::new(),
-        error: None,
-        failed_call: None,
-        results: Vec::new(),
-        rejection: None,
-    };
-    for (i, call) in calls.iter().enumerate() {
-        let r = match call {
-            hanok_types::Call::Execute { contract, msg } => {
-                session.execute(*contract, msg).map(|o| o.data)
-            }
-            hanok_types::Call::Instantiate {
-                code_hash,
-                label,
-                admin,
-                msg,
-            } => session
-                .instantiate(CodeHash(code_hash.0), label, *admin, msg)
-                .map(|(a, _)| a.0.to_vec()),
-            hanok_types::Call::Upload { wasm } => session.upload(wasm).map(|h| h.0.to_vec()),
-        };
-        match r {
-            Ok(data) => receipt.results.push(data),
-            Err(hanok_vm::CallError::Storage(e)) => return Err(status::chain(&e.into())),
-            Err(e) => {
-                receipt.status = match e {
-                    hanok_vm::CallError::Contract { .. } => TxStatus::ContractError,
-                    _ => TxStatus::VmError,
-                };
-                receipt.error = Some(e.to_string());
-                receipt.failed_call = u32::try_from(i).ok();
-                receipt.results.clear();
-                receipt.gas_used = gas;
-                return Ok(Simulation {
-                    receipt: receipt.to_proto(),
-                    writes: WriteSet::new(),
-                });
-            }
-        }
-    }
-    let Effects {
-        writes,
-        events,
-        gas_used,
-    } = session.finish();
-    receipt.gas_used = gas_used;
-    receipt.events = events;
-    Ok(Simulation {
-        receipt: receipt.to_proto(),
-        writes,
-    })
-}
-
-/// The identity contract's answer to `{"roles": {"address": ..}}`.
-#[derive(Debug, Default, serde::Deserialize)]
-struct RolesAnswer {
-    #[serde(default)]
-    roles: Vec<String>,
-    #[serde(default)]
-    enrolled: bool,
-}
-
-/// The state diff of a simulation, in key order; contract-storage keys are split into the
-/// contract address and the key inside its storage.
-pub fn state_diff(writes: &WriteSet) -> Vec<v1::StateWrite> {
-    writes
-        .iter()
-        .map(|(k, v)| {
-            let (contract, contract_key) = match k.split_first() {
-                Some((&hanok_vm::state::keys::CONTRACT_STORAGE, rest)) if rest.len() >= 20 => {
-                    (rest[..20].to_vec(), rest[20..].to_vec())
-                }
-                _ => (Vec::new(), Vec::new()),
-            };
-            v1::StateWrite {
-                key: k.clone(),
-                value: v.clone(),
-                contract,
-                contract_key,
-            }
-        })
-        .collect()
-}
-
 #[tonic::async_trait]
 impl contracts_server::Contracts for Api {
     async fn query(&self, req: Request<v1::QueryRequest>) -> Res<v1::QueryResponse> {
         let r = req.into_inner();
         let contract = address("contract", &r.contract)?;
-        let gas = self.0.config.query_gas_limit;
-        let resp = self
-            .0
-            .read_blocking(move |c| {
-                let data = c
-                    .query(contract, &r.msg, gas)
-                    .map_err(|e| status::call(&e, &contract, gas))?;
-                Ok(v1::QueryResponse {
-                    data,
-                    height: c.height(),
-                })
-            })
-            .await?;
-        Ok(Response::new(resp))
+        let (data, height) = self.0.blocking(move |l| l.query(contract, &r.msg)).await?;
+        Ok(Response::new(v1::QueryResponse { data, height }))
     }
 
     async fn simulate(&self, req: Request<v1::SimulateRequest>) -> Res<v1::SimulateResponse> {
@@ -697,14 +388,13 @@ impl contracts_server::Contracts for Api {
             .into_inner()
             .tx
             .ok_or_else(|| status::bad_field("tx", "missing SignedTx"))?;
-        let limits = self.0.limits.clone();
         let sim = self
             .0
-            .read_blocking(move |c| simulate(c, signed, &limits))
+            .blocking(move |l| l.simulate(signed, now_secs()))
             .await?;
         Ok(Response::new(v1::SimulateResponse {
             receipt: Some(sim.receipt),
-            diff: state_diff(&sim.writes),
+            diff: sim.diff,
         }))
     }
 
@@ -713,46 +403,13 @@ impl contracts_server::Contracts for Api {
         req: Request<v1::GetAccountRequest>,
     ) -> Res<v1::GetAccountResponse> {
         let a = address("address", &req.into_inner().address)?;
-        let identity = self.0.identity;
-        let gas = self.0.config.query_gas_limit;
-        let (next_nonce, roles) = self
-            .0
-            .read_blocking(move |c| {
-                let nonce = c.next_nonce(&a).map_err(chain_err)?;
-                let roles = match identity {
-                    None => None,
-                    Some(id) => {
-                        let msg = serde_json::json!({"roles": {"address": a}}).to_string();
-                        let data = c
-                            .query(id, msg.as_bytes(), gas)
-                            .map_err(|e| status::call(&e, &id, gas))?;
-                        let v: RolesAnswer = serde_json::from_slice(&data).map_err(|e| {
-                            Status::internal(format!(
-                                "the identity contract {id} answered a roles query with \
-                                 unexpected JSON: {e}"
-                            ))
-                        })?;
-                        Some(v)
-                    }
-                };
-                Ok((nonce, roles))
-            })
-            .await?;
-        let did = self
-            .0
-            .keys
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&a)
-            .map(|k| k.did())
-            .unwrap_or_default();
-        let roles = roles.unwrap_or_default();
+        let account = self.0.blocking(move |l| l.account(a)).await?;
         Ok(Response::new(v1::GetAccountResponse {
-            address: a.0.to_vec(),
-            next_nonce,
-            did,
-            roles: roles.roles,
-            enrolled: roles.enrolled,
+            address: account.address.0.to_vec(),
+            next_nonce: account.next_nonce,
+            did: account.did.unwrap_or_default(),
+            roles: account.roles,
+            enrolled: account.enrolled,
         }))
     }
 
@@ -763,54 +420,23 @@ impl contracts_server::Contracts for Api {
         let r = req.into_inner();
         let limit = match r.limit {
             0 => 100,
-            n => n.min(1000) as usize,
+            n => usize::try_from(n).unwrap_or(usize::MAX),
         };
-        let start = if r.start_after.is_empty() {
-            vec![keys::CONTRACT_INFO]
+        let start_after = if r.start_after.is_empty() {
+            None
         } else {
-            let after = address("start_after", &r.start_after)?;
-            let mut k = keys::info(&after);
-            k.push(0);
-            k
+            Some(address("start_after", &r.start_after)?)
         };
         let contracts = self
             .0
-            .read_blocking(move |c| {
-                let end = [keys::CONTRACT_INFO.saturating_add(1)];
-                let rows = c
-                    .backend()
-                    .scan(&start, Some(&end), limit)
-                    .map_err(|e| status::chain(&e.into()))?;
-                rows.into_iter()
-                    .map(|(k, v)| {
-                        let info: ContractInfo = serde_json::from_slice(&v).map_err(|e| {
-                            Status::data_loss(format!("contract info does not decode: {e}"))
-                        })?;
-                        Ok(v1::ContractInfo {
-                            address: k.get(1..).unwrap_or_default().to_vec(),
-                            code_hash: hex::decode(&info.code_hash).unwrap_or_default(),
-                            creator: info.creator.0.to_vec(),
-                            label: info.label,
-                            admin: info.admin.map(|a| a.0.to_vec()),
-                        })
-                    })
-                    .collect::<Result<Vec<_>, Status>>()
-            })
+            .blocking(move |l| l.contracts(start_after, limit))
             .await?;
         Ok(Response::new(v1::ListContractsResponse { contracts }))
     }
 
     async fn get_code(&self, req: Request<v1::GetCodeRequest>) -> Res<v1::GetCodeResponse> {
         let h = hash("code_hash", &req.into_inner().code_hash)?;
-        let wasm = self
-            .0
-            .read_blocking(move |c| {
-                c.backend()
-                    .get(&keys::code(&h.0))
-                    .map_err(|e| status::chain(&e.into()))?
-                    .ok_or_else(|| status::not_found(format!("no code with hash {h}")))
-            })
-            .await?;
+        let wasm = self.0.blocking(move |l| l.code(h)).await?;
         Ok(Response::new(v1::GetCodeResponse { wasm }))
     }
 }
@@ -832,36 +458,24 @@ impl proofs_server::Proofs for Api {
                 ))
             }
         };
-        // Fast path: the last header already commits to the current state.
+        // Fast path: the last header already commits to the current state. Otherwise the
+        // producer seals the state in an empty block and answers.
         let k = key.clone();
-        let fast = self
-            .0
-            .read_blocking(move |c| {
-                if c.last_header().state_root != c.state_root().0 {
-                    return Ok(None);
-                }
-                let (value, proof) = c.get_with_proof(&k).map_err(chain_err)?;
-                Ok(Some((value, proof.to_bytes(), c.last_header().clone())))
-            })
-            .await?;
-        let (value, proof, header) = match fast {
-            Some(t) => t,
+        let proof = match self.0.blocking(move |l| l.state_proof(&k)).await? {
+            Some(p) => p,
             None => {
                 let rx = self.0.request_proof(key.clone());
-                let a = tokio::time::timeout(self.0.config.request_timeout(), rx)
+                tokio::time::timeout(self.0.config.request_timeout(), rx)
                     .await
-                    .map_err(|_| {
-                        Status::deadline_exceeded("no block sealed the state in time; retry")
-                    })?
-                    .map_err(|_| Status::unavailable("the node is shutting down"))??;
-                (a.value, a.proof, a.header)
+                    .map_err(|_| status::no_seal_in_time())?
+                    .map_err(|_| status::shutting_down())??
             }
         };
         Ok(Response::new(v1::GetStateProofResponse {
             key,
-            value,
-            proof,
-            header: Some(header),
+            value: proof.value,
+            proof: proof.proof,
+            header: Some(proof.header),
         }))
     }
 }

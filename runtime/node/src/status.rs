@@ -1,12 +1,49 @@
 //! The one place that maps every error to a `tonic::Status`: the code a client branches on and
 //! a message a client developer can act on. `docs/node.md` has the table.
 
-use crate::mempool::MempoolError;
 use hanok_chain::ChainError;
+use hanok_ledger::mempool::MempoolError;
+use hanok_ledger::LedgerError;
 use hanok_types::{Address, Hash, TxError};
 use hanok_vm::{CallError, Fault};
 use std::time::Duration;
 use tonic::{Code, Status};
+
+/// Any refusal or failure of the ledger.
+pub fn ledger(e: &LedgerError) -> Status {
+    match e {
+        LedgerError::Tx(e) => tx_error(e),
+        LedgerError::Mempool(e) => mempool(e),
+        LedgerError::AlreadyCommitted { hash, height } => already_committed(hash, *height),
+        LedgerError::Call {
+            error,
+            contract,
+            gas_limit,
+        } => call(error, contract, *gas_limit),
+        LedgerError::BadRequest { field, reason } => bad_field(field, reason),
+        LedgerError::NotFound(what) => not_found(what),
+        LedgerError::Halted(reason) => halted(reason),
+        LedgerError::Closed => shutting_down(),
+        LedgerError::Chain(e) => chain(e),
+        // Start-up failures never reach a client; if one did, it is the node's fault.
+        other => Status::internal(other.to_string()),
+    }
+}
+
+/// The node is stopping: the request was not served.
+pub fn shutting_down() -> Status {
+    Status::unavailable("the node is shutting down; retry on another node or after it restarts")
+}
+
+/// The node stopped between accepting a transaction and committing it.
+pub fn stopped_before_commit() -> Status {
+    Status::unavailable("the node stopped before the transaction committed; poll GetReceipt")
+}
+
+/// No block sealed the state in time for a proof.
+pub fn no_seal_in_time() -> Status {
+    Status::deadline_exceeded("no block sealed the state in time for the proof; retry")
+}
 
 /// A transaction refused by a stateless check (signature, chain id, size...) or a stateful one
 /// at submit (nonce, expiry, enrolment).

@@ -4,6 +4,7 @@
 use anyhow::{bail, Context, Result};
 use hanok_client::{Client, ClientError, NewParcel, Owner, Signer};
 use hanok_node::genesis_file::{load_node_genesis, GenesisFile};
+use hanok_ledger::LedgerError;
 use hanok_node::{start, Error, NodeConfig, NodeHandle};
 use hanok_types::{Address, SecretKey};
 use serde_json::{json, Value};
@@ -214,7 +215,7 @@ fn the_proposer_key_must_be_listed_and_private() -> Result<()> {
     let path = config.genesis.clone().context("genesis")?;
     let err = load_node_genesis(&path, keys.authority.clone()).expect_err("not a proposer");
     assert!(
-        matches!(&err, Error::Genesis { field, .. } if field == "proposers"),
+        matches!(&err, LedgerError::Genesis { field, .. } if field == "proposers"),
         "{err}"
     );
 
@@ -225,7 +226,10 @@ fn the_proposer_key_must_be_listed_and_private() -> Result<()> {
         let key = config.proposer_key.clone().context("key")?;
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644))?;
         let err = config.node_genesis().expect_err("readable by others");
-        assert!(matches!(err, Error::Key { .. }), "{err}");
+        assert!(
+            matches!(err, Error::Ledger(LedgerError::Key { .. })),
+            "{err}"
+        );
         assert!(err.to_string().contains("chmod 600"), "{err}");
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
     }
@@ -249,12 +253,12 @@ fn field_of_error(genesis: &Value) -> Result<(String, String)> {
     write(&path, &serde_json::to_string(genesis)?)?;
     let file = match GenesisFile::load(&path) {
         Ok(f) => f,
-        Err(Error::Genesis { field, reason, .. }) => return Ok((field, reason)),
+        Err(LedgerError::Genesis { field, reason, .. }) => return Ok((field, reason)),
         Err(e) => bail!("unexpected error {e}"),
     };
     match file.resolve(&path) {
         Ok(_) => bail!("accepted: {genesis}"),
-        Err(Error::Genesis {
+        Err(LedgerError::Genesis {
             field,
             reason,
             path: p,

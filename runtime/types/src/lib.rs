@@ -28,7 +28,7 @@ pub use error::{Result, TxError};
 pub use hanok_abi::Address;
 pub use hash::Hash;
 pub use keys::{address_of, PublicKey, SecretKey, SigError, PUBKEY_LEN, SIGNATURE_LEN};
-pub use tx::{check, sign_body, tx_hash, Call, CheckedTx, TxLimits};
+pub use tx::{check, sign_body, tx_hash, Call, CheckedTx, TxLimits, UnsignedBody};
 
 #[cfg(test)]
 mod tests;

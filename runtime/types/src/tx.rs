@@ -286,6 +286,58 @@ impl CheckedTx {
     }
 }
 
+/// The body of a transaction sent for a dry run without a signature (`Simulate` with an empty
+/// signature): the sender and calls decoded and length-checked as [`CheckedTx::check`] does, but
+/// no signature, key or chain id is checked, because nothing of it will be committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsignedBody {
+    /// The account the calls run as.
+    pub sender: Address,
+    /// Gas for every call: the body's `gas_limit`, or `limits.max_gas` when it is 0 or above.
+    pub gas_limit: u64,
+    /// The calls, in order.
+    pub calls: Vec<Call>,
+}
+
+impl UnsignedBody {
+    /// Decodes `body` (an encoded `hanok.v1.TxBody`).
+    ///
+    /// # Errors
+    /// [`TxError::MalformedBody`], [`TxError::BadSender`], [`TxError::NoCalls`],
+    /// [`TxError::TooManyCalls`], [`TxError::BadCall`].
+    pub fn decode(body: &[u8], limits: &TxLimits) -> Result<UnsignedBody> {
+        let body =
+            v1::TxBody::decode(body).map_err(|e| TxError::MalformedBody(e.to_string()))?;
+        let sender = Address::from_slice(&body.sender).ok_or(TxError::BadSender {
+            len: body.sender.len(),
+        })?;
+        if body.calls.is_empty() {
+            return Err(TxError::NoCalls);
+        }
+        if body.calls.len() > limits.max_calls {
+            return Err(TxError::TooManyCalls {
+                count: body.calls.len(),
+                limit: limits.max_calls,
+            });
+        }
+        let gas_limit = match body.gas_limit {
+            0 => limits.max_gas,
+            g => g.min(limits.max_gas),
+        };
+        let calls = body
+            .calls
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| Call::from_proto(i, c))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(UnsignedBody {
+            sender,
+            gas_limit,
+            calls,
+        })
+    }
+}
+
 /// sha256 of the canonical encoding of `SignedTx { body, signature }`.
 pub fn tx_hash(body: &[u8], signature: &[u8]) -> Hash {
     let signed = v1::SignedTx {

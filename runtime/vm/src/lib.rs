@@ -23,6 +23,7 @@
 //! ([`Limits::max_call_depth`]) is what contracts can rely on, not the native stack.
 #![deny(clippy::arithmetic_side_effects)]
 
+mod batch;
 mod config;
 mod engine;
 mod error;
@@ -31,6 +32,7 @@ mod host;
 pub mod state;
 mod validate;
 
+pub use batch::{TxCall, TxRun};
 pub use config::{GasSchedule, Limits, VmConfig};
 pub use engine::{CodeHash, Loaded, Vm};
 pub use error::{CallError, Fault, Result, SetupError, StorageError, ValidationError};

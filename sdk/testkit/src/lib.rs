@@ -270,17 +270,23 @@ impl TestChain {
     /// # Errors
     /// The first failing call's error; none of the calls' writes are committed then.
     pub fn execute_calls(&mut self, sender: Address, calls: &[Call]) -> Result<TxResult> {
-        let mut s = self.vm.session(
+        let s = self.vm.session(
             self.backend.clone(),
             self.block.clone(),
             sender,
             self.gas_limit,
         );
-        let mut data = Vec::with_capacity(calls.len());
-        for call in calls {
-            data.push(s.execute(call.contract, &call.msg)?.data);
-        }
-        let effects = s.finish();
+        // The same all-or-nothing runner the chain uses for every transaction.
+        let run = s
+            .run_all(calls.iter().map(|c| vm::TxCall::Execute {
+                contract: c.contract,
+                msg: &c.msg,
+            }))
+            .map_err(CallError::from)?;
+        let (data, effects) = match run {
+            vm::TxRun::Done { results, effects } => (results, effects),
+            vm::TxRun::Failed { error, .. } => return Err(error.into()),
+        };
         self.backend.apply(&effects.writes);
         self.events.extend(effects.events.iter().cloned());
         Ok(TxResult {

@@ -443,7 +443,7 @@ async fn state_proofs_verify_for_present_and_absent_keys() -> Result<()> {
         let header = r.header.context("header")?;
         let root: [u8; 32] = header.state_root.as_slice().try_into()?;
         let proof =
-            hanok_storage::Proof::from_bytes(&r.proof).map_err(|e| anyhow::anyhow!("{e}"))?;
+            hanok_proof::Proof::from_bytes(&r.proof).map_err(|e| anyhow::anyhow!("{e}"))?;
         proof
             .verify(&root, &r.key, r.value.as_deref())
             .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -37,18 +37,17 @@
 //!   not detected on restart. (`max_tx_bytes` is in the node config.)
 //!
 //! There are no bootstrap transactions: after the first start the authority enrols people with
-//! signed transactions (`hanok identity enrol`). Errors are [`Error::Genesis`] naming the field.
+//! signed transactions (`hanok identity enrol`). Errors are [`LedgerError::Genesis`](crate::LedgerError::Genesis) naming the field.
 
 use crate::dev;
-use crate::error::{Error, Result};
-use crate::node::NodeGenesis;
-use hanok_chain::{ChainConfig, Genesis, GenesisContract, StorageKeyAdmission};
+use crate::error::{LedgerError, Result};
+use crate::genesis::NodeGenesis;
+use hanok_chain::{ChainConfig, Genesis, GenesisContract};
 use hanok_types::{parse_did_key, Address, PublicKey, SecretKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// Prefix of a `code` naming a contract embedded in this binary.
 pub const BUILTIN_PREFIX: &str = "builtin:";
@@ -113,11 +112,14 @@ pub struct GenesisLimits {
 pub struct ResolvedGenesis {
     /// Block 0.
     pub genesis: Genesis,
-    /// Chain rules: admission by the `admission` contract's roles, the limits, the proposers.
+    /// Chain rules: the limits and the proposers (admission is set by
+    /// [`NodeGenesis::gated_by`]).
     pub chain: ChainConfig,
+    /// The `admission` contract, whose roles gate senders.
+    pub identity: Address,
 }
 
-/// A field and what is wrong with it; becomes [`Error::Genesis`] once the file is known.
+/// A field and what is wrong with it; becomes [`LedgerError::Genesis`](crate::LedgerError::Genesis) once the file is known.
 struct Bad {
     field: String,
     reason: String,
@@ -131,8 +133,8 @@ fn bad(field: impl Into<String>, reason: impl Into<String>) -> Bad {
 }
 
 impl Bad {
-    fn at(self, path: &Path) -> Error {
-        Error::Genesis {
+    fn at(self, path: &Path) -> LedgerError {
+        LedgerError::Genesis {
             path: path.to_path_buf(),
             field: self.field,
             reason: self.reason,
@@ -373,7 +375,7 @@ impl GenesisFile {
     /// Parses a genesis file's text. Errors name `<genesis>` as the file.
     ///
     /// # Errors
-    /// [`Error::Genesis`] naming the field (or `(root)` for a JSON syntax error).
+    /// [`LedgerError::Genesis`](crate::LedgerError::Genesis) naming the field (or `(root)` for a JSON syntax error).
     pub fn parse(text: &str) -> Result<GenesisFile> {
         Self::parse_at(text, Path::new("<genesis>"))
     }
@@ -387,7 +389,7 @@ impl GenesisFile {
     /// Reads and parses a genesis file.
     ///
     /// # Errors
-    /// [`Error::Genesis`] if it cannot be read or a field is malformed.
+    /// [`LedgerError::Genesis`](crate::LedgerError::Genesis) if it cannot be read or a field is malformed.
     pub fn load(path: impl AsRef<Path>) -> Result<GenesisFile> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path)
@@ -406,7 +408,7 @@ impl GenesisFile {
     /// placeholders replaced, limits checked. `file` is where the text came from; errors name it.
     ///
     /// # Errors
-    /// [`Error::Genesis`] naming the wrong field.
+    /// [`LedgerError::Genesis`](crate::LedgerError::Genesis) naming the wrong field.
     pub fn resolve(&self, file: &Path) -> Result<ResolvedGenesis> {
         self.resolve_inner(file).map_err(|b| b.at(file))
     }
@@ -512,8 +514,6 @@ impl GenesisFile {
                 ),
             ));
         }
-        let gate = hanok_vm::contract_address(&auth, &self.admission);
-        chain.rules.admission = Arc::new(StorageKeyAdmission::new(gate, dev::roles_key));
         chain.proposers = Some(proposers);
         Ok(ResolvedGenesis {
             genesis: Genesis {
@@ -523,6 +523,7 @@ impl GenesisFile {
                 contracts,
             },
             chain,
+            identity: hanok_vm::contract_address(&auth, &self.admission),
         })
     }
 
@@ -530,7 +531,7 @@ impl GenesisFile {
     /// with `proposer`, which must be one of `proposers`.
     ///
     /// # Errors
-    /// As [`Self::resolve`]; [`Error::Genesis`] on `proposers` if `proposer` is not listed.
+    /// As [`Self::resolve`]; [`LedgerError::Genesis`](crate::LedgerError::Genesis) on `proposers` if `proposer` is not listed.
     pub fn node_genesis(&self, file: &Path, proposer: SecretKey) -> Result<NodeGenesis> {
         let resolved = self.resolve(file)?;
         let pk = proposer.public_key();
@@ -550,19 +551,20 @@ impl GenesisFile {
             )
             .at(file));
         }
-        Ok(NodeGenesis {
-            genesis: resolved.genesis,
-            chain: resolved.chain,
+        Ok(NodeGenesis::gated_by(
+            resolved.genesis,
+            resolved.chain,
+            resolved.identity,
             proposer,
-            bootstrap: Vec::new(),
-        })
+            Vec::new(),
+        ))
     }
 
     /// Writes `genesis` in this format, if every contract is built in and every message is
     /// JSON: addresses of genesis contracts and of the authority become placeholders.
     ///
     /// # Errors
-    /// [`Error::Genesis`] naming the contract that cannot be expressed.
+    /// [`LedgerError::Genesis`](crate::LedgerError::Genesis) naming the contract that cannot be expressed.
     pub fn export(genesis: &Genesis, chain: &ChainConfig, admission: &str) -> Result<GenesisFile> {
         let here = Path::new("<export>");
         let auth = genesis.authority.address();

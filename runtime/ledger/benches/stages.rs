@@ -3,11 +3,11 @@
 //! commit + root update, block log append + fsync. `hanok bench` measures the whole pipeline
 //! over gRPC; these figures say where its time goes (docs/PERFORMANCE.md).
 //!
-//! `cargo bench -p hanok-node --bench stages`
+//! `cargo bench -p hanok-ledger --bench stages`
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use hanok_chain::{Chain, Proposal};
-use hanok_node::dev::{dev_genesis, DevKeys, SystemContracts, DEV_CHAIN_ID};
+use hanok_ledger::dev::{dev_genesis, DevKeys, SystemContracts, DEV_CHAIN_ID};
 use hanok_proto::v1;
 use hanok_storage::{BlockLog, IndexWrite, StateStore};
 use hanok_types::{sign_body, Address, CheckedTx, Hash, SecretKey, TxLimits};

@@ -1,12 +1,11 @@
 //! The dev chain: fixed-seed keys for every actor of the acceptance story and a genesis with
 //! the five system contracts deployed and every actor enrolled.
 
-use crate::node::NodeGenesis;
-use hanok_chain::{ChainConfig, Genesis, GenesisContract, StorageKeyAdmission};
+use crate::genesis::NodeGenesis;
+use hanok_chain::{ChainConfig, Genesis, GenesisContract};
 use hanok_proto::v1;
 use hanok_types::{sign_body, Address, SecretKey};
 use serde_json::{json, Value};
-use std::sync::Arc;
 
 /// The dev chain's id.
 pub const DEV_CHAIN_ID: &str = "hanok-dev-1";
@@ -14,10 +13,6 @@ pub const DEV_CHAIN_ID: &str = "hanok-dev-1";
 /// Time of block 0 (and of the bootstrap block 1): 2026-01-01T00:00:00Z. Fixed, so every dev
 /// node computes the same genesis hash and the same first blocks.
 pub const GENESIS_TIME: u64 = 1_767_225_600;
-
-/// Namespace of the identity contract's role map (`Map<Address, Vec<Role>>::new("roles")`):
-/// its keys are `u16 BE 5 | "roles" | 20-byte address` (see `sdk/contract/src/storage.rs`).
-const ROLES_NAMESPACE: &[u8] = b"roles";
 
 /// The gas limit of the bootstrap transaction.
 const BOOTSTRAP_GAS: u64 = 1_000_000_000;
@@ -102,14 +97,7 @@ impl Default for DevKeys {
     }
 }
 
-/// The state key prefix under which the identity contract stores an address's roles.
-pub fn roles_key(address: &Address) -> Vec<u8> {
-    let mut k = Vec::with_capacity(2 + ROLES_NAMESPACE.len() + 20);
-    k.extend_from_slice(&(ROLES_NAMESPACE.len() as u16).to_be_bytes());
-    k.extend_from_slice(ROLES_NAMESPACE);
-    k.extend_from_slice(&address.0);
-    k
-}
+pub use crate::genesis::roles_key;
 
 /// The system contracts' addresses on a chain whose authority is `authority`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,13 +219,9 @@ pub fn dev_genesis() -> NodeGenesis {
         memo: "dev genesis: enrol the dev accounts".into(),
     };
     let bootstrap = sign_body(&authority, &body);
-    let mut chain = ChainConfig::default();
-    chain.rules.admission = Arc::new(StorageKeyAdmission::new(sys.identity, roles_key));
-    chain.proposers = Some(vec![authority.public_key()]);
-    NodeGenesis {
-        genesis,
-        chain,
-        proposer: authority,
-        bootstrap: vec![bootstrap],
-    }
+    let chain = ChainConfig {
+        proposers: Some(vec![authority.public_key()]),
+        ..ChainConfig::default()
+    };
+    NodeGenesis::gated_by(genesis, chain, sys.identity, authority, vec![bootstrap])
 }

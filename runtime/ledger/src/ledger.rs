@@ -1,0 +1,431 @@
+//! [`Ledger`]: the chain, the mempool and the rules that connect them — admission, block
+//! production and the seam a consensus engine drives.
+
+use crate::error::{is_storage, LedgerError, Result};
+use crate::genesis::NodeGenesis;
+use crate::mempool::Mempool;
+use hanok_chain::{
+    check_enrolled, check_expiry, Chain, ChainError, Committed, OpenReport, Proposal, Rules,
+    TxStatus,
+};
+use hanok_proto::v1;
+use hanok_types::{Address, CheckedTx, Hash, PublicKey, SecretKey, TxLimits};
+use hanok_vm::{Vm, VmConfig};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+
+/// The ledger's own settings: plain data, set by whoever runs it (the node maps its
+/// configuration onto this).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerConfig {
+    /// Where the chain (`chain/`: block log and state) and the compiled-module cache
+    /// (`module-cache/`) live.
+    pub data_dir: PathBuf,
+    /// Most transactions in one block.
+    pub max_block_txs: usize,
+    /// Most transactions the mempool holds, all accounts together.
+    pub mempool_capacity: usize,
+    /// Most transactions one account may have waiting (this also bounds its nonce gap).
+    pub mempool_per_account: usize,
+    /// Largest encoded transaction accepted, bytes (the chain's `TxLimits::max_tx_bytes`).
+    pub max_tx_bytes: usize,
+    /// Gas available to one query and to an unsigned dry run.
+    pub query_gas_limit: u64,
+}
+
+impl LedgerConfig {
+    /// Defaults for everything but `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> LedgerConfig {
+        LedgerConfig {
+            data_dir: data_dir.into(),
+            max_block_txs: 2_000,
+            mempool_capacity: 20_000,
+            mempool_per_account: 64,
+            max_tx_bytes: TxLimits::default().max_tx_bytes,
+            query_gas_limit: 50_000_000,
+        }
+    }
+}
+
+/// A committed block as subscribers see it: the block and its receipts in block order.
+#[derive(Debug, Clone)]
+pub struct CommittedBlock {
+    /// The block.
+    pub block: v1::Block,
+    /// Its receipts, in block order.
+    pub receipts: Vec<v1::Receipt>,
+}
+
+impl CommittedBlock {
+    /// The block's height.
+    pub fn height(&self) -> u64 {
+        self.block.header.as_ref().map_or(0, |h| h.height)
+    }
+}
+
+/// Where a block's time went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BlockTimings {
+    /// Executing its transactions (zero when the block came from [`Ledger::apply_block`],
+    /// which counts execution in `state`).
+    pub execute: Duration,
+    /// Appending it to the block log and syncing it.
+    pub log: Duration,
+    /// Writing state, the tree and the indexes.
+    pub state: Duration,
+}
+
+/// What committing a block did.
+#[derive(Debug, Clone)]
+pub struct BlockCommit {
+    /// The block and its receipts.
+    pub block: Arc<CommittedBlock>,
+    /// Waiting transactions dropped from the mempool because this block made them impossible
+    /// (their nonce is used, or they expire), with the reason.
+    pub evicted: Vec<(Hash, String)>,
+    /// Where the time went.
+    pub timings: BlockTimings,
+}
+
+/// The ledger core: one chain on disk, its mempool, and every rule about what gets in.
+///
+/// Thread-safe; every method blocks (locks, the VM, fsync), so async callers run them on a
+/// blocking pool. Reads take the chain's read lock and run in parallel; committing a block takes
+/// the write lock only for the commit itself, not for execution.
+pub struct Ledger {
+    chain_id: String,
+    limits: TxLimits,
+    rules: Rules,
+    identity: Option<Address>,
+    config: LedgerConfig,
+    /// `None` once closed, so the data directory's lock is released even while callers still
+    /// hold the `Ledger`.
+    chain: RwLock<Option<Chain>>,
+    proposer: SecretKey,
+    mempool: Mutex<Mempool>,
+    /// Public keys seen in genesis and committed transactions, for `did:key` in accounts.
+    keys: Mutex<HashMap<Address, PublicKey>>,
+    halted: Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("chain_id", &self.chain_id)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Ledger {
+    /// Opens the chain in `config.data_dir` (committing genesis, and the bootstrap block on an
+    /// empty chain), replaying what the state store lacks.
+    ///
+    /// # Errors
+    /// [`LedgerError::Chain`] if the chain cannot be opened (e.g. another genesis);
+    /// [`LedgerError::Vm`]; [`LedgerError::Bootstrap`].
+    pub fn open(config: LedgerConfig, genesis: NodeGenesis) -> Result<(Ledger, OpenReport)> {
+        let vm = Vm::new(VmConfig {
+            cache_dir: Some(config.data_dir.join("module-cache")),
+            ..VmConfig::default()
+        })?;
+        let mut chain_config = genesis.chain;
+        chain_config.tx_limits.max_tx_bytes = config.max_tx_bytes;
+        let authority = genesis.genesis.authority;
+        let (mut chain, report) = Chain::open(
+            config.data_dir.join("chain"),
+            genesis.genesis,
+            vm,
+            chain_config,
+        )?;
+        if chain.height() == 0 && !genesis.bootstrap.is_empty() {
+            bootstrap(&mut chain, genesis.bootstrap, &genesis.proposer)?;
+        }
+        let mut keys = HashMap::new();
+        keys.insert(authority.address(), authority);
+        let ledger = Ledger {
+            chain_id: chain.chain_id().to_string(),
+            limits: chain.config().tx_limits.clone(),
+            rules: chain.config().rules.clone(),
+            identity: genesis.identity,
+            mempool: Mutex::new(Mempool::new(
+                config.mempool_capacity,
+                config.mempool_per_account,
+            )),
+            config,
+            chain: RwLock::new(Some(chain)),
+            proposer: genesis.proposer,
+            keys: Mutex::new(keys),
+            halted: Mutex::new(None),
+        };
+        Ok((ledger, report))
+    }
+
+    /// Closes the chain, releasing the data directory. Every later call answers
+    /// [`LedgerError::Closed`].
+    pub fn close(&self) {
+        let chain = self.chain.write().unwrap_or_else(|e| e.into_inner()).take();
+        drop(chain);
+    }
+
+    /// The chain id every transaction must name.
+    pub fn chain_id(&self) -> &str {
+        &self.chain_id
+    }
+
+    /// The stateless transaction bounds.
+    pub fn tx_limits(&self) -> &TxLimits {
+        &self.limits
+    }
+
+    /// The ledger's settings.
+    pub fn config(&self) -> &LedgerConfig {
+        &self.config
+    }
+
+    /// The identity contract whose roles gate senders, if any.
+    pub fn identity(&self) -> Option<Address> {
+        self.identity
+    }
+
+    /// Runs `f` on the chain under the read lock.
+    pub(crate) fn with_chain<R>(&self, f: impl FnOnce(&Chain) -> Result<R>) -> Result<R> {
+        let guard = self.chain.read().unwrap_or_else(|e| e.into_inner());
+        match guard.as_ref() {
+            Some(c) => f(c),
+            None => Err(LedgerError::Closed),
+        }
+    }
+
+    pub(crate) fn known_key(&self, address: &Address) -> Option<PublicKey> {
+        lock(&self.keys).get(address).copied()
+    }
+
+    /// Why block production stopped, if it did.
+    pub fn halted(&self) -> Option<String> {
+        lock(&self.halted).clone()
+    }
+
+    /// Stops block production and admission for good (until restart), saying why.
+    pub fn halt(&self, reason: String) {
+        tracing::error!(%reason, "block production stopped");
+        *lock(&self.halted) = Some(reason);
+    }
+
+    // ---- admission -------------------------------------------------------------------------
+
+    /// The stateless checks of a transaction: size, encoding, chain id, sender and key, low-S
+    /// signature, gas and calls. CPU-bound (a signature check); run it where that is cheap.
+    ///
+    /// # Errors
+    /// [`LedgerError::Tx`] naming the first check that failed.
+    pub fn check(&self, signed: v1::SignedTx) -> Result<CheckedTx> {
+        Ok(CheckedTx::check_signed(signed, &self.chain_id, &self.limits)?)
+    }
+
+    /// Admits a checked transaction into the mempool: not committed yet, its sender enrolled,
+    /// not expired at the next height, its nonce not used (a nonce ahead waits for the gap to
+    /// fill). These are the block's stateful checks ([`hanok_chain::stateful_check`]) as far as
+    /// they can be decided before the block; the block checks them again.
+    ///
+    /// # Errors
+    /// [`LedgerError::Halted`]; [`LedgerError::AlreadyCommitted`]; [`LedgerError::Tx`]
+    /// (not enrolled, expired); [`LedgerError::Mempool`]; [`LedgerError::Chain`] on storage
+    /// failure.
+    pub fn admit(&self, tx: CheckedTx) -> Result<Hash> {
+        if let Some(reason) = self.halted() {
+            return Err(LedgerError::Halted(reason));
+        }
+        let hash = tx.hash();
+        let (tx, chain_next) = self.with_chain(|c| {
+            if let Some((height, _)) = c.tx_location(&hash)? {
+                return Err(LedgerError::AlreadyCommitted { hash, height });
+            }
+            check_enrolled(c.backend().as_ref(), &tx, &self.rules).map_err(ChainError::from)??;
+            check_expiry(&tx, c.height().saturating_add(1))?;
+            let next = c.next_nonce(&tx.sender())?;
+            Ok((tx, next))
+        })?;
+        lock(&self.mempool).insert(tx, chain_next)?;
+        Ok(hash)
+    }
+
+    /// Whether `hash` waits in the mempool or is in a block being produced.
+    pub fn is_pending(&self, hash: &Hash) -> bool {
+        lock(&self.mempool).contains(hash)
+    }
+
+    /// Whether a transaction is ready for the next block.
+    pub fn has_ready(&self) -> bool {
+        lock(&self.mempool).ready_at_least(1)
+    }
+
+    /// Transactions waiting in the mempool.
+    pub fn mempool_len(&self) -> usize {
+        lock(&self.mempool).len()
+    }
+
+    // ---- block production: the consensus seam ----------------------------------------------
+
+    /// *Propose a block*: takes the ready transactions (up to `max_block_txs` and the block's
+    /// gas) and executes them as the next block at `time`, signed by this node's key. Nothing
+    /// is committed; `None` when nothing is ready.
+    ///
+    /// # Errors
+    /// [`LedgerError::Halted`]; [`LedgerError::Chain`].
+    pub fn propose_block(&self, time: u64) -> Result<Option<Proposal>> {
+        if let Some(reason) = self.halted() {
+            return Err(LedgerError::Halted(reason));
+        }
+        let max_txs = self.config.max_block_txs.max(1);
+        let txs = lock(&self.mempool).take_ready(max_txs, self.rules.max_block_gas);
+        if txs.is_empty() {
+            return Ok(None);
+        }
+        self.propose_txs(txs, time).map(Some)
+    }
+
+    fn propose_txs(&self, txs: Vec<CheckedTx>, time: u64) -> Result<Proposal> {
+        self.with_chain(|c| Ok(c.propose(txs, time, &self.proposer)?))
+    }
+
+    /// Commits a block this ledger proposed ([`Self::propose_block`]) without executing it
+    /// again: log first (one fsync), then state. A storage failure halts the ledger.
+    ///
+    /// # Errors
+    /// [`LedgerError::Chain`] (the chain moved since the proposal, or storage failed).
+    pub fn commit_proposal(&self, proposal: Proposal) -> Result<BlockCommit> {
+        let senders = proposal.senders().to_vec();
+        self.commit_with(senders, |chain| chain.commit_proposal(proposal))
+    }
+
+    /// *Apply an ordered block* from elsewhere (a consensus engine, a peer): every transaction is
+    /// checked, the header verified, the block re-executed and its results compared with the
+    /// header; then it is committed as [`Self::commit_proposal`] does. A block that does not
+    /// reproduce is refused and changes nothing.
+    ///
+    /// # Errors
+    /// [`LedgerError::Chain`]: `InvalidBlock` / `InvalidTx` for a block that does not apply,
+    /// a storage failure (which also halts the ledger).
+    pub fn apply_block(&self, block: v1::Block) -> Result<BlockCommit> {
+        let senders = block
+            .txs
+            .iter()
+            .filter_map(|t| {
+                let body = <v1::TxBody as prost::Message>::decode(t.body.as_slice()).ok()?;
+                let key = PublicKey::from_compressed(&body.sender_pubkey)?;
+                Some((key.address(), key))
+            })
+            .collect();
+        self.commit_with(senders, |chain| chain.commit(block))
+    }
+
+    /// Proposes and commits the next block from the mempool; `None` when nothing is ready.
+    ///
+    /// # Errors
+    /// As [`Self::propose_block`] and [`Self::commit_proposal`].
+    pub fn produce_block(&self, time: u64) -> Result<Option<BlockCommit>> {
+        let started = Instant::now();
+        let Some(proposal) = self.propose_block(time)? else {
+            return Ok(None);
+        };
+        let execute = started.elapsed();
+        let mut commit = self.commit_proposal(proposal)?;
+        commit.timings.execute = execute;
+        Ok(Some(commit))
+    }
+
+    /// Commits an empty block when the last header does not commit to the current state, so
+    /// that a proof of the current state has a header to be checked against (a header's
+    /// `state_root` is the root *before* its block). `None` when the state is sealed already.
+    ///
+    /// # Errors
+    /// As [`Self::commit_proposal`].
+    pub fn seal(&self, time: u64) -> Result<Option<BlockCommit>> {
+        let sealed = self.with_chain(|c| Ok(c.last_header().state_root == c.state_root().0))?;
+        if sealed {
+            return Ok(None);
+        }
+        let proposal = self.propose_txs(Vec::new(), time)?;
+        self.commit_proposal(proposal).map(Some)
+    }
+
+    fn commit_with(
+        &self,
+        senders: Vec<(Address, PublicKey)>,
+        commit: impl FnOnce(&mut Chain) -> Result<Committed, ChainError>,
+    ) -> Result<BlockCommit> {
+        if let Some(reason) = self.halted() {
+            return Err(LedgerError::Halted(reason));
+        }
+        let committed = {
+            let mut guard = self.chain.write().unwrap_or_else(|e| e.into_inner());
+            let chain = guard.as_mut().ok_or(LedgerError::Closed)?;
+            match commit(chain) {
+                Ok(c) => c,
+                Err(e) => {
+                    if is_storage(&e) {
+                        self.halt(e.to_string());
+                    }
+                    return Err(e.into());
+                }
+            }
+        };
+        lock(&self.keys).extend(senders);
+        let hashes: Vec<Hash> = committed.receipts.iter().map(|r| r.tx_hash).collect();
+        let evicted = {
+            let guard = self.chain.read().unwrap_or_else(|e| e.into_inner());
+            lock(&self.mempool).after_block(&hashes, committed.height, |a| {
+                guard
+                    .as_ref()
+                    .and_then(|c| c.next_nonce(a).ok())
+                    .unwrap_or(0)
+            })
+        };
+        let timings = BlockTimings {
+            execute: Duration::ZERO,
+            log: committed.log_time,
+            state: committed.state_time,
+        };
+        Ok(BlockCommit {
+            block: Arc::new(CommittedBlock {
+                block: committed.block,
+                receipts: committed.receipt_protos,
+            }),
+            evicted,
+            timings,
+        })
+    }
+}
+
+/// Commits `txs` as block 1 of a new chain, at the genesis time; every one must succeed.
+fn bootstrap(chain: &mut Chain, txs: Vec<v1::SignedTx>, proposer: &SecretKey) -> Result<()> {
+    let limits = chain.config().tx_limits.clone();
+    let txs = txs
+        .into_iter()
+        .map(|t| CheckedTx::check_signed(t, chain.chain_id(), &limits))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| LedgerError::Bootstrap(e.to_string()))?;
+    let time = chain.genesis().time;
+    let proposal = chain.propose(txs, time, proposer)?;
+    if let Some(bad) = proposal
+        .output()
+        .receipts
+        .iter()
+        .find(|r| r.status != TxStatus::Ok)
+    {
+        return Err(LedgerError::Bootstrap(format!(
+            "transaction {} failed: {}",
+            bad.tx_hash,
+            bad.error.clone().unwrap_or_default()
+        )));
+    }
+    chain.commit_proposal(proposal)?;
+    tracing::info!("bootstrap block 1 committed");
+    Ok(())
+}

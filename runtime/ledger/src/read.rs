@@ -1,0 +1,414 @@
+//! The read side of the [`Ledger`]: status, queries, dry runs, accounts, contracts, blocks,
+//! receipts and proofs, each answered from committed state.
+
+use crate::error::{LedgerError, Result};
+use crate::ledger::{CommittedBlock, Ledger};
+use hanok_chain::{execute_block, execute_calls, header_hash, Chain, Receipt, TxContext};
+use hanok_proto::v1;
+use hanok_types::{tx_hash, Address, CheckedTx, Hash, UnsignedBody};
+use hanok_vm::state::keys;
+use hanok_vm::{BlockEnv, ContractInfo, WriteSet};
+
+/// Where the chain stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerStatus {
+    /// The chain id.
+    pub chain_id: String,
+    /// Height of the last committed block.
+    pub height: u64,
+    /// Hash of its header.
+    pub latest_block_hash: Hash,
+    /// Its time, unix seconds.
+    pub latest_block_time: u64,
+    /// The root over all state after it.
+    pub state_root: Hash,
+}
+
+/// An account as the chain knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Its address.
+    pub address: Address,
+    /// The nonce its next transaction must carry.
+    pub next_nonce: u64,
+    /// Its `did:key`, when its public key is known (it sent a transaction, or is the authority).
+    pub did: Option<String>,
+    /// Its roles in the identity contract (empty when not enrolled or without one).
+    pub roles: Vec<String>,
+    /// Whether the identity contract has it enrolled.
+    pub enrolled: bool,
+}
+
+/// A dry run: the receipt the transaction would get in the next block and its state writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Simulation {
+    /// The receipt.
+    pub receipt: v1::Receipt,
+    /// Every state write it would make, in key order.
+    pub diff: Vec<v1::StateWrite>,
+}
+
+/// A state value with its proof, and the header whose `state_root` it is checked against.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateProof {
+    /// The value, `None` for a proof of absence.
+    pub value: Option<Vec<u8>>,
+    /// The encoded proof (`hanok_proof::Proof::to_bytes`).
+    pub proof: Vec<u8>,
+    /// The header that commits to the state proven.
+    pub header: v1::BlockHeader,
+}
+
+/// Most blocks one [`Ledger::blocks_from`] call returns.
+pub const MAX_BLOCKS_PER_READ: u64 = 64;
+
+/// Most contracts one [`Ledger::contracts`] page holds.
+pub const MAX_CONTRACTS_PER_PAGE: usize = 1000;
+
+/// The identity contract's answer to `{"roles": {"address": ..}}`.
+#[derive(Debug, Default, serde::Deserialize)]
+struct RolesAnswer {
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    enrolled: bool,
+}
+
+/// The environment of the next block, for a dry run at `now` (never before the last block).
+fn next_env(c: &Chain, now: u64) -> BlockEnv {
+    BlockEnv {
+        height: c.height().saturating_add(1),
+        time: now.max(c.last_header().time),
+        chain_id: c.chain_id().to_string(),
+    }
+}
+
+/// The state diff of a dry run, in key order; contract-storage keys are split into the contract
+/// address and the key inside its storage.
+pub fn state_diff(writes: &WriteSet) -> Vec<v1::StateWrite> {
+    writes
+        .iter()
+        .map(|(k, v)| {
+            let (contract, contract_key) = match k.split_first() {
+                Some((&keys::CONTRACT_STORAGE, rest)) if rest.len() >= 20 => {
+                    (rest[..20].to_vec(), rest[20..].to_vec())
+                }
+                _ => (Vec::new(), Vec::new()),
+            };
+            v1::StateWrite {
+                key: k.clone(),
+                value: v.clone(),
+                contract,
+                contract_key,
+            }
+        })
+        .collect()
+}
+
+impl Ledger {
+    /// Where the chain stands.
+    ///
+    /// # Errors
+    /// [`LedgerError::Closed`].
+    pub fn status(&self) -> Result<LedgerStatus> {
+        self.with_chain(|c| {
+            Ok(LedgerStatus {
+                chain_id: c.chain_id().to_string(),
+                height: c.height(),
+                latest_block_hash: c.last_hash(),
+                latest_block_time: c.last_header().time,
+                state_root: c.state_root(),
+            })
+        })
+    }
+
+    /// Height of the last committed block.
+    ///
+    /// # Errors
+    /// [`LedgerError::Closed`].
+    pub fn height(&self) -> Result<u64> {
+        self.with_chain(|c| Ok(c.height()))
+    }
+
+    /// A read-only query of `contract` against committed state, with the query gas limit.
+    /// Returns the answer and the height it speaks for.
+    ///
+    /// # Errors
+    /// [`LedgerError::Call`] with the VM's two-level error.
+    pub fn query(&self, contract: Address, msg: &[u8]) -> Result<(Vec<u8>, u64)> {
+        let gas_limit = self.config().query_gas_limit;
+        self.with_chain(|c| {
+            let data = c
+                .query(contract, msg, gas_limit)
+                .map_err(|error| LedgerError::Call {
+                    error,
+                    contract,
+                    gas_limit,
+                })?;
+            Ok((data, c.height()))
+        })
+    }
+
+    /// A dry run of `signed` as the next block at `now` would run it; nothing is committed.
+    /// Signed: exactly what the block would do with this one transaction (stateful checks
+    /// included). Unsigned (empty signature): the body's calls as its `sender`, skipping
+    /// signature, chain id, nonce and enrolment, with the body's gas limit (the transaction
+    /// maximum when 0 or above it).
+    ///
+    /// # Errors
+    /// [`LedgerError::Tx`] for a transaction that fails its stateless checks or does not
+    /// decode; [`LedgerError::Chain`] on storage failure.
+    pub fn simulate(&self, signed: v1::SignedTx, now: u64) -> Result<Simulation> {
+        self.with_chain(|c| {
+            let env = next_env(c, now);
+            let (receipt, writes) = if signed.signature.is_empty() {
+                let hash = Hash::sha256(&signed.body);
+                let body = UnsignedBody::decode(&signed.body, self.tx_limits())?;
+                let ctx = TxContext {
+                    block: &env,
+                    index: 0,
+                    contracts: None,
+                };
+                execute_calls(
+                    c.vm(),
+                    c.backend(),
+                    ctx,
+                    hash,
+                    body.sender,
+                    body.gas_limit,
+                    &body.calls,
+                )?
+            } else {
+                let tx = CheckedTx::check_signed(signed, c.chain_id(), self.tx_limits())?;
+                let mut out =
+                    execute_block(c.vm(), c.backend(), &env, &[tx], &c.config().rules)?;
+                let receipt = out.receipts.pop().ok_or_else(|| {
+                    LedgerError::NotFound("the dry run produced no receipt".into())
+                })?;
+                (receipt, out.writes)
+            };
+            Ok(Simulation {
+                receipt: Receipt::to_proto(&receipt),
+                diff: state_diff(&writes),
+            })
+        })
+    }
+
+    /// `address`'s next nonce, `did:key` (when known) and roles in the identity contract.
+    ///
+    /// # Errors
+    /// [`LedgerError::Call`] if the identity contract refuses the roles query;
+    /// [`LedgerError::Chain`].
+    pub fn account(&self, address: Address) -> Result<Account> {
+        let identity = self.identity();
+        let gas_limit = self.config().query_gas_limit;
+        let (next_nonce, roles) = self.with_chain(|c| {
+            let nonce = c.next_nonce(&address)?;
+            let roles = match identity {
+                None => RolesAnswer::default(),
+                Some(id) => {
+                    let msg = serde_json::json!({"roles": {"address": address}}).to_string();
+                    let data = c.query(id, msg.as_bytes(), gas_limit).map_err(|error| {
+                        LedgerError::Call {
+                            error,
+                            contract: id,
+                            gas_limit,
+                        }
+                    })?;
+                    serde_json::from_slice(&data).map_err(|e| {
+                        LedgerError::Chain(hanok_chain::ChainError::Corrupt(format!(
+                            "the identity contract {id} answered a roles query with \
+                             unexpected JSON: {e}"
+                        )))
+                    })?
+                }
+            };
+            Ok((nonce, roles))
+        })?;
+        Ok(Account {
+            address,
+            next_nonce,
+            did: self.known_key(&address).map(|k| k.did()),
+            roles: roles.roles,
+            enrolled: roles.enrolled,
+        })
+    }
+
+    /// Up to `limit` deployed contracts (at most [`MAX_CONTRACTS_PER_PAGE`]) in address order,
+    /// after `start_after`.
+    ///
+    /// # Errors
+    /// [`LedgerError::Chain`] on storage failure or stored metadata that does not decode.
+    pub fn contracts(
+        &self,
+        start_after: Option<Address>,
+        limit: usize,
+    ) -> Result<Vec<v1::ContractInfo>> {
+        let limit = limit.clamp(1, MAX_CONTRACTS_PER_PAGE);
+        let start = match start_after {
+            None => vec![keys::CONTRACT_INFO],
+            Some(after) => {
+                let mut k = keys::info(&after);
+                k.push(0);
+                k
+            }
+        };
+        self.with_chain(|c| {
+            let end = [keys::CONTRACT_INFO.saturating_add(1)];
+            let rows = c
+                .backend()
+                .scan(&start, Some(&end), limit)
+                .map_err(hanok_chain::ChainError::from)?;
+            rows.into_iter()
+                .map(|(k, v)| {
+                    let info: ContractInfo = serde_json::from_slice(&v).map_err(|e| {
+                        hanok_chain::ChainError::Corrupt(format!(
+                            "contract info does not decode: {e}"
+                        ))
+                    })?;
+                    Ok(v1::ContractInfo {
+                        address: k.get(1..).unwrap_or_default().to_vec(),
+                        code_hash: hex::decode(&info.code_hash).unwrap_or_default(),
+                        creator: info.creator.0.to_vec(),
+                        label: info.label,
+                        admin: info.admin.map(|a| a.0.to_vec()),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// The wasm uploaded with `code_hash`.
+    ///
+    /// # Errors
+    /// [`LedgerError::NotFound`]; [`LedgerError::Chain`].
+    pub fn code(&self, code_hash: Hash) -> Result<Vec<u8>> {
+        self.with_chain(|c| {
+            c.backend()
+                .get(&keys::code(&code_hash.0))
+                .map_err(hanok_chain::ChainError::from)?
+                .ok_or_else(|| LedgerError::NotFound(format!("no code with hash {code_hash}")))
+        })
+    }
+
+    /// The committed block at `height` (the last one when `None`) and its hash.
+    ///
+    /// # Errors
+    /// [`LedgerError::NotFound`] naming the chain's height; [`LedgerError::Chain`].
+    pub fn block(&self, height: Option<u64>) -> Result<(v1::Block, Hash)> {
+        self.with_chain(|c| {
+            let h = height.unwrap_or_else(|| c.height());
+            let block = c.block(h)?.ok_or_else(|| {
+                LedgerError::NotFound(format!(
+                    "no block {h}; the chain is at height {}",
+                    c.height()
+                ))
+            })?;
+            let hash = header_hash(&block.header.clone().unwrap_or_default());
+            Ok((block, hash))
+        })
+    }
+
+    /// The committed block whose header hashes to `hash`.
+    ///
+    /// # Errors
+    /// [`LedgerError::NotFound`]; [`LedgerError::Chain`].
+    pub fn block_by_hash(&self, hash: Hash) -> Result<v1::Block> {
+        self.with_chain(|c| {
+            c.block_by_hash(&hash)?
+                .map(|(_, b)| b)
+                .ok_or_else(|| LedgerError::NotFound(format!("no committed block {hash}")))
+        })
+    }
+
+    /// The receipt of a committed transaction.
+    ///
+    /// # Errors
+    /// [`LedgerError::NotFound`], saying whether it still waits in the mempool;
+    /// [`LedgerError::Chain`].
+    pub fn receipt(&self, hash: Hash) -> Result<v1::Receipt> {
+        let pending = self.is_pending(&hash);
+        match self.with_chain(|c| Ok(c.receipt(&hash)?))? {
+            Some(r) => Ok(r),
+            None if pending => Err(LedgerError::NotFound(format!(
+                "transaction {hash} is in the mempool and not committed yet; retry after the next block"
+            ))),
+            None => Err(LedgerError::NotFound(format!(
+                "no committed transaction {hash}"
+            ))),
+        }
+    }
+
+    /// A committed transaction with its height and position in the block.
+    ///
+    /// # Errors
+    /// [`LedgerError::NotFound`]; [`LedgerError::Chain`].
+    pub fn transaction(&self, hash: Hash) -> Result<(v1::SignedTx, u64, u32)> {
+        self.with_chain(|c| {
+            let (height, index) = c.tx_location(&hash)?.ok_or_else(|| {
+                LedgerError::NotFound(format!("no committed transaction {hash}"))
+            })?;
+            let block = c
+                .block(height)?
+                .ok_or_else(|| LedgerError::NotFound(format!("block {height} missing")))?;
+            let tx = block
+                .txs
+                .get(usize::try_from(index).unwrap_or(usize::MAX))
+                .cloned()
+                .ok_or_else(|| {
+                    LedgerError::NotFound(format!(
+                        "transaction {hash} is not at position {index} of block {height}"
+                    ))
+                })?;
+            Ok((tx, height, index))
+        })
+    }
+
+    /// Committed blocks from `from` with their receipts, at most [`MAX_BLOCKS_PER_READ`]; empty
+    /// when `from` is above the chain's height.
+    ///
+    /// # Errors
+    /// [`LedgerError::Chain`].
+    pub fn blocks_from(&self, from: u64) -> Result<Vec<CommittedBlock>> {
+        self.with_chain(|c| {
+            let top = c.height();
+            if from > top {
+                return Ok(Vec::new());
+            }
+            let to = top.min(from.saturating_add(MAX_BLOCKS_PER_READ - 1));
+            let mut out = Vec::new();
+            for h in from..=to {
+                let Some(block) = c.block(h)? else {
+                    break;
+                };
+                let mut receipts = Vec::with_capacity(block.txs.len());
+                for t in &block.txs {
+                    if let Some(r) = c.receipt(&tx_hash(&t.body, &t.signature))? {
+                        receipts.push(r);
+                    }
+                }
+                out.push(CommittedBlock { block, receipts });
+            }
+            Ok(out)
+        })
+    }
+
+    /// The state value at raw key `key` with its proof against the last header, or `None` when
+    /// the last header does not commit to the current state yet (then [`Ledger::seal`] first).
+    ///
+    /// # Errors
+    /// [`LedgerError::Chain`].
+    pub fn state_proof(&self, key: &[u8]) -> Result<Option<StateProof>> {
+        self.with_chain(|c| {
+            if c.last_header().state_root != c.state_root().0 {
+                return Ok(None);
+            }
+            let (value, proof) = c.get_with_proof(key)?;
+            Ok(Some(StateProof {
+                value,
+                proof: proof.to_bytes(),
+                header: c.last_header().clone(),
+            }))
+        })
+    }
+}
