@@ -378,6 +378,37 @@ fn refresh(stage: &Path, committed: &Path, built: &[Vec<u8>]) -> Result<()> {
     Ok(())
 }
 
+/// The lines of two manifests that differ, each with the contract it belongs to, e.g.
+/// `deal: sources_sha256 = "…" (committed) vs "…" (rebuilt)`: a source change that leaves the
+/// wasm as it was shows up here alone.
+fn manifest_diff(committed: &str, rebuilt: &str) -> String {
+    let (a, b): (Vec<&str>, Vec<&str>) = (committed.lines().collect(), rebuilt.lines().collect());
+    if a.len() != b.len() {
+        return format!(
+            "{} lines committed, {} rebuilt (diff {ARTIFACTS_DIR}/{MANIFEST} {STAGE_DIR}/{MANIFEST})",
+            a.len(),
+            b.len()
+        );
+    }
+    let mut section = String::from("manifest");
+    let mut out = Vec::new();
+    for (old, new) in a.iter().zip(&b) {
+        if let Some(name) = new.strip_prefix("name = ") {
+            section = name.trim_matches('"').to_string();
+        }
+        if old != new {
+            let key = new.split(" = ").next().unwrap_or_default();
+            let value = |line: &str| line.split_once(" = ").map_or(line, |(_, v)| v).to_string();
+            out.push(format!(
+                "{section}: {key} = {} (committed) vs {} (rebuilt)",
+                value(old),
+                value(new)
+            ));
+        }
+    }
+    out.join("; ")
+}
+
 /// Compares the staged set with the committed one; fails naming every difference.
 fn check(stage: &Path, committed: &Path, built: &[Vec<u8>]) -> Result<()> {
     let mut problems = Vec::new();
@@ -396,12 +427,10 @@ fn check(stage: &Path, committed: &Path, built: &[Vec<u8>]) -> Result<()> {
             Err(e) => problems.push(format!("{}: {}: {e}", a.name, path.display())),
         }
     }
-    let staged = fs::read(stage.join(MANIFEST)).context("reading the staged manifest")?;
-    match fs::read(committed.join(MANIFEST)) {
+    let staged = fs::read_to_string(stage.join(MANIFEST)).context("reading the staged manifest")?;
+    match fs::read_to_string(committed.join(MANIFEST)) {
         Ok(old) if old == staged => {}
-        Ok(_) => problems.push(format!(
-            "{MANIFEST}: differs from the rebuilt one (diff {ARTIFACTS_DIR}/{MANIFEST} {STAGE_DIR}/{MANIFEST})"
-        )),
+        Ok(old) => problems.push(format!("{MANIFEST}: {}", manifest_diff(&old, &staged))),
         Err(e) => problems.push(format!("{MANIFEST}: {e}")),
     }
     if problems.is_empty() {

@@ -1,10 +1,12 @@
-//! `hanok-wasm-build`: compile contract crates to wasm from a `build.rs`.
+//! `hanok-wasm-build`: compile contract crates to wasm, reproducibly, from a tool or a
+//! `build.rs`.
 //!
-//! A contract crate is `#![no_std]` Rust built for `wasm32-unknown-unknown`. Whoever needs the
-//! module at build time — `hanok-contracts` embeds the system contracts, an example's tests
-//! upload their own contract — calls [`WasmBuild::run`] from its build script: it runs a nested
-//! `cargo build --profile contract --target wasm32-unknown-unknown -p <crates>` into its own
-//! target directory and returns where the modules are.
+//! A contract crate is `#![no_std]` Rust built for `wasm32-unknown-unknown`. [`WasmBuild::run`]
+//! runs a nested `cargo build --profile contract --target wasm32-unknown-unknown -p <crates>`
+//! into its own target directory and returns where the modules are. hanok's own contracts are
+//! built this way by `cargo xtask contracts` and committed (`contracts/artifacts/wasm/`), so the
+//! workspace's build never runs it; a contract author's crate whose tests need its module at
+//! build time can call it from its build script, as below.
 //!
 //! The nested build must not inherit what the outer build leaks through the environment (flags,
 //! wrappers such as clippy-driver or sccache, the target dir, the jobserver, the build script's
