@@ -1,26 +1,35 @@
-//! `hanok-contracts`: the system contracts (identity, registry, krw, escrow, deal) compiled to
-//! wasm and embedded as byte constants, for genesis, the test harness and benchmarks.
+//! `hanok-contracts`: the system contracts (identity, registry, krw, escrow, deal) as committed
+//! wasm, embedded as byte constants, for genesis, the test harness and benchmarks; and the
+//! example contract `examples/first-home`, for its own tests.
 //!
-//! `build.rs` runs a nested `cargo build --profile contract --target wasm32-unknown-unknown`
-//! of the contract crates into `target/contracts` (see it for how the environment is isolated)
-//! and copies the `.wasm` files into `OUT_DIR`, keeping only the exports the VM expects (`memory`
-//! and the entry points; rustc's `__data_end`/`__heap_base` globals are dropped). The JSON Schemas of every contract's messages
-//! are committed under `contracts/<name>/schema/`; a test here fails when they are stale
-//! (regenerate with `UPDATE_SCHEMA=1 cargo test -p hanok-contracts`).
+//! The modules are files in `contracts/artifacts/wasm/`, listed with their size, sha256, the
+//! toolchain that built them and a fingerprint of their sources in `wasm/manifest.toml`. They
+//! are rebuilt — reproducibly: pinned toolchain, host paths remapped, byte-identical on any
+//! machine — by `cargo xtask contracts` (see `xtask/src/main.rs`), and `.ci/run` fails when a
+//! rebuild differs from what is committed (`cargo xtask contracts --check`). Because the bytes
+//! are committed, building the node needs neither the wasm32 target nor a nested cargo build,
+//! and every member of a consortium deploys the same genesis code.
 //!
-//! Architecture Invariant: this crate has no runtime dependency; it only carries bytes. The VM
-//! validates them like any uploaded code.
+//! The tests here check the embedded bytes against the manifest, the manifest's toolchain
+//! against `rust-toolchain.toml`, the contracts' sources against the fingerprint taken at the
+//! last rebuild (so an edited contract whose wasm was not rebuilt fails `cargo test`, with the
+//! command that fixes it), and that the committed JSON Schemas of every contract's messages
+//! under `contracts/<name>/schema/` are current (regenerate with
+//! `UPDATE_SCHEMA=1 cargo test -p hanok-contracts`).
+//!
+//! Architecture Invariant: this crate has no dependency and no build script; it only carries
+//! bytes. The VM validates them like any uploaded code.
 
 /// The identity (roles) contract.
-pub const IDENTITY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/identity.wasm"));
+pub const IDENTITY: &[u8] = include_bytes!("../wasm/identity.wasm");
 /// The land registry contract.
-pub const REGISTRY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/registry.wasm"));
+pub const REGISTRY: &[u8] = include_bytes!("../wasm/registry.wasm");
 /// The KRW deposit token contract.
-pub const KRW: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/krw.wasm"));
+pub const KRW: &[u8] = include_bytes!("../wasm/krw.wasm");
 /// The escrow contract.
-pub const ESCROW: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/escrow.wasm"));
+pub const ESCROW: &[u8] = include_bytes!("../wasm/escrow.wasm");
 /// The deal (title-transfer) contract.
-pub const DEAL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/deal.wasm"));
+pub const DEAL: &[u8] = include_bytes!("../wasm/deal.wasm");
 
 /// Every system contract as `(name, wasm)`, in deployment order (each one's dependencies first,
 /// though addresses are known in advance so the order is not required).
@@ -31,6 +40,24 @@ pub const ALL: &[(&str, &[u8])] = &[
     ("escrow", ESCROW),
     ("deal", DEAL),
 ];
+
+/// The example contract of `examples/first-home` (a first-home-buyer benefit register). Not a
+/// system contract: not in [`ALL`], never deployed at genesis; its tests upload it.
+pub const FIRST_HOME: &[u8] = include_bytes!("../wasm/first-home.wasm");
+
+/// Every committed artifact as `(name in the manifest, wasm)`: [`ALL`] and then the examples.
+pub const ARTIFACTS: &[(&str, &[u8])] = &[
+    ("identity", IDENTITY),
+    ("registry", REGISTRY),
+    ("krw", KRW),
+    ("escrow", ESCROW),
+    ("deal", DEAL),
+    ("first-home", FIRST_HOME),
+];
+
+/// `wasm/manifest.toml`: name, kind, package, file, size, sha256 and sources of every artifact,
+/// and the toolchain that built them.
+pub const MANIFEST: &str = include_str!("../wasm/manifest.toml");
 
 #[cfg(test)]
 mod tests {
@@ -76,9 +103,91 @@ mod tests {
         names
     }
 
+    #[derive(serde::Deserialize)]
+    struct Manifest {
+        toolchain: String,
+        contract: Vec<Entry>,
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        name: String,
+        kind: String,
+        file: String,
+        size: usize,
+        sha256: String,
+        sources: Vec<String>,
+        sources_sha256: String,
+    }
+
+    fn manifest() -> Manifest {
+        toml::from_str(MANIFEST).unwrap_or_else(|e| panic!("wasm/manifest.toml: {e}"))
+    }
+
+    const REFRESH: &str =
+        "refresh with `cargo xtask contracts` and commit contracts/artifacts/wasm/";
+
+    #[test]
+    fn embedded_bytes_are_the_ones_the_manifest_lists() {
+        let m = manifest();
+        let listed: Vec<&str> = m.contract.iter().map(|c| c.name.as_str()).collect();
+        let embedded: Vec<&str> = ARTIFACTS.iter().map(|(n, _)| *n).collect();
+        assert_eq!(listed, embedded, "manifest entries vs ARTIFACTS");
+        for (entry, (name, wasm)) in m.contract.iter().zip(ARTIFACTS) {
+            assert_eq!(entry.file, format!("{name}.wasm"));
+            let system = ALL.iter().any(|(n, _)| n == name);
+            assert_eq!(
+                entry.kind,
+                if system { "system" } else { "example" },
+                "{name}"
+            );
+            assert_eq!(entry.size, wasm.len(), "{name}: size");
+            let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(wasm));
+            assert_eq!(entry.sha256, sha, "{name}: sha256 of the embedded bytes");
+        }
+    }
+
+    #[test]
+    fn artifacts_were_built_with_the_pinned_toolchain() {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../rust-toolchain.toml");
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let channel = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("channel = "))
+            .map(|v| v.trim_matches('"'))
+            .unwrap_or_else(|| panic!("{}: no channel", path.display()));
+        assert!(
+            manifest()
+                .toolchain
+                .starts_with(&format!("rustc {channel} ")),
+            "the artifacts were built with {}, but rust-toolchain.toml pins {channel}; {REFRESH}",
+            manifest().toolchain
+        );
+    }
+
+    #[test]
+    fn artifacts_were_built_from_the_current_sources() {
+        let ws = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let stale: Vec<String> = manifest()
+            .contract
+            .iter()
+            .filter(|c| {
+                hanok_wasm_build::sources_fingerprint(&ws, &c.sources)
+                    .map_or(true, |h| h != c.sources_sha256)
+            })
+            .map(|c| format!("{} (built from {})", c.name, c.sources.join(", ")))
+            .collect();
+        assert!(
+            stale.is_empty(),
+            "the sources of these contracts changed since their wasm was built: {}; {REFRESH}",
+            stale.join("; ")
+        );
+    }
+
     #[test]
     fn every_contract_is_a_wasm_module_within_the_size_limit() {
-        for (name, wasm) in ALL {
+        for (name, wasm) in ARTIFACTS {
             assert_eq!(
                 wasm.get(..8),
                 Some(&b"\0asm\x01\0\0\0"[..]),

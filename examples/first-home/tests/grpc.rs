@@ -42,7 +42,8 @@ async fn deployed_over_grpc_it_refuses_a_second_claim_by_the_same_person() -> Re
         .ok_or("no identity contract")?;
 
     // Upload + instantiate in one all-or-nothing transaction.
-    let wasm = std::fs::read(env!("FIRST_HOME_WASM"))?;
+    // The committed module (contracts/artifacts/wasm/first-home.wasm).
+    let wasm = hanok_contracts::FIRST_HOME.to_vec();
     let code_hash = Hash::sha256(&wasm);
     let tx = client
         .tx_builder(&authority)

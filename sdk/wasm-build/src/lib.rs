@@ -1,15 +1,25 @@
-//! `hanok-wasm-build`: compile contract crates to wasm from a `build.rs`.
+//! `hanok-wasm-build`: compile contract crates to wasm, reproducibly, from a tool or a
+//! `build.rs`.
 //!
-//! A contract crate is `#![no_std]` Rust built for `wasm32-unknown-unknown`. Whoever needs the
-//! module at build time — `hanok-contracts` embeds the system contracts, an example's tests
-//! upload their own contract — calls [`WasmBuild::run`] from its build script: it runs a nested
-//! `cargo build --profile contract --target wasm32-unknown-unknown -p <crates>` into its own
-//! target directory and returns where the modules are.
+//! A contract crate is `#![no_std]` Rust built for `wasm32-unknown-unknown`. [`WasmBuild::run`]
+//! runs a nested `cargo build --profile contract --target wasm32-unknown-unknown -p <crates>`
+//! into its own target directory and returns where the modules are. hanok's own contracts are
+//! built this way by `cargo xtask contracts` and committed (`contracts/artifacts/wasm/`), so the
+//! workspace's build never runs it; a contract author's crate whose tests need its module at
+//! build time can call it from its build script, as below.
 //!
 //! The nested build must not inherit what the outer build leaks through the environment (flags,
 //! wrappers such as clippy-driver or sccache, the target dir, the jobserver, the build script's
 //! own variables): every such variable is removed first, so the wasm is the same whichever
 //! command triggered it (`cargo build`, `cargo clippy`, `cargo test`).
+//!
+//! The module is also the same wherever it is built: the only host paths rustc would embed (in
+//! panic location strings: a dependency's source under `$CARGO_HOME/registry/src/…`, a file
+//! included from the target dir) are remapped with `--remap-path-prefix` — the workspace to
+//! `/workspace`, `$CARGO_HOME` to `/cargo`, the target dir to `/target` — so two checkouts at
+//! different paths, on machines with different cargo homes, give byte-identical wasm with the
+//! same toolchain and `Cargo.lock`. The flags are passed as `CARGO_ENCODED_RUSTFLAGS`, which also
+//! keeps any `rustflags` from a cargo config file (a user's `target-cpu`, say) out of the build.
 //!
 //! ```no_run
 //! // build.rs of a crate whose tests need `my_contract.wasm`
@@ -81,9 +91,18 @@ pub fn building_for_wasm() -> bool {
 }
 
 /// The workspace root, assuming the calling crate sits two levels below it
-/// (`contracts/artifacts`, `examples/first-home`).
+/// (`contracts/my-contract`, `examples/my-example`).
 pub fn workspace_dir() -> PathBuf {
     PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap_or_default()).join("../..")
+}
+
+/// Cargo's home directory, where dependencies' sources are unpacked: `$CARGO_HOME`, else
+/// `$HOME/.cargo`, as cargo itself decides. `None` when neither is set.
+pub fn cargo_home() -> Option<PathBuf> {
+    env::var_os("CARGO_HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
 }
 
 /// Prints `cargo:rerun-if-changed` for the `src/` and `Cargo.toml` of each crate directory
@@ -119,12 +138,25 @@ pub struct WasmBuild {
 impl WasmBuild {
     /// A build in `workspace` into `<workspace>/<target_subdir>`, kept apart from the outer
     /// build's target directory so the two never wait on each other's lock.
+    ///
+    /// The workspace path is made canonical (no `..`, no symlinks) when it exists, because a
+    /// path prefix is remapped only if it is spelled the way cargo passes it to rustc.
     pub fn new(workspace: &Path, target_subdir: &str) -> WasmBuild {
+        let workspace = workspace
+            .canonicalize()
+            .unwrap_or_else(|_| workspace.to_path_buf());
         WasmBuild {
-            workspace: workspace.to_path_buf(),
             target_dir: workspace.join(target_subdir),
+            workspace,
             packages: Vec::new(),
         }
+    }
+
+    /// Builds into `dir` instead (any path; it is remapped like the default one).
+    #[must_use]
+    pub fn target_dir(mut self, dir: &Path) -> WasmBuild {
+        self.target_dir = dir.to_path_buf();
+        self
     }
 
     /// Adds a package (`-p name`) to build.
@@ -162,6 +194,8 @@ impl WasmBuild {
                 cmd.env_remove(key);
             }
         }
+        // Set after the scrub above, which removes the outer build's value of this variable.
+        cmd.env("CARGO_ENCODED_RUSTFLAGS", self.remap_flags().join("\x1f"));
         let status = cmd
             .status()
             .map_err(|e| format!("cannot run {cargo}: {e}"))?;
@@ -173,6 +207,32 @@ impl WasmBuild {
             ));
         }
         Ok(self.target_dir.join(TARGET).join("contract"))
+    }
+
+    /// The `--remap-path-prefix=FROM=TO` flags that keep host paths out of the wasm: the
+    /// workspace, `$CARGO_HOME` and the target dir, each as given and as its canonical path
+    /// (cargo may pass either spelling), the longest last because rustc applies the last
+    /// matching flag and a target dir often sits inside the workspace.
+    pub fn remap_flags(&self) -> Vec<String> {
+        let mut prefixes: Vec<(PathBuf, &str)> = Vec::new();
+        let mut add = |path: &Path, to: &'static str| {
+            let canonical = path.canonicalize().ok();
+            for p in std::iter::once(path.to_path_buf()).chain(canonical) {
+                if p.is_absolute() && !prefixes.iter().any(|(q, _)| *q == p) {
+                    prefixes.push((p, to));
+                }
+            }
+        };
+        add(&self.workspace, "/workspace");
+        if let Some(home) = cargo_home() {
+            add(&home, "/cargo");
+        }
+        add(&self.target_dir, "/target");
+        prefixes.sort_by_key(|(p, _)| p.as_os_str().len());
+        prefixes
+            .into_iter()
+            .map(|(from, to)| format!("--remap-path-prefix={}={to}", from.display()))
+            .collect()
     }
 }
 
@@ -196,6 +256,80 @@ pub fn check_wasm_target(rustc: &str) -> Result<(), String> {
             "the {TARGET} target is not installed; run: rustup target add {TARGET}"
         ))
     }
+}
+
+/// The files of a crate directory that can change its wasm: `Cargo.toml`, `build.rs` and the
+/// `.rs` files under `src/` (not READMEs, schemas, tests or an editor's swap files, so those
+/// never make a committed module look stale; a rare `include_bytes!` of another file is caught
+/// by the rebuild check instead).
+fn source_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                walk(&path, out)?;
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+        Ok(())
+    }
+    for file in ["Cargo.toml", "build.rs"] {
+        if dir.join(file).is_file() {
+            out.push(dir.join(file));
+        }
+    }
+    if dir.join("src").is_dir() {
+        walk(&dir.join("src"), out)?;
+    }
+    Ok(())
+}
+
+/// A fingerprint of the sources a contract is built from: sha256 (lowercase hex) over every
+/// source file (see `source_files`) of the crate directories `dirs` (relative to
+/// `workspace`), in path order, each as `path NUL length(u64 LE) content` with CRLF read as LF
+/// so a Windows checkout agrees.
+///
+/// It lets a plain `cargo test` say "this committed module was built from other sources"
+/// without the wasm32 target; only a rebuild can say whether the bytes would differ.
+///
+/// # Errors
+/// A directory or file that cannot be read.
+pub fn sources_fingerprint(workspace: &Path, dirs: &[String]) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut files = Vec::new();
+    for dir in dirs {
+        source_files(&workspace.join(dir), &mut files)?;
+    }
+    let mut named: Vec<(String, PathBuf)> = files
+        .into_iter()
+        .map(|f| {
+            let rel = f.strip_prefix(workspace).unwrap_or(&f);
+            let name = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            (name, f)
+        })
+        .collect();
+    named.sort();
+    named.dedup_by(|a, b| a.0 == b.0);
+    let mut h = Sha256::new();
+    for (name, path) in named {
+        let bytes = std::fs::read(&path)?;
+        let text: Vec<u8> = bytes
+            .iter()
+            .enumerate()
+            .filter(|&(i, &b)| !(b == b'\r' && bytes.get(i.wrapping_add(1)) == Some(&b'\n')))
+            .map(|(_, &b)| b)
+            .collect();
+        h.update(name.as_bytes());
+        h.update([0]);
+        h.update((text.len() as u64).to_le_bytes());
+        h.update(&text);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Exports a contract needs. rustc also exports the linker globals `__data_end` and
@@ -311,6 +445,24 @@ mod tests {
         assert_eq!(m.len() - stripped.len(), 13);
         // Stripping is idempotent.
         assert_eq!(strip_exports(&stripped), Some(stripped.clone()));
+    }
+
+    #[test]
+    fn remap_flags_cover_the_workspace_cargo_home_and_target_dir_longest_last() {
+        let b = WasmBuild::new(Path::new("/nonexistent/ws"), "target/wasm");
+        let flags = b.remap_flags();
+        let at = |flag: &str| flags.iter().position(|f| f == flag);
+        let ws = at("--remap-path-prefix=/nonexistent/ws=/workspace");
+        let target = at("--remap-path-prefix=/nonexistent/ws/target/wasm=/target");
+        assert!(ws.is_some() && target > ws, "{flags:?}");
+        if cargo_home().is_some() {
+            assert!(flags.iter().any(|f| f.ends_with("=/cargo")), "{flags:?}");
+        }
+        let from_len = |f: &String| f.rsplit_once('=').map_or(0, |(from, _)| from.len());
+        assert!(
+            flags.windows(2).all(|w| from_len(&w[0]) <= from_len(&w[1])),
+            "{flags:?}"
+        );
     }
 
     #[test]

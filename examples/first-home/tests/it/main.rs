@@ -1,17 +1,18 @@
 //! The first-home register as real wasm on the real VM, next to the real identity contract.
 //!
-//! `build.rs` compiles the contract to wasm (see it); these tests upload that module to a
-//! [`TestChain`], which runs it through the same `hanok_vm::Session` a node uses.
+//! These tests upload the committed module (`hanok_contracts::FIRST_HOME`, rebuilt from this
+//! crate by `cargo xtask contracts`) to a [`TestChain`], which runs it through the same
+//! `hanok_vm::Session` a node uses.
 
 use hanok_first_home::{BudgetResponse, Claim, ExecuteMsg, QueryMsg, Revocation};
 use hanok_sdk::{Address, Amount};
 use hanok_testkit::{Call, TestChain, TestError};
 use serde_json::json;
 
-/// The contract compiled to wasm by this crate's `build.rs`.
+/// This contract as wasm: the committed artifact, which `hanok-contracts`' tests check was
+/// built from this crate's current sources.
 fn wasm() -> Vec<u8> {
-    let path = env!("FIRST_HOME_WASM");
-    std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    hanok_contracts::FIRST_HOME.to_vec()
 }
 
 /// The benefit per claim: five million won.
