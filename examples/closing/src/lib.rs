@@ -504,22 +504,47 @@ impl Ctx<'_> {
     }
 }
 
+/// An error with its causes, as one line: a TLS failure is only visible in the causes.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 /// Runs the whole story against the node at `endpoint` (e.g. `http://127.0.0.1:50051`),
 /// telling `out` what happens. Fails at the first step that does not go as it should.
 ///
 /// # Errors
 /// [`ClosingError`], naming the step.
 pub async fn run(endpoint: &str, terms: &Terms, out: &mut dyn Narrator) -> Result<Outcome> {
+    run_with(endpoint, None, terms, out).await
+}
+
+/// As [`run`], over TLS for an `https://` endpoint (see [`hanok_client::Tls`]).
+///
+/// # Errors
+/// [`ClosingError`], naming the step.
+pub async fn run_with(
+    endpoint: &str,
+    tls: Option<&hanok_client::Tls>,
+    terms: &Terms,
+    out: &mut dyn Narrator,
+) -> Result<Outcome> {
     let connect_err = |reason: String| ClosingError::Connect {
         endpoint: endpoint.to_string(),
         reason,
     };
-    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())
+    let channel = hanok_client::endpoint(endpoint, tls)
         .map_err(|e| connect_err(e.to_string()))?
         .connect_timeout(Duration::from_secs(5))
         .connect()
         .await
-        .map_err(|e| connect_err(e.to_string()))?;
+        .map_err(|e| connect_err(error_chain(&e)))?;
     let client = Client::from_channel(channel);
     let a = Actors::dev();
 

@@ -197,7 +197,7 @@ async fn bench(
 ) -> Result<Report, BenchError> {
     let load = opts.load();
     let setup_started = Instant::now();
-    let ctx = Ctx::connect(url, connections(load), opts.progress).await?;
+    let ctx = Ctx::connect(url, opts.tls.as_ref(), connections(load), opts.progress).await?;
     let secs = opts.duration.as_secs_f64();
     // How many transactions the window may use, to size the pre-signed pool.
     let budget = match load {

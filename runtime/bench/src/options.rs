@@ -72,6 +72,8 @@ pub struct BenchOptions {
     pub endpoint: Option<String>,
     /// With `endpoint`, the node's process id, to read its CPU and RSS from `/proc`.
     pub node_pid: Option<u32>,
+    /// TLS material for an `https://` endpoint.
+    pub tls: Option<hanok_client::Tls>,
     /// In-process node only: `block_interval_ms` (`None`: the node's default).
     pub block_interval_ms: Option<u64>,
     /// In-process node only: `max_block_txs` (`None`: the node's default).
@@ -94,6 +96,7 @@ impl Default for BenchOptions {
             accounts: None,
             endpoint: None,
             node_pid: None,
+            tls: None,
             block_interval_ms: None,
             max_block_txs: None,
             max_tps: 5_000.0,
@@ -172,6 +175,15 @@ pub struct BenchArgs {
     /// With --endpoint: the node's process id, to read its CPU and RSS from /proc.
     #[arg(long, requires = "endpoint")]
     pub node_pid: Option<u32>,
+    /// With an https:// --endpoint: the CA that issued the node's certificate (PEM).
+    #[arg(long, env = "HANOK_CA", value_name = "FILE", requires = "endpoint")]
+    pub ca: Option<PathBuf>,
+    /// With a node that requires mutual TLS: this client's certificate (PEM).
+    #[arg(long, env = "HANOK_CERT", value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// The private key of --cert (PEM).
+    #[arg(long, env = "HANOK_TLS_KEY", value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
     /// Write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -209,6 +221,15 @@ impl BenchArgs {
             accounts: self.accounts,
             endpoint: self.endpoint.clone(),
             node_pid: self.node_pid,
+            tls: if self.ca.is_some() || self.cert.is_some() {
+                Some(hanok_client::Tls::from_files(
+                    self.ca.as_deref(),
+                    self.cert.as_deref(),
+                    self.key.as_deref(),
+                )?)
+            } else {
+                None
+            },
             block_interval_ms: self.block_interval_ms,
             max_block_txs: self.max_block_txs,
             max_tps: self.max_tps,

@@ -10,7 +10,6 @@ use hanok_types::{Address, Hash, SecretKey};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tonic::transport::Endpoint;
 
 /// How long one submit waits for its receipt (the node caps it at its request timeout).
 pub(crate) const WAIT: Duration = Duration::from_secs(10);
@@ -53,9 +52,14 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     /// Opens `connections` HTTP/2 connections to `url`.
-    pub async fn connect(url: &str, connections: usize, progress: bool) -> Result<Ctx, BenchError> {
-        let endpoint = Endpoint::from_shared(url.to_string())
-            .map_err(|e| BenchError::Options(format!("invalid endpoint `{url}`: {e}")))?
+    pub async fn connect(
+        url: &str,
+        tls: Option<&hanok_client::Tls>,
+        connections: usize,
+        progress: bool,
+    ) -> Result<Ctx, BenchError> {
+        let endpoint = hanok_client::endpoint(url, tls)
+            .map_err(|e| BenchError::Options(e.to_string()))?
             .tcp_nodelay(true);
         let mut clients = Vec::with_capacity(connections.max(1));
         let mut first = None;

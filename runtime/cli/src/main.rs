@@ -49,6 +49,8 @@ enum Command {
         /// Step 8 waits for a deal's deadline to pass: seconds from opening it to its deadline.
         #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(2..=600))]
         deadline_secs: u64,
+        #[command(flatten)]
+        tls: ClientTlsArgs,
     },
     /// Run a node. `--dev` uses the embedded dev genesis (registry authority, 3 officials,
     /// 2 banks, a broker, seller and buyer; system contracts deployed) and prints the dev keys.
@@ -66,6 +68,15 @@ enum Command {
         /// `genesis` (a genesis file, see `hanok genesis dev`) and `proposer_key`.
         #[arg(long)]
         config: Option<PathBuf>,
+        #[command(flatten)]
+        tls: NodeTlsArgs,
+    },
+    /// TLS certificates: `dev-certs` writes a throwaway CA with a node and a client certificate
+    /// for trying mutual TLS on one machine.
+    #[command(after_help = TLS_EXAMPLES)]
+    Tls {
+        #[command(subcommand)]
+        cmd: TlsCmd,
     },
     /// Genesis files for a real chain (`hanok node --config node.toml` with `genesis` and
     /// `proposer_key`): `dev` prints the dev genesis in that format, `check` validates one.
@@ -89,9 +100,132 @@ enum Command {
     User(cmd::UserCommand),
 }
 
+/// The node's TLS flags (each overrides the config file's field of the same name).
+#[derive(clap::Args, Debug, Clone, Default)]
+struct NodeTlsArgs {
+    /// Serve gRPC over TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Mutual TLS: every client must present a certificate issued by this CA (PEM); its
+    /// organisation is logged with each request (at debug level).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    client_ca: Option<PathBuf>,
+    /// Allow plaintext gRPC on a non-loopback --listen address (refused otherwise).
+    #[arg(long)]
+    insecure: bool,
+}
+
+impl NodeTlsArgs {
+    fn apply(self, config: &mut hanok_node::NodeConfig) {
+        if let Some(c) = self.tls_cert {
+            config.tls_cert = Some(c);
+        }
+        if let Some(k) = self.tls_key {
+            config.tls_key = Some(k);
+        }
+        if let Some(ca) = self.client_ca {
+            config.client_ca = Some(ca);
+        }
+        config.insecure |= self.insecure;
+    }
+}
+
+/// TLS material to reach a node at an `https://` endpoint.
+#[derive(clap::Args, Debug, Clone, Default)]
+struct ClientTlsArgs {
+    /// The CA that issued the node's certificate (PEM), for an https:// endpoint.
+    #[arg(long, env = "HANOK_CA", value_name = "FILE")]
+    ca: Option<PathBuf>,
+    /// This client's certificate (PEM), for a node that requires mutual TLS.
+    #[arg(long, env = "HANOK_CERT", value_name = "FILE", requires = "key")]
+    cert: Option<PathBuf>,
+    /// The private key of --cert (PEM).
+    #[arg(long, env = "HANOK_TLS_KEY", value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
+}
+
+impl ClientTlsArgs {
+    fn tls(&self) -> Result<Option<hanok_client::Tls>> {
+        if self.ca.is_none() && self.cert.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(hanok_client::Tls::from_files(
+            self.ca.as_deref(),
+            self.cert.as_deref(),
+            self.key.as_deref(),
+        )?))
+    }
+}
+
+#[derive(Subcommand)]
+enum TlsCmd {
+    /// Write a throwaway CA and, signed by it, a node certificate for 127.0.0.1 and localhost
+    /// and a client certificate: ca.pem, node.pem, node.key, client.pem, client.key. For trials
+    /// on one machine only; a real consortium uses its own CA.
+    DevCerts {
+        /// Directory to write the files to (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The organisation named in the client certificate (logged by the node with each
+        /// request).
+        #[arg(long, default_value = "hanok dev client", value_name = "NAME")]
+        client_org: String,
+    },
+}
+
+const TLS_EXAMPLES: &str = "Example: a node with mutual TLS, and a client\n  \
+hanok tls dev-certs --out certs\n  \
+hanok node --dev --tls-cert certs/node.pem --tls-key certs/node.key --client-ca certs/ca.pem &\n  \
+hanok status --endpoint https://127.0.0.1:50051 --ca certs/ca.pem --cert certs/client.pem --key certs/client.key";
+
+fn tls(cmd: TlsCmd) -> Result<()> {
+    match cmd {
+        TlsCmd::DevCerts { out, client_org } => {
+            let files = hanok_node::tls::write_dev_certs(&out, &client_org)?;
+            for f in files {
+                println!("wrote {}", f.display());
+            }
+            println!(
+                "DEV ONLY: a throwaway CA. Start a node with\n  hanok node --dev --tls-cert {0}/node.pem \
+                 --tls-key {0}/node.key --client-ca {0}/ca.pem\nand talk to it with\n  hanok status \
+                 --endpoint https://127.0.0.1:50051 --ca {0}/ca.pem --cert {0}/client.pem --key {0}/client.key",
+                out.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Resolves when the process is asked to stop: Ctrl-C (SIGINT) or SIGTERM, which is what
+/// systemd and Kubernetes send.
+async fn stop_signal() -> Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+            _ = int.recv() => tracing::info!("SIGINT: stopping"),
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")
+    }
+}
+
 /// `hanok demo`: the acceptance story over gRPC with the client SDK (`hanok-closing`), against
 /// `endpoint` or, given none, a dev node started in this process on a temporary data dir.
-fn demo(endpoint: Option<String>, failure_deadline_secs: u64) -> Result<()> {
+fn demo(
+    endpoint: Option<String>,
+    failure_deadline_secs: u64,
+    tls: Option<hanok_client::Tls>,
+) -> Result<()> {
     let started = Instant::now();
     let rt = tokio::runtime::Runtime::new().context("starting tokio")?;
     rt.block_on(async move {
@@ -103,7 +237,7 @@ fn demo(endpoint: Option<String>, failure_deadline_secs: u64) -> Result<()> {
         let outcome = match endpoint {
             Some(url) => {
                 println!("hanok demo against {url}");
-                hanok_closing::run(&url, &terms, &mut out).await?
+                hanok_closing::run_with(&url, tls.as_ref(), &terms, &mut out).await?
             }
             None => {
                 let dir = tempfile::Builder::new()
@@ -142,8 +276,9 @@ fn node(
     data_dir: PathBuf,
     listen: std::net::SocketAddr,
     config: Option<PathBuf>,
+    tls: NodeTlsArgs,
 ) -> Result<()> {
-    let (config, genesis) = if dev {
+    let (mut config, genesis) = if dev {
         let config = match config {
             Some(path) => hanok_node::NodeConfig::load(&path)
                 .with_context(|| format!("loading {}", path.display()))?,
@@ -163,6 +298,12 @@ fn node(
     } else {
         genesis::load_for_node(config.as_deref())?
     };
+    tls.apply(&mut config);
+    let scheme = if config.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     println!(
         "hanok {}node: chain {}, genesis {}, data dir {}",
         if dev { "dev " } else { "" },
@@ -172,19 +313,19 @@ fn node(
     );
     let rt = tokio::runtime::Runtime::new().context("starting tokio")?;
     rt.block_on(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        tokio::pin!(ctrl_c);
-        let proposer = genesis.proposer.address();
-        let handle = hanok_node::start(config, genesis).await?;
-        // Poll ctrl_c once so the handler is installed before anyone reads the endpoint line
-        // (an early ctrl-c then shuts down gracefully instead of killing the process).
+        // Installed before the node starts, so a signal that arrives while it opens (or
+        // before anyone reads the endpoint line) stops it gracefully instead of killing it.
+        let stop = stop_signal();
+        tokio::pin!(stop);
         let early = tokio::select! {
             biased;
-            _ = &mut ctrl_c => true,
+            r = &mut stop => { r?; true }
             () = std::future::ready(()) => false,
         };
+        let proposer = genesis.proposer.address();
+        let handle = hanok_node::start(config, genesis).await?;
         // Printed once the node listens, so `--listen 127.0.0.1:0` shows the real port.
-        println!("gRPC endpoint: http://{}", handle.local_addr);
+        println!("gRPC endpoint: {scheme}://{}", handle.local_addr);
         if dev {
             println!("dev keys (DEV ONLY — never use on a real network):");
             for a in hanok_node::dev::DevKeys::new().all() {
@@ -198,7 +339,7 @@ fn node(
         }
         std::io::Write::flush(&mut std::io::stdout()).context("writing to stdout")?;
         if !early {
-            let _ = ctrl_c.await;
+            stop.await?;
         }
         handle.shutdown().await.context("stopping the node")
     })?;
@@ -248,13 +389,16 @@ fn run(cli: Cli) -> Result<()> {
         Command::Demo {
             endpoint,
             deadline_secs,
-        } => demo(endpoint, deadline_secs),
+            tls,
+        } => demo(endpoint, deadline_secs, tls.tls()?),
         Command::Node {
             dev,
             data_dir,
             listen,
             config,
-        } => node(dev, data_dir, listen, config),
+            tls,
+        } => node(dev, data_dir, listen, config, tls),
+        Command::Tls { cmd } => tls(cmd),
         Command::Genesis { cmd } => genesis::run(cmd),
         Command::Contracts => {
             for (name, wasm) in hanok_contracts::ALL {

@@ -472,3 +472,196 @@ fn tamper(path: &Path) -> Result<()> {
     std::fs::write(path, serde_json::to_string(&proof)?)?;
     Ok(())
 }
+
+/// A `hanok node --dev` child process with extra arguments; killed on drop.
+struct NodeProcess {
+    child: std::process::Child,
+    /// The endpoint the node printed, or the lines it printed before exiting.
+    endpoint: String,
+    _dir: tempfile::TempDir,
+}
+
+impl NodeProcess {
+    /// Starts `hanok node --dev` on a fresh data dir with `args`, and waits (with a deadline)
+    /// for its `gRPC endpoint:` line. Fails with the node's output if it exits instead.
+    fn start(args: &[&str]) -> Result<NodeProcess> {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir()?;
+        let data_dir = dir.path().to_str().context("utf-8 path")?.to_string();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hanok"))
+            .args(["node", "--dev", "--data-dir", &data_dir])
+            .args(args)
+            .env("RUST_BACKTRACE", "0")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("spawning hanok node")?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Keep reading to the end: a closed pipe would make the node's next print fail.
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(e) = line.strip_prefix("gRPC endpoint: ") {
+                        return Ok(NodeProcess {
+                            child,
+                            endpoint: e.trim().to_string(),
+                            _dir: dir,
+                        });
+                    }
+                    seen.push(line);
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let status = child.wait()?;
+                    bail!(
+                        "the node printed no endpoint ({status}):\nstdout: {}",
+                        seen.join("\n")
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn mutual_tls_lets_in_only_clients_of_the_ca() -> Result<()> {
+    let certs = tempfile::tempdir()?;
+    let dir = certs.path().to_str().context("utf-8 path")?;
+    ok(NO_NODE, &["tls", "dev-certs", "--out", dir, "--client-org", "Bank A"])?;
+    let f = |name: &str| format!("{dir}/{name}");
+    // A second, unrelated CA: its client certificate must be refused.
+    let other = tempfile::tempdir()?;
+    let other_dir = other.path().to_str().context("utf-8 path")?;
+    ok(NO_NODE, &["tls", "dev-certs", "--out", other_dir])?;
+
+    let node = NodeProcess::start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        &f("node.pem"),
+        "--tls-key",
+        &f("node.key"),
+        "--client-ca",
+        &f("ca.pem"),
+    ])?;
+    let url = node.endpoint.clone();
+    ensure!(url.starts_with("https://"), "{url}");
+
+    // With the CA and a client certificate of the CA: served, read and write.
+    let tls = [
+        "--ca",
+        &f("ca.pem"),
+        "--cert",
+        &f("client.pem"),
+        "--key",
+        &f("client.key"),
+    ];
+    let status = ok_json(&url, &[&["status"][..], &tls[..]].concat())?;
+    ensure!(status["chain_id"] == "hanok-dev-1", "{status}");
+    let buyer = dev_address("buyer")?;
+    ok(
+        &url,
+        &[
+            &["token", "mint", "--dev", "bank-b", "--to", &buyer, "--amount", "5"][..],
+            &tls[..],
+        ]
+        .concat(),
+    )?;
+
+    // The same with the TLS key given as --tls-key and the signing key as --key.
+    let signing = certs.path().join("bank-b.key");
+    let bank_b = DevKeys::new().get("bank-b").context("bank-b")?.key.to_bytes();
+    std::fs::write(&signing, format!("{}\n", hex_of(&bank_b)))?;
+    let signing = signing.to_str().context("utf-8 path")?;
+    ok(
+        &url,
+        &[
+            "token", "mint", "--to", &buyer, "--amount", "5", "--key", signing, "--ca",
+            &f("ca.pem"), "--cert", &f("client.pem"), "--tls-key", &f("client.key"),
+        ],
+    )?;
+    let balance = ok_json(&url, &[&["token", "balance", &buyer][..], &tls[..]].concat())?;
+    ensure!(balance["balance"] == "10", "{balance}");
+
+    // Without a client certificate, with one of another CA, or in plaintext: nothing is read.
+    let e = fails(&url, &["status", "--ca", &f("ca.pem")], "if it requires mutual TLS")?;
+    eprintln!("no client certificate: {e}");
+    let e = fails(
+        &url,
+        &[
+            "status",
+            "--ca",
+            &f("ca.pem"),
+            "--cert",
+            &format!("{other_dir}/client.pem"),
+            "--key",
+            &format!("{other_dir}/client.key"),
+        ],
+        "",
+    )?;
+    eprintln!("a client certificate of another CA: {e}");
+    let plain = url.replacen("https://", "http://", 1);
+    let e = fails(&plain, &["status"], "")?;
+    eprintln!("plaintext to a TLS node: {e}");
+    // An https endpoint without a CA is named as such before anything is sent.
+    fails(&url, &["status"], "give the CA")?;
+    Ok(())
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn plaintext_on_a_public_address_needs_insecure() -> Result<()> {
+    let out = Command::new(env!("CARGO_BIN_EXE_hanok"))
+        .args(["node", "--dev", "--listen", "0.0.0.0:0", "--data-dir"])
+        .arg(tempfile::tempdir()?.path())
+        .env("RUST_BACKTRACE", "0")
+        .output()?;
+    let (_, stderr) = text(&out);
+    ensure!(!out.status.success(), "started in plaintext on 0.0.0.0");
+    ensure!(
+        stderr.contains("refusing to serve plaintext gRPC") && stderr.contains("--insecure"),
+        "{stderr}"
+    );
+    // With --insecure it starts (and listens on every interface).
+    let node = NodeProcess::start(&["--listen", "0.0.0.0:0", "--insecure"])?;
+    ensure!(node.endpoint.starts_with("http://0.0.0.0:"), "{}", node.endpoint);
+    Ok(())
+}
+
+#[test]
+fn sigterm_stops_the_node_cleanly() -> Result<()> {
+    let mut node = NodeProcess::start(&["--listen", "127.0.0.1:0"])?;
+    ok(&node.endpoint, &["status"])?;
+    let pid = node.child.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status()?;
+    ensure!(sent.success(), "kill -TERM failed");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = node.child.try_wait()? {
+            break s;
+        }
+        ensure!(Instant::now() < deadline, "the node did not stop within 30 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    ensure!(status.success(), "exit status after SIGTERM: {status}");
+    Ok(())
+}

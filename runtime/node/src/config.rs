@@ -58,6 +58,21 @@ pub struct NodeConfig {
     /// The genesis file (JSON, see [`crate::genesis_file`]); unset for the dev genesis.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub genesis: Option<PathBuf>,
+    /// This node's TLS certificate chain (PEM). With `tls_key`, the node serves gRPC over TLS
+    /// only (`https://`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of `tls_cert` (PEM).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    /// The CA whose certificates clients must present (mutual TLS); needs `tls_cert`. The
+    /// organisation in a client's certificate is logged with each of its requests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<PathBuf>,
+    /// Allow listening on a non-loopback address without TLS (refused otherwise: anyone on the
+    /// network could read every balance).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
     /// A file holding this node's secret key as 64 hex digits (what `hanok keys new --out`
     /// writes); it signs blocks, so its public key must be one of the genesis `proposers`. On
     /// unix the file must not be accessible by group or others (`chmod 600`).
@@ -83,6 +98,10 @@ impl Default for NodeConfig {
             query_gas_limit: 50_000_000,
             genesis: None,
             proposer_key: None,
+            tls_cert: None,
+            tls_key: None,
+            client_ca: None,
+            insecure: false,
         }
     }
 }
@@ -169,6 +188,37 @@ impl NodeConfig {
             });
         }
         Ok(genesis)
+    }
+
+    /// The server's TLS settings, `None` for plaintext.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when only one of `tls_cert` and `tls_key` is set, or `client_ca`
+    /// without them, or a non-loopback `listen` without TLS and without `insecure`;
+    /// [`Error::Tls`] naming a file that cannot be read.
+    pub fn server_tls(&self) -> Result<Option<tonic::transport::ServerTlsConfig>> {
+        let bad = |reason: String| Error::Config {
+            path: PathBuf::from("<config>"),
+            reason,
+        };
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => {
+                crate::tls::server_config(cert, key, self.client_ca.as_deref()).map(Some)
+            }
+            (Some(_), None) => Err(bad("`tls_cert` is set without `tls_key` (--tls-key FILE)".into())),
+            (None, Some(_)) => Err(bad("`tls_key` is set without `tls_cert` (--tls-cert FILE)".into())),
+            (None, None) if self.client_ca.is_some() => Err(bad(
+                "`client_ca` needs TLS: set `tls_cert` and `tls_key` too (--tls-cert, --tls-key)"
+                    .into(),
+            )),
+            (None, None) if !self.listen.ip().is_loopback() && !self.insecure => Err(bad(format!(
+                "refusing to serve plaintext gRPC on {}, a non-loopback address: anyone on the \
+                 network could read every account; give --tls-cert and --tls-key (and \
+                 --client-ca for mutual TLS), or --insecure to accept the risk",
+                self.listen
+            ))),
+            (None, None) => Ok(None),
+        }
     }
 
     /// The part of this configuration the ledger core uses.

@@ -19,6 +19,14 @@ pub enum Error {
     /// bootstrap block.
     #[error(transparent)]
     Ledger(#[from] hanok_ledger::LedgerError),
+    /// A TLS file cannot be read or is not what it should be.
+    #[error("TLS file {path}: {reason}")]
+    Tls {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
     /// The listen address could not be bound or the server failed.
     #[error("gRPC server: {0}")]
     Transport(#[from] tonic::transport::Error),

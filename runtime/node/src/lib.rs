@@ -25,6 +25,7 @@ mod error;
 mod node;
 mod services;
 pub mod status;
+pub mod tls;
 mod verify;
 
 pub use config::NodeConfig;

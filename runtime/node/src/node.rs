@@ -260,6 +260,8 @@ pub async fn start(config: NodeConfig, genesis: NodeGenesis) -> Result<NodeHandl
             ),
         });
     }
+    // Refuse a bad TLS setup before the (possibly long) replay.
+    let tls = config.server_tls()?;
     let ledger_config = config.ledger();
     let (ledger, report) =
         tokio::task::spawn_blocking(move || Ledger::open(ledger_config, genesis))
@@ -308,8 +310,13 @@ pub async fn start(config: NodeConfig, genesis: NodeGenesis) -> Result<NodeHandl
         shutdown: shutdown.clone(),
     });
     let producer = tokio::spawn(producer(shared.clone(), shutdown.clone()));
-    let server = crate::services::serve(shared.clone(), listener, shutdown).await;
-    tracing::info!(%local_addr, chain_id = %shared.ledger.chain_id(), "node listening");
+    let tls_mode = match (&tls, shared.config.client_ca.is_some()) {
+        (None, _) => "plaintext",
+        (Some(_), false) => "TLS",
+        (Some(_), true) => "mutual TLS",
+    };
+    let server = crate::services::serve(shared.clone(), listener, tls, shutdown).await?;
+    tracing::info!(%local_addr, chain_id = %shared.ledger.chain_id(), tls = tls_mode, "node listening");
     Ok(NodeHandle {
         local_addr,
         stop,

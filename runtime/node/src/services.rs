@@ -20,8 +20,9 @@ type Res<T> = Result<Response<T>, Status>;
 pub(crate) async fn serve(
     shared: Arc<Shared>,
     listener: tokio::net::TcpListener,
+    tls: Option<tonic::transport::ServerTlsConfig>,
     mut shutdown: watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<Result<(), tonic::transport::Error>> {
+) -> crate::Result<tokio::task::JoinHandle<Result<(), tonic::transport::Error>>> {
     let cfg = shared.config.clone();
     let max = cfg.max_message_bytes;
     let ledger = ledger_server::LedgerServer::new(Api(shared.clone()))
@@ -50,7 +51,22 @@ pub(crate) async fn serve(
     };
     let reflection_v1 = reflection().build_v1();
     let reflection_v1alpha = reflection().build_v1alpha();
-    let router = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls)?;
+    }
+    let router = builder
+        // Every request runs in a span naming the calling organisation (from its client
+        // certificate under mutual TLS) and the method, so each log line says who asked.
+        .trace_fn(|req| {
+            if !tracing::enabled!(tracing::Level::DEBUG) {
+                return tracing::Span::none();
+            }
+            let org = crate::tls::caller(req.extensions());
+            let span = tracing::debug_span!("request", org = %org, method = %req.uri().path());
+            span.in_scope(|| tracing::debug!("call"));
+            span
+        })
         .timeout(cfg.request_timeout())
         .concurrency_limit_per_connection(cfg.concurrency_per_connection)
         .max_concurrent_streams(cfg.max_concurrent_streams)
@@ -82,13 +98,13 @@ pub(crate) async fn serve(
             }
         })
     });
-    tokio::spawn(async move {
+    Ok(tokio::spawn(async move {
         router
             .serve_with_incoming_shutdown(incoming, async move {
                 let _ = shutdown.wait_for(|s| *s).await;
             })
             .await
-    })
+    }))
 }
 
 /// Every service, over the shared node state.

@@ -12,7 +12,8 @@ use hanok_types::{Address, Hash};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::time::Duration;
-use tonic::transport::{Channel, Endpoint};
+use crate::tls::Tls;
+use tonic::transport::Channel;
 
 /// How long [`Client::execute`] waits for a receipt by default.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(30);
@@ -94,11 +95,16 @@ impl Client {
     /// # Errors
     /// [`ClientError::Transport`] if the URL is invalid or the node cannot be reached.
     pub async fn connect(url: impl Into<String>) -> Result<Client> {
-        let url = url.into();
-        let endpoint = Endpoint::from_shared(url.clone())
-            .map_err(|e| ClientError::Transport(format!("invalid endpoint `{url}`: {e}")))?;
-        let channel = endpoint.connect().await?;
-        Ok(Client::from_channel(channel))
+        Client::connect_with(&url.into(), None).await
+    }
+
+    /// Connects to a node's gRPC endpoint, over TLS for `https://` URLs (see [`Tls`]).
+    ///
+    /// # Errors
+    /// [`ClientError::Transport`] if the URL is invalid, TLS material is missing or refused, or
+    /// the node cannot be reached.
+    pub async fn connect_with(url: &str, tls: Option<&Tls>) -> Result<Client> {
+        Ok(Client::from_channel(crate::tls::channel(url, tls).await?))
     }
 
     /// A client over an existing channel (e.g. one with TLS or timeouts configured).

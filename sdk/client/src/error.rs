@@ -79,6 +79,26 @@ impl ClientError {
 
 impl From<tonic::Status> for ClientError {
     fn from(s: tonic::Status) -> Self {
+        // A status made on this side of the wire from a broken connection carries the
+        // transport error as its source (e.g. a TLS alert): that, not "transport error", is
+        // what the user needs to read.
+        if let Some(source) = std::error::Error::source(&s) {
+            let mut msg = s.message().to_string();
+            let mut src = Some(source);
+            while let Some(e) = src {
+                msg.push_str(": ");
+                msg.push_str(&e.to_string());
+                src = e.source();
+            }
+            if msg.contains("CertificateRequired") {
+                msg.push_str(
+                    " (the node requires a client certificate: pass --cert FILE and its key)",
+                );
+            } else if msg.contains("UnknownCA") || msg.contains("BadCertificate") {
+                msg.push_str(" (the node does not accept this client certificate's CA)");
+            }
+            return ClientError::Transport(msg);
+        }
         ClientError::Status {
             code: s.code(),
             message: s.message().to_string(),

@@ -71,6 +71,7 @@ mod contracts;
 mod error;
 pub mod proof;
 mod signer;
+mod tls;
 mod tx;
 
 pub use client::{
@@ -81,6 +82,7 @@ pub use contracts::{format_krw, Deal, Identity, Krw, NewParcel, OpenDeal, Owner,
 pub use error::{ClientError, Result};
 pub use proof::{verify_state, verify_title, StateProof, TitleProof, VerifiedTitle};
 pub use signer::Signer;
+pub use tls::{channel, endpoint, Tls};
 pub use tx::{SignedTx, TxBuilder, DEFAULT_GAS_LIMIT};
 
 /// The generated `hanok.v1` messages (receipts, blocks, headers) this API hands out.

@@ -44,7 +44,7 @@ pub fn run_offline(node: &NodeOpts, cmd: &KeysCmd) -> Result<()> {
     match cmd {
         KeysCmd::New { out } => new_key(node, out.as_deref()),
         KeysCmd::Show { signer, .. } => {
-            let s = chosen(signer)?;
+            let s = chosen(node, signer)?;
             if node.json {
                 return print_json(&json!({"address": s.address(), "did": s.did()}));
             }
@@ -60,7 +60,7 @@ pub async fn run_online(node: NodeOpts, cmd: KeysCmd) -> Result<()> {
     let KeysCmd::Show { signer, .. } = &cmd else {
         return run_offline(&node, &cmd);
     };
-    let s = chosen(signer)?;
+    let s = chosen(&node, signer)?;
     let client = connect(&node).await?;
     let account = client
         .account(s.address())
@@ -86,8 +86,8 @@ pub async fn run_online(node: NodeOpts, cmd: KeysCmd) -> Result<()> {
     Ok(())
 }
 
-fn chosen(signer: &SignerOpts) -> Result<Signer> {
-    signer_of(signer)?.ok_or_else(|| {
+fn chosen(node: &NodeOpts, signer: &SignerOpts) -> Result<Signer> {
+    signer_of(node, signer)?.ok_or_else(|| {
         anyhow!("which key? pass --key FILE or --dev NAME (e.g. `hanok keys show --dev buyer`)")
     })
 }

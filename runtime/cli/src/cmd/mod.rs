@@ -18,7 +18,7 @@ mod verify;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
-use hanok_client::{v1, Client, ClientError, Signer};
+use hanok_client::{v1, Client, ClientError, Signer, Tls};
 use hanok_node::dev::{DevKeys, SystemContracts};
 use hanok_types::{Address, Hash};
 use serde_json::{json, Value};
@@ -245,20 +245,115 @@ pub struct NodeOpts {
     /// Gas limit of each transaction (a failed transaction is charged all of it).
     #[arg(long, global = true, value_name = "GAS", help_heading = "Node")]
     pub gas_limit: Option<u64>,
-}
-
-/// Which account signs. Global: may be given before or after the subcommand.
-#[derive(Args, Debug, Clone, Default)]
-pub struct SignerOpts {
-    /// Sign with the hex secret key in FILE (see `hanok keys new`).
+    /// The CA that issued the node's TLS certificate, for an `https://` endpoint.
     #[arg(
         long,
         global = true,
+        env = "HANOK_CA",
         value_name = "FILE",
-        conflicts_with = "dev",
+        help_heading = "TLS"
+    )]
+    pub ca: Option<PathBuf>,
+    /// This client's certificate, for a node that requires mutual TLS (`hanok tls dev-certs`
+    /// writes one). Its key is `--key FILE` (a PEM key) or `--tls-key FILE`.
+    #[arg(
+        long,
+        global = true,
+        env = "HANOK_CERT",
+        value_name = "FILE",
+        help_heading = "TLS"
+    )]
+    pub cert: Option<PathBuf>,
+    /// The private key of `--cert` (PEM), when `--key` is taken by the signing key.
+    #[arg(
+        long,
+        global = true,
+        env = "HANOK_TLS_KEY",
+        value_name = "FILE",
+        help_heading = "TLS"
+    )]
+    pub tls_key: Option<PathBuf>,
+    /// A key file: the signing key (64 hex digits, from `hanok keys new`), or the PEM key of
+    /// `--cert`. Give it twice to pass both; each file is recognised by its content.
+    #[arg(
+        long = "key",
+        global = true,
+        value_name = "FILE",
+        action = clap::ArgAction::Append,
         help_heading = "Signer"
     )]
-    pub key: Option<PathBuf>,
+    pub keys: Vec<PathBuf>,
+}
+
+/// The key files of `--key`, sorted by what they hold.
+struct KeyFiles {
+    signing: Option<(Signer, PathBuf)>,
+    tls: Option<PathBuf>,
+}
+
+fn is_pem(path: &std::path::Path) -> Result<bool> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("reading the key file {}", path.display()))?;
+    Ok(bytes.windows(11).any(|w| w == b"-----BEGIN "))
+}
+
+impl NodeOpts {
+    fn key_files(&self) -> Result<KeyFiles> {
+        let mut files = KeyFiles {
+            signing: None,
+            tls: None,
+        };
+        for path in &self.keys {
+            if is_pem(path)? {
+                if let Some(first) = files.tls.replace(path.clone()) {
+                    bail!(
+                        "two PEM keys given with --key ({} and {}); give the TLS client key once",
+                        first.display(),
+                        path.display()
+                    );
+                }
+            } else {
+                let signer = read_key_file(path)?;
+                if let Some((_, first)) = files.signing.replace((signer, path.clone())) {
+                    bail!(
+                        "two signing keys given with --key ({} and {}); a transaction has one signer",
+                        first.display(),
+                        path.display()
+                    );
+                }
+            }
+        }
+        Ok(files)
+    }
+
+    /// The TLS material of `--ca`, `--cert` and `--tls-key` / a PEM `--key`, if any is given.
+    pub fn tls(&self) -> Result<Option<Tls>> {
+        let pem_key = self.key_files()?.tls;
+        let key = match (&self.tls_key, pem_key) {
+            (Some(_), Some(k)) => bail!(
+                "both --tls-key and a PEM --key ({}) were given; give the TLS client key once",
+                k.display()
+            ),
+            (Some(k), None) => Some(k.clone()),
+            (None, k) => k,
+        };
+        if self.ca.is_none() && self.cert.is_none() && key.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(Tls::from_files(
+            self.ca.as_deref(),
+            self.cert.as_deref(),
+            key.as_deref(),
+        )?))
+    }
+}
+
+/// Which account signs, besides `--key FILE` (see [`NodeOpts::keys`]). Global: may be given
+/// before or after the subcommand.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SignerOpts {
+    // The signing key file is `--key FILE`, which lives in `NodeOpts` because it may also be
+    // the TLS client key (recognised by its content).
     /// Sign as a dev account of `hanok node --dev`: authority, official-1, official-2,
     /// official-3, bank-a, bank-b, broker, seller or buyer. DEV ONLY: these keys are public.
     #[arg(long, global = true, value_name = "NAME", help_heading = "Signer")]
@@ -344,7 +439,22 @@ pub fn run(cmd: UserCommand) -> Result<()> {
         .enable_all()
         .build()
         .context("starting tokio")?;
-    rt.block_on(async move {
+    let node = match &cmd {
+        UserCommand::Status { node }
+        | UserCommand::Keys { node, .. }
+        | UserCommand::Verify { node, .. } => node,
+        UserCommand::Parcel { opts, .. }
+        | UserCommand::Lien { opts, .. }
+        | UserCommand::Deal { opts, .. }
+        | UserCommand::Token { opts, .. }
+        | UserCommand::Identity { opts, .. }
+        | UserCommand::Contract { opts, .. } => &opts.node,
+    };
+    // A node that requires mutual TLS completes the handshake and then drops a client without
+    // a certificate, so the first call fails with a bare broken connection: say why it likely
+    // happened.
+    let tls_without_cert = node.endpoint.starts_with("https://") && node.cert.is_none();
+    let result = rt.block_on(async move {
         match cmd {
             UserCommand::Status { node } => status(node).await,
             UserCommand::Keys { node, cmd } => keys::run_online(node, cmd).await,
@@ -361,6 +471,22 @@ pub fn run(cmd: UserCommand) -> Result<()> {
                 contract::run(Ctx::connect(opts).await?, cmd).await
             }
             UserCommand::Verify { node, system, args } => verify::run(node, system, args).await,
+        }
+    });
+    result.map_err(|e| {
+        let transport = e.chain().any(|c| {
+            matches!(
+                c.downcast_ref::<ClientError>(),
+                Some(ClientError::Transport(_))
+            )
+        });
+        if tls_without_cert && transport {
+            e.context(
+                "the node closed the connection: if it requires mutual TLS, pass this client's \
+                 certificate with --cert FILE and its key with --key FILE (or --tls-key FILE)",
+            )
+        } else {
+            e
         }
     })
 }
@@ -402,7 +528,8 @@ async fn status(node: NodeOpts) -> Result<()> {
 
 /// Connects to the node of `node.endpoint`, with its wait and gas settings.
 pub(crate) async fn connect(node: &NodeOpts) -> Result<Client> {
-    let client = Client::connect(node.endpoint.clone())
+    let tls = node.tls()?;
+    let client = Client::connect_with(&node.endpoint, tls.as_ref())
         .await
         .with_context(|| {
             format!(
@@ -469,7 +596,7 @@ impl Ctx {
 
     /// The signer chosen by `--key` or `--dev`.
     pub fn signer(&self) -> Result<Signer> {
-        signer_of(&self.signer)?.ok_or_else(|| {
+        signer_of(&self.node, &self.signer)?.ok_or_else(|| {
             anyhow!(
                 "this command signs a transaction: pass --key FILE (see `hanok keys new`) or \
                  --dev NAME (a dev account, e.g. --dev official-1)"
@@ -479,7 +606,7 @@ impl Ctx {
 
     /// The signer's address if one was chosen.
     pub fn signer_address(&self) -> Result<Option<Address>> {
-        Ok(signer_of(&self.signer)?.map(|s| s.address()))
+        Ok(signer_of(&self.node, &self.signer)?.map(|s| s.address()))
     }
 
     /// Every contract deployed on the node (listed once per command).
@@ -603,13 +730,15 @@ fn dev_system_address(label: &str) -> Result<Address> {
 }
 
 /// The signer of `--key FILE` / `--dev NAME`, if either was given.
-pub(crate) fn signer_of(opts: &SignerOpts) -> Result<Option<Signer>> {
-    if let Some(path) = &opts.key {
-        return read_key_file(path).map(Some);
-    }
-    match &opts.dev {
-        Some(name) => dev_signer(name).map(Some),
-        None => Ok(None),
+pub(crate) fn signer_of(node: &NodeOpts, opts: &SignerOpts) -> Result<Option<Signer>> {
+    match (node.key_files()?.signing, &opts.dev) {
+        (Some((_, path)), Some(name)) => bail!(
+            "both --key {} and --dev {name} were given; a transaction has one signer",
+            path.display()
+        ),
+        (Some((signer, _)), None) => Ok(Some(signer)),
+        (None, Some(name)) => dev_signer(name).map(Some),
+        (None, None) => Ok(None),
     }
 }
 

@@ -1,0 +1,232 @@
+//! TLS for the gRPC server (rustls through tonic): the node's certificate, mutual TLS against a
+//! client CA, the calling organisation read from the client's certificate, and dev certificates.
+//!
+//! The same files and rules serve node-to-node traffic in a consortium: every party holds a key
+//! and a certificate issued by the consortium's CA.
+
+use crate::error::{Error, Result};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+
+/// How long a connection may take to complete its TLS handshake before it is dropped, so a
+/// client that opens a connection and sends nothing holds no descriptor for long.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The organisation shown for a client that presented no certificate (plaintext or one-way TLS).
+pub const ANONYMOUS: &str = "-";
+
+fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::Tls {
+        path: path.to_path_buf(),
+        reason: format!("cannot read the {what}: {e}"),
+    })
+}
+
+/// Checks that `pem` holds at least one PEM block labelled `label` (`CERTIFICATE`, or a key).
+fn expect_pem(path: &Path, pem: &[u8], what: &str, labels: &[&str]) -> Result<()> {
+    let text = String::from_utf8_lossy(pem);
+    if labels
+        .iter()
+        .any(|l| text.contains(&format!("-----BEGIN {l}-----")))
+    {
+        Ok(())
+    } else {
+        Err(Error::Tls {
+            path: path.to_path_buf(),
+            reason: format!(
+                "not a PEM {what} (expected a `-----BEGIN {}-----` block)",
+                labels.first().copied().unwrap_or("CERTIFICATE")
+            ),
+        })
+    }
+}
+
+const KEY_LABELS: &[&str] = &["PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY"];
+
+/// The server side: this node's certificate chain and key, and with `client_ca` mutual TLS —
+/// every client must present a certificate issued by that CA, or the handshake fails before any
+/// request is read.
+///
+/// # Errors
+/// [`Error::Tls`] naming the file that cannot be read or is not PEM.
+pub fn server_config(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result<ServerTlsConfig> {
+    let cert_pem = read(cert, "certificate")?;
+    expect_pem(cert, &cert_pem, "certificate", &["CERTIFICATE"])?;
+    let key_pem = read(key, "private key")?;
+    expect_pem(key, &key_pem, "private key", KEY_LABELS)?;
+    let mut config = ServerTlsConfig::new()
+        .identity(Identity::from_pem(cert_pem, key_pem))
+        .timeout(HANDSHAKE_TIMEOUT);
+    if let Some(ca) = client_ca {
+        let ca_pem = read(ca, "client CA certificate")?;
+        expect_pem(ca, &ca_pem, "CA certificate", &["CERTIFICATE"])?;
+        config = config
+            .client_ca_root(Certificate::from_pem(ca_pem))
+            .client_auth_optional(false);
+    }
+    Ok(config)
+}
+
+/// The organisation a certificate names: its subject's `O`, else its `CN`.
+pub fn organisation(cert_der: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(cert_der).ok()?;
+    let subject = cert.subject();
+    let org = subject
+        .iter_organization()
+        .find_map(|a| a.as_str().ok().map(str::to_string));
+    org.or_else(|| {
+        subject
+            .iter_common_name()
+            .find_map(|a| a.as_str().ok().map(str::to_string))
+    })
+}
+
+/// Who is calling, for the logs: the organisation of the client certificate this connection
+/// presented (mutual TLS), else [`ANONYMOUS`].
+pub(crate) fn caller(extensions: &tonic::codegen::http::Extensions) -> String {
+    use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+    extensions
+        .get::<TlsConnectInfo<TcpConnectInfo>>()
+        .and_then(|info| info.peer_certs())
+        .and_then(|certs| certs.first().and_then(|c| organisation(c.as_ref())))
+        .unwrap_or_else(|| ANONYMOUS.to_string())
+}
+
+/// The files `hanok tls dev-certs` writes, by name.
+pub const DEV_CERT_FILES: &[&str] = &["ca.pem", "node.pem", "node.key", "client.pem", "client.key"];
+
+/// Writes a throwaway CA and, signed by it, a node certificate for `127.0.0.1` and `localhost`
+/// and a client certificate of organisation `client_org`: `ca.pem`, `node.pem`, `node.key`,
+/// `client.pem`, `client.key` in `dir` (created if missing; keys readable by the owner only).
+/// For trials on one machine; a real deployment uses its consortium's CA.
+///
+/// # Errors
+/// [`Error::Tls`] if a file cannot be written or a certificate cannot be made.
+pub fn write_dev_certs(dir: &Path, client_org: &str) -> Result<Vec<PathBuf>> {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
+        IsCa, KeyPair, KeyUsagePurpose,
+    };
+    let fail = |path: &Path, reason: String| Error::Tls {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let gen = |e: rcgen::Error| fail(dir, format!("cannot make a certificate: {e}"));
+    std::fs::create_dir_all(dir).map_err(|e| fail(dir, format!("cannot create: {e}")))?;
+
+    let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(gen)?;
+    ca.distinguished_name
+        .push(DnType::OrganizationName, "hanok dev CA");
+    ca.distinguished_name
+        .push(DnType::CommonName, "hanok dev CA (not for production)");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().map_err(gen)?).map_err(gen)?;
+
+    let leaf = |names: Vec<String>, org: &str, usage: ExtendedKeyUsagePurpose| {
+        let key = KeyPair::generate().map_err(gen)?;
+        let mut p = CertificateParams::new(names).map_err(gen)?;
+        p.distinguished_name.push(DnType::OrganizationName, org);
+        p.distinguished_name.push(DnType::CommonName, org);
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.extended_key_usages = vec![usage];
+        let cert = p.signed_by(&key, &ca).map_err(gen)?;
+        Ok::<_, Error>((cert.pem(), key.serialize_pem()))
+    };
+    let (node_cert, node_key) = leaf(
+        vec!["localhost".into(), "127.0.0.1".into()],
+        "hanok dev node",
+        ExtendedKeyUsagePurpose::ServerAuth,
+    )?;
+    let (client_cert, client_key) = leaf(
+        vec![client_org.to_string()],
+        client_org,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    )?;
+
+    let files = [
+        ("ca.pem", ca.pem(), false),
+        ("node.pem", node_cert, false),
+        ("node.key", node_key, true),
+        ("client.pem", client_cert, false),
+        ("client.key", client_key, true),
+    ];
+    let mut written = Vec::with_capacity(files.len());
+    for (name, text, secret) in files {
+        let path = dir.join(name);
+        write_file(&path, text.as_bytes(), secret).map_err(|e| fail(&path, e.to_string()))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// Writes `bytes` to `path`; a secret is created readable by its owner only (never briefly
+/// readable by others, as a chmod after writing would leave it).
+fn write_file(path: &Path, bytes: &[u8], secret: bool) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if secret {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = secret;
+    let mut f = options.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dev_certs_name_their_organisations_and_load() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::Task(e.to_string()))?;
+        let files = write_dev_certs(dir.path(), "Bank A")?;
+        assert_eq!(files.len(), DEV_CERT_FILES.len());
+        let pem = std::fs::read_to_string(dir.path().join("client.pem"))
+            .map_err(|e| Error::Task(e.to_string()))?;
+        let der = x509_parser::pem::parse_x509_pem(pem.as_bytes())
+            .map_err(|e| Error::Task(e.to_string()))?
+            .1
+            .contents;
+        assert_eq!(organisation(&der).as_deref(), Some("Bank A"));
+        server_config(
+            &dir.path().join("node.pem"),
+            &dir.path().join("node.key"),
+            Some(&dir.path().join("ca.pem")),
+        )?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("node.key"))
+                .map_err(|e| Error::Task(e.to_string()))?
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "keys are private");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_key_given_as_certificate_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_dev_certs(dir.path(), "x").expect("certs");
+        let err = server_config(
+            &dir.path().join("node.key"),
+            &dir.path().join("node.key"),
+            None,
+        )
+        .expect_err("a key is not a certificate");
+        assert!(err.to_string().contains("node.key"), "{err}");
+        assert!(err.to_string().contains("not a PEM certificate"), "{err}");
+    }
+}
