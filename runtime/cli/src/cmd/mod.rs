@@ -55,7 +55,8 @@ pub enum UserCommand {
         #[command(subcommand)]
         cmd: keys::KeysCmd,
     },
-    /// Land parcels: register one (official), show its title, list its history.
+    /// Land parcels: register one (official), show its title, list its history and past
+    /// encumbrances.
     ///
     /// Transactions are signed with `--key FILE` or `--dev NAME`; the registry contract is
     /// looked up on the node by its label unless `--registry ADDR` is given.
