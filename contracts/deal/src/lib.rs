@@ -823,14 +823,12 @@ fn attach_mortgage(
              the parties sign"
         );
     }
-    ensure!(
-        matches!(
-            deal.status,
-            Status::Proposed | Status::Open | Status::Funded
-        ),
-        "deal {deal_id} is {}: the mortgage must be attached before the parties sign",
-        deal.status.as_str()
-    );
+    if !matches!(
+        deal.status,
+        Status::Proposed | Status::Open | Status::Funded
+    ) {
+        return Err(not_in(&deal, "proposed, open or funded"));
+    }
     ensure_before_deadline(env, &deal)?;
     ensure!(!amount.is_zero(), "mortgage amount must be positive");
     ensure!(

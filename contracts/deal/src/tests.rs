@@ -580,6 +580,16 @@ fn a_proposal_binds_the_parcel_only_once_the_seller_accepts() {
     );
     // The seller may still walk away before funding.
     ok(deal_exec(SELLER, &ExecuteMsg::Cancel { deal_id: id }));
+    assert_eq!(
+        err(deal_exec(
+            BANK_B,
+            &ExecuteMsg::AttachMortgage {
+                deal_id: id,
+                amount: Amount(1)
+            }
+        )),
+        "deal 1 is cancelled, not proposed, open or funded"
+    );
     ok(deal_exec(SELLER, &ExecuteMsg::Accept { deal_id: other }));
     assert_eq!(pending_on_p1(), Some(other));
 }
