@@ -81,8 +81,27 @@ fn home_sale_with_lien_payoff_settles_atomically() {
         .collect();
     assert_eq!(
         liens,
-        vec![(1, a.bank_a, 3 * EOK, false), (2, a.bank_b, 6 * EOK, true)],
-        "Bank A's lien is discharged; Bank B's new lien is recorded at the next rank"
+        vec![(2, a.bank_b, 6 * EOK, true)],
+        "Bank B's new lien is recorded at the next rank and is the only active one"
+    );
+    let past: Vec<_> = s
+        .past_encumbrances(None)
+        .expect("past encumbrances")
+        .encumbrances
+        .into_iter()
+        .map(|e| (e.rank, e.kind, e.active))
+        .collect();
+    assert_eq!(
+        past,
+        vec![(
+            1,
+            EncumbranceKind::Mortgage {
+                holder: a.bank_a,
+                amount: hanok_abi::Amount(3 * EOK)
+            },
+            false
+        )],
+        "Bank A's discharged lien moved to the parcel's past encumbrances"
     );
     assert_eq!(s.deal().expect("deal").status, DealStatus::Settled);
 

@@ -13,8 +13,10 @@ use hanok_abi::{Address, Amount};
 use hanok_testkit::{Call, TestChain, TestError, TxResult};
 use serde_json::{json, Value};
 
-pub use hanok_deal::{Deal, Status as DealStatus};
-pub use hanok_registry::{EncumbranceKind, HistoryResponse, Parcel};
+pub use hanok_deal::{Deal, Status as DealStatus, Terms as SignedTerms};
+pub use hanok_registry::{
+    EncumbranceKind, HistoryResponse, Parcel, PastEncumbrancesResponse, DEFAULT_MAX_DEAL_SECS,
+};
 
 /// `Result` of a story step.
 pub type Result<T, E = TestError> = std::result::Result<T, E>;
@@ -83,8 +85,10 @@ pub struct Terms {
     pub lien_a: u128,
     /// The price.
     pub price: u128,
-    /// Bank B's new mortgage for the buyer.
+    /// Bank B's new mortgage for the buyer, as Bank B attaches it.
     pub new_mortgage: u128,
+    /// The most the deal's terms let Bank B, the buyer's named lender, register.
+    pub max_mortgage: u128,
     /// Seconds from opening to the deadline.
     pub deadline_in: u64,
 }
@@ -96,6 +100,7 @@ impl Default for Terms {
             lien_a: 3 * EOK,
             price: 9 * EOK,
             new_mortgage: 6 * EOK,
+            max_mortgage: 6 * EOK,
             deadline_in: 30 * 24 * 3600,
         }
     }
@@ -264,11 +269,22 @@ impl Story {
         self.balance(buyer)
     }
 
-    /// Step 4: the broker opens the deal; Bank B attaches the buyer's new mortgage.
+    /// Step 4: the broker proposes the deal (naming Bank B as the buyer's lender), the seller
+    /// accepts it, and Bank B attaches the buyer's new mortgage.
     ///
     /// # Errors
     /// The contract's refusal.
     pub fn open_deal(&mut self) -> Result<Deal> {
+        self.propose()?;
+        self.accept()?;
+        self.attach_mortgage()
+    }
+
+    /// Step 4a: the broker proposes the deal on the story's terms; it binds nothing yet.
+    ///
+    /// # Errors
+    /// The contract's refusal.
+    pub fn propose(&mut self) -> Result<u64> {
         let deadline = self
             .chain
             .block()
@@ -283,6 +299,7 @@ impl Story {
                 "buyer": self.actors.buyer,
                 "price": amount(self.terms.price),
                 "deadline": deadline,
+                "lender": {"bank": self.actors.bank_b, "max_amount": amount(self.terms.max_mortgage)},
             }}),
         )?;
         let opened: Value = r.json()?;
@@ -290,6 +307,29 @@ impl Story {
             .as_u64()
             .ok_or_else(|| TestError::Json(format!("open returned {opened}")))?;
         self.deal_id = Some(id);
+        Ok(id)
+    }
+
+    /// Step 4b: the seller accepts the proposal; from now on the deal holds the parcel.
+    ///
+    /// # Errors
+    /// The contract's refusal.
+    pub fn accept(&mut self) -> Result<Deal> {
+        let id = self.deal_id()?;
+        self.tx(
+            self.actors.seller,
+            self.system.deal,
+            json!({"accept": {"deal_id": id}}),
+        )?;
+        self.deal()
+    }
+
+    /// Step 4c: Bank B, the lender the terms name, attaches the buyer's new mortgage.
+    ///
+    /// # Errors
+    /// The contract's refusal.
+    pub fn attach_mortgage(&mut self) -> Result<Deal> {
+        let id = self.deal_id()?;
         self.tx(
             self.actors.bank_b,
             self.system.deal,
@@ -316,16 +356,37 @@ impl Story {
         self.deal()
     }
 
-    /// Step 5b: seller and buyer sign the agreement.
+    /// Step 5b: seller and buyer sign the agreement's terms as the deal shows them.
     ///
     /// # Errors
     /// The contract's refusal.
     pub fn sign_both(&mut self) -> Result<Deal> {
-        let id = self.deal_id()?;
         for who in [self.actors.seller, self.actors.buyer] {
-            self.tx(who, self.system.deal, json!({"sign": {"deal_id": id}}))?;
+            self.sign(who)?;
         }
         self.deal()
+    }
+
+    /// `who` signs the terms the deal shows now.
+    ///
+    /// # Errors
+    /// The contract's refusal.
+    pub fn sign(&mut self, who: Address) -> Result<TxResult> {
+        let terms = self.deal()?.terms();
+        self.sign_terms(who, &terms)
+    }
+
+    /// `who` signs `terms`, whatever the deal says.
+    ///
+    /// # Errors
+    /// The contract's refusal.
+    pub fn sign_terms(&mut self, who: Address, terms: &SignedTerms) -> Result<TxResult> {
+        let id = self.deal_id()?;
+        self.tx(
+            who,
+            self.system.deal,
+            json!({"sign": {"deal_id": id, "terms": terms}}),
+        )
     }
 
     /// Step 6: officials approve; `n` of them, in order.
@@ -341,6 +402,20 @@ impl Story {
                 json!({"approve": {"deal_id": id}}),
             )?;
         }
+        self.deal()
+    }
+
+    /// One more approval, by `official`.
+    ///
+    /// # Errors
+    /// The contract's refusal.
+    pub fn approve_as(&mut self, official: Address) -> Result<Deal> {
+        let id = self.deal_id()?;
+        self.tx(
+            official,
+            self.system.deal,
+            json!({"approve": {"deal_id": id}}),
+        )?;
         self.deal()
     }
 
@@ -392,6 +467,29 @@ impl Story {
             self.system.registry,
             &json!({"history": {"parcel_id": self.terms.parcel_id, "start_after": null, "limit": 50}}),
         )
+    }
+
+    /// A page of the parcel's past (discharged or lifted) encumbrances.
+    ///
+    /// # Errors
+    /// The query's error.
+    pub fn past_encumbrances(&self, start_after: Option<u64>) -> Result<PastEncumbrancesResponse> {
+        self.chain.query(
+            self.system.registry,
+            &json!({"past_encumbrances": {"parcel_id": self.terms.parcel_id, "start_after": start_after, "limit": 50}}),
+        )
+    }
+
+    /// The deal holding the parcel, if any.
+    ///
+    /// # Errors
+    /// The query's error.
+    pub fn deal_by_parcel(&self) -> Result<Option<u64>> {
+        let v: Value = self.chain.query(
+            self.system.deal,
+            &json!({"deal_by_parcel": {"parcel_id": self.terms.parcel_id}}),
+        )?;
+        Ok(v["deal_id"].as_u64())
     }
 
     /// The deal.

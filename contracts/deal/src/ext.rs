@@ -21,6 +21,14 @@ pub(crate) fn has_role(cfg: &Config, who: Address, role: &str) -> Result<bool, C
 pub(crate) struct Policy {
     pub(crate) threshold: u32,
     pub(crate) officials: Vec<Address>,
+    /// How far ahead a deal's deadline may lie. The registry always answers it; the default
+    /// (the registry's own, 365 days) only guards against an older registry.
+    #[serde(default = "default_max_deal_secs")]
+    pub(crate) max_deal_secs: u64,
+}
+
+fn default_max_deal_secs() -> u64 {
+    365 * 24 * 3600
 }
 
 pub(crate) fn policy(cfg: &Config) -> Result<Policy, ContractError> {

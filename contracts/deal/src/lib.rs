@@ -1,10 +1,27 @@
 //! `hanok-deal`: the title-transfer contract, which runs a sale from opening to one atomic
 //! settlement.
 //!
-//! Lifecycle: `open` (broker) → `funded` (the escrow reports the buyer's deposit) → `signed`
-//! (seller and buyer, once each) → `approved` (m of n officials from the registry policy, each
-//! counted once) → `settled`; or `cancelled` (before funding), `rejected` (by an official) and
-//! `refunded` (the buyer reclaims the escrow after rejection or after the deadline passed).
+//! Lifecycle: `open` (a broker proposes the terms; the deal is `proposed` and binds nothing) →
+//! `accept` (the seller consents: the deal is `open` and now holds the parcel) → `funded` (the
+//! escrow reports the buyer's deposit) → `signed` (seller and buyer sign the exact terms, once
+//! each) → `approved` (m of n officials from the registry policy, each counted once) →
+//! `settled`; or `cancelled` (before funding), `rejected` (by an official), `expired` (its
+//! deadline passed while it held the parcel and another deal claimed the parcel) and `refunded`
+//! (the buyer reclaims the escrow after rejection, expiry or the deadline).
+//!
+//! The rules that keep one party from binding another:
+//! - **The buyer's mortgage is the buyer's choice.** The terms name the buyer's lender and the
+//!   most it may secure; only that bank attaches the mortgage, only up to that amount, only
+//!   before the first signature. Each signature states the terms it covers (price, deadline,
+//!   lender, mortgage amount) and must match the deal; settlement checks that the signatures
+//!   still cover the deal's terms and records exactly the signed mortgage.
+//! - **Only the seller binds the parcel.** A broker's proposal locks nothing; the seller's
+//!   `accept` does, and only until the deadline, which must lie within the registry policy's
+//!   `max_deal_secs` of the block time. A deal past its deadline no longer holds the parcel: the
+//!   next `open` or `accept` on the parcel marks it expired, and its buyer's refund stays
+//!   available.
+//! - **Authority is checked when it is used.** An official settles only while enrolled and in
+//!   the current policy, and at settlement only approvals by officials who are both count.
 //!
 //! `settle` is the whole transfer in one call: it re-reads the parcel from the registry (seller
 //! still sole owner, not frozen), pays every active mortgage lien off from the escrow in rank
@@ -19,16 +36,16 @@
 //!
 //! # Messages
 //! - instantiate [`InstantiateMsg`] `{identity, registry, escrow, token}`
-//! - execute [`ExecuteMsg`]: `open`, `attach_mortgage`, `funded`, `sign`, `approve`, `reject`,
-//!   `settle`, `cancel`, `refund`
+//! - execute [`ExecuteMsg`]: `open`, `accept`, `attach_mortgage`, `funded`, `sign`, `approve`,
+//!   `reject`, `settle`, `cancel`, `refund`
 //! - query [`QueryMsg`]: `deal {deal_id}` → [`Deal`]; `deal_by_parcel {parcel_id}` →
 //!   [`DealByParcelResponse`]
 //!
-//! Events: `deal_opened`, `mortgage_attached`, `deal_funded`, `deal_signed`, `deal_approved`
-//! (one per approval, with `approvals` and `threshold`), `deal_rejected`, `deal_settled`,
-//! `deal_cancelled`, `deal_refunded`.
+//! Events: `deal_opened`, `deal_accepted`, `deal_expired`, `mortgage_attached`, `deal_funded`,
+//! `deal_signed`, `deal_approved` (one per approval, with `approvals` and `threshold`),
+//! `deal_rejected`, `deal_settled`, `deal_cancelled`, `deal_refunded`.
 //! Storage: `config`; `next_id`; `deals`: id → [`Deal`]; `pending`: parcel id → deal id of the
-//! deal in progress on it.
+//! accepted deal holding it.
 #![no_std]
 #![deny(clippy::arithmetic_side_effects)]
 
@@ -65,14 +82,55 @@ pub struct InstantiateMsg {
     pub token: Address,
 }
 
+/// The buyer's lender as the deal's terms name it: the only bank that may attach the buyer's
+/// new mortgage, and the most that mortgage may secure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Lender {
+    /// The lending bank (an enrolled bank).
+    pub bank: Address,
+    /// The most it may register, positive.
+    pub max_amount: Amount,
+}
+
+/// The terms a signature covers. A signer states them in `sign`; they must equal the deal's
+/// current terms, so nobody can sign one thing and be bound to another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Terms {
+    /// The price.
+    pub price: Amount,
+    /// The settlement deadline, unix seconds of block time.
+    pub deadline: u64,
+    /// The buyer's lender the deal names, or null for none.
+    pub lender: Option<Address>,
+    /// The mortgage that lender attached, or null for none: exactly what settlement records.
+    pub mortgage_amount: Option<Amount>,
+}
+
+impl Terms {
+    fn describe(&self) -> String {
+        let or_none = |v: Option<String>| v.unwrap_or_else(|| "none".into());
+        format!(
+            "price {}, deadline {}, lender {}, mortgage {}",
+            self.price,
+            self.deadline,
+            or_none(self.lender.map(|a| a.to_string())),
+            or_none(self.mortgage_amount.map(|a| a.to_string()))
+        )
+    }
+}
+
 /// Execute messages.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ExecuteMsg {
-    /// Opens a deal (enrolled broker only). The seller must be the parcel's sole owner, the
-    /// parcel must not be frozen or have another pending deal, the deadline (unix seconds,
-    /// compared with block time) must be in the future. Response data: `{"deal_id": n}`.
+    /// Proposes a deal (enrolled broker only). The seller must be the parcel's sole owner, the
+    /// parcel must not be frozen or held by another live deal (one past its deadline is marked
+    /// expired), the deadline (unix seconds, compared with block time) must be in the future
+    /// and at most the registry policy's `max_deal_secs` ahead. The deal starts `proposed` and
+    /// binds nothing until the seller accepts it. Response data: `{"deal_id": n}`.
     Open {
         /// Parcel.
         parcel_id: String,
@@ -84,9 +142,22 @@ pub enum ExecuteMsg {
         price: Amount,
         /// Settlement deadline, unix seconds of block time.
         deadline: u64,
+        /// The buyer's lender and the most it may register; absent for a sale without a new
+        /// mortgage (then no bank may attach one).
+        #[serde(default)]
+        lender: Option<Lender>,
     },
-    /// The buyer's lender attaches the new mortgage (an enrolled bank; before approval; once).
-    /// It is recorded as a lien held by that bank at settlement.
+    /// The seller accepts a proposed deal (seller only): from now on the deal holds the parcel,
+    /// until it settles, is cancelled, rejected or refunded, or its deadline passes. The parcel
+    /// and deadline are checked again as for `open`.
+    Accept {
+        /// Deal.
+        deal_id: u64,
+    },
+    /// The lender the deal names attaches the buyer's new mortgage, at most the deal's
+    /// `max_amount`, before the parties sign (proposed, open or funded, no signature yet); it
+    /// may attach again to change the amount until then. Recorded as a lien held by that bank
+    /// at settlement.
     AttachMortgage {
         /// Deal.
         deal_id: u64,
@@ -102,10 +173,13 @@ pub enum ExecuteMsg {
         /// Amount (must be the price).
         amount: Amount,
     },
-    /// Seller or buyer signs the agreement (after funding, once each).
+    /// Seller or buyer signs the agreement (after funding, once each), stating the terms the
+    /// signature covers; they must be the deal's current terms.
     Sign {
         /// Deal.
         deal_id: u64,
+        /// The terms signed.
+        terms: Terms,
     },
     /// An official of the registry policy approves (after both signatures, once each).
     Approve {
@@ -117,8 +191,9 @@ pub enum ExecuteMsg {
         /// Deal.
         deal_id: u64,
     },
-    /// Settles atomically (a party to the deal — broker, seller or buyer — or an official of the
-    /// registry policy; status approved and block time ≤ deadline).
+    /// Settles atomically (a party to the deal — broker, seller or buyer — or an official
+    /// enrolled and in the current registry policy; status approved, block time ≤ deadline,
+    /// enough approvals by officials still enrolled and in the policy).
     Settle {
         /// Deal.
         deal_id: u64,
@@ -128,7 +203,7 @@ pub enum ExecuteMsg {
         /// Deal.
         deal_id: u64,
     },
-    /// The buyer reclaims the escrow after rejection or after the deadline passed.
+    /// The buyer reclaims the escrow after rejection, expiry or the deadline.
     Refund {
         /// Deal.
         deal_id: u64,
@@ -157,7 +232,9 @@ pub enum QueryMsg {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
-    /// Opened, waiting for the buyer's deposit.
+    /// Proposed by the broker; binds nothing until the seller accepts.
+    Proposed,
+    /// Accepted by the seller: holds the parcel, waiting for the buyer's deposit.
     Open,
     /// Escrow funded; waiting for signatures.
     Funded,
@@ -171,6 +248,8 @@ pub enum Status {
     Cancelled,
     /// Rejected by an official.
     Rejected,
+    /// Its deadline passed while it held the parcel, and a new deal claimed the parcel.
+    Expired,
     /// The buyer took the escrow back.
     Refunded,
 }
@@ -179,6 +258,7 @@ impl Status {
     /// The snake_case name, as in JSON.
     pub fn as_str(self) -> &'static str {
         match self {
+            Status::Proposed => "proposed",
             Status::Open => "open",
             Status::Funded => "funded",
             Status::Signed => "signed",
@@ -186,12 +266,19 @@ impl Status {
             Status::Settled => "settled",
             Status::Cancelled => "cancelled",
             Status::Rejected => "rejected",
+            Status::Expired => "expired",
             Status::Refunded => "refunded",
         }
     }
 
-    /// Whether the deal still holds the parcel (blocks another deal on it).
+    /// Whether the deal is still in progress (an official may reject it).
     pub fn is_pending(self) -> bool {
+        matches!(self, Status::Proposed) || self.holds_parcel()
+    }
+
+    /// Whether the deal holds its parcel (blocks another deal on it until its deadline): the
+    /// seller accepted it and it has not ended.
+    pub fn holds_parcel(self) -> bool {
         matches!(
             self,
             Status::Open | Status::Funded | Status::Signed | Status::Approved
@@ -200,7 +287,7 @@ impl Status {
 }
 
 /// The buyer's new mortgage, recorded at settlement.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Mortgage {
     /// The lending bank (the lien holder).
@@ -217,7 +304,7 @@ pub struct Deal {
     pub deal_id: u64,
     /// Parcel.
     pub parcel_id: String,
-    /// Seller (sole owner at opening).
+    /// Seller (sole owner at opening and acceptance).
     pub seller: Address,
     /// Buyer.
     pub buyer: Address,
@@ -229,18 +316,42 @@ pub struct Deal {
     pub deadline: u64,
     /// Status.
     pub status: Status,
-    /// The buyer's new mortgage, if any.
+    /// The buyer's lender the terms name, if any: the only bank that may attach the mortgage.
+    #[serde(default)]
+    pub lender: Option<Lender>,
+    /// The buyer's new mortgage as that lender attached it, if any.
     pub mortgage: Option<Mortgage>,
     /// Who signed (seller and/or buyer), in order.
     pub signatures: Vec<Address>,
+    /// The terms every signature in `signatures` covers.
+    #[serde(default)]
+    pub signed_terms: Option<Terms>,
     /// Officials who approved, in order.
     pub approvals: Vec<Address>,
     /// The official who rejected, if any.
     pub rejected_by: Option<Address>,
-    /// Height at which it was opened.
+    /// Height at which it was opened (proposed).
     pub opened_height: u64,
+    /// Height at which the seller accepted it.
+    #[serde(default)]
+    pub accepted_height: Option<u64>,
+    /// Height at which the escrow reported the buyer's deposit.
+    #[serde(default)]
+    pub funded_height: Option<u64>,
     /// Height at which it was settled.
     pub settled_height: Option<u64>,
+}
+
+impl Deal {
+    /// The deal's current terms, as a signature must state them.
+    pub fn terms(&self) -> Terms {
+        Terms {
+            price: self.price,
+            deadline: self.deadline,
+            lender: self.lender.map(|l| l.bank),
+            mortgage_amount: self.mortgage.map(|m| m.amount),
+        }
+    }
 }
 
 /// Answer to [`QueryMsg::DealByParcel`].
@@ -249,7 +360,8 @@ pub struct Deal {
 pub struct DealByParcelResponse {
     /// Parcel.
     pub parcel_id: String,
-    /// The pending deal on it, if any.
+    /// The accepted deal holding it, if any (a deal past its deadline at the latest block's
+    /// time no longer holds it).
     pub deal_id: Option<u64>,
 }
 
@@ -282,7 +394,7 @@ fn load_deal(deal_id: u64) -> Result<Deal, ContractError> {
 
 /// Saves the deal, and frees its parcel once the deal no longer holds it.
 fn save_deal(deal: &Deal) -> Result<(), ContractError> {
-    if !deal.status.is_pending()
+    if !deal.status.holds_parcel()
         && PENDING.may_load(&deal.parcel_id.as_str())? == Some(deal.deal_id)
     {
         PENDING.remove(&deal.parcel_id.as_str());
@@ -309,6 +421,69 @@ fn ensure_before_deadline(env: &Env, deal: &Deal) -> Result<(), ContractError> {
     Ok(())
 }
 
+/// A deadline is in the future and within the policy's bound, so no deal can hold a parcel for
+/// longer than the registry allows.
+fn ensure_deadline_within_policy(
+    env: &Env,
+    policy: &ext::Policy,
+    deadline: u64,
+) -> Result<(), ContractError> {
+    let ahead = deadline
+        .checked_sub(env.time)
+        .filter(|s| *s > 0)
+        .ok_or("deadline must be in the future")?;
+    ensure!(
+        ahead <= policy.max_deal_secs,
+        "deadline too far ahead: {ahead} s after the block time, the registry policy allows at \
+         most {} s",
+        policy.max_deal_secs
+    );
+    Ok(())
+}
+
+/// The seller must still be the parcel's sole owner and the title not frozen.
+fn ensure_parcel_sellable(
+    cfg: &Config,
+    parcel_id: &str,
+    seller: Address,
+) -> Result<(), ContractError> {
+    let parcel = ext::parcel(cfg, parcel_id)?;
+    ensure!(!parcel.frozen, "title frozen by a court seizure");
+    let sole = matches!(parcel.owners.as_slice(), [o] if o.owner == seller);
+    ensure!(
+        sole,
+        "seller {seller} is not the sole owner of parcel {parcel_id}"
+    );
+    Ok(())
+}
+
+/// Refuses if a live deal holds the parcel. A deal whose deadline has passed no longer holds
+/// it: it is marked expired here (its buyer's refund stays available) and its event returned,
+/// so a buyer who never reclaims cannot keep the parcel locked.
+fn release_expired(env: &Env, parcel_id: &str) -> Result<Option<Event>, ContractError> {
+    let Some(holder) = PENDING.may_load(&parcel_id)? else {
+        return Ok(None);
+    };
+    let mut other = load_deal(holder)?;
+    if !other.status.holds_parcel() {
+        // save_deal never leaves such an entry; drop it rather than trust it.
+        PENDING.remove(&parcel_id);
+        return Ok(None);
+    }
+    ensure!(
+        env.time > other.deadline,
+        "parcel {parcel_id} already has pending deal {holder}"
+    );
+    let was = other.status;
+    other.status = Status::Expired;
+    save_deal(&other)?;
+    Ok(Some(
+        ev("deal_expired", &other)
+            .attr("was", was.as_str())
+            .attr("deadline", other.deadline.to_string()),
+    ))
+}
+
 /// Checks that `who` is an official of the registry's policy and still enrolled as one.
 fn ensure_policy_official(
     cfg: &Config,
@@ -317,10 +492,39 @@ fn ensure_policy_official(
 ) -> Result<ext::Policy, ContractError> {
     let policy = ext::policy(cfg)?;
     ensure!(
-        policy.officials.contains(&who) && ext::has_role(cfg, who, "official")?,
+        is_current_official(cfg, &policy, who)?,
         "unauthorized: only an official may {what}"
     );
     Ok(policy)
+}
+
+/// Whether `who` is in the current policy and still enrolled as an official: the authority may
+/// have demoted an official without changing the policy, or the other way round.
+fn is_current_official(
+    cfg: &Config,
+    policy: &ext::Policy,
+    who: Address,
+) -> Result<bool, ContractError> {
+    Ok(policy.officials.contains(&who) && ext::has_role(cfg, who, "official")?)
+}
+
+/// The approvals that count now: by officials still in the policy and still enrolled.
+fn counted_approvals(
+    cfg: &Config,
+    policy: &ext::Policy,
+    deal: &Deal,
+) -> Result<usize, ContractError> {
+    let mut counted = 0usize;
+    for a in &deal.approvals {
+        if is_current_official(cfg, policy, *a)? {
+            counted = counted.checked_add(1).ok_or("approval count overflows")?;
+        }
+    }
+    Ok(counted)
+}
+
+fn threshold(policy: &ext::Policy) -> usize {
+    usize::try_from(policy.threshold).unwrap_or(usize::MAX)
 }
 
 fn instantiate(_env: &Env, msg: InstantiateMsg) -> Result<Response, ContractError> {
@@ -343,33 +547,22 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
             buyer,
             price,
             deadline,
-        } => open(env, &cfg, parcel_id, seller, buyer, price, deadline),
+            lender,
+        } => open(
+            env,
+            &cfg,
+            Proposal {
+                parcel_id,
+                seller,
+                buyer,
+                price,
+                deadline,
+                lender,
+            },
+        ),
+        ExecuteMsg::Accept { deal_id } => accept(env, &cfg, deal_id),
         ExecuteMsg::AttachMortgage { deal_id, amount } => {
-            let mut deal = load_deal(deal_id)?;
-            ensure!(
-                ext::has_role(&cfg, env.sender, "bank")?,
-                "unauthorized: only an enrolled bank may attach a mortgage"
-            );
-            ensure!(
-                matches!(deal.status, Status::Open | Status::Funded | Status::Signed),
-                "deal {deal_id} is {}, a mortgage must be attached before approval",
-                deal.status.as_str()
-            );
-            ensure!(
-                deal.mortgage.is_none(),
-                "deal {deal_id} already has a mortgage attached"
-            );
-            ensure!(!amount.is_zero(), "mortgage amount must be positive");
-            deal.mortgage = Some(Mortgage {
-                bank: env.sender,
-                amount,
-            });
-            save_deal(&deal)?;
-            Ok(Response::new().event(
-                ev("mortgage_attached", &deal)
-                    .attr("bank", env.sender.to_string())
-                    .attr("amount", amount.to_string()),
-            ))
+            attach_mortgage(env, &cfg, deal_id, amount)
         }
         ExecuteMsg::Funded {
             deal_id,
@@ -395,35 +588,11 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
                 deal.price
             );
             deal.status = Status::Funded;
+            deal.funded_height = Some(env.height);
             save_deal(&deal)?;
             Ok(Response::new().event(ev("deal_funded", &deal).attr("amount", amount.to_string())))
         }
-        ExecuteMsg::Sign { deal_id } => {
-            let mut deal = load_deal(deal_id)?;
-            ensure!(
-                env.sender == deal.seller || env.sender == deal.buyer,
-                "unauthorized: only the seller or the buyer may sign"
-            );
-            if deal.status != Status::Funded {
-                return Err(not_in(&deal, "funded"));
-            }
-            ensure_before_deadline(env, &deal)?;
-            ensure!(
-                !deal.signatures.contains(&env.sender),
-                "already signed by {}",
-                env.sender
-            );
-            deal.signatures.push(env.sender);
-            if deal.signatures.contains(&deal.seller) && deal.signatures.contains(&deal.buyer) {
-                deal.status = Status::Signed;
-            }
-            save_deal(&deal)?;
-            Ok(Response::new().event(
-                ev("deal_signed", &deal)
-                    .attr("by", env.sender.to_string())
-                    .attr("status", deal.status.as_str()),
-            ))
-        }
+        ExecuteMsg::Sign { deal_id, terms } => sign(env, deal_id, terms),
         ExecuteMsg::Approve { deal_id } => {
             let mut deal = load_deal(deal_id)?;
             let policy = ensure_policy_official(&cfg, env.sender, "approve")?;
@@ -432,21 +601,19 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
                 "already approved by {}",
                 env.sender
             );
-            if deal.status != Status::Signed {
+            // An approved deal still takes approvals: if an official who approved is demoted,
+            // another can make up the threshold before the deadline.
+            if !matches!(deal.status, Status::Signed | Status::Approved) {
                 return Err(not_in(&deal, "signed"));
             }
             ensure_before_deadline(env, &deal)?;
             deal.approvals.push(env.sender);
-            // Only approvals by officials still in the current policy count toward it.
-            let counted = deal
-                .approvals
-                .iter()
-                .filter(|a| policy.officials.contains(a))
-                .count();
-            let needed = usize::try_from(policy.threshold).unwrap_or(usize::MAX);
-            if counted >= needed {
-                deal.status = Status::Approved;
-            }
+            let counted = counted_approvals(&cfg, &policy, &deal)?;
+            deal.status = if counted >= threshold(&policy) {
+                Status::Approved
+            } else {
+                Status::Signed
+            };
             save_deal(&deal)?;
             Ok(Response::new().event(
                 ev("deal_approved", &deal)
@@ -480,7 +647,7 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
                 "unauthorized: only the broker, seller or buyer may cancel"
             );
             ensure!(
-                deal.status == Status::Open,
+                matches!(deal.status, Status::Proposed | Status::Open),
                 "deal {deal_id} is {}, it can only be cancelled before funding",
                 deal.status.as_str()
             );
@@ -496,7 +663,12 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
                 "unauthorized: only the buyer may reclaim the escrow"
             );
             match deal.status {
-                Status::Rejected => {}
+                Status::Rejected | Status::Expired => {
+                    ensure!(
+                        deal.funded_height.is_some(),
+                        "deal {deal_id} was never funded"
+                    );
+                }
                 Status::Funded | Status::Signed | Status::Approved => {
                     ensure!(
                         env.time > deal.deadline,
@@ -504,7 +676,7 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
                     );
                 }
                 Status::Refunded => bail!("deal {deal_id} is already refunded"),
-                Status::Open => bail!("deal {deal_id} was never funded"),
+                Status::Proposed | Status::Open => bail!("deal {deal_id} was never funded"),
                 Status::Settled | Status::Cancelled => {
                     bail!(
                         "deal {deal_id} is {}, nothing to refund",
@@ -523,79 +695,232 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
     }
 }
 
-#[allow(clippy::too_many_arguments, reason = "the fields of the open message")]
-fn open(
-    env: &Env,
-    cfg: &Config,
+/// The fields of `open`.
+struct Proposal {
     parcel_id: String,
     seller: Address,
     buyer: Address,
     price: Amount,
     deadline: u64,
-) -> Result<Response, ContractError> {
+    lender: Option<Lender>,
+}
+
+/// A broker's proposal: checked as the deal would be, but it holds nothing until the seller
+/// accepts, so a broker alone cannot lock a parcel.
+fn open(env: &Env, cfg: &Config, p: Proposal) -> Result<Response, ContractError> {
     ensure!(
         ext::has_role(cfg, env.sender, "broker")?,
         "unauthorized: only an enrolled broker may open a deal"
     );
-    ensure!(seller != buyer, "seller and buyer must differ");
-    ensure!(!price.is_zero(), "price must be positive");
-    ensure!(deadline > env.time, "deadline must be in the future");
-    if let Some(other) = PENDING.may_load(&parcel_id.as_str())? {
-        bail!("parcel {parcel_id} already has pending deal {other}");
+    ensure!(p.seller != p.buyer, "seller and buyer must differ");
+    ensure!(!p.price.is_zero(), "price must be positive");
+    ensure_deadline_within_policy(env, &ext::policy(cfg)?, p.deadline)?;
+    if let Some(l) = &p.lender {
+        ensure!(
+            !l.max_amount.is_zero(),
+            "the lender's max_amount must be positive"
+        );
+        ensure!(
+            ext::has_role(cfg, l.bank, "bank")?,
+            "lender {} is not an enrolled bank",
+            l.bank
+        );
     }
-    let parcel = ext::parcel(cfg, &parcel_id)?;
-    ensure!(!parcel.frozen, "title frozen by a court seizure");
-    let sole = matches!(parcel.owners.as_slice(), [o] if o.owner == seller);
-    ensure!(
-        sole,
-        "seller {seller} is not the sole owner of parcel {parcel_id}"
-    );
+    ensure_parcel_sellable(cfg, &p.parcel_id, p.seller)?;
+    let expired = release_expired(env, &p.parcel_id)?;
 
     let deal_id = NEXT_ID.load()?;
     NEXT_ID.save(&deal_id.checked_add(1).ok_or("deal ids exhausted")?)?;
     let deal = Deal {
         deal_id,
-        parcel_id,
-        seller,
-        buyer,
+        parcel_id: p.parcel_id,
+        seller: p.seller,
+        buyer: p.buyer,
         broker: env.sender,
-        price,
-        deadline,
-        status: Status::Open,
+        price: p.price,
+        deadline: p.deadline,
+        status: Status::Proposed,
+        lender: p.lender,
         mortgage: None,
         signatures: Vec::new(),
+        signed_terms: None,
         approvals: Vec::new(),
         rejected_by: None,
         opened_height: env.height,
+        accepted_height: None,
+        funded_height: None,
         settled_height: None,
     };
+    save_deal(&deal)?;
+    let mut opened = ev("deal_opened", &deal)
+        .attr("seller", deal.seller.to_string())
+        .attr("buyer", deal.buyer.to_string())
+        .attr("price", deal.price.to_string())
+        .attr("deadline", deal.deadline.to_string());
+    if let Some(l) = &deal.lender {
+        opened = opened
+            .attr("lender", l.bank.to_string())
+            .attr("max_mortgage", l.max_amount.to_string());
+    }
+    let mut r = Response::new();
+    if let Some(e) = expired {
+        r = r.event(e);
+    }
+    r.event(opened).json(&OpenResponse { deal_id })
+}
+
+/// The seller's consent: from here the deal holds the parcel (until its deadline at most).
+fn accept(env: &Env, cfg: &Config, deal_id: u64) -> Result<Response, ContractError> {
+    let mut deal = load_deal(deal_id)?;
+    ensure!(
+        env.sender == deal.seller,
+        "unauthorized: only the seller may accept deal {deal_id}"
+    );
+    if deal.status != Status::Proposed {
+        return Err(not_in(&deal, "proposed"));
+    }
+    ensure_before_deadline(env, &deal)?;
+    // The policy may have tightened since the proposal: check the bound when the parcel is
+    // actually bound.
+    ensure_deadline_within_policy(env, &ext::policy(cfg)?, deal.deadline)?;
+    ensure_parcel_sellable(cfg, &deal.parcel_id, deal.seller)?;
+    let expired = release_expired(env, &deal.parcel_id)?;
+    deal.status = Status::Open;
+    deal.accepted_height = Some(env.height);
     PENDING.save(&deal.parcel_id.as_str(), &deal_id)?;
     save_deal(&deal)?;
-    Response::new()
-        .event(
-            ev("deal_opened", &deal)
-                .attr("seller", seller.to_string())
-                .attr("buyer", buyer.to_string())
-                .attr("price", price.to_string())
-                .attr("deadline", deadline.to_string()),
-        )
-        .json(&OpenResponse { deal_id })
+    let mut r = Response::new();
+    if let Some(e) = expired {
+        r = r.event(e);
+    }
+    Ok(r.event(ev("deal_accepted", &deal).attr("by", env.sender.to_string())))
+}
+
+/// Only the lender the terms name, only up to its maximum, only before anyone signed: the
+/// buyer's mortgage is the buyer's choice, and a signature covers the amount.
+fn attach_mortgage(
+    env: &Env,
+    cfg: &Config,
+    deal_id: u64,
+    amount: Amount,
+) -> Result<Response, ContractError> {
+    let mut deal = load_deal(deal_id)?;
+    let lender = deal
+        .lender
+        .filter(|l| l.bank == env.sender)
+        .ok_or_else(|| {
+            ContractError::new(format!(
+                "unauthorized: only the lender deal {deal_id} names may attach its mortgage"
+            ))
+        })?;
+    ensure!(
+        ext::has_role(cfg, env.sender, "bank")?,
+        "unauthorized: only an enrolled bank may attach a mortgage"
+    );
+    if let Some(first) = deal.signatures.first() {
+        bail!(
+            "deal {deal_id} is already signed by {first}: the mortgage must be attached before \
+             the parties sign"
+        );
+    }
+    if !matches!(
+        deal.status,
+        Status::Proposed | Status::Open | Status::Funded
+    ) {
+        return Err(not_in(&deal, "proposed, open or funded"));
+    }
+    ensure_before_deadline(env, &deal)?;
+    ensure!(!amount.is_zero(), "mortgage amount must be positive");
+    ensure!(
+        amount <= lender.max_amount,
+        "mortgage {amount} exceeds the {} deal {deal_id} allows its lender",
+        lender.max_amount
+    );
+    deal.mortgage = Some(Mortgage {
+        bank: env.sender,
+        amount,
+    });
+    save_deal(&deal)?;
+    Ok(Response::new().event(
+        ev("mortgage_attached", &deal)
+            .attr("bank", env.sender.to_string())
+            .attr("amount", amount.to_string()),
+    ))
+}
+
+/// A signature covers the terms the signer states; they must be the deal's.
+fn sign(env: &Env, deal_id: u64, terms: Terms) -> Result<Response, ContractError> {
+    let mut deal = load_deal(deal_id)?;
+    ensure!(
+        env.sender == deal.seller || env.sender == deal.buyer,
+        "unauthorized: only the seller or the buyer may sign"
+    );
+    if deal.status != Status::Funded {
+        return Err(not_in(&deal, "funded"));
+    }
+    ensure_before_deadline(env, &deal)?;
+    ensure!(
+        !deal.signatures.contains(&env.sender),
+        "already signed by {}",
+        env.sender
+    );
+    let current = deal.terms();
+    ensure!(
+        terms == current,
+        "terms mismatch: the signature covers {}, but deal {deal_id} has {}",
+        terms.describe(),
+        current.describe()
+    );
+    // A signature over other terms binds nobody to these: it is void, and its signer signs
+    // again. (Terms cannot change once anyone signed today; this keeps that true if a message
+    // that changes them is ever added.)
+    if deal.signed_terms.is_some_and(|t| t != current) {
+        deal.signatures.clear();
+    }
+    deal.signed_terms = Some(current);
+    deal.signatures.push(env.sender);
+    if deal.signatures.contains(&deal.seller) && deal.signatures.contains(&deal.buyer) {
+        deal.status = Status::Signed;
+    }
+    save_deal(&deal)?;
+    Ok(Response::new().event(
+        ev("deal_signed", &deal)
+            .attr("by", env.sender.to_string())
+            .attr("status", deal.status.as_str()),
+    ))
 }
 
 /// The atomic settlement. Every step either succeeds or returns an error that makes the VM
 /// revert the whole transaction, so nothing here needs compensating on failure.
 fn settle(env: &Env, cfg: &Config, deal_id: u64) -> Result<Response, ContractError> {
     let mut deal = load_deal(deal_id)?;
-    // Only people with a stake in the sale, or the officials who approved it, may close it:
-    // a stranger must not choose the moment a title moves.
+    let policy = ext::policy(cfg)?;
+    // Only people with a stake in the sale, or an official of the registry, may close it: a
+    // stranger must not choose the moment a title moves. An official's authority is checked
+    // now, not when the policy named it.
     let party = [deal.broker, deal.seller, deal.buyer].contains(&env.sender);
-    if !party && !ext::policy(cfg)?.officials.contains(&env.sender) {
+    if !party && !is_current_official(cfg, &policy, env.sender)? {
         bail!("unauthorized: only the broker, seller, buyer or a policy official may settle");
     }
     if deal.status != Status::Approved {
         return Err(not_in(&deal, "approved"));
     }
     ensure_before_deadline(env, &deal)?;
+    let terms = deal.terms();
+    ensure!(
+        deal.signed_terms == Some(terms)
+            && deal.signatures.contains(&deal.seller)
+            && deal.signatures.contains(&deal.buyer),
+        "deal {deal_id}'s signatures do not cover its terms ({}): both parties must sign them",
+        terms.describe()
+    );
+    let counted = counted_approvals(cfg, &policy, &deal)?;
+    ensure!(
+        counted >= threshold(&policy),
+        "not enough approvals: deal {deal_id} has {counted} by officials still enrolled and in \
+         the registry policy, which needs {}",
+        policy.threshold
+    );
 
     let parcel = ext::parcel(cfg, &deal.parcel_id)?;
     ensure!(!parcel.frozen, "title frozen by a court seizure");
@@ -647,8 +972,13 @@ fn settle(env: &Env, cfg: &Config, deal_id: u64) -> Result<Response, ContractErr
         ext::escrow_release(cfg, deal_id, deal.seller, proceeds)?;
     }
     ext::transfer_title(cfg, &deal.parcel_id, deal.buyer)?;
+    // Exactly what both parties signed: the named lender, the attached amount.
+    let new_mortgage = match (terms.lender, terms.mortgage_amount) {
+        (Some(bank), Some(amount)) => Some(Mortgage { bank, amount }),
+        _ => None,
+    };
     let mut new_lien = None;
-    if let Some(m) = &deal.mortgage {
+    if let Some(m) = &new_mortgage {
         new_lien = Some(ext::record_lien(cfg, &deal.parcel_id, m.bank, m.amount)?);
     }
 
@@ -661,7 +991,7 @@ fn settle(env: &Env, cfg: &Config, deal_id: u64) -> Result<Response, ContractErr
         .attr("price", deal.price.to_string())
         .attr("payoff", payoff.to_string())
         .attr("proceeds", proceeds.to_string());
-    if let (Some(m), Some(id)) = (&deal.mortgage, new_lien) {
+    if let (Some(m), Some(id)) = (&new_mortgage, new_lien) {
         settled = settled
             .attr("new_lien_id", id.to_string())
             .attr("new_lien_holder", m.bank.to_string())
@@ -674,11 +1004,17 @@ fn settle(env: &Env, cfg: &Config, deal_id: u64) -> Result<Response, ContractErr
     })
 }
 
-fn query(_env: &Env, msg: QueryMsg) -> Result<Vec<u8>, ContractError> {
+fn query(env: &Env, msg: QueryMsg) -> Result<Vec<u8>, ContractError> {
     match msg {
         QueryMsg::Deal { deal_id } => to_json(&load_deal(deal_id)?),
         QueryMsg::DealByParcel { parcel_id } => {
-            let deal_id = PENDING.may_load(&parcel_id.as_str())?;
+            let mut deal_id = None;
+            if let Some(id) = PENDING.may_load(&parcel_id.as_str())? {
+                let d = load_deal(id)?;
+                if d.status.holds_parcel() && env.time <= d.deadline {
+                    deal_id = Some(id);
+                }
+            }
             to_json(&DealByParcelResponse { parcel_id, deal_id })
         }
     }

@@ -87,6 +87,7 @@ fn genesis() {
             policy: hanok_registry::Policy {
                 threshold: 2,
                 officials: vec![OFF1, OFF2, OFF3],
+                max_deal_secs: hanok_registry::DEFAULT_MAX_DEAL_SECS,
             },
         },
     ));
@@ -147,18 +148,53 @@ fn genesis() {
     ));
 }
 
-fn open() -> u64 {
-    let data = ok(deal_exec(
-        BROKER,
-        &ExecuteMsg::Open {
-            parcel_id: "P-1".into(),
-            seller: SELLER,
-            buyer: BUYER,
-            price: Amount(PRICE),
-            deadline: DEADLINE,
-        },
-    ));
+/// Bank B, the buyer's lender, may register up to this much.
+const MAX_MORTGAGE: u128 = 600_000_000;
+
+fn open_msg(deadline: u64) -> ExecuteMsg {
+    ExecuteMsg::Open {
+        parcel_id: "P-1".into(),
+        seller: SELLER,
+        buyer: BUYER,
+        price: Amount(PRICE),
+        deadline,
+        lender: Some(Lender {
+            bank: BANK_B,
+            max_amount: Amount(MAX_MORTGAGE),
+        }),
+    }
+}
+
+/// The broker proposes; returns the deal id.
+fn propose(deadline: u64) -> u64 {
+    let data = ok(deal_exec(BROKER, &open_msg(deadline)));
     match serde_json::from_slice::<OpenResponse>(&data) {
+        Ok(r) => r.deal_id,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The broker proposes and the seller accepts.
+fn open() -> u64 {
+    let id = propose(DEADLINE);
+    ok(deal_exec(SELLER, &ExecuteMsg::Accept { deal_id: id }));
+    id
+}
+
+/// Signs the deal's current terms.
+fn sign(who: Address, id: u64) -> Result<Vec<u8>, ContractError> {
+    let terms = deal(id).terms();
+    deal_exec(who, &ExecuteMsg::Sign { deal_id: id, terms })
+}
+
+fn pending_on_p1() -> Option<u64> {
+    let r: Result<DealByParcelResponse, _> = mock::query(
+        DEAL,
+        &QueryMsg::DealByParcel {
+            parcel_id: "P-1".into(),
+        },
+    );
+    match r {
         Ok(r) => r.deal_id,
         Err(e) => panic!("{e}"),
     }
@@ -187,8 +223,8 @@ fn approved_deal() -> u64 {
         },
     ));
     ok(fund(id, PRICE));
-    ok(deal_exec(SELLER, &ExecuteMsg::Sign { deal_id: id }));
-    ok(deal_exec(BUYER, &ExecuteMsg::Sign { deal_id: id }));
+    ok(sign(SELLER, id));
+    ok(sign(BUYER, id));
     ok(deal_exec(OFF1, &ExecuteMsg::Approve { deal_id: id }));
     ok(deal_exec(OFF3, &ExecuteMsg::Approve { deal_id: id }));
     assert_eq!(deal(id).status, Status::Approved);
@@ -244,11 +280,13 @@ fn the_acceptance_story_settles_atomically() {
             share_bps: 10_000
         }]
     );
-    assert!(!p.encumbrances[0].active);
-    assert_eq!(p.encumbrances[1].rank, 2);
-    assert!(p.encumbrances[1].active);
+    // Bank A's lien was discharged, so only Bank B's new one (the next rank) is active.
+    assert_eq!(p.encumbrances.len(), 1);
+    assert_eq!(p.past_encumbrances, 1);
+    assert_eq!(p.encumbrances[0].rank, 2);
+    assert!(p.encumbrances[0].active);
     assert_eq!(
-        p.encumbrances[1].kind,
+        p.encumbrances[0].kind,
         EncumbranceKind::Mortgage {
             holder: BANK_B,
             amount: Amount(500_000_000)
@@ -257,13 +295,7 @@ fn the_acceptance_story_settles_atomically() {
     let d = deal(id);
     assert_eq!(d.status, Status::Settled);
     assert_eq!(d.approvals, vec![OFF1, OFF3]);
-    let by_parcel: Result<DealByParcelResponse, _> = mock::query(
-        DEAL,
-        &QueryMsg::DealByParcel {
-            parcel_id: "P-1".into(),
-        },
-    );
-    assert_eq!(by_parcel.map(|r| r.deal_id), Ok(None));
+    assert_eq!(pending_on_p1(), None);
     let types: Vec<String> = mock::events().into_iter().map(|(_, e)| e.ty).collect();
     assert_eq!(
         types,
@@ -355,6 +387,7 @@ fn roles_order_and_approvals_are_enforced() {
         buyer: BUYER,
         price: Amount(PRICE),
         deadline: DEADLINE,
+        lender: None,
     };
     assert_eq!(
         err(deal_exec(SELLER, &open_msg(SELLER))),
@@ -370,6 +403,7 @@ fn roles_order_and_approvals_are_enforced() {
         buyer: BUYER,
         price: Amount(1),
         deadline: T0,
+        lender: None,
     };
     assert_eq!(
         err(deal_exec(BROKER, &past)),
@@ -396,10 +430,7 @@ fn roles_order_and_approvals_are_enforced() {
         err(deal_exec(BUYER, &direct)),
         "unauthorized: only the escrow contract may report funding"
     );
-    assert_eq!(
-        err(deal_exec(SELLER, &ExecuteMsg::Sign { deal_id: id })),
-        "deal 1 is open, not funded"
-    );
+    assert_eq!(err(sign(SELLER, id)), "deal 1 is open, not funded");
     ok(fund(id, PRICE));
     ok(mock::execute(
         KRW,
@@ -415,16 +446,13 @@ fn roles_order_and_approvals_are_enforced() {
         "deal 1 is funded, it can only be cancelled before funding"
     );
 
-    ok(deal_exec(SELLER, &ExecuteMsg::Sign { deal_id: id }));
-    assert_eq!(
-        err(deal_exec(SELLER, &ExecuteMsg::Sign { deal_id: id })),
-        format!("already signed by {SELLER}")
-    );
+    ok(sign(SELLER, id));
+    assert_eq!(err(sign(SELLER, id)), format!("already signed by {SELLER}"));
     assert_eq!(
         err(deal_exec(OFF1, &ExecuteMsg::Approve { deal_id: id })),
         "deal 1 is funded, not signed"
     );
-    ok(deal_exec(BUYER, &ExecuteMsg::Sign { deal_id: id }));
+    ok(sign(BUYER, id));
     assert_eq!(
         err(deal_exec(BANK_A, &ExecuteMsg::Approve { deal_id: id })),
         "unauthorized: only an official may approve"
@@ -447,4 +475,191 @@ fn roles_order_and_approvals_are_enforced() {
     assert_eq!(open(), 2);
     ok(deal_exec(SELLER, &ExecuteMsg::Cancel { deal_id: 2 }));
     assert_eq!(deal(2).status, Status::Cancelled);
+}
+
+#[test]
+fn only_the_named_lender_attaches_up_to_its_maximum_before_anyone_signs() {
+    genesis();
+    let id = open();
+    let attach = |amount| ExecuteMsg::AttachMortgage {
+        deal_id: id,
+        amount: Amount(amount),
+    };
+    assert_eq!(
+        err(deal_exec(BANK_A, &attach(1))),
+        "unauthorized: only the lender deal 1 names may attach its mortgage"
+    );
+    assert_eq!(
+        err(deal_exec(BANK_B, &attach(MAX_MORTGAGE + 1))),
+        "mortgage 600000001 exceeds the 600000000 deal 1 allows its lender"
+    );
+    ok(deal_exec(BANK_B, &attach(400_000_000)));
+    // Until someone signs, the lender may change the amount.
+    ok(deal_exec(BANK_B, &attach(500_000_000)));
+    ok(fund(id, PRICE));
+    let mut stale = deal(id).terms();
+    stale.mortgage_amount = Some(Amount(400_000_000));
+    assert_eq!(
+        err(deal_exec(
+            BUYER,
+            &ExecuteMsg::Sign {
+                deal_id: id,
+                terms: stale
+            }
+        )),
+        format!(
+            "terms mismatch: the signature covers price 900000000, deadline {DEADLINE}, lender \
+             {BANK_B}, mortgage 400000000, but deal 1 has price 900000000, deadline \
+             {DEADLINE}, lender {BANK_B}, mortgage 500000000"
+        )
+    );
+    ok(sign(BUYER, id));
+    assert_eq!(
+        err(deal_exec(BANK_B, &attach(MAX_MORTGAGE))),
+        format!(
+            "deal 1 is already signed by {BUYER}: the mortgage must be attached before the \
+             parties sign"
+        )
+    );
+    ok(sign(SELLER, id));
+    ok(deal_exec(OFF1, &ExecuteMsg::Approve { deal_id: id }));
+    ok(deal_exec(OFF2, &ExecuteMsg::Approve { deal_id: id }));
+    ok(deal_exec(BUYER, &ExecuteMsg::Settle { deal_id: id }));
+    let new_liens: Vec<_> = parcel().encumbrances.into_iter().map(|e| e.kind).collect();
+    assert_eq!(
+        new_liens,
+        vec![EncumbranceKind::Mortgage {
+            holder: BANK_B,
+            amount: Amount(500_000_000)
+        }],
+        "settlement records exactly the signed mortgage"
+    );
+
+    // A deal that names no lender takes no mortgage at all.
+    let cash = ExecuteMsg::Open {
+        parcel_id: "P-1".into(),
+        seller: BUYER,
+        buyer: SELLER,
+        price: Amount(1),
+        deadline: DEADLINE,
+        lender: None,
+    };
+    ok(deal_exec(BROKER, &cash));
+    assert_eq!(
+        err(deal_exec(
+            BANK_B,
+            &ExecuteMsg::AttachMortgage {
+                deal_id: 2,
+                amount: Amount(1)
+            }
+        )),
+        "unauthorized: only the lender deal 2 names may attach its mortgage"
+    );
+}
+
+#[test]
+fn a_proposal_binds_the_parcel_only_once_the_seller_accepts() {
+    genesis();
+    let id = propose(DEADLINE);
+    assert_eq!(deal(id).status, Status::Proposed);
+    assert_eq!(pending_on_p1(), None, "a proposal holds nothing");
+    assert_eq!(err(fund(id, PRICE)), "deal 1 is not open (status proposed)");
+    // Another proposal on the same parcel is fine; the seller picks one.
+    let other = propose(DEADLINE);
+    for who in [BROKER, BUYER, BANK_B] {
+        assert_eq!(
+            err(deal_exec(who, &ExecuteMsg::Accept { deal_id: id })),
+            "unauthorized: only the seller may accept deal 1"
+        );
+    }
+    ok(deal_exec(SELLER, &ExecuteMsg::Accept { deal_id: id }));
+    assert_eq!(pending_on_p1(), Some(id));
+    assert_eq!(
+        err(deal_exec(SELLER, &ExecuteMsg::Accept { deal_id: other })),
+        "parcel P-1 already has pending deal 1"
+    );
+    // The seller may still walk away before funding.
+    ok(deal_exec(SELLER, &ExecuteMsg::Cancel { deal_id: id }));
+    assert_eq!(
+        err(deal_exec(
+            BANK_B,
+            &ExecuteMsg::AttachMortgage {
+                deal_id: id,
+                amount: Amount(1)
+            }
+        )),
+        "deal 1 is cancelled, not proposed, open or funded"
+    );
+    ok(deal_exec(SELLER, &ExecuteMsg::Accept { deal_id: other }));
+    assert_eq!(pending_on_p1(), Some(other));
+}
+
+#[test]
+fn the_deadline_is_bounded_and_an_expired_deal_frees_the_parcel() {
+    genesis();
+    assert_eq!(
+        err(deal_exec(BROKER, &open_msg(u64::MAX))),
+        format!(
+            "deadline too far ahead: {} s after the block time, the registry policy allows at \
+             most 31536000 s",
+            u64::MAX - T0
+        )
+    );
+    let year = T0 + hanok_registry::DEFAULT_MAX_DEAL_SECS;
+    assert!(deal_exec(BROKER, &open_msg(year + 1)).is_err());
+    let id = propose(year);
+    ok(deal_exec(SELLER, &ExecuteMsg::Cancel { deal_id: id }));
+
+    // A funded deal whose buyer never comes back.
+    let id = open();
+    ok(fund(id, PRICE));
+    assert_eq!(
+        err(deal_exec(BROKER, &open_msg(DEADLINE))),
+        format!("parcel P-1 already has pending deal {id}")
+    );
+    mock::set_block(50, DEADLINE + 1);
+    assert_eq!(pending_on_p1(), None, "past its deadline it holds nothing");
+    let next = propose(DEADLINE + 86_400);
+    assert_eq!(deal(id).status, Status::Expired);
+    ok(deal_exec(SELLER, &ExecuteMsg::Accept { deal_id: next }));
+    assert_eq!(pending_on_p1(), Some(next));
+    // The expired deal's buyer still gets the money back, once.
+    ok(deal_exec(BUYER, &ExecuteMsg::Refund { deal_id: id }));
+    assert_eq!(balance(BUYER), PRICE);
+    assert_eq!(
+        err(deal_exec(BUYER, &ExecuteMsg::Refund { deal_id: id })),
+        format!("deal {id} is already refunded")
+    );
+    assert_eq!(
+        pending_on_p1(),
+        Some(next),
+        "the refund leaves the new deal alone"
+    );
+}
+
+#[test]
+fn a_demoted_official_neither_settles_nor_counts() {
+    genesis();
+    let id = approved_deal(); // approved by OFF1 and OFF3
+    ok(mock::execute(
+        IDENTITY,
+        AUTH,
+        &hanok_identity::ExecuteMsg::Enrol {
+            address: OFF3,
+            roles: vec![Role::Citizen],
+        },
+    ));
+    assert_eq!(
+        err(deal_exec(OFF3, &ExecuteMsg::Settle { deal_id: id })),
+        "unauthorized: only the broker, seller, buyer or a policy official may settle"
+    );
+    assert_eq!(
+        err(deal_exec(BUYER, &ExecuteMsg::Settle { deal_id: id })),
+        "not enough approvals: deal 1 has 1 by officials still enrolled and in the registry \
+         policy, which needs 2"
+    );
+    // A still-enrolled official makes up the threshold and settles.
+    ok(deal_exec(OFF2, &ExecuteMsg::Approve { deal_id: id }));
+    ok(deal_exec(OFF2, &ExecuteMsg::Settle { deal_id: id }));
+    assert_eq!(deal(id).status, Status::Settled);
 }

@@ -5,20 +5,27 @@
 //! register: mortgage liens (recorded by an official, or by the deal contract at settlement;
 //! the holder must be an enrolled bank) and court seizures (official only). A parcel with an
 //! active seizure is *frozen*: its title cannot be transferred. Only the deal contract transfers
-//! titles. Every change appends a history entry. The approval policy (m of n officials) that the
-//! deal contract applies lives here and is set by the authority.
+//! titles. Every change appends a history entry. The approval policy (m of n officials, and how
+//! far ahead a deal's deadline may lie) that the deal contract applies lives here and is set by
+//! the authority.
+//!
+//! The parcel record carries only its *active* encumbrances, at most [`MAX_ENCUMBRANCES`]; a
+//! discharged lien or lifted seizure moves to the parcel's past encumbrances, a paged list with
+//! no cap, so a parcel's past never stops it taking a new mortgage or a court seizure.
 //!
 //! # Messages
 //! - instantiate [`InstantiateMsg`] `{identity, deal, policy: {threshold, officials}}`
 //! - execute [`ExecuteMsg`]: `register_parcel`, `record_lien`, `discharge_lien`, `freeze`,
 //!   `unfreeze`, `transfer_title`, `set_policy` (see each variant for who may send it)
 //! - query [`QueryMsg`]: `parcel {parcel_id}` → [`Parcel`]; `history {parcel_id, start_after,
-//!   limit}` → [`HistoryResponse`]; `policy` → [`Policy`]
+//!   limit}` → [`HistoryResponse`]; `past_encumbrances {parcel_id, start_after, limit}` →
+//!   [`PastEncumbrancesResponse`]; `policy` → [`Policy`]
 //!
 //! Events: `parcel_registered`, `lien_recorded`, `lien_discharged`, `title_frozen`,
 //! `title_unfrozen`, `title_transferred`, `policy_set`.
-//! Storage: `config`; `policy`; `parcels`: parcel id → [`Parcel`]; `history`: (parcel id, seq)
-//! → [`HistoryEntry`].
+//! Storage: `config`; `policy`; `parcels`: parcel id → [`Parcel`] (active encumbrances inline);
+//! `history`: (parcel id, seq) → [`HistoryEntry`]; `past_encumbrances`: (parcel id, id) →
+//! [`Encumbrance`] (inactive).
 #![no_std]
 #![deny(clippy::arithmetic_side_effects)]
 
@@ -43,14 +50,24 @@ use serde::{Deserialize, Serialize};
 pub const FULL_SHARE_BPS: u32 = 10_000;
 /// Most owners a parcel may have.
 pub const MAX_OWNERS: usize = 16;
-/// Most encumbrances (active or not) a parcel may carry; bounds the parcel's size and gas.
+/// Most *active* encumbrances a parcel may carry; bounds the parcel record's size and the gas of
+/// every call that reads it. Discharged and lifted ones do not count: they move to the paged
+/// past encumbrances.
 pub const MAX_ENCUMBRANCES: usize = 64;
 /// Most officials in a policy.
 pub const MAX_OFFICIALS: usize = 32;
 /// Default and largest page of `history`.
 pub const DEFAULT_HISTORY_LIMIT: u32 = 20;
-/// Largest page of `history`.
+/// Largest page of `history` and `past_encumbrances`.
 pub const MAX_HISTORY_LIMIT: u32 = 50;
+/// Default of [`Policy::max_deal_secs`]: a deal's deadline at most 365 days ahead.
+pub const DEFAULT_MAX_DEAL_SECS: u64 = 365 * 24 * 3600;
+/// Largest [`Policy::max_deal_secs`] the authority may set: ten years.
+pub const MAX_MAX_DEAL_SECS: u64 = 10 * 365 * 24 * 3600;
+
+fn default_max_deal_secs() -> u64 {
+    DEFAULT_MAX_DEAL_SECS
+}
 
 /// The m-of-n approval policy for title transfers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +77,12 @@ pub struct Policy {
     pub threshold: u32,
     /// The officials who may approve, distinct.
     pub officials: Vec<Address>,
+    /// How far ahead of the current block time a deal's deadline may lie, in seconds, when the
+    /// deal is opened or accepted; so no deal can hold a parcel for longer. Defaults to 365
+    /// days when absent (genesis files written before the field existed keep working);
+    /// between 1 and ten years.
+    #[serde(default = "default_max_deal_secs")]
+    pub max_deal_secs: u64,
 }
 
 /// Instantiate message.
@@ -133,10 +156,14 @@ pub struct Encumbrance {
     pub rank: u64,
     /// What it is.
     pub kind: EncumbranceKind,
-    /// False once discharged (lien) or lifted (seizure).
+    /// False once discharged (lien) or lifted (seizure); only inactive ones are in the past
+    /// encumbrances, only active ones on the parcel.
     pub active: bool,
     /// Height at which it was recorded.
     pub recorded_height: u64,
+    /// Height at which it was discharged or lifted (past encumbrances only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_height: Option<u64>,
 }
 
 /// A parcel as stored and as returned by the `parcel` query.
@@ -155,7 +182,7 @@ pub struct Parcel {
     pub land_use: LandUse,
     /// Owners; shares sum to 10000.
     pub owners: Vec<Owner>,
-    /// Encumbrances in rank order.
+    /// Active encumbrances in rank order (at most [`MAX_ENCUMBRANCES`]).
     pub encumbrances: Vec<Encumbrance>,
     /// Whether an active court seizure freezes the title.
     pub frozen: bool,
@@ -163,6 +190,13 @@ pub struct Parcel {
     pub registered_height: u64,
     /// Number of history entries.
     pub history_len: u64,
+    /// Rank of the latest encumbrance ever recorded (active or past); the next takes the one
+    /// after it.
+    #[serde(default)]
+    pub last_rank: u64,
+    /// Number of past (discharged or lifted) encumbrances, in `past_encumbrances`.
+    #[serde(default)]
+    pub past_encumbrances: u64,
 }
 
 /// Execute messages.
@@ -225,12 +259,16 @@ pub enum ExecuteMsg {
         to: Address,
     },
     /// Replaces the approval policy (authority only; officials distinct and enrolled as
-    /// officials; 1 ≤ threshold ≤ n).
+    /// officials; 1 ≤ threshold ≤ n; `max_deal_secs` between 1 and ten years, 365 days if
+    /// absent).
     SetPolicy {
         /// Approvals needed.
         threshold: u32,
         /// The officials.
         officials: Vec<Address>,
+        /// How far ahead a deal's deadline may lie, in seconds.
+        #[serde(default = "default_max_deal_secs")]
+        max_deal_secs: u64,
     },
 }
 
@@ -249,6 +287,18 @@ pub enum QueryMsg {
         /// Parcel.
         parcel_id: String,
         /// Continue after this sequence number.
+        #[serde(default)]
+        start_after: Option<u64>,
+        /// Page size (default 20, at most 50).
+        #[serde(default)]
+        limit: Option<u32>,
+    },
+    /// The parcel's discharged liens and lifted seizures in rank order →
+    /// [`PastEncumbrancesResponse`].
+    PastEncumbrances {
+        /// Parcel.
+        parcel_id: String,
+        /// Continue after this encumbrance id (= rank).
         #[serde(default)]
         start_after: Option<u64>,
         /// Page size (default 20, at most 50).
@@ -302,6 +352,14 @@ pub struct HistoryResponse {
     pub entries: Vec<HistoryEntry>,
 }
 
+/// Answer to [`QueryMsg::PastEncumbrances`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct PastEncumbrancesResponse {
+    /// Inactive encumbrances in rank order.
+    pub encumbrances: Vec<Encumbrance>,
+}
+
 #[derive(Serialize, Deserialize)]
 struct Config {
     identity: Address,
@@ -312,6 +370,7 @@ const CONFIG: Item<Config> = Item::new("config");
 const POLICY: Item<Policy> = Item::new("policy");
 const PARCELS: Map<&str, Parcel> = Map::new("parcels");
 const HISTORY: Map<(&str, u64), HistoryEntry> = Map::new("history");
+const PAST: Map<(&str, u64), Encumbrance> = Map::new("past_encumbrances");
 
 #[derive(Deserialize)]
 struct RolesAnswer {
@@ -344,6 +403,10 @@ fn check_policy(policy: &Policy) -> Result<(), ContractError> {
     ensure!(
         t >= 1 && t <= n,
         "policy: threshold must be between 1 and {n}"
+    );
+    ensure!(
+        (1..=MAX_MAX_DEAL_SECS).contains(&policy.max_deal_secs),
+        "policy: max_deal_secs must be between 1 and {MAX_MAX_DEAL_SECS}"
     );
     for (i, a) in policy.officials.iter().enumerate() {
         if policy
@@ -387,14 +450,31 @@ fn record(
     PARCELS.save(&parcel.parcel_id.as_str(), parcel)
 }
 
-fn next_rank(parcel: &Parcel) -> Result<u64, ContractError> {
+/// Takes the next rank for a new encumbrance. Only active encumbrances count toward the cap:
+/// a parcel mortgaged and paid off many times must still take a new mortgage or a seizure.
+fn next_rank(parcel: &mut Parcel) -> Result<u64, ContractError> {
     ensure!(
         parcel.encumbrances.len() < MAX_ENCUMBRANCES,
-        "parcel {} has too many encumbrances",
+        "parcel {} already has {MAX_ENCUMBRANCES} active encumbrances",
         parcel.parcel_id
     );
-    let n = u64::try_from(parcel.encumbrances.len()).map_err(|_| "too many encumbrances")?;
-    Ok(n.checked_add(1).ok_or("rank overflow")?)
+    let rank = parcel.last_rank.checked_add(1).ok_or("rank overflow")?;
+    parcel.last_rank = rank;
+    Ok(rank)
+}
+
+/// Takes the active encumbrance at `index` off the parcel, marks it ended at this height and
+/// files it in the parcel's past encumbrances (the caller has checked it is the right kind).
+fn retire(env: &Env, parcel: &mut Parcel, index: usize) -> Result<Encumbrance, ContractError> {
+    let mut e = parcel.encumbrances.remove(index);
+    e.active = false;
+    e.ended_height = Some(env.height);
+    PAST.save(&(parcel.parcel_id.as_str(), e.id), &e)?;
+    parcel.past_encumbrances = parcel
+        .past_encumbrances
+        .checked_add(1)
+        .ok_or("past encumbrances overflow")?;
+    Ok(e)
 }
 
 fn is_hex64(s: &str) -> bool {
@@ -468,6 +548,8 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
                 frozen: false,
                 registered_height: env.height,
                 history_len: 0,
+                last_rank: 0,
+                past_encumbrances: 0,
             };
             let owners_text = parcel
                 .owners
@@ -501,13 +583,14 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
                 "lien holder {holder} is not an enrolled bank"
             );
             let mut parcel = load_parcel(&parcel_id)?;
-            let rank = next_rank(&parcel)?;
+            let rank = next_rank(&mut parcel)?;
             parcel.encumbrances.push(Encumbrance {
                 id: rank,
                 rank,
                 kind: EncumbranceKind::Mortgage { holder, amount },
                 active: true,
                 recorded_height: env.height,
+                ended_height: None,
             });
             record(
                 env,
@@ -528,22 +611,29 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
         }
         ExecuteMsg::DischargeLien { parcel_id, lien_id } => {
             let mut parcel = load_parcel(&parcel_id)?;
-            let lien = parcel
-                .encumbrances
-                .iter_mut()
-                .find(|e| e.id == lien_id)
-                .ok_or_else(|| format!("lien {lien_id} not found on parcel {parcel_id}"))?;
-            let EncumbranceKind::Mortgage { holder, amount } = lien.kind.clone() else {
+            let Some(index) = parcel.encumbrances.iter().position(|e| e.id == lien_id) else {
+                match PAST
+                    .may_load(&(parcel_id.as_str(), lien_id))?
+                    .map(|e| e.kind)
+                {
+                    Some(EncumbranceKind::Mortgage { .. }) => {
+                        bail!("lien {lien_id} on parcel {parcel_id} is already discharged")
+                    }
+                    Some(EncumbranceKind::Seizure { .. }) => {
+                        bail!("encumbrance {lien_id} on parcel {parcel_id} is not a lien")
+                    }
+                    None => bail!("lien {lien_id} not found on parcel {parcel_id}"),
+                }
+            };
+            let EncumbranceKind::Mortgage { holder, amount } =
+                parcel.encumbrances[index].kind.clone()
+            else {
                 bail!("encumbrance {lien_id} on parcel {parcel_id} is not a lien");
             };
-            ensure!(
-                lien.active,
-                "lien {lien_id} on parcel {parcel_id} is already discharged"
-            );
             if env.sender != holder && env.sender != cfg.deal {
                 require_official(&cfg, env.sender, "discharge a lien (or its holder bank)")?;
             }
-            lien.active = false;
+            retire(env, &mut parcel, index)?;
             record(
                 env,
                 &mut parcel,
@@ -567,7 +657,7 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
                 "court_order_hash must be 64 hex digits"
             );
             let mut parcel = load_parcel(&parcel_id)?;
-            let rank = next_rank(&parcel)?;
+            let rank = next_rank(&mut parcel)?;
             parcel.encumbrances.push(Encumbrance {
                 id: rank,
                 rank,
@@ -576,6 +666,7 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
                 },
                 active: true,
                 recorded_height: env.height,
+                ended_height: None,
             });
             parcel.frozen = true;
             record(
@@ -599,16 +690,18 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
         } => {
             require_official(&cfg, env.sender, "unfreeze a title")?;
             let mut parcel = load_parcel(&parcel_id)?;
-            let seizure = parcel
-                .encumbrances
-                .iter_mut()
-                .find(|e| e.id == seizure_id && matches!(e.kind, EncumbranceKind::Seizure { .. }))
-                .ok_or_else(|| format!("seizure {seizure_id} not found on parcel {parcel_id}"))?;
-            ensure!(
-                seizure.active,
-                "seizure {seizure_id} on parcel {parcel_id} is already lifted"
-            );
-            seizure.active = false;
+            let is_seizure = |e: &Encumbrance| {
+                e.id == seizure_id && matches!(e.kind, EncumbranceKind::Seizure { .. })
+            };
+            let Some(index) = parcel.encumbrances.iter().position(is_seizure) else {
+                let past = PAST.may_load(&(parcel_id.as_str(), seizure_id))?;
+                ensure!(
+                    !past.as_ref().is_some_and(is_seizure),
+                    "seizure {seizure_id} on parcel {parcel_id} is already lifted"
+                );
+                bail!("seizure {seizure_id} not found on parcel {parcel_id}");
+            };
+            retire(env, &mut parcel, index)?;
             parcel.frozen = parcel
                 .encumbrances
                 .iter()
@@ -659,6 +752,7 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
         ExecuteMsg::SetPolicy {
             threshold,
             officials,
+            max_deal_secs,
         } => {
             ensure!(
                 has_role(&cfg.identity, env.sender, "authority")?,
@@ -667,6 +761,7 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
             let policy = Policy {
                 threshold,
                 officials,
+                max_deal_secs,
             };
             check_policy(&policy)?;
             for o in &policy.officials {
@@ -679,7 +774,8 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
             Ok(Response::new().event(
                 Event::new("policy_set")
                     .attr("threshold", threshold.to_string())
-                    .attr("officials", policy.officials.len().to_string()),
+                    .attr("officials", policy.officials.len().to_string())
+                    .attr("max_deal_secs", max_deal_secs.to_string()),
             ))
         }
     }
@@ -704,6 +800,24 @@ fn query(_env: &Env, msg: QueryMsg) -> Result<Vec<u8>, ContractError> {
                 HISTORY.prefix_range(&parcel_id.as_str(), start_after.as_ref(), limit)?;
             to_json(&HistoryResponse {
                 entries: page.into_iter().map(|(_, e)| e).collect(),
+            })
+        }
+        QueryMsg::PastEncumbrances {
+            parcel_id,
+            start_after,
+            limit,
+        } => {
+            ensure!(
+                PARCELS.has(&parcel_id.as_str()),
+                "parcel {parcel_id} not found"
+            );
+            let limit = limit
+                .unwrap_or(DEFAULT_HISTORY_LIMIT)
+                .min(MAX_HISTORY_LIMIT);
+            let page: Vec<(u64, Encumbrance)> =
+                PAST.prefix_range(&parcel_id.as_str(), start_after.as_ref(), limit)?;
+            to_json(&PastEncumbrancesResponse {
+                encumbrances: page.into_iter().map(|(_, e)| e).collect(),
             })
         }
         QueryMsg::Policy {} => to_json(&POLICY.load()?),

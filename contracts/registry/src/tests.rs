@@ -43,6 +43,7 @@ fn setup() {
         policy: Policy {
             threshold: 1,
             officials: vec![OFF1],
+            max_deal_secs: DEFAULT_MAX_DEAL_SECS,
         },
     };
     assert!(mock::instantiate(REGISTRY, AUTH, &msg).is_ok());
@@ -161,10 +162,91 @@ fn liens_get_ranks_and_only_holder_official_or_deal_discharge() {
         Err("lien 1 on parcel P-1 is already discharged".into())
     );
     assert!(exec(DEAL, &discharge(2)).is_ok());
+    assert_eq!(
+        exec(DEAL, &discharge(3)),
+        Err("lien 3 not found on parcel P-1".into())
+    );
+    let p = parcel("P-1");
+    assert!(
+        p.encumbrances.is_empty(),
+        "discharged liens leave the parcel"
+    );
+    assert_eq!((p.past_encumbrances, p.last_rank), (2, 2));
+    let past = past("P-1", None);
+    assert_eq!(past.iter().map(|e| e.rank).collect::<Vec<_>>(), vec![1, 2]);
+    assert!(past.iter().all(|e| !e.active && e.ended_height.is_some()));
+}
+
+fn past(id: &str, start_after: Option<u64>) -> Vec<Encumbrance> {
+    let r: Result<PastEncumbrancesResponse, _> = mock::query(
+        REGISTRY,
+        &QueryMsg::PastEncumbrances {
+            parcel_id: id.into(),
+            start_after,
+            limit: Some(MAX_HISTORY_LIMIT),
+        },
+    );
+    match r {
+        Ok(r) => r.encumbrances,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn only_active_encumbrances_count_toward_the_cap() {
+    setup();
+    let lien = ExecuteMsg::RecordLien {
+        parcel_id: "P-1".into(),
+        holder: BANK,
+        amount: Amount(1),
+    };
+    for n in 1..=100u64 {
+        assert_eq!(
+            exec(OFF1, &lien),
+            Ok(format!(r#"{{"lien_id":{n}}}"#).into_bytes())
+        );
+        let discharge = ExecuteMsg::DischargeLien {
+            parcel_id: "P-1".into(),
+            lien_id: n,
+        };
+        assert!(exec(BANK, &discharge).is_ok());
+    }
+    // A hundred past liens: a new mortgage and a seizure still go on, at the next ranks.
+    assert_eq!(exec(OFF1, &lien), Ok(br#"{"lien_id":101}"#.to_vec()));
+    let freeze = ExecuteMsg::Freeze {
+        parcel_id: "P-1".into(),
+        court_order_hash: "cd".repeat(32),
+    };
+    assert_eq!(exec(OFF1, &freeze), Ok(br#"{"seizure_id":102}"#.to_vec()));
     let p = parcel("P-1");
     assert_eq!(p.encumbrances.len(), 2);
-    assert!(p.encumbrances.iter().all(|e| !e.active));
-    assert_eq!(p.encumbrances[1].rank, 2);
+    assert_eq!(p.past_encumbrances, 100);
+    assert!(p.frozen);
+    // The past pages in rank order.
+    let first = past("P-1", None);
+    assert_eq!(first.len(), 50);
+    let second = past("P-1", first.last().map(|e| e.id));
+    assert_eq!(second.first().map(|e| e.rank), Some(51));
+    assert_eq!(past("P-1", Some(100)), vec![]);
+
+    // The cap is on active ones: 64 of them, then no more until one ends.
+    for _ in 0..62 {
+        assert!(exec(OFF1, &lien).is_ok());
+    }
+    assert_eq!(
+        exec(OFF1, &lien),
+        Err("parcel P-1 already has 64 active encumbrances".into())
+    );
+    let lift = ExecuteMsg::Unfreeze {
+        parcel_id: "P-1".into(),
+        seizure_id: 102,
+    };
+    assert!(exec(OFF1, &lift).is_ok());
+    assert_eq!(
+        exec(OFF1, &lift),
+        Err("seizure 102 on parcel P-1 is already lifted".into())
+    );
+    assert_eq!(exec(OFF1, &lien), Ok(br#"{"lien_id":165}"#.to_vec()));
 }
 
 #[test]
@@ -228,6 +310,7 @@ fn policy_is_validated_and_set_by_the_authority() {
     let set = |threshold, officials| ExecuteMsg::SetPolicy {
         threshold,
         officials,
+        max_deal_secs: DEFAULT_MAX_DEAL_SECS,
     };
     assert!(exec(OFF1, &set(1, vec![OFF1])).is_err_and(|e| e.starts_with("unauthorized")));
     assert!(exec(AUTH, &set(3, vec![OFF1, OFF2])).is_err_and(|e| e.contains("threshold")));
@@ -243,4 +326,18 @@ fn policy_is_validated_and_set_by_the_authority() {
     assert_eq!(p.map(|p| p.threshold), Ok(2));
     let p: Result<Policy, _> = mock::query(REGISTRY, &QueryMsg::Policy {});
     assert_eq!(p.map(|p| p.officials), Ok(vec![OFF1, OFF2]));
+    // The deadline bound: 365 days when a message leaves it out, at most ten years.
+    let without = serde_json::json!({"set_policy": {"threshold": 1, "officials": [OFF2]}});
+    assert!(mock::execute(REGISTRY, AUTH, &without).is_ok());
+    let p: Result<Policy, _> = mock::query(REGISTRY, &"policy");
+    assert_eq!(p.map(|p| p.max_deal_secs), Ok(365 * 24 * 3600));
+    let forever = ExecuteMsg::SetPolicy {
+        threshold: 1,
+        officials: vec![OFF1],
+        max_deal_secs: u64::MAX,
+    };
+    assert_eq!(
+        exec(AUTH, &forever),
+        Err("policy: max_deal_secs must be between 1 and 315360000".into())
+    );
 }

@@ -14,11 +14,11 @@
 //! it can run again and again on the same node.
 
 use hanok_client::{
-    Client, ClientError, NewParcel, OpenDeal, Owner, Signer, TitleProof, VerifiedTitle,
+    Client, ClientError, Lender, NewParcel, OpenDeal, Owner, Signer, TitleProof, VerifiedTitle,
 };
 use hanok_deal::{Deal, Status};
 use hanok_proto::v1;
-use hanok_registry::{EncumbranceKind, Parcel};
+use hanok_registry::{Encumbrance, EncumbranceKind, Parcel, PastEncumbrancesResponse};
 use hanok_types::Address;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -334,7 +334,8 @@ impl Ctx<'_> {
     }
 
     /// Steps 2 to 6 for one sale: register the parcel with Bank A's lien, mint the price to the
-    /// buyer, open the deal with Bank B's mortgage, fund, sign, approve 2 of 3.
+    /// buyer, propose the deal naming Bank B as the buyer's lender, the seller accepts, Bank B
+    /// attaches the mortgage, fund, sign the terms, approve 2 of 3.
     async fn up_to_approval(
         &mut self,
         narrate: bool,
@@ -408,9 +409,11 @@ impl Ctx<'_> {
 
         say(
             4,
-            "The broker opens the deal; Bank B attaches the buyer's new 600,000,000 KRW mortgage",
+            "The broker proposes the deal, naming Bank B as the buyer's lender; the seller accepts; Bank B attaches the 600,000,000 KRW mortgage",
             self.out,
         );
+        // The terms name the buyer's lender and the most it may register: no other bank can
+        // put a mortgage on the buyer's new home.
         let deal_id = deals
             .open(
                 &a.broker,
@@ -420,10 +423,34 @@ impl Ctx<'_> {
                     buyer: a.buyer.address(),
                     price,
                     deadline,
+                    lender: Some(Lender {
+                        bank: a.bank_b.address(),
+                        max_amount: mortgage,
+                    }),
                 },
             )
             .await
-            .step(4, "open the deal")?;
+            .step(4, "propose the deal")?;
+        // A proposal binds nothing; the parcel is held only once its owner accepts.
+        deals
+            .accept(&a.seller, deal_id)
+            .await
+            .step(4, "the seller accepts")?;
+        if narrate {
+            match deals.attach_mortgage(&a.bank_a, deal_id, mortgage).await {
+                Err(e @ ClientError::Contract { .. }) => self.out.line(&format!(
+                    "Bank A, which the terms do not name, cannot attach a mortgage: {}",
+                    e.contract_message().unwrap_or_default()
+                )),
+                Ok(_) => {
+                    return Err(ClosingError::Check {
+                        step: 4,
+                        message: "a bank the terms do not name attached a mortgage".into(),
+                    })
+                }
+                Err(e) => return Err(e).step(4, "attach by another bank"),
+            }
+        }
         deals
             .attach_mortgage(&a.bank_b, deal_id, mortgage)
             .await
@@ -431,11 +458,13 @@ impl Ctx<'_> {
         if narrate {
             let d = self.deal(4, deal_id).await?;
             self.out.line(&format!(
-                "deal #{} price {} deadline {} status {:?}",
+                "deal #{} price {} deadline {} status {:?}, mortgage {} from Bank B",
                 d.deal_id,
                 krw(d.price.0),
                 d.deadline,
-                d.status
+                d.status,
+                d.mortgage
+                    .map_or_else(|| "none".into(), |m| krw(m.amount.0))
             ));
         }
 
@@ -452,11 +481,28 @@ impl Ctx<'_> {
             let held = self.balance(5, sys.escrow).await?;
             self.out.line(&format!("escrow holds {}", krw(held)));
         }
+        // Each signature states the terms it covers — price, deadline, lender, mortgage — and
+        // the contract refuses any other: what settles is exactly what both signed.
+        let terms = deals.terms(deal_id).await.step(5, "read the terms")?;
+        if narrate {
+            self.out.line(&format!(
+                "terms signed: price {}, deadline {}, lender {}, mortgage {}",
+                krw(terms.price),
+                terms.deadline,
+                terms
+                    .lender
+                    .map_or_else(|| "none".into(), |l| l.to_string()),
+                terms.mortgage_amount.map_or_else(|| "none".into(), krw)
+            ));
+        }
         deals
-            .sign(&a.seller, deal_id)
+            .sign(&a.seller, deal_id, &terms)
             .await
             .step(5, "seller signs")?;
-        deals.sign(&a.buyer, deal_id).await.step(5, "buyer signs")?;
+        deals
+            .sign(&a.buyer, deal_id, &terms)
+            .await
+            .step(5, "buyer signs")?;
 
         say(
             6,
@@ -701,9 +747,23 @@ pub async fn run_with(
         "owner of P: {owner} (the buyer: {})",
         owner == a.buyer.address()
     ));
+    // Discharged liens leave the title for the parcel's past encumbrances.
+    let past: Vec<Encumbrance> = cx
+        .client
+        .registry(sys.registry)
+        .past_encumbrances(&parcel_id, None, None)
+        .await
+        .step(7, "read the past encumbrances")
+        .and_then(|v| {
+            serde_json::from_value::<PastEncumbrancesResponse>(v).map_err(|e| ClosingError::Check {
+                step: 7,
+                message: format!("the registry's past encumbrances do not parse: {e}"),
+            })
+        })?
+        .encumbrances;
     let mut lien_a_discharged = false;
     let mut mortgage_b_active = false;
-    for e in &p.encumbrances {
+    for e in p.encumbrances.iter().chain(&past) {
         if let EncumbranceKind::Mortgage { holder, amount } = &e.kind {
             cx.out.line(&format!(
                 "lien rank {} holder {} {} {}",

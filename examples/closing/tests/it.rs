@@ -1,5 +1,10 @@
 //! The acceptance story through the client SDK against a real node over loopback gRPC: real
-//! sled on disk, the real system contracts as wasm, a title proof checked on the client.
+//! sled on disk, the real system contracts as wasm, a title proof checked on the client; and
+//! the deal rules of issue 15 over the same path (`it/rules.rs`).
+
+// Under `it/` so that cargo does not take it for a test binary of its own.
+#[path = "it/rules.rs"]
+mod rules;
 
 use hanok_client::{Client, TitleProof};
 use hanok_closing::{run, Terms};
@@ -7,9 +12,9 @@ use hanok_node::{dev::dev_genesis, NodeConfig};
 use hanok_proto::v1;
 use std::time::Duration;
 
-type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+pub(crate) type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
-async fn dev_node(dir: &std::path::Path) -> Result<hanok_node::NodeHandle> {
+pub(crate) async fn dev_node(dir: &std::path::Path) -> Result<hanok_node::NodeHandle> {
     let mut config = NodeConfig::dev(dir);
     config.listen = "127.0.0.1:0".parse()?;
     config.block_interval_ms = 50;

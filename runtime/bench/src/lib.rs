@@ -17,10 +17,10 @@
 //!   policy), the dev official registers parcels in each, and every operator moves its parcels'
 //!   titles between two enrolled owners. Many operators so that the mempool's per-account nonce
 //!   window does not serialise the load.
-//! - `closing`: the acceptance story's 11 transactions per deal (register + lien, mint, open,
-//!   attach mortgage, fund, sign ×2, approve ×2, settle) in 6 dependent stages, on lanes that
-//!   each own 7 accounts and a registry/escrow/deal instance (see [`workloads`] for why);
-//!   "committed" counts settled closings; transactions per second are reported too.
+//! - `closing`: the acceptance story's 12 transactions per deal (register + lien, mint, open,
+//!   accept + attach mortgage, fund, sign ×2, approve ×2, settle) in 7 dependent stages, on
+//!   lanes that each own 7 accounts and a registry/escrow/deal instance (see [`workloads`]
+//!   for why); "committed" counts settled closings; transactions per second are reported too.
 //! - `token`: KRW `transfer` between accounts a dev bank funded.
 //! - `query`: registry `parcel` queries over the Query RPC.
 //!
@@ -209,9 +209,9 @@ async fn bench(
         Workload::Token => workloads::token(&ctx, senders(opts, load), budget).await?,
         Workload::Query => workloads::query(&ctx, opts.accounts.unwrap_or(64)).await?,
         Workload::Closing => {
-            // A closing is 6 dependent stages, each waiting for a block: at least 6 block
+            // A closing is 7 dependent stages, each waiting for a block: at least 7 block
             // intervals (unknown for an endpoint: assume 50 ms).
-            let closing_s = 6.0 * info.block_interval_ms.unwrap_or(50) as f64 / 1000.0;
+            let closing_s = 7.0 * info.block_interval_ms.unwrap_or(50) as f64 / 1000.0;
             let (lanes, per_lane) = match load {
                 Load::Concurrency(n) => (n, (secs / closing_s).ceil() as usize + 2),
                 // Lanes for ~4 s of closings in progress.

@@ -12,8 +12,8 @@ pub enum Workload {
     /// Registry `transfer_title`, sent by the registry's configured `deal` address: one extra
     /// registry instance per operator account (see the crate docs for why).
     Transfer,
-    /// The acceptance story's full closing (register + lien, mint, open, attach mortgage,
-    /// fund, sign ×2, approve ×2, atomic settle) per deal, many deals in parallel.
+    /// The acceptance story's full closing (register + lien, mint, open, accept, attach
+    /// mortgage, fund, sign ×2, approve ×2, atomic settle) per deal, many deals in parallel.
     Closing,
     /// KRW deposit-token `transfer` between accounts funded by a dev bank.
     Token,

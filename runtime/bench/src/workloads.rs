@@ -18,7 +18,7 @@ const MORTGAGE: u128 = 6 * EOK;
 /// Parcels per operator registry in the `transfer` workload.
 const PARCELS_PER_REGISTRY: usize = 4;
 /// Steps of one closing, in the order they are signed.
-pub(crate) const CLOSING_STEPS: usize = 11;
+pub(crate) const CLOSING_STEPS: usize = 12;
 
 /// A sender's pre-signed transactions, in nonce order, and the next one to send.
 pub(crate) struct Stream {
@@ -328,10 +328,12 @@ struct LaneSetup {
     deal: Address,
 }
 
-/// The 11 steps of closing `k` of a lane (deal id `k + 1`): (stage, signer, nonce, contract,
+/// The 12 steps of closing `k` of a lane (deal id `k + 1`): (stage, signer, nonce, contract,
 /// message), in signing order. Nonces follow from the steps each account sends per closing:
 /// official A 3 (register, lien, approve), official B 1, bank B 2 (mint, attach), broker 2
-/// (open, settle), buyer 2 (fund, sign), seller 1.
+/// (open, settle), buyer 2 (fund, sign), seller 2 (accept, sign). The terms the parties sign
+/// are known in advance (price, deadline, bank B as lender, the mortgage it attaches), so the
+/// signatures are pre-signed like everything else.
 fn closing_steps(
     ctx: &Ctx,
     lane: &LaneSetup,
@@ -344,6 +346,8 @@ fn closing_steps(
     let parcel = format!("{}-{l}-{k}", ctx.run);
     let deal_id = k64 + 1;
     let amount = |v: u128| v.to_string();
+    let terms = json!({"price": amount(PRICE), "deadline": deadline, "lender": a(BANK_B),
+        "mortgage_amount": amount(MORTGAGE)});
     vec![
         // Stage 0: the official registers the parcel to the seller; bank B mints the price.
         (
@@ -377,10 +381,19 @@ fn closing_steps(
             lane.deal,
             bytes(
                 &json!({"open": {"parcel_id": parcel, "seller": a(SELLER), "buyer": a(BUYER),
-                "price": amount(PRICE), "deadline": deadline}}),
+                "price": amount(PRICE), "deadline": deadline,
+                "lender": {"bank": a(BANK_B), "max_amount": amount(MORTGAGE)}}}),
             ),
         ),
-        // Stage 2: bank B attaches the new mortgage; the buyer funds the escrow.
+        // Stage 2: the seller accepts; bank B, the lender the terms name, attaches the new
+        // mortgage (allowed on a proposal, so both go in one stage).
+        (
+            2,
+            SELLER,
+            2 * k64,
+            lane.deal,
+            bytes(&json!({"accept": {"deal_id": deal_id}})),
+        ),
         (
             2,
             BANK_B,
@@ -388,8 +401,9 @@ fn closing_steps(
             lane.deal,
             bytes(&json!({"attach_mortgage": {"deal_id": deal_id, "amount": amount(MORTGAGE)}})),
         ),
+        // Stage 3: the buyer funds the escrow (the deal must be accepted first).
         (
-            2,
+            3,
             BUYER,
             2 * k64,
             ctx.sys.krw,
@@ -398,39 +412,39 @@ fn closing_steps(
                 "msg": {"fund": {"deal_id": deal_id}}}}),
             ),
         ),
-        // Stage 3: seller and buyer sign.
+        // Stage 4: seller and buyer sign the terms.
         (
-            3,
+            4,
             SELLER,
-            k64,
+            2 * k64 + 1,
             lane.deal,
-            bytes(&json!({"sign": {"deal_id": deal_id}})),
+            bytes(&json!({"sign": {"deal_id": deal_id, "terms": terms}})),
         ),
         (
-            3,
+            4,
             BUYER,
             2 * k64 + 1,
             lane.deal,
-            bytes(&json!({"sign": {"deal_id": deal_id}})),
+            bytes(&json!({"sign": {"deal_id": deal_id, "terms": terms}})),
         ),
-        // Stage 4: two officials approve (the lane registry's policy is 2 of these 2).
+        // Stage 5: two officials approve (the lane registry's policy is 2 of these 2).
         (
-            4,
+            5,
             OFF_A,
             3 * k64 + 2,
             lane.deal,
             bytes(&json!({"approve": {"deal_id": deal_id}})),
         ),
         (
-            4,
+            5,
             OFF_B,
             k64,
             lane.deal,
             bytes(&json!({"approve": {"deal_id": deal_id}})),
         ),
-        // Stage 5: the broker settles, one atomic transaction.
+        // Stage 6: the broker settles, one atomic transaction.
         (
-            5,
+            6,
             BROKER,
             2 * k64 + 1,
             lane.deal,

@@ -96,8 +96,9 @@ enum Command {
     Bench(hanok_bench::BenchArgs),
     /// The per-user commands (status, keys, parcel, lien, deal, token, identity, contract,
     /// verify): see `src/cmd/mod.rs`.
+    // Boxed: the per-user commands carry many fields, the other variants few.
     #[command(flatten)]
-    User(cmd::UserCommand),
+    User(Box<cmd::UserCommand>),
 }
 
 /// The node's TLS flags (each overrides the config file's field of the same name).
@@ -426,7 +427,7 @@ fn run(cli: Cli) -> Result<()> {
                 Err(e) => bail!("{}: refused: {e}", wasm.display()),
             }
         }
-        Command::User(c) => cmd::run(c),
+        Command::User(c) => cmd::run(*c),
         Command::Bench(args) => hanok_bench::run_cli(args).map(drop).map_err(Into::into),
     }
 }

@@ -336,8 +336,17 @@ fn commands_against_a_dev_node() -> Result<()> {
             "bank-a",
         ],
     )?;
+    // A discharged lien leaves the title and joins the parcel's past encumbrances.
     let parcel = ok_json(url, &["parcel", "show", "CLI-1"])?;
-    ensure!(parcel["encumbrances"][0]["active"] == false, "{parcel}");
+    ensure!(
+        parcel["encumbrances"] == serde_json::json!([]) && parcel["past_encumbrances"] == 1,
+        "{parcel}"
+    );
+    let past = ok_json(url, &["parcel", "past", "CLI-1"])?;
+    ensure!(
+        past["encumbrances"][0]["rank"] == 1 && past["encumbrances"][0]["active"] == false,
+        "{past}"
+    );
     fails(
         url,
         &[
@@ -458,6 +467,153 @@ fn commands_against_a_dev_node() -> Result<()> {
     ensure!(
         absent["verified"] == true && absent["registered"] == false,
         "{absent}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_deal_from_proposal_to_settlement() -> Result<()> {
+    let node = DevNode::start()?;
+    let url = node.endpoint.as_str();
+    let buyer = dev_address("buyer")?;
+    ok(
+        url,
+        &[
+            "parcel",
+            "register",
+            "--id",
+            "CLI-D",
+            "--address",
+            "Seoul",
+            "--area-m2",
+            "84.97",
+            "--owner",
+            "dev:seller",
+            "--dev",
+            "official-1",
+        ],
+    )?;
+    ok(
+        url,
+        &[
+            "token",
+            "mint",
+            "--to",
+            "dev:buyer",
+            "--amount",
+            "900000000",
+            "--dev",
+            "bank-b",
+        ],
+    )?;
+    let opened = ok_json(
+        url,
+        &[
+            "deal",
+            "open",
+            "--parcel",
+            "CLI-D",
+            "--seller",
+            "dev:seller",
+            "--buyer",
+            "dev:buyer",
+            "--price",
+            "900,000,000",
+            "--deadline",
+            "+7d",
+            "--lender",
+            "dev:bank-b",
+            "--max-mortgage",
+            "600,000,000",
+            "--dev",
+            "broker",
+        ],
+    )?;
+    let id = opened["deal_id"].as_u64().context("deal id")?.to_string();
+    let id = id.as_str();
+    // A proposal holds nothing; the seller's acceptance does.
+    let held = ok_json(url, &["deal", "by-parcel", "CLI-D"])?;
+    ensure!(held["deal_id"].is_null(), "{held}");
+    fails(
+        url,
+        &["deal", "accept", id, "--dev", "broker"],
+        "only the seller may accept",
+    )?;
+    ok(url, &["deal", "accept", id, "--dev", "seller"])?;
+    let held = ok_json(url, &["deal", "by-parcel", "CLI-D"])?;
+    ensure!(held["deal_id"].as_u64().map(|d| d.to_string()).as_deref() == Some(id));
+    // Only the lender the terms name, only up to the agreed maximum.
+    fails(
+        url,
+        &[
+            "deal",
+            "attach-mortgage",
+            id,
+            "--amount",
+            "1",
+            "--dev",
+            "bank-a",
+        ],
+        "only the lender deal",
+    )?;
+    fails(
+        url,
+        &[
+            "deal",
+            "attach-mortgage",
+            id,
+            "--amount",
+            "600,000,001",
+            "--dev",
+            "bank-b",
+        ],
+        "exceeds",
+    )?;
+    ok(
+        url,
+        &[
+            "deal",
+            "attach-mortgage",
+            id,
+            "--amount",
+            "600,000,000",
+            "--dev",
+            "bank-b",
+        ],
+    )?;
+    ok(url, &["deal", "fund", id, "--dev", "buyer"])?;
+    let signed = ok(url, &["deal", "sign", id, "--dev", "seller"])?;
+    ensure!(
+        signed.contains("900,000,000 KRW") && signed.contains("new mortgage 600,000,000 KRW"),
+        "sign must show the terms it signs: {signed}"
+    );
+    ok(url, &["deal", "sign", id, "--dev", "buyer"])?;
+    fails(
+        url,
+        &[
+            "deal",
+            "attach-mortgage",
+            id,
+            "--amount",
+            "5",
+            "--dev",
+            "bank-b",
+        ],
+        "before the parties sign",
+    )?;
+    ok(url, &["deal", "approve", id, "--dev", "official-1"])?;
+    ok(url, &["deal", "approve", id, "--dev", "official-2"])?;
+    ok(url, &["deal", "settle", id, "--dev", "official-3"])?;
+    let shown = ok(url, &["deal", "show", id])?;
+    ensure!(
+        shown.contains("settled") && shown.contains("lender"),
+        "{shown}"
+    );
+    let parcel = ok_json(url, &["parcel", "show", "CLI-D"])?;
+    ensure!(parcel["owners"][0]["owner"] == buyer.as_str(), "{parcel}");
+    ensure!(
+        parcel["encumbrances"][0]["kind"]["mortgage"]["amount"] == "600000000",
+        "{parcel}"
     );
     Ok(())
 }

@@ -146,7 +146,8 @@ impl<'a> Registry<'a> {
         self.client.execute(signer, self.address, &msg).await
     }
 
-    /// Replaces the approval policy (authority).
+    /// Replaces the approval policy (authority); `max_deal_secs` bounds how far ahead a deal's
+    /// deadline may lie (`None`: the registry's default, 365 days).
     ///
     /// # Errors
     /// As [`Registry::register_parcel`].
@@ -155,9 +156,15 @@ impl<'a> Registry<'a> {
         signer: &Signer,
         threshold: u32,
         officials: &[Address],
+        max_deal_secs: Option<u64>,
     ) -> Result<Receipt> {
-        let msg = json!({"set_policy": {"threshold": threshold, "officials": officials}});
-        self.client.execute(signer, self.address, &msg).await
+        let mut policy = json!({"threshold": threshold, "officials": officials});
+        if let Some(secs) = max_deal_secs {
+            policy["max_deal_secs"] = json!(secs);
+        }
+        self.client
+            .execute(signer, self.address, &json!({ "set_policy": policy }))
+            .await
     }
 
     /// The parcel: owners, encumbrances, frozen, history length...
@@ -184,7 +191,22 @@ impl<'a> Registry<'a> {
         self.client.query(self.address, &msg).await
     }
 
-    /// The approval policy: `{"threshold", "officials"}`.
+    /// A page of the parcel's past (discharged or lifted) encumbrances, in rank order:
+    /// `{"encumbrances": [{id, rank, kind, active: false, recorded_height, ended_height}]}`.
+    ///
+    /// # Errors
+    /// As [`Registry::parcel`].
+    pub async fn past_encumbrances(
+        &self,
+        parcel_id: &str,
+        start_after: Option<u64>,
+        limit: Option<u32>,
+    ) -> Result<Value> {
+        let msg = json!({"past_encumbrances": {"parcel_id": parcel_id, "start_after": start_after, "limit": limit}});
+        self.client.query(self.address, &msg).await
+    }
+
+    /// The approval policy: `{"threshold", "officials", "max_deal_secs"}`.
     ///
     /// # Errors
     /// As [`Registry::parcel`].
@@ -327,7 +349,7 @@ pub fn format_krw(v: u128) -> String {
     out
 }
 
-/// The fields of a deal's `open`.
+/// The fields of a deal's `open`: the terms the broker proposes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenDeal {
     /// The parcel for sale.
@@ -338,8 +360,77 @@ pub struct OpenDeal {
     pub buyer: Address,
     /// The price in KRW.
     pub price: u128,
-    /// Block time (Unix seconds) after which the deal expires.
+    /// Block time (Unix seconds) after which the deal expires; at most the registry policy's
+    /// `max_deal_secs` (365 days by default) ahead.
     pub deadline: u64,
+    /// The buyer's lender and the most it may register; `None` for a sale without a new
+    /// mortgage.
+    pub lender: Option<Lender>,
+}
+
+/// The buyer's lender as a deal's terms name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lender {
+    /// The lending bank: the only one that may attach the buyer's mortgage.
+    pub bank: Address,
+    /// The most it may register, KRW.
+    pub max_amount: u128,
+}
+
+/// The terms a signature covers; `sign` sends them and the deal contract refuses a signature
+/// over anything but its current terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignedTerms {
+    /// The price in KRW.
+    pub price: u128,
+    /// The deadline, Unix seconds of block time.
+    pub deadline: u64,
+    /// The buyer's lender the deal names.
+    pub lender: Option<Address>,
+    /// The mortgage that lender attached, KRW.
+    pub mortgage_amount: Option<u128>,
+}
+
+impl SignedTerms {
+    /// The terms of a deal as the `deal` query returns it.
+    ///
+    /// # Errors
+    /// [`ClientError::Decode`] if the answer lacks a field or holds a malformed one.
+    pub fn of_deal(deal: &Value) -> Result<SignedTerms> {
+        let bad = |what: &str| ClientError::Decode(format!("deal has no readable {what}: {deal}"));
+        let address = |v: &Value| {
+            v.as_str()
+                .and_then(|s| s.parse::<Address>().ok())
+                .ok_or_else(|| bad("address"))
+        };
+        let lender = match deal.get("lender") {
+            None | Some(Value::Null) => None,
+            Some(l) => Some(address(l.get("bank").ok_or_else(|| bad("lender bank"))?)?),
+        };
+        let mortgage_amount = match deal.get("mortgage") {
+            None | Some(Value::Null) => None,
+            Some(m) => Some(amount_from(m, "amount")?),
+        };
+        Ok(SignedTerms {
+            price: amount_from(deal, "price")?,
+            deadline: deal
+                .get("deadline")
+                .and_then(Value::as_u64)
+                .ok_or_else(|| bad("deadline"))?,
+            lender,
+            mortgage_amount,
+        })
+    }
+
+    /// The terms as the `sign` message carries them (amounts as decimal strings).
+    pub fn to_json(self) -> Value {
+        json!({
+            "price": self.price.to_string(),
+            "deadline": self.deadline,
+            "lender": self.lender,
+            "mortgage_amount": self.mortgage_amount.map(|a| a.to_string()),
+        })
+    }
 }
 
 /// The deal (title-transfer) contract.
@@ -365,20 +456,36 @@ impl<'a> Deal<'a> {
         self.client.execute(signer, self.address, &msg).await
     }
 
-    /// Opens a deal (enrolled broker); returns the deal id.
+    /// Proposes a deal (enrolled broker); returns the deal id. The deal binds nothing until the
+    /// seller accepts it ([`Deal::accept`]).
     ///
     /// # Errors
     /// [`ClientError::Contract`] with the deal contract's refusal, or a transport/node error.
     pub async fn open(&self, signer: &Signer, deal: &OpenDeal) -> Result<u64> {
-        let msg = json!({"open": {
+        let mut open = json!({
             "parcel_id": deal.parcel_id, "seller": deal.seller, "buyer": deal.buyer,
             "price": deal.price.to_string(), "deadline": deal.deadline,
-        }});
-        let r = self.client.execute(signer, self.address, &msg).await?;
+        });
+        if let Some(l) = deal.lender {
+            open["lender"] = json!({"bank": l.bank, "max_amount": l.max_amount.to_string()});
+        }
+        let r = self
+            .client
+            .execute(signer, self.address, &json!({ "open": open }))
+            .await?;
         id_from(&r, "deal_id")
     }
 
-    /// Attaches the buyer's new mortgage (enrolled bank); recorded as a lien at settlement.
+    /// Accepts a proposed deal (the seller): from then on the deal holds the parcel.
+    ///
+    /// # Errors
+    /// As [`Deal::open`].
+    pub async fn accept(&self, signer: &Signer, deal_id: u64) -> Result<Receipt> {
+        self.by_id(signer, "accept", deal_id).await
+    }
+
+    /// Attaches the buyer's new mortgage (the lender the deal names, at most its `max_amount`,
+    /// before anyone signed); recorded as a lien at settlement.
     ///
     /// # Errors
     /// As [`Deal::open`].
@@ -392,12 +499,27 @@ impl<'a> Deal<'a> {
         self.client.execute(signer, self.address, &msg).await
     }
 
-    /// Signs the agreement (seller or buyer).
+    /// Signs the agreement (seller or buyer) over `terms`, which must be the deal's current
+    /// terms: read them with [`Deal::terms`] and show them to the signer first.
     ///
     /// # Errors
-    /// As [`Deal::open`].
-    pub async fn sign(&self, signer: &Signer, deal_id: u64) -> Result<Receipt> {
-        self.by_id(signer, "sign", deal_id).await
+    /// As [`Deal::open`]; `terms mismatch: ...` if the deal's terms are not `terms`.
+    pub async fn sign(
+        &self,
+        signer: &Signer,
+        deal_id: u64,
+        terms: &SignedTerms,
+    ) -> Result<Receipt> {
+        let msg = json!({"sign": {"deal_id": deal_id, "terms": terms.to_json()}});
+        self.client.execute(signer, self.address, &msg).await
+    }
+
+    /// The terms a signature on the deal must cover now.
+    ///
+    /// # Errors
+    /// As [`Deal::deal`]; [`ClientError::Decode`] on a bad answer.
+    pub async fn terms(&self, deal_id: u64) -> Result<SignedTerms> {
+        SignedTerms::of_deal(&self.deal(deal_id).await?)
     }
 
     /// Approves the transfer (an official of the registry's policy).
@@ -451,7 +573,7 @@ impl<'a> Deal<'a> {
             .await
     }
 
-    /// The pending deal on a parcel, if any.
+    /// The accepted deal holding a parcel, if any (not one whose deadline has passed).
     ///
     /// # Errors
     /// As [`Deal::deal`]; [`ClientError::Decode`] on a bad answer.

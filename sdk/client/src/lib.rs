@@ -78,7 +78,9 @@ pub use client::{
     call_result, check_receipt, Account, Client, NodeStatus, Simulation, DEFAULT_EXPIRY_BLOCKS,
     DEFAULT_WAIT,
 };
-pub use contracts::{format_krw, Deal, Identity, Krw, NewParcel, OpenDeal, Owner, Registry};
+pub use contracts::{
+    format_krw, Deal, Identity, Krw, Lender, NewParcel, OpenDeal, Owner, Registry, SignedTerms,
+};
 pub use error::{ClientError, Result};
 pub use proof::{verify_state, verify_title, StateProof, TitleProof, VerifiedTitle};
 pub use signer::Signer;

@@ -306,3 +306,40 @@ fn tampered_title_proofs_fail() {
     t.format = "something-else".into();
     assert!(matches!(t.verify(), Err(ClientError::Decode(_))));
 }
+
+#[test]
+fn signed_terms_read_from_a_deal_and_sent_as_the_contract_expects() -> crate::Result<()> {
+    use crate::SignedTerms;
+    let bank = Address([0xbb; 20]);
+    // A deal as the `deal` query answers it (fields trimmed to those the terms come from).
+    let deal = serde_json::json!({
+        "deal_id": 1, "price": "900000000", "deadline": 1_800_000_000u64, "status": "funded",
+        "lender": {"bank": bank, "max_amount": "700000000"},
+        "mortgage": {"bank": bank, "amount": "600000000"},
+    });
+    let terms = SignedTerms::of_deal(&deal)?;
+    assert_eq!(
+        terms,
+        SignedTerms {
+            price: 900_000_000,
+            deadline: 1_800_000_000,
+            lender: Some(bank),
+            mortgage_amount: Some(600_000_000),
+        }
+    );
+    assert_eq!(
+        terms.to_json(),
+        serde_json::json!({"price": "900000000", "deadline": 1_800_000_000u64,
+            "lender": bank, "mortgage_amount": "600000000"})
+    );
+    // A cash sale: no lender, no mortgage, both null.
+    let cash = serde_json::json!({"price": "1", "deadline": 5, "lender": null, "mortgage": null});
+    let t = SignedTerms::of_deal(&cash)?;
+    assert_eq!((t.lender, t.mortgage_amount), (None, None));
+    assert_eq!(t.to_json()["lender"], serde_json::Value::Null);
+    assert!(matches!(
+        SignedTerms::of_deal(&serde_json::json!({"deadline": 5})),
+        Err(ClientError::Decode(_))
+    ));
+    Ok(())
+}

@@ -4,7 +4,7 @@
 use super::{krw, parse_address, parse_amount, print_json, print_receipt, refused, utc, Ctx};
 use anyhow::{anyhow, Context, Result};
 use clap::Subcommand;
-use hanok_client::OpenDeal;
+use hanok_client::{Lender, OpenDeal, SignedTerms};
 use hanok_types::Address;
 use serde::Deserialize;
 use serde_json::Value;
@@ -47,8 +47,9 @@ fn parse_deadline(s: &str) -> Result<Deadline, String> {
 
 #[derive(Subcommand)]
 pub enum DealCmd {
-    /// Open a deal (an enrolled broker): the seller must be the parcel's sole owner and the
-    /// parcel not frozen nor in another deal. Prints the deal id.
+    /// Propose a deal (an enrolled broker): the seller must be the parcel's sole owner and the
+    /// parcel not frozen nor held by another deal. It binds nothing until the seller accepts.
+    /// Prints the deal id.
     Open {
         /// The parcel for sale.
         #[arg(long, value_name = "ID")]
@@ -63,12 +64,25 @@ pub enum DealCmd {
         #[arg(long, value_name = "KRW", value_parser = parse_amount)]
         price: u128,
         /// Settlement deadline: Unix seconds of block time, or a duration from now such as
-        /// +7d, +12h, +30m, +90s.
+        /// +7d, +12h, +30m, +90s; at most the registry policy's bound ahead (365 days unless
+        /// the authority set another).
         #[arg(long, value_name = "WHEN", value_parser = parse_deadline)]
         deadline: Deadline,
+        /// The buyer's lender: the only bank that may attach the buyer's new mortgage.
+        #[arg(long, value_name = "ADDR", value_parser = parse_address, requires = "max_mortgage")]
+        lender: Option<Address>,
+        /// The most the lender may register, KRW.
+        #[arg(long, value_name = "KRW", value_parser = parse_amount, requires = "lender")]
+        max_mortgage: Option<u128>,
     },
-    /// Attach the buyer's new mortgage (an enrolled bank, before approval): recorded as a lien
-    /// held by that bank when the deal settles.
+    /// Accept a proposed deal (the seller): from then on the deal holds the parcel, until it
+    /// ends or its deadline passes.
+    Accept {
+        /// Deal id.
+        deal_id: u64,
+    },
+    /// Attach the buyer's new mortgage (the lender the deal names, up to its maximum, before
+    /// anyone signs): recorded as a lien held by that bank when the deal settles.
     AttachMortgage {
         /// Deal id.
         deal_id: u64,
@@ -82,7 +96,8 @@ pub enum DealCmd {
         /// Deal id.
         deal_id: u64,
     },
-    /// Sign the agreement (the seller or the buyer, after funding).
+    /// Sign the agreement (the seller or the buyer, after funding): reads the deal's terms
+    /// (price, deadline, lender, mortgage), prints them and signs exactly those.
     Sign {
         /// Deal id.
         deal_id: u64,
@@ -119,7 +134,7 @@ pub enum DealCmd {
         /// Deal id.
         deal_id: u64,
     },
-    /// Show the pending deal on a parcel, if any.
+    /// Show the accepted deal holding a parcel, if any.
     ByParcel {
         /// Parcel id.
         parcel: String,
@@ -137,6 +152,8 @@ struct DealView {
     deadline: u64,
     status: String,
     #[serde(default)]
+    lender: Option<LenderView>,
+    #[serde(default)]
     mortgage: Option<MortgageView>,
     #[serde(default)]
     signatures: Vec<String>,
@@ -150,6 +167,12 @@ struct DealView {
 struct MortgageView {
     bank: String,
     amount: String,
+}
+
+#[derive(Deserialize)]
+struct LenderView {
+    bank: String,
+    max_amount: String,
 }
 
 fn amount_text(s: &str) -> String {
@@ -166,6 +189,14 @@ impl DealView {
         println!("seller        {}", self.seller);
         println!("buyer         {}", self.buyer);
         println!("broker        {}", self.broker);
+        match &self.lender {
+            Some(l) => println!(
+                "lender        {} (up to {})",
+                l.bank,
+                amount_text(&l.max_amount)
+            ),
+            None => println!("lender        none (no new mortgage)"),
+        }
         match &self.mortgage {
             Some(m) => println!("new mortgage  {} from {}", amount_text(&m.amount), m.bank),
             None => println!("new mortgage  none"),
@@ -201,6 +232,8 @@ pub async fn run(mut ctx: Ctx, cmd: DealCmd) -> Result<()> {
             buyer,
             price,
             deadline,
+            lender,
+            max_mortgage,
         } => {
             let signer = ctx.signer()?;
             let deadline = match deadline {
@@ -221,6 +254,10 @@ pub async fn run(mut ctx: Ctx, cmd: DealCmd) -> Result<()> {
                 buyer,
                 price,
                 deadline,
+                // clap makes each flag require the other.
+                lender: lender
+                    .zip(max_mortgage)
+                    .map(|(bank, max_amount)| Lender { bank, max_amount }),
             };
             let id = ctx
                 .client
@@ -232,11 +269,20 @@ pub async fn run(mut ctx: Ctx, cmd: DealCmd) -> Result<()> {
                 return print_json(&serde_json::json!({"deal_id": id, "deadline": deadline}));
             }
             println!(
-                "deal {id} opened on parcel {parcel}: price {}, deadline {}",
+                "deal {id} proposed on parcel {parcel}: price {}, deadline {}",
                 krw(price),
                 utc(deadline)
             );
-            println!("next: the buyer funds it with `hanok deal fund {id} --key BUYER.key`");
+            println!("next: the seller accepts it with `hanok deal accept {id} --key SELLER.key`");
+            Ok(())
+        }
+        DealCmd::Accept { deal_id } => {
+            by_id(&ctx, deal_addr, "accept", "accepted", deal_id).await?;
+            if !ctx.node.json {
+                println!(
+                    "next: the buyer funds it with `hanok deal fund {deal_id} --key BUYER.key`"
+                );
+            }
             Ok(())
         }
         DealCmd::AttachMortgage { deal_id, amount } => {
@@ -278,7 +324,25 @@ pub async fn run(mut ctx: Ctx, cmd: DealCmd) -> Result<()> {
             }
             print_receipt(&ctx, &r)
         }
-        DealCmd::Sign { deal_id } => by_id(&ctx, deal_addr, "sign", "signed", deal_id).await,
+        DealCmd::Sign { deal_id } => {
+            let signer = ctx.signer()?;
+            let deals = ctx.client.deal(deal_addr);
+            let terms = deals
+                .terms(deal_id)
+                .await
+                .map_err(refused(format!("reading deal {deal_id}'s terms")))?;
+            if !ctx.node.json {
+                println!("signing deal {deal_id}: {}", describe(&terms));
+            }
+            let r = deals
+                .sign(&signer, deal_id, &terms)
+                .await
+                .map_err(refused(format!("sign deal {deal_id}")))?;
+            if !ctx.node.json {
+                println!("deal {deal_id} signed by {}", signer.address());
+            }
+            print_receipt(&ctx, &r)
+        }
         DealCmd::Approve { deal_id } => {
             by_id(&ctx, deal_addr, "approve", "approved", deal_id).await
         }
@@ -314,11 +378,25 @@ pub async fn run(mut ctx: Ctx, cmd: DealCmd) -> Result<()> {
             }
             match id {
                 Some(id) => println!("parcel {parcel} is in deal {id} (`hanok deal show {id}`)"),
-                None => println!("parcel {parcel} has no pending deal"),
+                None => println!("parcel {parcel} is held by no deal"),
             }
             Ok(())
         }
     }
+}
+
+/// The terms a signature covers, for people.
+fn describe(t: &SignedTerms) -> String {
+    let lender = t
+        .lender
+        .map_or_else(|| "none".to_string(), |a| a.to_string());
+    let mortgage = t.mortgage_amount.map_or_else(|| "none".to_string(), krw);
+    format!(
+        "price {}, deadline {} ({}), lender {lender}, new mortgage {mortgage}",
+        krw(t.price),
+        utc(t.deadline),
+        t.deadline
+    )
 }
 
 /// Executes `{action: {deal_id}}` as the signer and reports it.

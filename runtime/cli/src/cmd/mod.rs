@@ -55,7 +55,8 @@ pub enum UserCommand {
         #[command(subcommand)]
         cmd: keys::KeysCmd,
     },
-    /// Land parcels: register one (official), show its title, list its history.
+    /// Land parcels: register one (official), show its title, list its history and past
+    /// encumbrances.
     ///
     /// Transactions are signed with `--key FILE` or `--dev NAME`; the registry contract is
     /// looked up on the node by its label unless `--registry ADDR` is given.
@@ -67,7 +68,8 @@ pub enum UserCommand {
         cmd: parcel::ParcelCmd,
     },
     /// Mortgage liens on a parcel: record one (official), discharge one (its holder bank or an
-    /// official). Liens are shown by `hanok parcel show`.
+    /// official). Active liens are shown by `hanok parcel show`, discharged ones by
+    /// `hanok parcel past`.
     #[command(after_help = LIEN_EXAMPLES)]
     Lien {
         #[command(flatten)]
@@ -77,12 +79,13 @@ pub enum UserCommand {
     },
     /// Deals: the sale of a parcel from open to settlement.
     ///
-    /// The lifecycle: a broker opens the deal → a bank may attach the buyer's new mortgage →
-    /// the buyer funds the escrow with the price in KRW tokens → seller and buyer sign →
-    /// officials approve under the registry's policy (e.g. 2 of 3) → anyone party to it settles,
-    /// in one atomic transaction (liens paid off, seller paid, title moved, new lien recorded).
-    /// Before funding it may be cancelled; after a rejection or the deadline the buyer reclaims
-    /// the escrow with `refund`.
+    /// The lifecycle: a broker proposes the deal (naming the buyer's lender, if any) → the
+    /// seller accepts it, which binds the parcel until the deadline → the named lender may
+    /// attach the buyer's new mortgage → the buyer funds the escrow with the price in KRW
+    /// tokens → seller and buyer sign the exact terms → officials approve under the registry's
+    /// policy (e.g. 2 of 3) → anyone party to it settles, in one atomic transaction (liens paid
+    /// off, seller paid, title moved, new lien recorded). Before funding it may be cancelled;
+    /// after a rejection or the deadline the buyer reclaims the escrow with `refund`.
     #[command(after_help = DEAL_EXAMPLES)]
     Deal {
         #[command(flatten)]
@@ -187,6 +190,7 @@ const PARCEL_EXAMPLES: &str = concat!(
       --area-m2 84.97 --owner dev:seller --dev official-1
   hanok parcel show P-1
   hanok parcel history P-1
+  hanok parcel past P-1                            # discharged liens, lifted seizures
   hanok parcel freeze P-1 --court-order-hash <64 hex digits> --dev official-1",
     addr_note!()
 );
@@ -194,7 +198,9 @@ const PARCEL_EXAMPLES: &str = concat!(
 const DEAL_EXAMPLES: &str = concat!(
     "Example (the dev accounts of `hanok node --dev`):
   hanok deal open --parcel P-1 --seller dev:seller --buyer dev:buyer --price 900,000,000 \\
-      --deadline +7d --dev broker                  # prints the deal id, say 1
+      --deadline +7d --lender dev:bank-b --max-mortgage 600,000,000 \\
+      --dev broker                                 # prints the deal id, say 1
+  hanok deal accept 1 --dev seller
   hanok deal attach-mortgage 1 --amount 600,000,000 --dev bank-b
   hanok deal fund 1 --dev buyer
   hanok deal sign 1 --dev seller

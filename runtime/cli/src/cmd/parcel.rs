@@ -110,10 +110,21 @@ pub enum ParcelCmd {
         #[arg(long, value_enum, default_value_t = LandUse::Residential)]
         land_use: LandUse,
     },
-    /// Show a parcel's title: owners, encumbrances (liens, seizures), frozen or not.
+    /// Show a parcel's title: owners, active encumbrances (liens, seizures), frozen or not.
     Show {
         /// Parcel id.
         id: String,
+    },
+    /// Show a parcel's past encumbrances: discharged liens and lifted seizures, by rank.
+    Past {
+        /// Parcel id.
+        id: String,
+        /// Start after this rank (paging).
+        #[arg(long, value_name = "RANK")]
+        after: Option<u64>,
+        /// Most entries to show (the registry returns at most 50).
+        #[arg(long, value_name = "N")]
+        limit: Option<u32>,
     },
     /// Show a parcel's history (registration, liens, seizures, transfers), oldest first.
     History {
@@ -190,6 +201,8 @@ pub(crate) struct ParcelView {
     pub registered_height: u64,
     #[serde(default)]
     pub history_len: u64,
+    #[serde(default)]
+    pub past_encumbrances: u64,
 }
 
 #[derive(Deserialize)]
@@ -205,6 +218,8 @@ pub(crate) struct EncumbranceView {
     pub active: bool,
     #[serde(default)]
     pub recorded_height: u64,
+    #[serde(default)]
+    pub ended_height: Option<u64>,
 }
 
 impl EncumbranceView {
@@ -219,10 +234,11 @@ impl EncumbranceView {
                 .and_then(|a| a.parse::<u128>().ok())
                 .map_or_else(|| "?".into(), krw);
             format!(
-                "rank {}  mortgage  holder {holder}  {amount}  {}  (recorded at height {})",
+                "rank {}  mortgage  holder {holder}  {amount}  {}  (recorded at height {}{})",
                 self.rank,
                 state("active", "discharged"),
-                self.recorded_height
+                self.recorded_height,
+                self.ended("discharged")
             )
         } else if let Some(s) = self.kind.get("seizure") {
             let order = s
@@ -230,14 +246,22 @@ impl EncumbranceView {
                 .and_then(Value::as_str)
                 .unwrap_or("?");
             format!(
-                "rank {}  seizure   court order {order}  {}  (recorded at height {})",
+                "rank {}  seizure   court order {order}  {}  (recorded at height {}{})",
                 self.rank,
                 state("active", "lifted"),
-                self.recorded_height
+                self.recorded_height,
+                self.ended("lifted")
             )
         } else {
             format!("rank {}  {}  active={}", self.rank, self.kind, self.active)
         }
+    }
+}
+
+impl EncumbranceView {
+    fn ended(&self, how: &str) -> String {
+        self.ended_height
+            .map_or_else(String::new, |h| format!(", {how} at height {h}"))
     }
 }
 
@@ -276,18 +300,29 @@ impl ParcelView {
             }
         );
         if self.encumbrances.is_empty() {
-            println!("encumbrances  none");
+            println!("encumbrances  none active");
         } else {
             println!("encumbrances");
             for e in &self.encumbrances {
                 println!("  {}", e.line());
             }
         }
+        if self.past_encumbrances > 0 {
+            println!(
+                "past          {} discharged or lifted (`hanok parcel past {}`)",
+                self.past_encumbrances, self.parcel_id
+            );
+        }
         println!(
             "registered at height {}; {} history entries (`hanok parcel history {}`)",
             self.registered_height, self.history_len, self.parcel_id
         );
     }
+}
+
+#[derive(Deserialize)]
+struct PastView {
+    encumbrances: Vec<EncumbranceView>,
 }
 
 #[derive(Deserialize)]
@@ -369,6 +404,27 @@ pub async fn run(mut ctx: Ctx, cmd: ParcelCmd) -> Result<()> {
             match serde_json::from_value::<ParcelView>(v.clone()) {
                 Ok(p) => p.print(),
                 Err(_) => print_json(&v)?,
+            }
+            Ok(())
+        }
+        ParcelCmd::Past { id, after, limit } => {
+            let v = registry
+                .past_encumbrances(&id, after, limit)
+                .await
+                .map_err(refused(format!(
+                    "reading the past encumbrances of parcel {id}"
+                )))?;
+            if ctx.node.json {
+                return print_json(&v);
+            }
+            let Ok(p) = serde_json::from_value::<PastView>(v.clone()) else {
+                return print_json(&v);
+            };
+            if p.encumbrances.is_empty() {
+                println!("no past encumbrances");
+            }
+            for e in &p.encumbrances {
+                println!("{}", e.line());
             }
             Ok(())
         }
