@@ -4,6 +4,7 @@
 use crate::node::NodeGenesis;
 use hanok_chain::{ChainConfig, Genesis, GenesisContract, StorageKeyAdmission};
 use hanok_proto::v1;
+use hanok_types::layout::MapKey;
 use hanok_types::{sign_body, Address, SecretKey};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -16,8 +17,8 @@ pub const DEV_CHAIN_ID: &str = "hanok-dev-1";
 pub const GENESIS_TIME: u64 = 1_767_225_600;
 
 /// Namespace of the identity contract's role map (`Map<Address, Vec<Role>>::new("roles")`):
-/// its keys are `u16 BE 5 | "roles" | 20-byte address` (see `sdk/contract/src/storage.rs`).
-const ROLES_NAMESPACE: &[u8] = b"roles";
+/// its keys are `u16 BE 5 | "roles" | 20-byte address` (`hanok_abi::layout::MapKey`).
+const ROLES_NAMESPACE: &str = "roles";
 
 /// The gas limit of the bootstrap transaction.
 const BOOTSTRAP_GAS: u64 = 1_000_000_000;
@@ -62,7 +63,7 @@ impl DevKeys {
         let accounts = ACTORS
             .iter()
             .map(|&(name, roles)| {
-                let key = SecretKey::from_seed(format!("hanok-dev/{name}").as_bytes());
+                let key = SecretKey::dev(name);
                 let pk = key.public_key();
                 DevAccount {
                     name,
@@ -104,11 +105,7 @@ impl Default for DevKeys {
 
 /// The state key prefix under which the identity contract stores an address's roles.
 pub fn roles_key(address: &Address) -> Vec<u8> {
-    let mut k = Vec::with_capacity(2 + ROLES_NAMESPACE.len() + 20);
-    k.extend_from_slice(&(ROLES_NAMESPACE.len() as u16).to_be_bytes());
-    k.extend_from_slice(ROLES_NAMESPACE);
-    k.extend_from_slice(&address.0);
-    k
+    MapKey::new(ROLES_NAMESPACE).address(address).into_bytes()
 }
 
 /// The system contracts' addresses on a chain whose authority is `authority`.

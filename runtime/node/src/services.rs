@@ -655,11 +655,9 @@ pub fn state_diff(writes: &WriteSet) -> Vec<v1::StateWrite> {
     writes
         .iter()
         .map(|(k, v)| {
-            let (contract, contract_key) = match k.split_first() {
-                Some((&hanok_vm::state::keys::CONTRACT_STORAGE, rest)) if rest.len() >= 20 => {
-                    (rest[..20].to_vec(), rest[20..].to_vec())
-                }
-                _ => (Vec::new(), Vec::new()),
+            let (contract, contract_key) = match hanok_vm::layout::split_storage_key(k) {
+                Some((contract, key)) => (contract.0.to_vec(), key.to_vec()),
+                None => (Vec::new(), Vec::new()),
             };
             v1::StateWrite {
                 key: k.clone(),

@@ -1,50 +1,18 @@
-//! Contract metadata: [`ContractInfo`] as stored under [`keys::info`], how a contract's code hash
+//! Contract metadata: [`ContractInfo`] as stored under [`layout::contract_info_key`], how a contract's code hash
 //! is looked up, and the per-block [`ContractCache`] of those lookups.
 
 use crate::error::{Fault, Result, StorageError};
-use crate::state::{keys, Backend, Overlay, WriteSet};
-use hanok_abi::Address;
-use sha2::{Digest, Sha256};
+use crate::state::{Backend, Overlay, WriteSet};
+use hanok_abi::{layout, Address};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::fmt;
 use std::rc::Rc;
 
-/// sha256 of a module's bytes: how code is named on chain.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CodeHash(pub [u8; 32]);
+/// sha256 of a module's bytes: how code is named on chain. The one hash type of hanok
+/// ([`hanok_abi::Hash`]), under the name the VM has always given it.
+pub use hanok_abi::Hash as CodeHash;
 
-impl CodeHash {
-    /// Hashes wasm bytes.
-    pub fn of(wasm: &[u8]) -> CodeHash {
-        CodeHash(Sha256::digest(wasm).into())
-    }
-
-    /// Lowercase hex.
-    pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
-    }
-
-    /// Parses 64 hex digits.
-    pub fn from_hex(s: &str) -> Option<CodeHash> {
-        let bytes = hex::decode(s).ok()?;
-        Some(CodeHash(bytes.try_into().ok()?))
-    }
-}
-
-impl fmt::Display for CodeHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
-
-impl fmt::Debug for CodeHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CodeHash({})", self.to_hex())
-    }
-}
-
-/// A contract's metadata, stored at [`keys::info`].
+/// A contract's metadata, stored at [`layout::contract_info_key`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ContractInfo {
     /// Hex sha256 of the contract's code.
@@ -76,18 +44,7 @@ impl ContractInfo {
     }
 }
 
-/// The address of the contract `creator` instantiates with `label`: predictable, so system
-/// contracts can be wired to each other before they exist.
-pub fn contract_address(creator: &Address, label: &str) -> Address {
-    let mut h = Sha256::new();
-    h.update(b"hanok/contract/v1");
-    h.update(creator.0);
-    h.update(label.as_bytes());
-    let digest: [u8; 32] = h.finalize().into();
-    let mut a = [0u8; 20];
-    a.copy_from_slice(&digest[..20]);
-    Address(a)
-}
+pub use hanok_abi::layout::contract_address;
 
 /// The metadata of `contract`, read through the pending writes.
 ///
@@ -99,7 +56,7 @@ pub(crate) fn load_info(
     contract: &Address,
 ) -> Result<ContractInfo> {
     let raw = overlay
-        .get(backend, &keys::info(contract))?
+        .get(backend, &layout::contract_info_key(contract))?
         .ok_or(Fault::NoSuchContract(*contract))?;
     ContractInfo::decode(&raw)
 }
@@ -115,7 +72,7 @@ pub(crate) fn load_code_hash(
     cache: Option<&ContractCache>,
     contract: &Address,
 ) -> Result<CodeHash> {
-    let key = keys::info(contract);
+    let key = layout::contract_info_key(contract);
     let cache = match cache {
         Some(cache) if !overlay.writes().contains_key(&key) => cache,
         _ => return load_info(overlay, backend, contract)?.code(),
@@ -182,8 +139,8 @@ impl ContractCache {
         if map.is_empty() {
             return;
         }
-        let start = [keys::CONTRACT_INFO];
-        let end = [keys::CONTRACT_INFO.saturating_add(1)];
+        let start = [layout::CONTRACT_INFO];
+        let end = [layout::CONTRACT_INFO.saturating_add(1)];
         for key in writes.range(start.to_vec()..end.to_vec()).map(|(k, _)| k) {
             if let Some(a) = key.get(1..).and_then(Address::from_slice) {
                 map.remove(&a);

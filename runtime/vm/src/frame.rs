@@ -4,9 +4,8 @@
 use crate::contract::{load_code_hash, CodeHash};
 use crate::engine::{HostCtx, Inner, Limiter};
 use crate::error::{CallError, Fault, HostTrap, Result};
-use crate::state::keys;
 use crate::tx::TxState;
-use hanok_abi::{decode_result, exports, Address};
+use hanok_abi::{decode_result, exports, layout, Address};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -56,7 +55,7 @@ fn load_module(
     }
     let wasm = {
         let t = tx.borrow();
-        t.overlay.get(t.backend.as_ref(), &keys::code(&hash.0))?
+        t.overlay.get(t.backend.as_ref(), &layout::code_key(hash))?
     };
     let wasm = wasm.ok_or_else(|| Fault::NoSuchCode(hash.to_hex()))?;
     inner.prepare(&wasm).map_err(Fault::Invalid)?;
@@ -158,10 +157,11 @@ fn run_frame_inner(
     tx.borrow_mut().stack.pop();
     let fuel_left = left(&store);
     let packed = match ret {
-        Ok(p) => p as u64,
+        Ok(p) => p,
         Err(e) => return (Err(classify(e)), fuel_left),
     };
-    let (ptr, len) = ((packed >> 32) as usize, (packed & 0xffff_ffff) as usize);
+    let (ptr, len) = layout::unpack_ptr_len(packed);
+    let (ptr, len) = (ptr as usize, len as usize);
     if len > inner.limits.max_result_bytes.saturating_add(1) {
         return (
             Err(Fault::HostMisuse(format!(

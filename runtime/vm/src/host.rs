@@ -5,9 +5,10 @@ use crate::config::GasSchedule;
 use crate::engine::HostCtx;
 use crate::error::{trap, CallError, Fault};
 use crate::frame::{run_frame, Frame};
-use crate::state::keys;
 use crate::tx::ContractEvent;
-use hanok_abi::{encode_pairs, encode_result, exports, imports, Address, Env, Event, HOST_MODULE};
+use hanok_abi::{
+    encode_pairs, encode_result, exports, imports, layout, Address, Env, Event, HOST_MODULE,
+};
 use k256::ecdsa::signature::hazmat::PrehashVerifier;
 use k256::ecdsa::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
@@ -158,7 +159,7 @@ pub(crate) fn define(linker: &mut Linker<HostCtx>) -> wasmtime::Result<()> {
                     .saturating_add(bytes_gas(g.per_byte, key.len()))
             };
             charge(&mut c, cost)?;
-            let full = keys::storage(&c.data().contract, &key);
+            let full = layout::storage_key(&c.data().contract, &key);
             let value = {
                 let tx = c.data().tx.borrow();
                 tx.overlay.get(tx.backend.as_ref(), &full).map_err(trap)?
@@ -190,7 +191,7 @@ pub(crate) fn define(linker: &mut Linker<HostCtx>) -> wasmtime::Result<()> {
                 ))
             };
             charge(&mut c, cost)?;
-            let full = keys::storage(&c.data().contract, &key);
+            let full = layout::storage_key(&c.data().contract, &key);
             c.data().tx.borrow_mut().overlay.put(full, Some(value));
             Ok(())
         },
@@ -208,7 +209,7 @@ pub(crate) fn define(linker: &mut Linker<HostCtx>) -> wasmtime::Result<()> {
                     .saturating_add(bytes_gas(g.per_byte, key.len()))
             };
             charge(&mut c, cost)?;
-            let full = keys::storage(&c.data().contract, &key);
+            let full = layout::storage_key(&c.data().contract, &key);
             c.data().tx.borrow_mut().overlay.put(full, None);
             Ok(())
         },
@@ -229,11 +230,11 @@ pub(crate) fn define(linker: &mut Linker<HostCtx>) -> wasmtime::Result<()> {
             let cost = gas(&c).storage_range;
             charge(&mut c, cost)?;
             let contract = c.data().contract;
-            let prefix = keys::storage_prefix(&contract);
-            let full_start = keys::storage(&contract, &start);
+            let prefix = layout::storage_prefix(&contract);
+            let full_start = layout::storage_key(&contract, &start);
             let full_end = match end {
-                Some(e) => Some(keys::storage(&contract, &e)),
-                None => keys::prefix_end(&prefix),
+                Some(e) => Some(layout::storage_key(&contract, &e)),
+                None => layout::prefix_end(&prefix),
             };
             let pairs = {
                 let tx = c.data().tx.borrow();
@@ -350,16 +351,16 @@ pub(crate) fn define(linker: &mut Linker<HostCtx>) -> wasmtime::Result<()> {
 
 /// Verifies a compact low-S secp256k1 signature over a 32-byte prehash.
 pub fn secp256k1_verify(hash: &[u8], sig: &[u8], pubkey: &[u8]) -> bool {
+    // High-S signatures are malleable twins of valid ones; refuse them (the one rule, in abi).
+    if !hanok_abi::secp256k1::is_low_s(sig) {
+        return false;
+    }
     let (Ok(key), Ok(sig)) = (
         VerifyingKey::from_sec1_bytes(pubkey),
         Signature::from_slice(sig),
     ) else {
         return false;
     };
-    // High-S signatures are malleable twins of valid ones; refuse them.
-    if sig.normalize_s().is_some() {
-        return false;
-    }
     key.verify_prehash(hash, &sig).is_ok()
 }
 

@@ -35,6 +35,10 @@
 //! | `engine.rs` | the deterministic wasmtime engine, the compiled-module cache, the store data `HostCtx` |
 //! | `tx.rs` | what a transaction's frames share: [`BlockEnv`], [`ContractEvent`], the pending state |
 //! | `contract.rs` | contract metadata: [`ContractInfo`], code-hash lookup, the per-block [`ContractCache`] |
+//!
+//! State keys, contract addresses, the return packing and [`CodeHash`] (= [`Hash`](struct@Hash)) are not
+//! defined here but in [`layout`] (`hanok_abi::layout`), which the chain, the SDKs and the node
+//! call too; `state::keys` keeps the VM's old names for them.
 //! | `state.rs` | [`Backend`], [`MemBackend`], the overlay of pending writes with checkpoints |
 //! | `validate.rs`, `config.rs`, `error.rs` | upload limits, [`Limits`] and [`GasSchedule`], errors |
 //!
@@ -62,7 +66,7 @@ pub use config::{GasSchedule, Limits, VmConfig};
 pub use contract::{contract_address, CodeHash, ContractCache, ContractInfo};
 pub use engine::Loaded;
 pub use error::{CallError, Fault, Result, SetupError, StorageError, ValidationError};
-pub use hanok_abi::{Address, Amount, Env, Event};
+pub use hanok_abi::{layout, Address, Amount, Env, Event, Hash};
 pub use host::secp256k1_verify;
 pub use session::{Effects, Outcome, Session};
 pub use state::{Backend, MemBackend, WriteSet};

@@ -6,9 +6,9 @@ use crate::contract::{contract_address, load_info, CodeHash, ContractCache, Cont
 use crate::engine::Inner;
 use crate::error::{Fault, Result, ValidationError};
 use crate::frame::{run_frame, Frame};
-use crate::state::{keys, Backend, Overlay, WriteSet};
+use crate::state::{Backend, Overlay, WriteSet};
 use crate::tx::{BlockEnv, ContractEvent, TxState};
-use hanok_abi::{exports, Address};
+use hanok_abi::{exports, layout, Address};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -184,14 +184,14 @@ impl Session {
         self.tx
             .borrow_mut()
             .overlay
-            .put(keys::code(&hash.0), Some(wasm.to_vec()));
+            .put(layout::code_key(&hash), Some(wasm.to_vec()));
         Ok(hash)
     }
 
     /// Creates a contract from uploaded code and runs its `instantiate`.
     ///
     /// # Errors
-    /// A [`CallError`]; nothing of the contract remains on failure.
+    /// A [`crate::CallError`]; nothing of the contract remains on failure.
     pub fn instantiate(
         &mut self,
         code: CodeHash,
@@ -204,13 +204,13 @@ impl Session {
         {
             let t = self.tx.borrow();
             if t.overlay
-                .get(t.backend.as_ref(), &keys::info(&address))?
+                .get(t.backend.as_ref(), &layout::contract_info_key(&address))?
                 .is_some()
             {
                 return Err(Fault::ContractExists(address).into());
             }
             if t.overlay
-                .get(t.backend.as_ref(), &keys::code(&code.0))?
+                .get(t.backend.as_ref(), &layout::code_key(&code))?
                 .is_none()
             {
                 return Err(Fault::NoSuchCode(code.to_hex()).into());
@@ -227,7 +227,7 @@ impl Session {
         self.tx
             .borrow_mut()
             .overlay
-            .put(keys::info(&address), Some(info));
+            .put(layout::contract_info_key(&address), Some(info));
         match self.top(address, exports::INSTANTIATE, false, msg) {
             Ok(out) => Ok((address, out)),
             Err(e) => {
@@ -240,7 +240,7 @@ impl Session {
     /// Runs `execute` of `contract` with a JSON message.
     ///
     /// # Errors
-    /// A [`CallError`]; the call's writes are undone.
+    /// A [`crate::CallError`]; the call's writes are undone.
     pub fn execute(&mut self, contract: Address, msg: &[u8]) -> Result<Outcome> {
         self.top(contract, exports::EXECUTE, false, msg)
     }
@@ -248,7 +248,7 @@ impl Session {
     /// Runs the read-only `query` of `contract`; sees this session's pending writes.
     ///
     /// # Errors
-    /// A [`CallError`].
+    /// A [`crate::CallError`].
     pub fn query(&mut self, contract: Address, msg: &[u8]) -> Result<Vec<u8>> {
         let before = self.gas_used;
         let r = self
@@ -274,7 +274,7 @@ impl Session {
         {
             let t = self.tx.borrow();
             if t.overlay
-                .get(t.backend.as_ref(), &keys::code(&code.0))?
+                .get(t.backend.as_ref(), &layout::code_key(&code))?
                 .is_none()
             {
                 return Err(Fault::NoSuchCode(code.to_hex()).into());
@@ -286,7 +286,7 @@ impl Session {
         self.tx
             .borrow_mut()
             .overlay
-            .put(keys::info(&contract), Some(raw));
+            .put(layout::contract_info_key(&contract), Some(raw));
         match self.top(contract, exports::MIGRATE, false, msg) {
             Ok(out) => Ok(out),
             Err(e) => {
