@@ -781,12 +781,12 @@ impl contracts_server::Contracts for Api {
                     .map_err(|e| status::chain(&e.into()))?;
                 rows.into_iter()
                     .map(|(k, v)| {
-                        let info: ContractInfo = serde_json::from_slice(&v).map_err(|e| {
+                        let info = ContractInfo::decode(&v).map_err(|e| {
                             Status::data_loss(format!("contract info does not decode: {e}"))
                         })?;
                         Ok(v1::ContractInfo {
                             address: k.get(1..).unwrap_or_default().to_vec(),
-                            code_hash: hex::decode(&info.code_hash).unwrap_or_default(),
+                            code_hash: info.code_hash.0.to_vec(),
                             creator: info.creator.0.to_vec(),
                             label: info.label,
                             admin: info.admin.map(|a| a.0.to_vec()),

@@ -217,12 +217,12 @@ impl Session {
             }
         }
         let info = ContractInfo {
-            code_hash: code.to_hex(),
+            code_hash: code,
             creator,
             label: label.to_string(),
             admin,
         };
-        let info = info.encode()?;
+        let info = info.encode();
         let cp = self.tx.borrow().overlay.checkpoint();
         self.tx
             .borrow_mut()
@@ -280,8 +280,8 @@ impl Session {
                 return Err(Fault::NoSuchCode(code.to_hex()).into());
             }
         }
-        info.code_hash = code.to_hex();
-        let raw = info.encode()?;
+        info.code_hash = code;
+        let raw = info.encode();
         let cp = self.tx.borrow().overlay.checkpoint();
         self.tx
             .borrow_mut()
