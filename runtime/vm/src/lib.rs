@@ -34,11 +34,7 @@
 //! | `frame.rs` | the frame runner: one entry point on a fresh instance, for top-level and nested calls |
 //! | `engine.rs` | the deterministic wasmtime engine, the compiled-module cache, the store data `HostCtx` |
 //! | `tx.rs` | what a transaction's frames share: [`BlockEnv`], [`ContractEvent`], the pending state |
-//! | `contract.rs` | contract metadata: [`ContractInfo`], code-hash lookup, the per-block [`ContractCache`] |
-//!
-//! State keys, contract addresses, the return packing and [`CodeHash`] (= [`Hash`](struct@Hash)) are not
-//! defined here but in [`layout`] (`hanok_abi::layout`), which the chain, the SDKs and the node
-//! call too; `state::keys` keeps the VM's old names for them.
+//! | `contract.rs` | contract metadata: [`ContractInfo`] (binary, versioned), code-hash lookup, the per-block [`ContractCache`] |
 //! | `state.rs` | [`Backend`], [`MemBackend`], the overlay of pending writes with checkpoints |
 //! | `validate.rs`, `config.rs`, `error.rs` | upload limits, [`Limits`] and [`GasSchedule`], errors |
 //!
@@ -48,6 +44,10 @@
 //! `HostCtx` holds the engine, because a nested call instantiates its callee from the same engine
 //! and cache. Breaking it would put a trait object between every frame and the engine for no
 //! gain in clarity.
+//!
+//! State keys, contract addresses, the return packing and [`CodeHash`] (=
+//! [`Hash`](struct@Hash)) are not defined here but in [`layout`] (`hanok_abi::layout`), which the
+//! chain, the SDKs and the node call too; `state::keys` keeps the VM's old names for them.
 #![deny(clippy::arithmetic_side_effects)]
 
 mod config;
