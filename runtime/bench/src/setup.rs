@@ -229,20 +229,10 @@ fn predecessor(a: &Address) -> Address {
     Address(b)
 }
 
-/// The address of a contract created by `creator` with `label`: sha256("hanok/contract/v1" ||
-/// creator || label), first 20 bytes — the VM's rule (`hanok_vm::contract_address`), restated
-/// here so the closing workload can wire contracts that name each other before they exist;
-/// every prediction is checked against the instantiate receipt.
-pub(crate) fn contract_address(creator: &Address, label: &str) -> Address {
-    let mut pre = Vec::with_capacity(17 + 20 + label.len());
-    pre.extend_from_slice(b"hanok/contract/v1");
-    pre.extend_from_slice(&creator.0);
-    pre.extend_from_slice(label.as_bytes());
-    let h = Hash::sha256(&pre);
-    let mut a = [0u8; 20];
-    a.copy_from_slice(&h.0[..20]);
-    Address(a)
-}
+/// The address of a contract created by `creator` with `label` (the one definition, in
+/// `hanok_abi::layout`), so the closing workload can wire contracts that name each other before
+/// they exist; every prediction is checked against the instantiate receipt.
+pub(crate) use hanok_types::layout::contract_address;
 
 /// Gas limit for a transaction that used `used` in a dry run: twice that, rounded up to 10k.
 pub(crate) fn gas_limit_for(used: u64) -> u64 {

@@ -4,17 +4,10 @@ use crate::error::{ChainError, Result};
 use hanok_types::Address;
 use hanok_vm::Backend;
 
-/// Namespace of account nonces. The VM owns 0x01..=0x03 (see `hanok_vm::state::keys`); the
-/// chain's keys sit in the same state tree so the state root covers them.
-pub const ACCOUNT_NONCE: u8 = 0x10;
-
-/// The state key of `address`'s next nonce.
-pub fn nonce_key(address: &Address) -> Vec<u8> {
-    let mut k = Vec::with_capacity(21);
-    k.push(ACCOUNT_NONCE);
-    k.extend_from_slice(&address.0);
-    k
-}
+/// Namespace of account nonces and the state key of an account's next nonce: defined once, in
+/// `hanok_abi::layout`. The chain's keys sit in the same state tree as the VM's (0x01..=0x03), so
+/// the state root covers them.
+pub use hanok_types::layout::{nonce_key, ACCOUNT_NONCE};
 
 /// The nonce `address`'s next transaction must carry (0 for a new account).
 ///

@@ -292,7 +292,7 @@ impl Chain {
 
     /// The root over all state after the last committed block.
     pub fn state_root(&self) -> Hash {
-        Hash(self.store().state_root())
+        self.store().state_root()
     }
 
     /// Committed state as the VM reads it (for queries and simulations).
@@ -579,7 +579,7 @@ impl Chain {
         Ok(Committed {
             height,
             block_hash: self.last_hash,
-            state_root: Hash(root),
+            state_root: root,
             receipts: output.receipts,
             log_time,
             state_time: started.elapsed().saturating_sub(log_time),

@@ -57,7 +57,7 @@ impl DevKeys {
         let accounts = ACTORS
             .iter()
             .map(|&(name, roles)| {
-                let key = SecretKey::from_seed(format!("hanok-dev/{name}").as_bytes());
+                let key = SecretKey::dev(name);
                 let pk = key.public_key();
                 DevAccount {
                     name,

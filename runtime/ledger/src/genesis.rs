@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 /// Namespace of the identity contract's role map (`Map<Address, Vec<Role>>::new("roles")`):
 /// its keys are `u16 BE 5 | "roles" | 20-byte address` (see `docs/storage.md`).
-const ROLES_NAMESPACE: &[u8] = b"roles";
+const ROLES_NAMESPACE: &str = "roles";
 
 /// What a ledger starts from: the chain's genesis, its rules, the identity contract that gates
 /// senders, the key that signs its blocks, and transactions to commit as block 1 on an empty
@@ -57,11 +57,9 @@ impl NodeGenesis {
 
 /// The key, inside the identity contract's storage, under which it stores `address`'s roles.
 pub fn roles_key(address: &Address) -> Vec<u8> {
-    let mut k = Vec::with_capacity(2usize.saturating_add(ROLES_NAMESPACE.len()).saturating_add(20));
-    k.extend_from_slice(&(ROLES_NAMESPACE.len() as u16).to_be_bytes());
-    k.extend_from_slice(ROLES_NAMESPACE);
-    k.extend_from_slice(&address.0);
-    k
+    hanok_types::layout::MapKey::new(ROLES_NAMESPACE)
+        .address(address)
+        .into_bytes()
 }
 
 /// Reads a secret key file: 64 hex digits (optionally `0x`), surrounding whitespace ignored.

@@ -6,8 +6,7 @@ use crate::ledger::{CommittedBlock, Ledger};
 use hanok_chain::{execute_block, execute_calls, header_hash, Chain, Receipt, TxContext};
 use hanok_proto::v1;
 use hanok_types::{tx_hash, Address, CheckedTx, Hash, UnsignedBody};
-use hanok_vm::state::keys;
-use hanok_vm::{BlockEnv, ContractInfo, WriteSet};
+use hanok_vm::{layout, BlockEnv, ContractInfo, WriteSet};
 
 /// Where the chain stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,11 +88,9 @@ pub fn state_diff(writes: &WriteSet) -> Vec<v1::StateWrite> {
     writes
         .iter()
         .map(|(k, v)| {
-            let (contract, contract_key) = match k.split_first() {
-                Some((&keys::CONTRACT_STORAGE, rest)) if rest.len() >= 20 => {
-                    (rest[..20].to_vec(), rest[20..].to_vec())
-                }
-                _ => (Vec::new(), Vec::new()),
+            let (contract, contract_key) = match layout::split_storage_key(k) {
+                Some((contract, key)) => (contract.0.to_vec(), key.to_vec()),
+                None => (Vec::new(), Vec::new()),
             };
             v1::StateWrite {
                 key: k.clone(),
@@ -246,29 +243,29 @@ impl Ledger {
     ) -> Result<Vec<v1::ContractInfo>> {
         let limit = limit.clamp(1, MAX_CONTRACTS_PER_PAGE);
         let start = match start_after {
-            None => vec![keys::CONTRACT_INFO],
+            None => vec![layout::CONTRACT_INFO],
             Some(after) => {
-                let mut k = keys::info(&after);
+                let mut k = layout::contract_info_key(&after);
                 k.push(0);
                 k
             }
         };
         self.with_chain(|c| {
-            let end = [keys::CONTRACT_INFO.saturating_add(1)];
+            let end = [layout::CONTRACT_INFO.saturating_add(1)];
             let rows = c
                 .backend()
                 .scan(&start, Some(&end), limit)
                 .map_err(hanok_chain::ChainError::from)?;
             rows.into_iter()
                 .map(|(k, v)| {
-                    let info: ContractInfo = serde_json::from_slice(&v).map_err(|e| {
+                    let info = ContractInfo::decode(&v).map_err(|e| {
                         hanok_chain::ChainError::Corrupt(format!(
                             "contract info does not decode: {e}"
                         ))
                     })?;
                     Ok(v1::ContractInfo {
                         address: k.get(1..).unwrap_or_default().to_vec(),
-                        code_hash: hex::decode(&info.code_hash).unwrap_or_default(),
+                        code_hash: info.code_hash.0.to_vec(),
                         creator: info.creator.0.to_vec(),
                         label: info.label,
                         admin: info.admin.map(|a| a.0.to_vec()),
@@ -285,7 +282,7 @@ impl Ledger {
     pub fn code(&self, code_hash: Hash) -> Result<Vec<u8>> {
         self.with_chain(|c| {
             c.backend()
-                .get(&keys::code(&code_hash.0))
+                .get(&layout::code_key(&code_hash))
                 .map_err(hanok_chain::ChainError::from)?
                 .ok_or_else(|| LedgerError::NotFound(format!("no code with hash {code_hash}")))
         })

@@ -7,7 +7,7 @@ use crate::status;
 use hanok_ledger::CommittedBlock;
 use hanok_proto::v1::{self, contracts_server, ledger_server, proofs_server};
 use hanok_types::{Address, Hash};
-use hanok_vm::state::keys;
+use hanok_vm::layout;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -466,7 +466,7 @@ impl proofs_server::Proofs for Api {
         let r = req.into_inner();
         let key = match (r.key.is_empty(), r.contract.is_empty()) {
             (false, true) => r.key,
-            (true, false) => keys::storage(&address("contract", &r.contract)?, &r.contract_key),
+            (true, false) => layout::storage_key(&address("contract", &r.contract)?, &r.contract_key),
             _ => {
                 return Err(status::bad_field(
                     "key",

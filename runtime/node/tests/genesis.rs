@@ -386,3 +386,19 @@ fn the_dev_genesis_as_a_file_has_the_dev_genesis_hash() -> Result<()> {
     assert!(g.bootstrap.is_empty());
     Ok(())
 }
+
+/// The state root after the dev genesis (block 0) is consensus data: it covers every genesis
+/// key, among them each contract's binary `ContractInfo` and code. It moves when that encoding,
+/// the state layout or the system contracts' wasm change; `UPDATE_EXPECT=1 cargo test -p
+/// hanok-node --test genesis` rewrites it, and the commit that does must say why.
+#[test]
+fn the_dev_genesis_state_root_is_pinned() -> Result<()> {
+    let dev = hanok_node::dev::dev_genesis();
+    let dir = tempfile::tempdir()?;
+    let vm = hanok_vm::Vm::new(hanok_vm::VmConfig::default())?;
+    let (chain, _) = hanok_chain::Chain::open(dir.path(), dev.genesis, vm, dev.chain)?;
+    assert_eq!(chain.height(), 0);
+    expect_test::expect!["85cb35d70d278f553302c45b8e7071f74ef69a3c2e274153a589429853857839"]
+        .assert_eq(&chain.state_root().to_hex());
+    Ok(())
+}

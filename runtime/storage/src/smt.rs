@@ -108,7 +108,7 @@ fn fold(slots: &[Child]) -> Folded {
 
 /// The nibble of `path` at nibble depth `depth` (high nibble first, as [`path_bit`] reads bits).
 fn nibble(path: &Hash, depth: usize) -> usize {
-    let byte = path[depth / 2];
+    let byte = path.0[depth / 2];
     usize::from(if depth.is_multiple_of(2) {
         byte >> 4
     } else {
@@ -145,12 +145,12 @@ fn encode_node(children: &Children) -> Vec<u8> {
             } => {
                 present |= 1 << i;
                 leaves |= 1 << i;
-                out.extend_from_slice(key_hash);
-                out.extend_from_slice(value_hash);
+                out.extend_from_slice(&key_hash.0);
+                out.extend_from_slice(&value_hash.0);
             }
             Child::Node(h) => {
                 present |= 1 << i;
-                out.extend_from_slice(h);
+                out.extend_from_slice(&h.0);
             }
         }
     }
@@ -175,13 +175,13 @@ fn decode_node(bytes: &[u8]) -> Option<Children> {
             let (k, tail) = rest.split_first_chunk::<32>()?;
             let (v, tail) = tail.split_first_chunk::<32>()?;
             *slot = Child::Leaf {
-                key_hash: *k,
-                value_hash: *v,
+                key_hash: Hash(*k),
+                value_hash: Hash(*v),
             };
             rest = tail;
         } else {
             let (h, tail) = rest.split_first_chunk::<32>()?;
-            *slot = Child::Node(*h);
+            *slot = Child::Node(Hash(*h));
             rest = tail;
         }
     }
@@ -197,13 +197,13 @@ fn encode_child(c: &Child) -> Vec<u8> {
             value_hash,
         } => {
             let mut out = vec![1];
-            out.extend_from_slice(key_hash);
-            out.extend_from_slice(value_hash);
+            out.extend_from_slice(&key_hash.0);
+            out.extend_from_slice(&value_hash.0);
             out
         }
         Child::Node(h) => {
             let mut out = vec![2];
-            out.extend_from_slice(h);
+            out.extend_from_slice(&h.0);
             out
         }
     }
@@ -323,7 +323,7 @@ impl SparseMerkleTree {
             None => {
                 // No root reference: a new tree, or one written by the binary-node format.
                 let old_root = tree.get(META_ROOT).map_err(db)?;
-                if old_root.is_some_and(|r| r.as_ref() != EMPTY_HASH) {
+                if old_root.is_some_and(|r| r.as_ref() != EMPTY_HASH.0) {
                     return Err(Error::StateFormat);
                 }
                 Child::Empty
@@ -386,10 +386,10 @@ impl SparseMerkleTree {
         // A node rebuilt unchanged keeps its hash: delete only what no longer exists.
         let created: HashSet<&Hash> = pending.new.iter().map(|(h, _, _)| h).collect();
         for hash in pending.stale.iter().filter(|h| !created.contains(h)) {
-            batch.remove(prefixed(NODE_PREFIX, hash));
+            batch.remove(prefixed(NODE_PREFIX, &hash.0));
         }
         for (hash, _, children) in &pending.new {
-            batch.insert(prefixed(NODE_PREFIX, hash), encode_node(children));
+            batch.insert(prefixed(NODE_PREFIX, &hash.0), encode_node(children));
         }
         for (_, key, value) in &ups {
             match value {
@@ -408,7 +408,7 @@ impl SparseMerkleTree {
                 .collect(),
             cache_drop: pending.stale,
         };
-        batch.insert(META_ROOT, &root.hash[..]);
+        batch.insert(META_ROOT, &root.hash.0[..]);
         batch.insert(META_TOP, encode_child(&top));
         Ok((root, batch))
     }
@@ -476,7 +476,7 @@ impl SparseMerkleTree {
         }
         let bytes = self
             .tree
-            .get(prefixed(NODE_PREFIX, hash))
+            .get(prefixed(NODE_PREFIX, &hash.0))
             .map_err(db)?
             .ok_or_else(|| Error::CorruptState(format!("missing tree node {}", hex(hash))))?;
         let children = decode_node(&bytes)
@@ -687,7 +687,7 @@ pub(crate) fn prefixed(prefix: u8, key: &[u8]) -> Vec<u8> {
 }
 
 pub(crate) fn to_hash(bytes: &[u8]) -> Option<Hash> {
-    bytes.try_into().ok()
+    Hash::from_slice(bytes)
 }
 
 fn corrupt_depth() -> Error {
@@ -695,5 +695,5 @@ fn corrupt_depth() -> Error {
 }
 
 fn hex(h: &Hash) -> String {
-    h.iter().map(|b| format!("{b:02x}")).collect()
+    h.to_hex()
 }

@@ -71,12 +71,13 @@ impl PublicKey {
         if sig.len() != SIGNATURE_LEN {
             return Err(SigError::Length(sig.len()));
         }
-        let sig = Signature::from_slice(sig).map_err(|_| SigError::Encoding)?;
+        let parsed = Signature::from_slice(sig).map_err(|_| SigError::Encoding)?;
         // k256 would refuse a high-S signature too, but only as "does not verify"; a client
         // needs to know that normalising s is the fix.
-        if sig.normalize_s().is_some() {
+        if !hanok_abi::secp256k1::is_low_s(sig) {
             return Err(SigError::HighS);
         }
+        let sig = parsed;
         self.key
             .verify_prehash(&prehash.0, &sig)
             .map_err(|_| SigError::Mismatch)
@@ -183,6 +184,13 @@ pub enum SigError {
     Mismatch,
 }
 
+/// The seed of dev account `name`: `hanok-dev/<name>`. Its key is sha256 of the seed's UTF-8
+/// bytes, re-hashed while the digest is not a valid secret key (zero or not below the curve
+/// order); see [`SecretKey::from_seed`].
+pub fn dev_seed(name: &str) -> String {
+    format!("hanok-dev/{name}")
+}
+
 /// A secp256k1 secret key that signs deterministically (RFC 6979) and always low-S.
 #[derive(Clone)]
 pub struct SecretKey(SigningKey);
@@ -203,6 +211,13 @@ impl SecretKey {
             }
             h = Hash::sha256(&h.0);
         }
+    }
+
+    /// The key of dev account `name` (`authority`, `official-1`, `bank-a`...): [`SecretKey::from_seed`]
+    /// of the seed `hanok-dev/<name>` ([`dev_seed`]). The one definition of the dev keys, for the
+    /// dev genesis and `hanok_client::Signer::dev` alike. Never use on a real chain.
+    pub fn dev(name: &str) -> SecretKey {
+        SecretKey::from_seed(dev_seed(name).as_bytes())
     }
 
     /// The 32 secret bytes. Handle with care.

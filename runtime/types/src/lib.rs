@@ -1,4 +1,5 @@
-//! `hanok-types`: the nouns every part of the node agrees on — [`Hash`] (sha256), account
+//! `hanok-types`: the nouns every part of the node agrees on — [`Hash`](struct@Hash) (sha256, defined in
+//! `hanok-abi` and re-exported with the state [`layout`]), account
 //! [`Address`]es derived from secp256k1 keys ([`PublicKey`], [`SecretKey`]), their `did:key`
 //! rendering ([`did`]), and transactions that carry proof of their checks ([`CheckedTx`]).
 //!
@@ -19,15 +20,13 @@
 
 pub mod did;
 mod error;
-mod hash;
 mod keys;
 mod tx;
 
 pub use did::{parse_did_key, to_did_key, DidError};
 pub use error::{Result, TxError};
-pub use hanok_abi::Address;
-pub use hash::Hash;
-pub use keys::{address_of, PublicKey, SecretKey, SigError, PUBKEY_LEN, SIGNATURE_LEN};
+pub use hanok_abi::{layout, Address, Hash};
+pub use keys::{address_of, dev_seed, PublicKey, SecretKey, SigError, PUBKEY_LEN, SIGNATURE_LEN};
 pub use tx::{check, sign_body, tx_hash, Call, CheckedTx, TxLimits, UnsignedBody};
 
 #[cfg(test)]

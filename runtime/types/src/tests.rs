@@ -237,3 +237,44 @@ fn cached_key_parsing_gives_the_same_keys_and_refuses_the_same_points() {
     bad_prefix[0] = 0x04;
     assert_eq!(PublicKey::from_compressed(&bad_prefix), None);
 }
+
+#[test]
+fn the_shared_low_s_rule_agrees_with_k256() {
+    use k256::ecdsa::Signature;
+    // For many signatures and their high-S twins, `hanok_abi::secp256k1::is_low_s` (the one rule
+    // the VM, the guest mock and this crate use) says what k256's own normalisation says.
+    for i in 0u32..64 {
+        let key = SecretKey::from_seed(&i.to_be_bytes());
+        let low = key.sign_prehash(&Hash::sha256(&i.to_le_bytes()));
+        let Ok(sig) = Signature::from_slice(&low) else {
+            panic!("a signature we made does not parse");
+        };
+        let high: [u8; 64] = Signature::from_scalars(sig.r(), -*sig.s())
+            .map(|s| s.to_bytes().into())
+            .unwrap_or([0; 64]);
+        for bytes in [low, high] {
+            let Ok(parsed) = Signature::from_slice(&bytes) else {
+                panic!("a twin does not parse");
+            };
+            assert_eq!(
+                hanok_abi::secp256k1::is_low_s(&bytes),
+                parsed.normalize_s().is_none()
+            );
+        }
+        assert!(!hanok_abi::secp256k1::is_low_s(&high));
+        assert_eq!(
+            key.public_key()
+                .verify_prehash(&Hash::sha256(&i.to_le_bytes()), &high),
+            Err(SigError::HighS)
+        );
+    }
+}
+
+#[test]
+fn dev_keys_come_from_their_seed() {
+    assert_eq!(dev_seed("bank-a"), "hanok-dev/bank-a");
+    assert_eq!(
+        SecretKey::dev("bank-a").to_bytes(),
+        SecretKey::from_seed(b"hanok-dev/bank-a").to_bytes()
+    );
+}

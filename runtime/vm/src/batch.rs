@@ -1,9 +1,9 @@
 //! A transaction's calls run all-or-nothing in one session: the one definition that blocks,
 //! `Simulate` and the testkit share.
 
-use crate::engine::CodeHash;
+use crate::contract::CodeHash;
 use crate::error::{CallError, StorageError};
-use crate::exec::{Effects, Session};
+use crate::session::{Effects, Session};
 use hanok_abi::Address;
 
 /// One call of a transaction, borrowed from wherever the transaction is held.

@@ -1,78 +1,102 @@
-//! The deterministic wasmtime engine, the module cache (memory and disk), and [`Vm`].
+//! The deterministic wasmtime engine, the compiled-module cache (memory and disk), and the data
+//! every wasm store carries ([`HostCtx`]).
+//!
+//! The one type-level tie of the VM lives here, in one file: [`Inner`] holds modules
+//! instantiated with [`HostCtx`] as their store data, and a [`HostCtx`] holds the [`Inner`] that
+//! made it, because a host function running a nested call (`call`, `query`) must instantiate the
+//! callee from the same engine and cache. Files only import downwards: `vm` → `session`/`host`
+//! → `frame` → `engine` → `tx` → `contract` → `state`.
 
 use crate::config::{GasSchedule, Limits, VmConfig};
-use crate::error::{SetupError, ValidationError};
-use crate::host::{self, HostCtx};
+use crate::contract::CodeHash;
+use crate::error::{trap, Fault, SetupError, ValidationError};
+use crate::tx::TxState;
 use crate::validate::validate;
-use sha2::{Digest, Sha256};
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::{Arc, RwLock};
 use wasmparser::WasmFeatures;
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module,
-    PoolingAllocationConfig,
+    Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Memory, Module,
+    PoolingAllocationConfig, ResourceLimiter,
 };
 
-/// sha256 of a module's bytes: how code is named on chain.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CodeHash(pub [u8; 32]);
-
-impl CodeHash {
-    /// Hashes wasm bytes.
-    pub fn of(wasm: &[u8]) -> CodeHash {
-        CodeHash(Sha256::digest(wasm).into())
-    }
-
-    /// Lowercase hex.
-    pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
-    }
-
-    /// Parses 64 hex digits.
-    pub fn from_hex(s: &str) -> Option<CodeHash> {
-        let bytes = hex::decode(s).ok()?;
-        Some(CodeHash(bytes.try_into().ok()?))
-    }
-}
-
-impl fmt::Display for CodeHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
-
-impl fmt::Debug for CodeHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CodeHash({})", self.to_hex())
-    }
-}
-
+/// The engine, the host functions (as a linker) and the compiled modules; shared by every
+/// session and frame through an `Arc`.
 pub(crate) struct Inner {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<HostCtx>,
     pub(crate) limits: Limits,
     pub(crate) gas: GasSchedule,
-    cache_dir: Option<PathBuf>,
+    pub(crate) cache_dir: Option<PathBuf>,
     modules: RwLock<HashMap<CodeHash, Arc<InstancePre<HostCtx>>>>,
 }
 
-/// The hanok VM: a deterministic wasmtime engine, the host functions, and compiled modules.
-///
-/// Cheap to clone and shareable across threads; each transaction runs in a
-/// [`crate::Session`] created with [`Vm::session`].
-#[derive(Clone)]
-pub struct Vm {
+/// The data of one call frame's store: who runs, for whom, on which transaction.
+pub(crate) struct HostCtx {
+    /// The engine and cache a nested call instantiates its callee from.
     pub(crate) inner: Arc<Inner>,
+    pub(crate) tx: Rc<RefCell<TxState>>,
+    pub(crate) contract: hanok_abi::Address,
+    pub(crate) sender: hanok_abi::Address,
+    pub(crate) depth: u32,
+    pub(crate) read_only: bool,
+    pub(crate) input: Vec<u8>,
+    /// The bytes the last host function produced, for `register_read`.
+    pub(crate) register: Vec<u8>,
+    pub(crate) memory: Option<Memory>,
+    pub(crate) limiter: Limiter,
 }
 
-impl fmt::Debug for Vm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Vm")
-            .field("cache_dir", &self.inner.cache_dir)
-            .finish_non_exhaustive()
+/// Caps memory and table growth at run time with a typed error.
+pub(crate) struct Limiter {
+    pub(crate) max_memory_bytes: usize,
+    pub(crate) max_memory_pages: u64,
+    pub(crate) max_table_elements: usize,
+}
+
+impl Limiter {
+    /// The caps of `limits`.
+    pub(crate) fn new(limits: &Limits) -> Limiter {
+        Limiter {
+            max_memory_bytes: usize::try_from(limits.max_memory_pages.saturating_mul(65_536))
+                .unwrap_or(usize::MAX),
+            max_memory_pages: limits.max_memory_pages,
+            max_table_elements: usize::try_from(limits.max_table_elements).unwrap_or(usize::MAX),
+        }
+    }
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_memory_bytes {
+            return Err(trap(Fault::MemoryLimit {
+                limit_pages: self.max_memory_pages,
+            }));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_table_elements {
+            return Err(trap(Fault::TableLimit {
+                limit: self.max_table_elements as u64,
+            }));
+        }
+        Ok(true)
     }
 }
 
@@ -151,17 +175,24 @@ fn engine_config(limits: &Limits) -> Config {
     c
 }
 
-impl Vm {
-    /// Builds the engine and host functions, and opens the compiled-module cache.
+/// A wasmtime engine configured for determinism and the pooling allocator.
+///
+/// # Errors
+/// [`SetupError::Engine`] when wasmtime refuses the configuration.
+pub(crate) fn new_engine(limits: &Limits) -> Result<Engine, SetupError> {
+    Engine::new(&engine_config(limits)).map_err(|e| SetupError::Engine(e.to_string()))
+}
+
+impl Inner {
+    /// The engine with `linker`'s host functions, and the compiled-module cache of `config`.
     ///
     /// # Errors
-    /// [`SetupError`] when wasmtime refuses the configuration or the cache directory cannot be
-    /// created.
-    pub fn new(config: VmConfig) -> Result<Vm, SetupError> {
-        let engine = Engine::new(&engine_config(&config.limits))
-            .map_err(|e| SetupError::Engine(e.to_string()))?;
-        let mut linker = Linker::new(&engine);
-        host::define(&mut linker).map_err(|e| SetupError::Engine(e.to_string()))?;
+    /// [`SetupError::Cache`] when the cache directory cannot be created.
+    pub(crate) fn new(
+        engine: Engine,
+        linker: Linker<HostCtx>,
+        config: VmConfig,
+    ) -> Result<Inner, SetupError> {
         let cache_dir = match config.cache_dir {
             Some(dir) => {
                 // The cache key covers the engine build and settings and the gas schedule: an
@@ -178,55 +209,17 @@ impl Vm {
             }
             None => None,
         };
-        Ok(Vm {
-            inner: Arc::new(Inner {
-                engine,
-                linker,
-                limits: config.limits,
-                gas: config.gas,
-                cache_dir,
-                modules: RwLock::new(HashMap::new()),
-            }),
+        Ok(Inner {
+            engine,
+            linker,
+            limits: config.limits,
+            gas: config.gas,
+            cache_dir,
+            modules: RwLock::new(HashMap::new()),
         })
     }
 
-    /// The limits this VM enforces.
-    pub fn limits(&self) -> &Limits {
-        &self.inner.limits
-    }
-
-    /// The gas schedule this VM charges.
-    pub fn gas_schedule(&self) -> &GasSchedule {
-        &self.inner.gas
-    }
-
     /// Validates `wasm`, compiles it once and caches the result in memory and on disk.
-    /// Idempotent: code already prepared is not validated or compiled again.
-    ///
-    /// # Errors
-    /// [`ValidationError`] naming the first limit the module breaks.
-    pub fn prepare(&self, wasm: &[u8]) -> Result<(CodeHash, Loaded), ValidationError> {
-        self.inner.prepare(wasm)
-    }
-
-    /// Whether the module is compiled and in memory.
-    pub fn is_loaded(&self, hash: &CodeHash) -> bool {
-        self.inner
-            .modules
-            .read()
-            .map(|m| m.contains_key(hash))
-            .unwrap_or(false)
-    }
-
-    /// Drops every module from memory (the disk cache stays): what a restarted node sees.
-    pub fn clear_memory_cache(&self) {
-        if let Ok(mut m) = self.inner.modules.write() {
-            m.clear();
-        }
-    }
-}
-
-impl Inner {
     pub(crate) fn prepare(&self, wasm: &[u8]) -> Result<(CodeHash, Loaded), ValidationError> {
         let hash = CodeHash::of(wasm);
         if self.cached(&hash).is_some() {
@@ -255,6 +248,21 @@ impl Inner {
             .map_err(|e| ValidationError::Compile(e.to_string()))?;
         self.insert(hash, Arc::new(pre));
         Ok((hash, Loaded::Compiled))
+    }
+
+    /// Whether the module is compiled and in memory.
+    pub(crate) fn is_loaded(&self, hash: &CodeHash) -> bool {
+        self.modules
+            .read()
+            .map(|m| m.contains_key(hash))
+            .unwrap_or(false)
+    }
+
+    /// Drops every module from memory (the disk cache stays).
+    pub(crate) fn clear_memory_cache(&self) {
+        if let Ok(mut m) = self.modules.write() {
+            m.clear();
+        }
     }
 
     pub(crate) fn cached(&self, hash: &CodeHash) -> Option<Arc<InstancePre<HostCtx>>> {

@@ -167,6 +167,24 @@ impl CallError {
     }
 }
 
+/// A [`CallError`] on its way up through wasmtime: what a host function or the resource limiter
+/// returns to stop the guest, and what the frame runner downcasts back.
+#[derive(Debug)]
+pub(crate) struct HostTrap(pub(crate) CallError);
+
+impl std::fmt::Display for HostTrap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for HostTrap {}
+
+/// Stops the guest with `e`.
+pub(crate) fn trap(e: impl Into<CallError>) -> wasmtime::Error {
+    wasmtime::Error::new(HostTrap(e.into()))
+}
+
 /// Failure to set up the VM (engine configuration, cache directory).
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {

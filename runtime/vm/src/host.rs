@@ -1,111 +1,21 @@
-//! The host functions of module `hanok`, each charged gas before it does any work.
+//! The host functions of module `hanok`, each charged gas before it does any work. `call` and
+//! `query` run the callee through the frame runner, in the caller's transaction.
 
 use crate::config::GasSchedule;
-use crate::engine::Inner;
-use crate::error::{CallError, Fault};
-use crate::exec::{run_frame, Frame, TxState};
-use crate::state::keys;
-use hanok_abi::{encode_pairs, encode_result, exports, imports, Address, Env, Event, HOST_MODULE};
+use crate::engine::HostCtx;
+use crate::error::{trap, CallError, Fault};
+use crate::frame::{run_frame, Frame};
+use crate::tx::ContractEvent;
+use hanok_abi::{
+    encode_pairs, encode_result, exports, imports, layout, Address, Env, Event, HOST_MODULE,
+};
 use k256::ecdsa::signature::hazmat::PrehashVerifier;
 use k256::ecdsa::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
-use std::cell::RefCell;
-use std::fmt;
-use std::rc::Rc;
-use std::sync::Arc;
-use wasmtime::{Caller, Linker, Memory, ResourceLimiter};
-
-/// An event as the VM records it: the contract's [`Event`] plus who emitted it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ContractEvent {
-    /// The emitting contract.
-    pub contract: Address,
-    /// Event type.
-    #[serde(rename = "type")]
-    pub ty: String,
-    /// Attributes in emission order.
-    pub attributes: Vec<(String, String)>,
-}
-
-impl ContractEvent {
-    /// The value of the first attribute named `key`.
-    pub fn attr(&self, key: &str) -> Option<&str> {
-        self.attributes
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// What a host function returns to stop the guest: carries the call error up through wasmtime.
-#[derive(Debug)]
-pub(crate) struct HostTrap(pub(crate) CallError);
-
-impl fmt::Display for HostTrap {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl std::error::Error for HostTrap {}
-
-pub(crate) fn trap(e: impl Into<CallError>) -> wasmtime::Error {
-    wasmtime::Error::new(HostTrap(e.into()))
-}
+use wasmtime::{Caller, Linker, Memory};
 
 fn misuse(msg: impl Into<String>) -> wasmtime::Error {
     trap(Fault::HostMisuse(msg.into()))
-}
-
-/// Caps memory and table growth at run time with a typed error.
-pub(crate) struct Limiter {
-    pub(crate) max_memory_bytes: usize,
-    pub(crate) max_memory_pages: u64,
-    pub(crate) max_table_elements: usize,
-}
-
-impl ResourceLimiter for Limiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _max: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.max_memory_bytes {
-            return Err(trap(Fault::MemoryLimit {
-                limit_pages: self.max_memory_pages,
-            }));
-        }
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _max: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.max_table_elements {
-            return Err(trap(Fault::TableLimit {
-                limit: self.max_table_elements as u64,
-            }));
-        }
-        Ok(true)
-    }
-}
-
-/// The data of one call frame's store.
-pub(crate) struct HostCtx {
-    pub(crate) inner: Arc<Inner>,
-    pub(crate) tx: Rc<RefCell<TxState>>,
-    pub(crate) contract: Address,
-    pub(crate) sender: Address,
-    pub(crate) depth: u32,
-    pub(crate) read_only: bool,
-    pub(crate) input: Vec<u8>,
-    pub(crate) register: Vec<u8>,
-    pub(crate) memory: Option<Memory>,
-    pub(crate) limiter: Limiter,
 }
 
 type C<'a> = Caller<'a, HostCtx>;
@@ -249,7 +159,7 @@ pub(crate) fn define(linker: &mut Linker<HostCtx>) -> wasmtime::Result<()> {
                     .saturating_add(bytes_gas(g.per_byte, key.len()))
             };
             charge(&mut c, cost)?;
-            let full = keys::storage(&c.data().contract, &key);
+            let full = layout::storage_key(&c.data().contract, &key);
             let value = {
                 let tx = c.data().tx.borrow();
                 tx.overlay.get(tx.backend.as_ref(), &full).map_err(trap)?
@@ -281,7 +191,7 @@ pub(crate) fn define(linker: &mut Linker<HostCtx>) -> wasmtime::Result<()> {
                 ))
             };
             charge(&mut c, cost)?;
-            let full = keys::storage(&c.data().contract, &key);
+            let full = layout::storage_key(&c.data().contract, &key);
             c.data().tx.borrow_mut().overlay.put(full, Some(value));
             Ok(())
         },
@@ -299,7 +209,7 @@ pub(crate) fn define(linker: &mut Linker<HostCtx>) -> wasmtime::Result<()> {
                     .saturating_add(bytes_gas(g.per_byte, key.len()))
             };
             charge(&mut c, cost)?;
-            let full = keys::storage(&c.data().contract, &key);
+            let full = layout::storage_key(&c.data().contract, &key);
             c.data().tx.borrow_mut().overlay.put(full, None);
             Ok(())
         },
@@ -320,11 +230,11 @@ pub(crate) fn define(linker: &mut Linker<HostCtx>) -> wasmtime::Result<()> {
             let cost = gas(&c).storage_range;
             charge(&mut c, cost)?;
             let contract = c.data().contract;
-            let prefix = keys::storage_prefix(&contract);
-            let full_start = keys::storage(&contract, &start);
+            let prefix = layout::storage_prefix(&contract);
+            let full_start = layout::storage_key(&contract, &start);
             let full_end = match end {
-                Some(e) => Some(keys::storage(&contract, &e)),
-                None => keys::prefix_end(&prefix),
+                Some(e) => Some(layout::storage_key(&contract, &e)),
+                None => layout::prefix_end(&prefix),
             };
             let pairs = {
                 let tx = c.data().tx.borrow();
@@ -441,16 +351,16 @@ pub(crate) fn define(linker: &mut Linker<HostCtx>) -> wasmtime::Result<()> {
 
 /// Verifies a compact low-S secp256k1 signature over a 32-byte prehash.
 pub fn secp256k1_verify(hash: &[u8], sig: &[u8], pubkey: &[u8]) -> bool {
+    // High-S signatures are malleable twins of valid ones; refuse them (the one rule, in abi).
+    if !hanok_abi::secp256k1::is_low_s(sig) {
+        return false;
+    }
     let (Ok(key), Ok(sig)) = (
         VerifyingKey::from_sec1_bytes(pubkey),
         Signature::from_slice(sig),
     ) else {
         return false;
     };
-    // High-S signatures are malleable twins of valid ones; refuse them.
-    if sig.normalize_s().is_some() {
-        return false;
-    }
     key.verify_prehash(hash, &sig).is_ok()
 }
 

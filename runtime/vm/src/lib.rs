@@ -21,28 +21,60 @@
 //! a contract: height and time come from [`BlockEnv`]; floats are NaN-canonicalised; every
 //! optional wasm proposal is off; error messages carry no host detail. Our own call-depth limit
 //! ([`Limits::max_call_depth`]) is what contracts can rely on, not the native stack.
+//!
+//! # Inside
+//!
+//! One job per file; files import only the ones listed after them:
+//!
+//! | file | holds |
+//! | --- | --- |
+//! | `vm.rs` | [`Vm`]: puts the engine and the host functions together, opens sessions |
+//! | `session.rs` | the session API: [`Session`] (upload, instantiate, execute, query, migrate, finish), [`Outcome`], [`Effects`] |
+//! | `host.rs` | the host functions of module `hanok` ([`secp256k1_verify`] among them) |
+//! | `frame.rs` | the frame runner: one entry point on a fresh instance, for top-level and nested calls |
+//! | `engine.rs` | the deterministic wasmtime engine, the compiled-module cache, the store data `HostCtx` |
+//! | `tx.rs` | what a transaction's frames share: [`BlockEnv`], [`ContractEvent`], the pending state |
+//! | `contract.rs` | contract metadata: [`ContractInfo`] (binary, versioned), code-hash lookup, the per-block [`ContractCache`] |
+//! | `state.rs` | [`Backend`], [`MemBackend`], the overlay of pending writes with checkpoints |
+//! | `validate.rs`, `config.rs`, `error.rs` | upload limits, [`Limits`] and [`GasSchedule`], errors |
+//!
+//! `host.rs` → `frame.rs` is the re-entrant edge: a host function's nested call runs the callee
+//! through the frame runner. The one tie that remains is at the type level and stays inside
+//! `engine.rs`: the engine's compiled modules are instantiated with `HostCtx` as store data, and
+//! `HostCtx` holds the engine, because a nested call instantiates its callee from the same engine
+//! and cache. Breaking it would put a trait object between every frame and the engine for no
+//! gain in clarity.
+//!
+//! State keys, contract addresses, the return packing and [`CodeHash`] (=
+//! [`Hash`](struct@Hash)) are not defined here but in [`layout`] (`hanok_abi::layout`), which the
+//! chain, the SDKs and the node call too; `state::keys` keeps the VM's old names for them.
 #![deny(clippy::arithmetic_side_effects)]
 
 mod batch;
 mod config;
+mod contract;
 mod engine;
 mod error;
-mod exec;
+mod frame;
 mod host;
+mod session;
 pub mod state;
+mod tx;
 mod validate;
+mod vm;
 
 pub use batch::{TxCall, TxRun};
 pub use config::{GasSchedule, Limits, VmConfig};
-pub use engine::{CodeHash, Loaded, Vm};
+pub use contract::{contract_address, CodeHash, ContractCache, ContractInfo};
+pub use engine::Loaded;
 pub use error::{CallError, Fault, Result, SetupError, StorageError, ValidationError};
-pub use exec::{
-    contract_address, BlockEnv, ContractCache, ContractInfo, Effects, Outcome, Session,
-};
-pub use hanok_abi::{Address, Amount, Env, Event};
-pub use host::{secp256k1_verify, ContractEvent};
+pub use hanok_abi::{layout, Address, Amount, Env, Event, Hash};
+pub use host::secp256k1_verify;
+pub use session::{Effects, Outcome, Session};
 pub use state::{Backend, MemBackend, WriteSet};
+pub use tx::{BlockEnv, ContractEvent};
 pub use validate::validate;
+pub use vm::Vm;
 
 /// Validates `wasm` against the default [`Limits`]. A convenience for tools and tests.
 ///

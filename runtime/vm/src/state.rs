@@ -1,8 +1,7 @@
 //! The state a transaction reads and writes: a [`Backend`] of committed state under an
-//! [`Overlay`] of pending writes with checkpoints, and the key layout the VM owns.
+//! [`Overlay`] of pending writes with checkpoints. The key layout is `hanok_abi::layout`.
 
 use crate::error::StorageError;
-use hanok_abi::Address;
 use std::collections::BTreeMap;
 use std::sync::RwLock;
 
@@ -187,59 +186,28 @@ impl Overlay {
     }
 }
 
-/// The key layout of the state the VM owns. Every key starts with a one-byte namespace, so
-/// contract storage can never collide with code or metadata. See `docs/state-layout.md`.
+/// The VM's names for the state keys it owns, kept for existing callers. The layout itself is
+/// defined once, in [`hanok_abi::layout`] (see `docs/storage.md`); new code should call that.
 pub mod keys {
-    use super::Address;
+    use hanok_abi::{layout, Address, Hash};
 
-    /// Namespace of contract storage: `0x01 | contract address | contract key`.
-    pub const CONTRACT_STORAGE: u8 = 0x01;
-    /// Namespace of contract metadata: `0x02 | contract address` → JSON `ContractInfo`.
-    pub const CONTRACT_INFO: u8 = 0x02;
-    /// Namespace of code: `0x03 | code hash` → wasm bytes.
-    pub const CODE: u8 = 0x03;
+    pub use hanok_abi::layout::{
+        prefix_end, storage_prefix, CODE, CONTRACT_INFO, CONTRACT_STORAGE,
+    };
 
-    /// The state key of `key` in `contract`'s storage.
+    /// The state key of `key` in `contract`'s storage ([`layout::storage_key`]).
     pub fn storage(contract: &Address, key: &[u8]) -> Vec<u8> {
-        let mut k = Vec::with_capacity(21usize.saturating_add(key.len()));
-        k.push(CONTRACT_STORAGE);
-        k.extend_from_slice(&contract.0);
-        k.extend_from_slice(key);
-        k
+        layout::storage_key(contract, key)
     }
 
-    /// The prefix of all of `contract`'s storage.
-    pub fn storage_prefix(contract: &Address) -> Vec<u8> {
-        storage(contract, &[])
-    }
-
-    /// The state key of a contract's metadata.
+    /// The state key of a contract's metadata ([`layout::contract_info_key`]).
     pub fn info(contract: &Address) -> Vec<u8> {
-        let mut k = Vec::with_capacity(21);
-        k.push(CONTRACT_INFO);
-        k.extend_from_slice(&contract.0);
-        k
+        layout::contract_info_key(contract)
     }
 
-    /// The state key of a code blob.
+    /// The state key of a code blob ([`layout::code_key`]).
     pub fn code(hash: &[u8; 32]) -> Vec<u8> {
-        let mut k = Vec::with_capacity(33);
-        k.push(CODE);
-        k.extend_from_slice(hash);
-        k
-    }
-
-    /// The smallest key greater than every key starting with `prefix`, or `None` if there is
-    /// none (all 0xff).
-    pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
-        let mut end = prefix.to_vec();
-        while let Some(last) = end.pop() {
-            if last < 0xff {
-                end.push(last.wrapping_add(1));
-                return Some(end);
-            }
-        }
-        None
+        layout::code_key(&Hash(*hash))
     }
 }
 
@@ -289,9 +257,11 @@ mod tests {
     }
 
     #[test]
-    fn prefix_end_handles_carry() {
-        assert_eq!(keys::prefix_end(&[1, 2]), Some(vec![1, 3]));
-        assert_eq!(keys::prefix_end(&[1, 0xff]), Some(vec![2]));
-        assert_eq!(keys::prefix_end(&[0xff]), None);
+    fn the_old_key_names_are_the_layout() {
+        let a = hanok_abi::Address([5; 20]);
+        let layout = hanok_abi::layout::storage_key(&a, b"k");
+        assert_eq!(keys::storage(&a, b"k"), layout);
+        assert_eq!(keys::code(&[9; 32]), [&[0x03][..], &[9; 32]].concat());
+        assert_eq!(keys::info(&a), [&[0x02][..], &a.0].concat());
     }
 }

@@ -1,13 +1,16 @@
 //! `hanok-abi`: the only types that cross the wasm boundary between the hanok VM (host) and a
 //! contract (guest).
 //!
-//! Key items: [`Address`], [`Amount`], [`Env`], [`Event`], the result encoding of an entry point
-//! ([`encode_result`] / [`decode_result`]), the storage range encoding, and the names of the host
-//! imports ([`imports`]) and required exports ([`exports`]).
+//! Key items: [`Address`], [`Amount`], [`Env`], [`Event`], [`Hash`](struct@Hash), the result encoding of an
+//! entry point ([`encode_result`] / [`decode_result`]), the storage range encoding, the names of
+//! the host imports ([`imports`]) and required exports ([`exports`]), the state layout
+//! ([`layout`]: state keys, SDK storage keys, contract addresses, the `(ptr << 32) | len` return
+//! packing) and the low-S rule of signatures ([`secp256k1`]).
 //!
-//! Architecture Invariant: this crate is `no_std` + `alloc`, has no dependency of ours, and knows
-//! nothing of real estate, wasmtime, sled or gRPC. Both sides agree on every byte through the
-//! functions here, so an encoding changes in exactly one place.
+//! Architecture Invariant: this crate is `no_std` + `alloc`, has no dependency of ours (only
+//! serde and sha2), and knows nothing of real estate, wasmtime, sled or gRPC. Host, guest, chain
+//! and clients agree on every byte through the functions here, so an encoding changes in exactly
+//! one place.
 //!
 //! # The calling convention
 //!
@@ -32,6 +35,10 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 use core::str::FromStr;
+
+pub mod layout;
+
+pub use layout::Hash;
 
 /// The wasm import module every host function lives in.
 pub const HOST_MODULE: &str = "hanok";
@@ -176,10 +183,30 @@ impl fmt::Display for AbiError {
 #[cfg(feature = "std")]
 impl std::error::Error for AbiError {}
 
+/// The signature rule host and guest share: secp256k1 ECDSA signatures are accepted only in
+/// low-S form (`s <= n/2`), since `(r, n - s)` is a second valid signature of the same message.
+pub mod secp256k1 {
+    /// `floor(n / 2)` for the order `n` of the secp256k1 group, big-endian: the largest `s` a
+    /// low-S signature may carry.
+    pub const HALF_ORDER: [u8; 32] = [
+        0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x5d, 0x57, 0x6e, 0x73, 0x57, 0xa4, 0x50, 0x1d, 0xdf, 0xe9, 0x2f, 0x46, 0x68, 0x1b,
+        0x20, 0xa0,
+    ];
+
+    /// Whether the 64-byte compact signature `r | s` is in low-S form: `s <= n/2`. Anything that
+    /// is not 64 bytes is not. This checks only the rule; a verifier still parses the signature
+    /// (`0 < r, s < n`) and checks it against the key.
+    pub fn is_low_s(sig: &[u8]) -> bool {
+        // Big-endian byte strings of equal length compare as the numbers they encode.
+        sig.len() == 64 && sig.get(32..).is_some_and(|s| s <= HALF_ORDER.as_slice())
+    }
+}
+
 /// A 20-byte account or contract address, shown as `0x` + 40 lowercase hex digits.
 ///
 /// An account's address is the first 20 bytes of sha256 of its compressed secp256k1 public key;
-/// a contract's is derived from its creator and label (see the VM).
+/// a contract's is derived from its creator and label ([`layout::contract_address`]).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Address(pub [u8; 20]);
 
@@ -565,6 +592,23 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn low_s_is_at_most_half_the_order() {
+        let with_s = |s: [u8; 32]| {
+            let mut sig = [1u8; 64];
+            sig[32..].copy_from_slice(&s);
+            sig
+        };
+        let half = secp256k1::HALF_ORDER;
+        assert!(secp256k1::is_low_s(&with_s(half)));
+        let mut above = half;
+        above[31] = above[31].wrapping_add(1);
+        assert!(!secp256k1::is_low_s(&with_s(above)));
+        assert!(secp256k1::is_low_s(&with_s([0; 32])));
+        assert!(!secp256k1::is_low_s(&with_s([0xff; 32])));
+        assert!(!secp256k1::is_low_s(&[0; 63]));
+    }
     use alloc::string::ToString;
     use alloc::vec;
 

@@ -55,8 +55,9 @@
 //! ```
 //!
 //! Architecture Invariant: the client depends on proto and types, never on the node or the VM.
-//! The one storage-layout rule it needs (`0x01 | contract | key`, owned by `hanok-vm`) is
-//! restated in [`proof::contract_state_key`] and pinned to the VM's by a test. Proofs are checked
+//! The storage-layout rules it needs (`0x01 | contract | key`, the SDK's map keys) come from the
+//! one definition, `hanok_abi::layout` (re-exported as `hanok_types::layout`), through
+//! [`proof::contract_state_key`] and [`proof::MapKey`]. Proofs are checked
 //! with `hanok-proof`'s `Proof::verify` — the same code the node's tree is built on, with only
 //! `sha2` behind it.
 //!

@@ -1,94 +1,34 @@
 //! Offline proof checks: state keys of contract storage, [`verify_state`], [`verify_title`] and
 //! the portable [`TitleProof`].
 //!
-//! A state key is `0x01 | contract address (20) | storage key` (the VM's layout, see
-//! `docs/storage.md`); a guest SDK `Map` storage key is `u16 BE len | namespace` followed by its
+//! Keys come from the one definition of the layout, [`hanok_types::layout`] (that is,
+//! `hanok_abi::layout`; see `docs/storage.md`): a state key is `0x01 | contract address (20) |
+//! storage key`; a guest SDK `Map` storage key is `u16 BE len | namespace` followed by its
 //! components (strings as `u16 BE len | bytes`, `u64` as 8 bytes BE, addresses as 20 bytes).
 //! The registry keeps parcels in `Map<&str, Parcel>` under [`PARCELS_NAMESPACE`].
 
 use crate::error::{ClientError, Result};
 use hanok_proof::Proof;
 use hanok_proto::v1;
-use hanok_types::{Address, Hash, PublicKey};
+use hanok_types::{layout, Address, Hash, PublicKey};
 use prost::Message;
 use serde::{Deserialize, Serialize};
 
-/// The VM's namespace byte of contract storage in the state.
-pub const CONTRACT_STORAGE: u8 = 0x01;
+/// A storage key of the guest SDK's `Map` (or `Item`), built component by component
+/// ([`layout::MapKey`]).
+pub use hanok_types::layout::MapKey;
+/// The namespace byte of contract storage in the state ([`layout::CONTRACT_STORAGE`]).
+pub use hanok_types::layout::CONTRACT_STORAGE;
+
 /// The registry's namespace of parcels (`Map<&str, Parcel>`).
 pub const PARCELS_NAMESPACE: &str = "parcels";
 /// The `format` tag of a serialised [`TitleProof`].
 pub const TITLE_PROOF_FORMAT: &str = "hanok.title-proof.v1";
 
-/// The state key of `key` in `contract`'s storage: `0x01 | contract | key`.
+/// The state key of `key` in `contract`'s storage: `0x01 | contract | key`
+/// ([`layout::storage_key`]).
 pub fn contract_state_key(contract: &Address, key: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(21usize.saturating_add(key.len()));
-    k.push(CONTRACT_STORAGE);
-    k.extend_from_slice(&contract.0);
-    k.extend_from_slice(key);
-    k
-}
-
-/// A storage key of the guest SDK's `Map` (or `Item`, with no components), built component by
-/// component exactly as the SDK encodes it.
-///
-/// ```
-/// use hanok_client::proof::MapKey;
-/// // Map<(&str, u64), _> under "history": ("P-1", 3)
-/// let key = MapKey::new("history").str("P-1").u64(3).into_bytes();
-/// assert_eq!(key, b"\x00\x07history\x00\x03P-1\x00\x00\x00\x00\x00\x00\x00\x03");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MapKey(Vec<u8>);
-
-fn write_var(out: &mut Vec<u8>, b: &[u8]) {
-    // As the SDK: a component over 65535 bytes saturates its length (contracts refuse such ids,
-    // so a key built from one is simply absent).
-    let len = u16::try_from(b.len()).unwrap_or(u16::MAX);
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(b);
-}
-
-impl MapKey {
-    /// The key of an `Item` named `namespace`, or the prefix of a `Map` under it.
-    pub fn new(namespace: &str) -> MapKey {
-        let mut out = Vec::with_capacity(namespace.len().saturating_add(2));
-        write_var(&mut out, namespace.as_bytes());
-        MapKey(out)
-    }
-
-    /// Appends a string component (`u16 BE len | bytes`).
-    #[must_use]
-    pub fn str(mut self, s: &str) -> MapKey {
-        write_var(&mut self.0, s.as_bytes());
-        self
-    }
-
-    /// Appends a `u64` component (8 bytes big-endian).
-    #[must_use]
-    pub fn u64(mut self, n: u64) -> MapKey {
-        self.0.extend_from_slice(&n.to_be_bytes());
-        self
-    }
-
-    /// Appends a `u32` component (4 bytes big-endian).
-    #[must_use]
-    pub fn u32(mut self, n: u32) -> MapKey {
-        self.0.extend_from_slice(&n.to_be_bytes());
-        self
-    }
-
-    /// Appends an address component (its 20 bytes).
-    #[must_use]
-    pub fn address(mut self, a: &Address) -> MapKey {
-        self.0.extend_from_slice(&a.0);
-        self
-    }
-
-    /// The storage key bytes.
-    pub fn into_bytes(self) -> Vec<u8> {
-        self.0
-    }
+    layout::storage_key(contract, key)
 }
 
 /// The registry's storage key of parcel `parcel_id`.
@@ -101,8 +41,8 @@ pub fn parcel_state_key(registry: &Address, parcel_id: &str) -> Vec<u8> {
     contract_state_key(registry, &parcel_storage_key(parcel_id))
 }
 
-fn root_of(root: &[u8]) -> Result<[u8; 32]> {
-    <[u8; 32]>::try_from(root).map_err(|_| {
+fn root_of(root: &[u8]) -> Result<Hash> {
+    Hash::from_slice(root).ok_or_else(|| {
         ClientError::ProofInvalid(format!("state root is {} bytes, not 32", root.len()))
     })
 }

@@ -58,7 +58,7 @@ impl Signer {
     /// `bank-a`, `bank-b`, `broker`, `seller`, `buyer`): the seed `hanok-dev/<name>`.
     /// For development only.
     pub fn dev(name: &str) -> Signer {
-        Signer::from_dev_seed(&format!("hanok-dev/{name}"))
+        Signer::new(SecretKey::dev(name))
     }
 
     /// The account address: the first 20 bytes of sha256 of the compressed public key.

@@ -211,6 +211,47 @@ fn storage_keys_follow_the_documented_layout() {
     );
 }
 
+/// The worked example of `docs/storage.md` ("State keys"): every row, from the dev seed, with
+/// the client SDK. If this fails, the layout changed: update the table, it is what clients in
+/// other languages follow.
+#[test]
+fn the_parcel_state_key_of_docs_storage_md() {
+    let authority = Signer::dev("authority");
+    assert_eq!(
+        authority.secret_hex(),
+        "2a2e107253bcac55f3a7894a00801fb2425b94a546ba99e5bc3622c80885b3a3"
+    );
+    assert_eq!(
+        hex::encode(authority.public_key_bytes()),
+        "03ed53435763842082b923a5195c4e6533e9f0074647e930d12ddb4f3870dfe823"
+    );
+    let auth = authority.address();
+    assert_eq!(
+        hex::encode(auth.0),
+        "cfe18374fa43c222f17203c51fdbeac9a0a8c8ae"
+    );
+    let registry = hanok_types::layout::contract_address(&auth, "registry");
+    assert_eq!(
+        hex::encode(registry.0),
+        "7f9f67c3c1684901fca00bc4beb13d0e88a2a5d4"
+    );
+    let id = "1168010300-1-0123-0000";
+    assert_eq!(
+        hex::encode(parcel_storage_key(id)),
+        "000770617263656c730016313136383031303330302d312d303132332d30303030"
+    );
+    let state_key = parcel_state_key(&registry, id);
+    assert_eq!(
+        hex::encode(&state_key),
+        "017f9f67c3c1684901fca00bc4beb13d0e88a2a5d4\
+         000770617263656c730016313136383031303330302d312d303132332d30303030"
+    );
+    assert_eq!(
+        key_hash(&state_key).to_hex(),
+        "1cb4c9d009a231953e0bfff2291665bb8ff7579f2d469d520eb901310ca56a86"
+    );
+}
+
 /// A one-leaf state holding parcel `P-1`, and the title proof of it in a signed header.
 fn one_leaf_title(proposer: &Signer) -> (TitleProof, Vec<u8>) {
     let registry = Address([0x5a; 20]);
@@ -229,7 +270,7 @@ fn one_leaf_title(proposer: &Signer) -> (TitleProof, Vec<u8>) {
         chain_id: "hanok-dev-1".into(),
         height: 42,
         time: 1_800_000_000,
-        state_root: root.to_vec(),
+        state_root: root.0.to_vec(),
         proposer_pubkey: proposer.public_key_bytes().to_vec(),
         ..Default::default()
     };

@@ -344,11 +344,14 @@ pub(crate) mod host {
         let Ok(key) = k256::ecdsa::VerifyingKey::from_sec1_bytes(pubkey) else {
             return false;
         };
+        // High-S signatures are refused, as on the VM (the one rule, in abi).
+        if !hanok_abi::secp256k1::is_low_s(sig) {
+            return false;
+        }
         let Ok(sig) = k256::ecdsa::Signature::from_slice(sig) else {
             return false;
         };
-        // High-S signatures are refused, as on the VM.
-        sig.normalize_s().is_none() && key.verify_prehash(hash, &sig).is_ok()
+        key.verify_prehash(hash, &sig).is_ok()
     }
 }
 

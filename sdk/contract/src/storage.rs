@@ -1,7 +1,9 @@
 //! Typed storage: [`Item`] (one value) and [`Map`] (keyed values with paged prefix ranges).
 //!
 //! # Key layout
-//! Every key starts with its namespace as `u16 BE length | name`, so namespaces are prefix-free.
+//! Defined once, in [`hanok_abi::layout`] (the client SDK computes proof keys with the same
+//! functions). Every key starts with its namespace as `u16 BE length | name`, so namespaces are
+//! prefix-free.
 //! A map key then appends each key component: fixed-width components raw (`u64`/`u32` big-endian
 //! so they sort numerically, [`Address`] as its 20 bytes) and variable ones (`&str`, `String`)
 //! as `u16 BE length | bytes`. Every component is thus self-delimiting, so a tuple prefix is a
@@ -14,7 +16,7 @@ use crate::{from_json, host, to_json, ContractError};
 use alloc::format;
 use alloc::vec::Vec;
 use core::marker::PhantomData;
-use hanok_abi::Address;
+use hanok_abi::{layout, Address};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -33,40 +35,23 @@ pub trait KeyDecode: Sized {
     fn read_key(bytes: &mut &[u8]) -> Option<Self>;
 }
 
-fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
-    if bytes.len() < n {
-        return None;
-    }
-    let (head, tail) = bytes.split_at(n);
-    *bytes = tail;
-    Some(head)
-}
-
-fn write_var(out: &mut Vec<u8>, b: &[u8]) {
-    // Components longer than 65535 bytes are truncated in the length; contracts bound their ids
-    // far below that, and `Map::key` refuses them.
-    let len = u16::try_from(b.len()).unwrap_or(u16::MAX);
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(b);
-}
-
+// Components longer than 65535 bytes saturate their length (see `layout::push_var`); contracts
+// bound their ids far below that.
 impl Key for str {
     fn write_key(&self, out: &mut Vec<u8>) {
-        write_var(out, self.as_bytes());
+        layout::push_var(out, self.as_bytes());
     }
 }
 
 impl Key for alloc::string::String {
     fn write_key(&self, out: &mut Vec<u8>) {
-        write_var(out, self.as_bytes());
+        layout::push_var(out, self.as_bytes());
     }
 }
 
 impl KeyDecode for alloc::string::String {
     fn read_key(bytes: &mut &[u8]) -> Option<Self> {
-        let len = u16::from_be_bytes(take(bytes, 2)?.try_into().ok()?);
-        let s = take(bytes, usize::from(len))?;
-        core::str::from_utf8(s)
+        core::str::from_utf8(layout::take_var(bytes)?)
             .ok()
             .map(alloc::string::String::from)
     }
@@ -74,37 +59,37 @@ impl KeyDecode for alloc::string::String {
 
 impl Key for u64 {
     fn write_key(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.to_be_bytes());
+        layout::push_u64(out, *self);
     }
 }
 
 impl KeyDecode for u64 {
     fn read_key(bytes: &mut &[u8]) -> Option<Self> {
-        Some(u64::from_be_bytes(take(bytes, 8)?.try_into().ok()?))
+        layout::take_u64(bytes)
     }
 }
 
 impl Key for u32 {
     fn write_key(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.to_be_bytes());
+        layout::push_u32(out, *self);
     }
 }
 
 impl KeyDecode for u32 {
     fn read_key(bytes: &mut &[u8]) -> Option<Self> {
-        Some(u32::from_be_bytes(take(bytes, 4)?.try_into().ok()?))
+        layout::take_u32(bytes)
     }
 }
 
 impl Key for Address {
     fn write_key(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.0);
+        layout::push_address(out, self);
     }
 }
 
 impl KeyDecode for Address {
     fn read_key(bytes: &mut &[u8]) -> Option<Self> {
-        Address::from_slice(take(bytes, 20)?)
+        layout::take_address(bytes)
     }
 }
 
@@ -145,12 +130,6 @@ impl<A: KeyDecode, B: KeyDecode, C: KeyDecode> KeyDecode for (A, B, C) {
     }
 }
 
-fn namespace(ns: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(ns.len().saturating_add(2));
-    write_var(&mut out, ns.as_bytes());
-    out
-}
-
 fn load_json<T: DeserializeOwned>(key: &[u8]) -> Result<Option<T>, ContractError> {
     match host::read(key) {
         Some(bytes) => from_json(&bytes).map(Some),
@@ -189,7 +168,7 @@ impl<T: Serialize + DeserializeOwned> Item<T> {
     /// # Errors
     /// When the stored JSON does not decode.
     pub fn may_load(&self) -> Result<Option<T>, ContractError> {
-        load_json(&namespace(self.ns))
+        load_json(&layout::namespace(self.ns))
     }
 
     /// The value.
@@ -206,13 +185,13 @@ impl<T: Serialize + DeserializeOwned> Item<T> {
     /// # Errors
     /// When the value does not encode as JSON.
     pub fn save(&self, value: &T) -> Result<(), ContractError> {
-        host::write(&namespace(self.ns), &to_json(value)?);
+        host::write(&layout::namespace(self.ns), &to_json(value)?);
         Ok(())
     }
 
     /// Removes the value.
     pub fn remove(&self) {
-        host::remove(&namespace(self.ns));
+        host::remove(&layout::namespace(self.ns));
     }
 
     /// Loads (maybe absent), transforms and saves; returns the saved value.
@@ -259,7 +238,7 @@ impl<K: Key, V: Serialize + DeserializeOwned> Map<K, V> {
     }
 
     fn key(&self, k: &K) -> Vec<u8> {
-        let mut out = namespace(self.ns);
+        let mut out = layout::namespace(self.ns);
         k.write_key(&mut out);
         out
     }
@@ -326,7 +305,7 @@ impl<K: Key, V: Serialize + DeserializeOwned> Map<K, V> {
         start_after: Option<&S>,
         limit: u32,
     ) -> Result<Vec<(S, V)>, ContractError> {
-        let mut base = namespace(self.ns);
+        let mut base = layout::namespace(self.ns);
         prefix.write_key(&mut base);
         range_under(&base, start_after, limit)
     }
@@ -339,20 +318,8 @@ impl<K: Key, V: Serialize + DeserializeOwned> Map<K, V> {
     where
         K: KeyDecode,
     {
-        range_under(&namespace(self.ns), start_after, limit)
+        range_under(&layout::namespace(self.ns), start_after, limit)
     }
-}
-
-/// The smallest key greater than every key starting with `prefix`, or `None` if there is none.
-fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < u8::MAX {
-            end.push(last.wrapping_add(1));
-            return Some(end);
-        }
-    }
-    None
 }
 
 fn range_under<S: Key + KeyDecode, V: DeserializeOwned>(
@@ -366,7 +333,7 @@ fn range_under<S: Key + KeyDecode, V: DeserializeOwned>(
         // The next key after `start` in byte order.
         start.push(0);
     }
-    let end = prefix_end(base);
+    let end = layout::prefix_end(base);
     let mut out = Vec::new();
     let mut left = limit;
     while left > 0 {

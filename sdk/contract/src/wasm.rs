@@ -162,13 +162,15 @@ pub(crate) fn abort(msg: &str) -> ! {
     core::arch::wasm32::unreachable()
 }
 
-/// Hands a result to the host as `(ptr << 32) | len`. The buffer is leaked on purpose: the
-/// instance is thrown away when the call ends.
+/// Hands a result to the host as `(ptr << 32) | len` ([`hanok_abi::layout::pack_ptr_len`]). The
+/// buffer is leaked on purpose: the instance is thrown away when the call ends.
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "wasm32 pointers and lengths are 32 bits wide"
+)]
 pub(crate) fn return_bytes(bytes: Vec<u8>) -> i64 {
     let bytes = bytes.leak();
-    let ptr = bytes.as_ptr() as usize as u64;
-    let len = bytes.len() as u64;
-    i64::from_ne_bytes(((ptr << 32) | len).to_ne_bytes())
+    hanok_abi::layout::pack_ptr_len(bytes.as_ptr() as usize as u32, bytes.len() as u32)
 }
 
 /// A bump allocator over `memory.grow`.

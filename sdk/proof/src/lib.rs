@@ -1,6 +1,8 @@
-//! `hanok-proof`: sparse-Merkle hashing and offline proof verification. Depends only on `sha2`,
-//! so clients (`hanok-client`, a verifier in a browser or an auditor's tool) check state proofs
-//! without the node's storage stack; `hanok-storage` builds its tree on these same functions.
+//! `hanok-proof`: sparse-Merkle hashing and offline proof verification. Depends only on `sha2`
+//! and `hanok-abi` (for the one 32-byte [`Hash`](struct@Hash) type; `no_std`, no dependency of
+//! ours), so clients (`hanok-client`, a verifier in a browser or an auditor's tool) check state
+//! proofs without the node's storage stack; `hanok-storage` builds its tree on these same
+//! functions.
 //!
 //! Hashing (all SHA-256):
 //! - key path: `sha256(key)`, read most-significant bit first, `0` = left;
@@ -14,11 +16,11 @@
 use core::fmt;
 use sha2::{Digest, Sha256};
 
-/// A 32-byte SHA-256 digest.
-pub type Hash = [u8; 32];
+/// A 32-byte SHA-256 digest: hanok's one hash type, [`hanok_abi::Hash`].
+pub use hanok_abi::Hash;
 
 /// Hash of an empty subtree, and the root of an empty tree.
-pub const EMPTY_HASH: Hash = [0; 32];
+pub const EMPTY_HASH: Hash = Hash([0; 32]);
 
 /// Domain-separation tag of a leaf preimage.
 pub const LEAF_TAG: u8 = 0x00;
@@ -30,7 +32,7 @@ pub const MAX_DEPTH: usize = 256;
 
 /// SHA-256 of `bytes`.
 pub fn sha256(bytes: &[u8]) -> Hash {
-    Sha256::digest(bytes).into()
+    Hash::sha256(bytes)
 }
 
 /// The tree path of a key: `sha256(key)`.
@@ -44,7 +46,7 @@ pub fn leaf_hash(key_hash: &Hash, value_hash: &Hash) -> Hash {
     h.update([LEAF_TAG]);
     h.update(key_hash);
     h.update(value_hash);
-    h.finalize().into()
+    Hash(h.finalize().into())
 }
 
 /// Hash of an internal node: `H(0x01 | left | right)`.
@@ -53,14 +55,14 @@ pub fn internal_hash(left: &Hash, right: &Hash) -> Hash {
     h.update([INTERNAL_TAG]);
     h.update(left);
     h.update(right);
-    h.finalize().into()
+    Hash(h.finalize().into())
 }
 
 /// Bit `depth` of a path, most significant bit of byte 0 first; `true` = right.
 ///
 /// `depth` must be below [`MAX_DEPTH`].
 pub fn path_bit(path: &Hash, depth: usize) -> bool {
-    (path[depth / 8] >> (7 - depth % 8)) & 1 == 1
+    (path.0[depth / 8] >> (7 - depth % 8)) & 1 == 1
 }
 
 /// The leaf found at the end of a proof's path.
@@ -190,14 +192,14 @@ impl Proof {
         let n = u16::try_from(self.siblings.len()).unwrap_or(u16::MAX);
         out.extend_from_slice(&n.to_le_bytes());
         for s in &self.siblings {
-            out.extend_from_slice(s);
+            out.extend_from_slice(&s.0);
         }
         match &self.leaf {
             None => out.push(0),
             Some(leaf) => {
                 out.push(1);
-                out.extend_from_slice(&leaf.key_hash);
-                out.extend_from_slice(&leaf.value_hash);
+                out.extend_from_slice(&leaf.key_hash.0);
+                out.extend_from_slice(&leaf.value_hash.0);
             }
         }
         out
@@ -223,18 +225,18 @@ impl Proof {
         let siblings = sib_bytes
             .chunks_exact(32)
             .map(|c| {
-                let mut h = [0; 32];
-                h.copy_from_slice(c);
+                let mut h = Hash::default();
+                h.0.copy_from_slice(c);
                 h
             })
             .collect();
         let leaf = match rest {
             [0] => None,
             [1, tail @ ..] if tail.len() == 64 => {
-                let mut key_hash = [0; 32];
-                let mut value_hash = [0; 32];
-                key_hash.copy_from_slice(&tail[..32]);
-                value_hash.copy_from_slice(&tail[32..]);
+                let mut key_hash = Hash::default();
+                let mut value_hash = Hash::default();
+                key_hash.0.copy_from_slice(&tail[..32]);
+                value_hash.0.copy_from_slice(&tail[32..]);
                 Some(ProofLeaf {
                     key_hash,
                     value_hash,
@@ -284,10 +286,10 @@ mod tests {
     #[test]
     fn bytes_round_trip_and_reject_garbage() {
         let p = Proof {
-            siblings: vec![[7; 32], EMPTY_HASH],
+            siblings: vec![Hash([7; 32]), EMPTY_HASH],
             leaf: Some(ProofLeaf {
-                key_hash: [1; 32],
-                value_hash: [2; 32],
+                key_hash: Hash([1; 32]),
+                value_hash: Hash([2; 32]),
             }),
         };
         assert_eq!(Proof::from_bytes(&p.to_bytes()), Ok(p.clone()));

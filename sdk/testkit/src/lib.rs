@@ -363,7 +363,7 @@ impl TestChain {
 
     /// One contract's storage, its own key → value.
     pub fn contract_storage(&self, contract: &Address) -> BTreeMap<Vec<u8>, Vec<u8>> {
-        let prefix = hanok_vm::state::keys::storage_prefix(contract);
+        let prefix = hanok_vm::layout::storage_prefix(contract);
         self.backend
             .dump()
             .into_iter()

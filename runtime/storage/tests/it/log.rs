@@ -17,7 +17,7 @@ fn record(height: u64, payload: &[u8]) -> Vec<u8> {
     r.extend_from_slice(&height.to_le_bytes());
     r.extend_from_slice(payload);
     let sum = sha256(&r);
-    r.extend_from_slice(&sum);
+    r.extend_from_slice(&sum.0);
     r
 }
 

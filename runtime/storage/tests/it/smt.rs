@@ -176,14 +176,14 @@ fn tampered_value_proof_or_root_fails() {
         Err(ProofError::ValueMismatch)
     );
     let mut bad_root = root;
-    bad_root[31] ^= 1;
+    bad_root.0[31] ^= 1;
     assert_eq!(
         p.verify(&bad_root, &[7], Some(&[7, 7])),
         Err(ProofError::RootMismatch)
     );
     for i in 0..p.siblings.len() {
         let mut q = p.clone();
-        q.siblings[i][0] ^= 0x80;
+        q.siblings[i].0[0] ^= 0x80;
         assert_eq!(
             q.verify(&root, &[7], Some(&[7, 7])),
             Err(ProofError::RootMismatch)

@@ -100,7 +100,7 @@ fn proofs_from_a_real_tree_check_for_inclusion_and_absence() -> TestResult {
         .map(|(k, v)| (k, Some(v)))
         .collect();
     let mut tree = SparseMerkleTree::temporary()?;
-    let root = tree.apply(&writes)?;
+    let root = tree.apply(&writes)?.0;
 
     // Inclusion.
     let key = parcel_state_key(&registry, PARCEL);
