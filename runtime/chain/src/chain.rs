@@ -7,11 +7,14 @@ use crate::exec::{
 use crate::genesis::{genesis_writes, Genesis};
 use crate::{account, AllowAll, StoreBackend};
 use hanok_proto::v1;
-use hanok_storage::{height_key, BlockLog, Index, IndexWrite, Proof, StateStore};
+use hanok_storage::{
+    create_dir_durable, height_key, sync_parent_dir, BlockLog, Index, IndexWrite, Proof,
+    StateStore, TornTail,
+};
 use hanok_types::{Address, CheckedTx, Hash, PublicKey, SecretKey, TxLimits};
 use hanok_vm::{Backend, BlockEnv, CallError, Vm};
 use prost::Message;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 /// Rules of a chain that every node must share.
@@ -40,16 +43,30 @@ impl Default for ChainConfig {
 }
 
 /// What [`Chain::open`] found and did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenReport {
-    /// Bytes of torn log tail cut off.
+    /// Bytes of an incomplete last log record cut off (0 if none).
     pub truncated_bytes: u64,
+    /// The incomplete last record that was cut: a crash while it was being appended, before
+    /// its fsync returned, so no client was told about it.
+    pub torn: Option<TornTail>,
     /// Blocks replayed from the log into the state store.
     pub replayed: u64,
     /// Height of the last committed block.
     pub height: u64,
-    /// The state database was in an older format, so it was deleted and rebuilt from the log.
-    pub rebuilt_state: bool,
+    /// The state store was rebuilt from the log, and why.
+    pub rebuilt: Option<StateRebuild>,
+    /// The block log was in format version 1 and was converted; the original is kept here.
+    pub migrated_log: Option<PathBuf>,
+}
+
+/// Why [`Chain::open`] rebuilt the state store from the block log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateRebuild {
+    /// What was wrong with it.
+    pub reason: String,
+    /// Where the old directory was moved (`None`: it was in an older layout and deleted).
+    pub moved_to: Option<PathBuf>,
 }
 
 /// A committed block.
@@ -145,12 +162,20 @@ fn invalid(height: u64, reason: impl Into<String>) -> ChainError {
 }
 
 impl Chain {
-    /// Opens the chain in `dir` (creating it and committing genesis block 0 if empty), cuts a
-    /// torn log tail, and replays log blocks the state store has not applied.
+    /// Opens the chain in `dir` (creating it and committing genesis block 0 if empty), checks
+    /// that nothing derived from the log is ahead of it, cuts an incomplete last log record,
+    /// and replays log blocks the state store has not applied.
+    ///
+    /// Nothing on disk changes before those checks pass, except a damaged state store, which
+    /// is moved aside (`state.damaged-<unix time>`) and rebuilt by replay; a state store in an
+    /// older layout is deleted and rebuilt likewise.
     ///
     /// # Errors
-    /// [`ChainError::StateAheadOfLog`] if the store applied blocks the log lacks;
-    /// [`ChainError::GenesisMismatch`]; [`ChainError::Store`]; any error of replaying a block.
+    /// [`ChainError::StateAheadOfLog`] if the store applied blocks the log lacks (the log lost
+    /// acknowledged blocks); [`ChainError::StateMismatch`] if it applied another block at the
+    /// same height; [`ChainError::Store`] for a damaged log record
+    /// ([`hanok_storage::Error::DamagedRecord`]) and other storage failures;
+    /// [`ChainError::GenesisMismatch`]; any error of replaying a block.
     pub fn open(
         dir: impl AsRef<Path>,
         genesis: Genesis,
@@ -158,35 +183,34 @@ impl Chain {
         config: ChainConfig,
     ) -> Result<(Chain, OpenReport)> {
         let dir = dir.as_ref();
-        std::fs::create_dir_all(dir).map_err(|source| ChainError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let (mut log, recovery) = BlockLog::open(dir.join("blocks.log"))?;
+        create_dir_durable(dir)?;
+        let log_path = dir.join("blocks.log");
+        let (mut log, recovery) = BlockLog::open(&log_path)?;
         let state_dir = dir.join("state");
-        let (store, rebuilt_state) = match StateStore::open(&state_dir) {
-            // State is derived from the log: an older build's format is rebuilt by replay.
-            Err(hanok_storage::Error::StateFormat) => {
-                std::fs::remove_dir_all(&state_dir).map_err(|source| ChainError::Io {
-                    path: state_dir.clone(),
-                    source,
-                })?;
-                (StateStore::open(&state_dir)?, true)
-            }
-            other => (other?, false),
-        };
-        let applied = store.applied_height();
         let log_last = log.last_height();
-        if let Some(applied) = applied {
-            if log_last.is_none_or(|l| applied > l) {
-                return Err(ChainError::StateAheadOfLog { applied, log_last });
-            }
-        }
+        let (store, rebuilt) = open_store(&state_dir, |applied| {
+            check_not_ahead(applied, &log, &state_dir)
+        })?;
+        let applied = store.applied_height();
+        check_not_ahead(applied, &log, &state_dir)?;
         if log.first_height().is_some_and(|f| f != 0) {
             return Err(ChainError::Corrupt(
                 "the block log does not start at genesis (height 0)".into(),
             ));
         }
+        if let Some(a) = applied {
+            // The store must have applied the very block the log holds at that height.
+            let hash = header_hash(&decode_block(a, log.read(a)?)?.header.unwrap_or_default());
+            if store.index_get(Index::BlocksByHash, &hash.0)? != Some(height_key(a).to_vec()) {
+                return Err(ChainError::StateMismatch {
+                    height: a,
+                    log: log_path,
+                    state: state_dir,
+                });
+            }
+        }
+        // Only now, with nothing derived from it ahead of the log, may the torn record go.
+        let truncated_bytes = log.cut_torn_tail()?;
         if log_last.is_none() {
             log.append(0, &genesis_block(&genesis).encode_to_vec())?;
         }
@@ -224,10 +248,12 @@ impl Chain {
             replayed = replayed.saturating_add(1);
         }
         let report = OpenReport {
-            truncated_bytes: recovery.truncated_bytes,
+            truncated_bytes,
+            torn: recovery.torn,
             replayed,
             height: chain.last.height,
-            rebuilt_state,
+            rebuilt,
+            migrated_log: recovery.migrated_from,
         };
         Ok((chain, report))
     }
@@ -587,6 +613,85 @@ impl Chain {
             receipt_protos: protos,
         })
     }
+}
+
+/// Refuses a state store that has applied blocks the log does not hold (completely).
+fn check_not_ahead(applied: Option<u64>, log: &BlockLog, state_dir: &Path) -> Result<()> {
+    let Some(applied) = applied else {
+        return Ok(());
+    };
+    let log_last = log.last_height();
+    if log_last.is_some_and(|l| applied <= l) {
+        return Ok(());
+    }
+    Err(ChainError::StateAheadOfLog {
+        applied,
+        log_last,
+        log: log.path().to_path_buf(),
+        state: state_dir.to_path_buf(),
+        torn: log.torn_tail().cloned(),
+    })
+}
+
+/// Opens the state store in `state_dir`, rebuilding it when it is damaged or in an older
+/// layout. `check_old` sees the applied height an older-layout store reports before it is
+/// deleted, so one that is ahead of the log is refused rather than thrown away.
+fn open_store(
+    state_dir: &Path,
+    check_old: impl FnOnce(Option<u64>) -> Result<()>,
+) -> Result<(StateStore, Option<StateRebuild>)> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ChainError::Io { path, source }
+    };
+    match StateStore::open(state_dir) {
+        Ok(store) => Ok((store, None)),
+        // Derived data in a layout this build does not read: rebuilt by replay.
+        Err(e @ hanok_storage::Error::StateFormat { applied_height }) => {
+            check_old(applied_height)?;
+            std::fs::remove_dir_all(state_dir).map_err(io(state_dir))?;
+            sync_parent_dir(state_dir)?;
+            let rebuilt = StateRebuild {
+                reason: e.to_string(),
+                moved_to: None,
+            };
+            Ok((StateStore::open(state_dir)?, Some(rebuilt)))
+        }
+        // Damaged derived data is moved aside (evidence for whoever looks into why) and
+        // rebuilt by replay. Errors that a rebuild would not fix (I/O, permissions, a lock
+        // held by another process) are not `DamagedState` and end up below.
+        Err(e @ hanok_storage::Error::DamagedState(_)) => {
+            let moved_to = aside_path(state_dir);
+            std::fs::rename(state_dir, &moved_to).map_err(io(state_dir))?;
+            sync_parent_dir(state_dir)?;
+            let rebuilt = StateRebuild {
+                reason: e.to_string(),
+                moved_to: Some(moved_to),
+            };
+            Ok((StateStore::open(state_dir)?, Some(rebuilt)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `state.damaged-<unix seconds>`, with a suffix if that exists already.
+fn aside_path(state_dir: &Path) -> PathBuf {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let name = state_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "state".into());
+    let base = state_dir.with_file_name(format!("{name}.damaged-{secs}"));
+    let mut candidate = base.clone();
+    let mut n = 1u32;
+    while candidate.exists() {
+        n = n.saturating_add(1);
+        candidate = PathBuf::from(format!("{}-{n}", base.display()));
+    }
+    candidate
 }
 
 /// Block 0: no transactions; `prev_hash` is the genesis hash; unsigned (genesis is trusted

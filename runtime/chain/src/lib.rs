@@ -37,7 +37,9 @@ mod genesis;
 pub use account::{next_nonce, nonce_key, ACCOUNT_NONCE};
 pub use admission::{Admission, AllowAll, StorageKeyAdmission};
 pub use backend::{PendingBackend, StoreBackend};
-pub use chain::{genesis_block, header_hash, Chain, ChainConfig, Committed, OpenReport, Proposal};
+pub use chain::{
+    genesis_block, header_hash, Chain, ChainConfig, Committed, OpenReport, Proposal, StateRebuild,
+};
 pub use error::{ChainError, Result};
 pub use exec::{
     check_enrolled, check_expiry, execute_block, execute_calls, execute_tx, receipts_root,
