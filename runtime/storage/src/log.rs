@@ -106,10 +106,7 @@ enum Scan {
 /// Why the record at some offset does not verify.
 enum Bad {
     /// The file (or its written part) ends inside the record.
-    Torn {
-        height: Option<u64>,
-        reason: String,
-    },
+    Torn { height: Option<u64>, reason: String },
     /// A complete record (or a complete head) that fails its checksum or is out of order.
     Damaged {
         height: Option<u64>,
@@ -400,7 +397,9 @@ impl BlockLog {
             .read_exact_at(&mut rec, off)
             .map_err(io(&self.path))?;
         match check_record(&rec) {
-            Some((h, payload)) if h == height && payload.len() as u64 + RECORD_OVERHEAD == rec.len() as u64 => {
+            Some((h, payload))
+                if h == height && payload.len() as u64 + RECORD_OVERHEAD == rec.len() as u64 =>
+            {
                 Ok(Some(payload.to_vec()))
             }
             _ => Err(Error::DamagedRecord {
@@ -687,14 +686,20 @@ fn convert_v1(path: &Path, file: &File, file_len: u64, tmp: &Path) -> Result<Pat
     while off < file_len {
         let remaining = file_len - off;
         if remaining < V1_HEAD_LEN + RECORD_CHECKSUM_LEN {
-            return Err(old_format(off, format!("{remaining} bytes that are not a whole record")));
+            return Err(old_format(
+                off,
+                format!("{remaining} bytes that are not a whole record"),
+            ));
         }
         let mut head = [0; V1_HEAD_LEN as usize];
         r.read_exact(&mut head).map_err(io(path))?;
         let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
         let total = u64::from(len) + V1_HEAD_LEN + RECORD_CHECKSUM_LEN;
         if len > MAX_RECORD_LEN || total > remaining {
-            return Err(old_format(off, "a record that runs past the end of the file".into()));
+            return Err(old_format(
+                off,
+                "a record that runs past the end of the file".into(),
+            ));
         }
         buf.resize(len as usize + RECORD_CHECKSUM_LEN as usize, 0);
         r.read_exact(&mut buf).map_err(io(path))?;
@@ -706,7 +711,10 @@ fn convert_v1(path: &Path, file: &File, file_len: u64, tmp: &Path) -> Result<Pat
         height.copy_from_slice(&head[4..]);
         let height = u64::from_le_bytes(height);
         if next.is_some_and(|n| n != height) {
-            return Err(old_format(off, format!("a record of height {height} out of order")));
+            return Err(old_format(
+                off,
+                format!("a record of height {height} out of order"),
+            ));
         }
         next = Some(height + 1);
         w.write_all(&encode_record(len, height, payload))
@@ -724,7 +732,10 @@ fn convert_v1(path: &Path, file: &File, file_len: u64, tmp: &Path) -> Result<Pat
         Ok(_) => {
             return Err(old_format(
                 LOG_HEADER_LEN,
-                format!("{} already exists and is another file; move it away", kept.display()),
+                format!(
+                    "{} already exists and is another file; move it away",
+                    kept.display()
+                ),
             ))
         }
         Err(_) => std::fs::hard_link(path, &kept).map_err(io(&kept))?,

@@ -15,6 +15,8 @@ const META_FORMAT: &[u8] = b"mformat";
 /// Layout 2: the indexes live in the `state` tree beside the state (one atomic batch per
 /// block). Layout 1 (no `mformat`) kept them in trees of their own, written in separate batches.
 const STATE_FORMAT: u8 = 2;
+/// The file in which sled 0.34 keeps its segments (beside `conf` and `blobs/`).
+const SLED_DATA_FILE: &str = "db";
 /// Key prefix of the receipts index: `r | tx hash -> receipt`.
 const RECEIPTS_PREFIX: u8 = b'r';
 /// Key prefix of the block-hash index: `b | header hash -> height`.
@@ -88,7 +90,20 @@ impl StateStore {
     /// permissions, the directory locked by another process), which a rebuild would not fix.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        match quiet_catch_unwind(|| open_db(path).and_then(Self::with_db)) {
+        // sled "recovers" a data file it cannot read at all as an empty database, silently;
+        // telling that from a new database takes knowing the file was there before.
+        let data_len = std::fs::metadata(path.join(SLED_DATA_FILE)).map_or(0, |m| m.len());
+        let open = || {
+            let database = open_db(path)?;
+            if data_len > 0 && !database.was_recovered() {
+                return Err(Error::DamagedState(format!(
+                    "its data file held {data_len} bytes but the database engine recovered \
+                     nothing from it"
+                )));
+            }
+            Self::with_db(database)
+        };
+        match quiet_catch_unwind(open) {
             Ok(Ok(store)) => Ok(store),
             Ok(Err(e)) => Err(classify_open_error(e)),
             Err(panic) => Err(Error::DamagedState(format!(

@@ -285,7 +285,10 @@ fn a_state_store_in_the_old_tree_format_is_rebuilt_from_the_log() -> Result<()> 
     }
     let (chain, report) = reopen(dir.path(), ChainConfig::default())?;
     let rebuilt = report.rebuilt.context("rebuilt")?;
-    assert_eq!(rebuilt.moved_to, None, "an older layout is deleted, not kept");
+    assert_eq!(
+        rebuilt.moved_to, None,
+        "an older layout is deleted, not kept"
+    );
     assert_eq!(
         report.replayed,
         height + 1,
@@ -339,7 +342,10 @@ fn log_and_last_record(dir: &std::path::Path) -> Result<(Vec<u8>, usize)> {
     let last = log.last_height().context("empty log")?;
     let (start, _) = log.record_span(last).context("span")?;
     drop(log);
-    Ok((std::fs::read(dir.join("blocks.log"))?, usize::try_from(start)?))
+    Ok((
+        std::fs::read(dir.join("blocks.log"))?,
+        usize::try_from(start)?,
+    ))
 }
 
 #[test]
@@ -359,7 +365,11 @@ fn a_torn_last_record_the_state_applied_is_refused_and_left_in_place() -> Result
         "{msg}"
     );
     assert!(msg.contains(&format!("has lost block {height},")), "{msg}");
-    assert_eq!(std::fs::read(dir.path().join("blocks.log"))?, cut, "the log was changed");
+    assert_eq!(
+        std::fs::read(dir.path().join("blocks.log"))?,
+        cut,
+        "the log was changed"
+    );
     Ok(())
 }
 
@@ -450,7 +460,10 @@ fn a_state_store_built_from_another_block_is_refused() -> Result<()> {
     std::fs::copy(a.path().join("blocks.log"), b.path().join("blocks.log"))?;
     let err = try_open(b.path())?.err().context("opened")?;
     assert!(
-        matches!(err, hanok_chain::ChainError::StateMismatch { height: 1, .. }),
+        matches!(
+            err,
+            hanok_chain::ChainError::StateMismatch { height: 1, .. }
+        ),
         "{err}"
     );
     Ok(())

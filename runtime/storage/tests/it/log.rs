@@ -90,7 +90,11 @@ fn assert_damaged(path: &Path, bytes: &[u8], offset: usize, height: Option<u64>)
         }
         other => panic!("expected DamagedRecord at {offset}, got {other:?}"),
     };
-    assert_eq!(fs::read(path).unwrap(), bytes, "file must be left untouched");
+    assert_eq!(
+        fs::read(path).unwrap(),
+        bytes,
+        "file must be left untouched"
+    );
     msg
 }
 
@@ -184,7 +188,11 @@ fn a_torn_tail_at_every_byte_is_reported_and_cut_only_on_request() {
             (last as u64, cut as u64, Some(2), Some(1)),
             "cut at {cut}"
         );
-        assert_eq!(fs::read(&path).unwrap(), torn_bytes, "open changed the file");
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            torn_bytes,
+            "open changed the file"
+        );
         assert!(matches!(
             log.append(2, b"x"),
             Err(Error::TornTailPending { .. })
@@ -263,7 +271,10 @@ fn short_garbage_after_the_last_record_is_torn_but_a_bad_complete_head_is_damage
     short.extend_from_slice(&[0xAB; 7]);
     fs::write(&path, &short).unwrap();
     let (mut log, rec) = BlockLog::open(&path).unwrap();
-    assert_eq!(rec.torn.as_ref().map(|t| (t.offset, t.len)), Some((good as u64, 7)));
+    assert_eq!(
+        rec.torn.as_ref().map(|t| (t.offset, t.len)),
+        Some((good as u64, 7))
+    );
     log.cut_torn_tail().unwrap();
     assert_eq!(fs::metadata(&path).unwrap().len(), good as u64);
     drop(log);
@@ -349,7 +360,11 @@ fn hand_encoded_records_match_the_documented_format() {
     log.append(9, b"nine").unwrap();
     drop(log);
     bytes.extend(record(9, b"nine"));
-    assert_eq!(fs::read(&path).unwrap(), bytes, "append writes the documented bytes");
+    assert_eq!(
+        fs::read(&path).unwrap(),
+        bytes,
+        "append writes the documented bytes"
+    );
 }
 
 #[test]
@@ -400,7 +415,11 @@ fn a_version_1_log_is_migrated_and_kept() {
     let kept = dir.path().join("blocks.log.v1");
     assert_eq!(rec.migrated_from.as_deref(), Some(kept.as_path()));
     assert_eq!((rec.last_height, rec.torn), (Some(3), None));
-    assert_eq!(fs::read(&kept).unwrap(), v1, "the original is kept as it was");
+    assert_eq!(
+        fs::read(&kept).unwrap(),
+        v1,
+        "the original is kept as it was"
+    );
     for h in 0..4 {
         assert_eq!(log.read(h).unwrap(), Some(payload(h)));
     }
@@ -439,7 +458,10 @@ fn a_version_1_log_with_a_bad_tail_is_refused_untouched() {
         fs::write(&path, &bad).unwrap();
         let err = BlockLog::open(&path).unwrap_err();
         assert!(matches!(err, Error::OldFormat { .. }), "{err:?}");
-        assert!(err.to_string().contains("nothing was cut or changed"), "{err}");
+        assert!(
+            err.to_string().contains("nothing was cut or changed"),
+            "{err}"
+        );
         assert_eq!(fs::read(&path).unwrap(), bad);
         let names: Vec<_> = fs::read_dir(dir.path())
             .unwrap()

@@ -194,7 +194,6 @@ fn a_state_written_in_the_binary_node_format_is_reported() {
     ));
 }
 
-
 #[test]
 fn a_state_in_the_layout_with_separate_index_trees_is_reported() {
     let dir = tempfile::tempdir().unwrap();
@@ -203,9 +202,14 @@ fn a_state_in_the_layout_with_separate_index_trees_is_reported() {
         // layout marker (their indexes were trees of their own).
         let db = sled::open(dir.path()).unwrap();
         let state = db.open_tree("state").unwrap();
-        state.insert(b"mapplied_height", &3u64.to_be_bytes()).unwrap();
+        state
+            .insert(b"mapplied_height", &3u64.to_be_bytes())
+            .unwrap();
         state.insert(b"mtop", &[0u8]).unwrap();
-        db.open_tree("receipts").unwrap().insert(b"tx", b"r").unwrap();
+        db.open_tree("receipts")
+            .unwrap()
+            .insert(b"tx", b"r")
+            .unwrap();
         db.flush().unwrap();
     }
     assert!(matches!(
@@ -252,7 +256,11 @@ fn a_damaged_database_is_reported_as_damage_never_a_panic() {
         f.write_all_at(&[0xab; 4096], 0).unwrap();
     };
     let garble_conf = |p: &std::path::Path| {
-        std::fs::write(p.join("conf"), [0xff, 0xfe, 0, 0x12, 0xff, 0xfe, 0, 0x12, 1, 2]).unwrap()
+        std::fs::write(
+            p.join("conf"),
+            [0xff, 0xfe, 0, 0x12, 0xff, 0xfe, 0, 0x12, 1, 2],
+        )
+        .unwrap()
     };
     for (what, damage) in [
         ("segment", &garble_db as &dyn Fn(&std::path::Path)),
@@ -266,7 +274,10 @@ fn a_damaged_database_is_reported_as_damage_never_a_panic() {
         damage(dir.path());
         match open_settled(dir.path()) {
             Err(Error::DamagedState(why)) => eprintln!("{what}: {why}"),
-            other => panic!("{what}: expected DamagedState, got {:?}", other.map(|s| s.applied_height())),
+            other => panic!(
+                "{what}: expected DamagedState, got {:?}",
+                other.map(|s| s.applied_height())
+            ),
         }
     }
 }
