@@ -102,9 +102,18 @@ pub struct Proposal {
     output: BlockOutput,
     receipts: EncodedReceipts,
     senders: Vec<(Address, PublicKey)>,
+    /// The checked transactions the block holds, so a proposer whose commit fails before the
+    /// block is durable can put them back in its mempool.
+    txs: Vec<CheckedTx>,
 }
 
 impl Proposal {
+    /// Takes the checked transactions out (the block keeps its signed copies): what a proposer
+    /// returns to its mempool if the commit fails before the block is in the log.
+    pub fn take_txs(&mut self) -> Vec<CheckedTx> {
+        std::mem::take(&mut self.txs)
+    }
+
     /// The signed block.
     pub fn block(&self) -> &v1::Block {
         &self.block
@@ -129,6 +138,7 @@ pub fn header_hash(header: &v1::BlockHeader) -> Hash {
 /// Blocks are committed log first (one fsync), then state and indexes in the store; on open,
 /// log blocks the store has not applied are replayed.
 pub struct Chain {
+    dir: PathBuf,
     vm: Vm,
     genesis: Genesis,
     config: ChainConfig,
@@ -136,6 +146,55 @@ pub struct Chain {
     store: Arc<RwLock<StateStore>>,
     last: v1::BlockHeader,
     last_hash: Hash,
+    /// A block reached the log but not the state store: see [`ChainFault::Reopen`].
+    not_applied: bool,
+}
+
+/// Why a [`Chain`] cannot go on after a failed commit ([`Chain::fault`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainFault {
+    /// A block is durable in the log but writing its state failed. The state store may hold
+    /// part of that write in memory and refuses more (sled's I/O errors are sticky), so this
+    /// `Chain` must be dropped and the chain opened again ([`ChainParts::open`]), which replays
+    /// the block from the log.
+    Reopen,
+    /// The log's fsync failed: whether the last record is on disk is unknown, and the page
+    /// cache may show bytes the disk does not hold, so even reopening in this process could
+    /// trust them. Only a restart of the node (after checking the disk) may go on.
+    Restart,
+}
+
+/// What it takes to open a chain again in the same process: its directory, genesis, VM and
+/// rules ([`Chain::parts`]).
+#[derive(Clone)]
+pub struct ChainParts {
+    dir: PathBuf,
+    genesis: Genesis,
+    vm: Vm,
+    config: ChainConfig,
+}
+
+impl std::fmt::Debug for ChainParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChainParts")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChainParts {
+    /// [`Chain::open`] on the same directory with the same genesis, VM and rules.
+    ///
+    /// # Errors
+    /// As [`Chain::open`].
+    pub fn open(&self) -> Result<(Chain, OpenReport)> {
+        Chain::open(
+            &self.dir,
+            self.genesis.clone(),
+            self.vm.clone(),
+            self.config.clone(),
+        )
+    }
 }
 
 impl std::fmt::Debug for Chain {
@@ -227,6 +286,8 @@ impl Chain {
             None => header0,
         };
         let mut chain = Chain {
+            dir: dir.to_path_buf(),
+            not_applied: false,
             vm,
             genesis,
             config,
@@ -279,6 +340,27 @@ impl Chain {
 
     fn store(&self) -> std::sync::RwLockReadGuard<'_, StateStore> {
         self.store.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether this `Chain` can go on after a failed commit, and if not, what it takes.
+    pub fn fault(&self) -> Option<ChainFault> {
+        if self.log.is_poisoned() {
+            Some(ChainFault::Restart)
+        } else if self.not_applied {
+            Some(ChainFault::Reopen)
+        } else {
+            None
+        }
+    }
+
+    /// What [`ChainParts::open`] needs to open this chain again.
+    pub fn parts(&self) -> ChainParts {
+        ChainParts {
+            dir: self.dir.clone(),
+            genesis: self.genesis.clone(),
+            vm: self.vm.clone(),
+            config: self.config.clone(),
+        }
     }
 
     /// The chain id.
@@ -424,6 +506,20 @@ impl Chain {
         time: u64,
         proposer: &SecretKey,
     ) -> Result<Proposal> {
+        self.try_propose(txs, time, proposer).map_err(|(e, _)| e)
+    }
+
+    /// As [`Self::propose`], but hands the transactions back with the error, so a proposer can
+    /// return them to its mempool.
+    ///
+    /// # Errors
+    /// As [`Self::propose`].
+    pub fn try_propose(
+        &self,
+        txs: Vec<CheckedTx>,
+        time: u64,
+        proposer: &SecretKey,
+    ) -> Result<Proposal, (ChainError, Vec<CheckedTx>)> {
         let height = self.last.height.saturating_add(1);
         let time = time.max(self.last.time);
         let env = BlockEnv {
@@ -431,7 +527,13 @@ impl Chain {
             time,
             chain_id: self.genesis.chain_id.clone(),
         };
-        let output = execute_block(&self.vm, self.backend(), &env, &txs, &self.config.rules)?;
+        let output = match execute_block(&self.vm, self.backend(), &env, &txs, &self.config.rules) {
+            Ok(output) => output,
+            Err(e) => return Err((e, txs)),
+        };
+        let Ok(tx_count) = u32::try_from(txs.len()) else {
+            return Err((invalid(height, "too many txs"), txs));
+        };
         let receipts = EncodedReceipts::new(&output.receipts);
         let header = v1::BlockHeader {
             chain_id: self.genesis.chain_id.clone(),
@@ -442,7 +544,7 @@ impl Chain {
             state_root: self.state_root().0.to_vec(),
             receipts_root: receipts.root().0.to_vec(),
             proposer_pubkey: proposer.public_key().to_bytes().to_vec(),
-            tx_count: u32::try_from(txs.len()).map_err(|_| invalid(height, "too many txs"))?,
+            tx_count,
             gas_used: output.gas_used,
         };
         let signature = proposer.sign_prehash(&header_hash(&header)).to_vec();
@@ -450,14 +552,15 @@ impl Chain {
         let block = v1::Block {
             header: Some(header),
             signature,
-            // The checked txs are ours: their body bytes move into the block.
-            txs: txs.into_iter().map(CheckedTx::into_signed).collect(),
+            // A copy: the checked txs stay with the proposal until the block is durable.
+            txs: txs.iter().cloned().map(CheckedTx::into_signed).collect(),
         };
         Ok(Proposal {
             block,
             output,
             receipts,
             senders,
+            txs,
         })
     }
 
@@ -567,6 +670,11 @@ impl Chain {
     ) -> Result<Committed> {
         let header = block.header.clone().unwrap_or_default();
         let height = header.height;
+        if let Some(fault) = self.fault() {
+            return Err(ChainError::Corrupt(format!(
+                "block {height} not committed: an earlier commit failed ({fault:?}); reopen the chain"
+            )));
+        }
         if receipts.bytes.len() != output.receipts.len() {
             return Err(ChainError::Corrupt(format!(
                 "block {height}: {} encoded receipts for {} receipts",
@@ -597,9 +705,19 @@ impl Chain {
                 value: receipt_bytes,
             });
         }
-        let root = self
+        let committed = self
             .store_mut()
-            .commit_block(height, &output.writes, &index)?;
+            .commit_block(height, &output.writes, &index);
+        let root = match committed {
+            Ok(root) => root,
+            Err(source) if append => {
+                // The block is durable (and will be replayed), but the store may hold part of
+                // its batch in memory: this `Chain` must not serve or commit anything more.
+                self.not_applied = true;
+                return Err(ChainError::NotApplied { height, source });
+            }
+            Err(e) => return Err(e.into()),
+        };
         self.last_hash = hash;
         self.last = header;
         Ok(Committed {
@@ -644,18 +762,27 @@ fn open_store(
         let path = path.to_path_buf();
         move |source| ChainError::Io { path, source }
     };
+    let existed = state_dir.exists();
     match StateStore::open(state_dir) {
-        Ok(store) => Ok((store, None)),
+        Ok(store) => {
+            if !existed {
+                // sled created the directory; make its entry durable like every other.
+                sync_parent_dir(state_dir)?;
+            }
+            Ok((store, None))
+        }
         // Derived data in a layout this build does not read: rebuilt by replay.
         Err(e @ hanok_storage::Error::StateFormat { applied_height }) => {
             check_old(applied_height)?;
             std::fs::remove_dir_all(state_dir).map_err(io(state_dir))?;
+            let store = StateStore::open(state_dir)?;
+            // One sync makes both the removal and the new directory durable.
             sync_parent_dir(state_dir)?;
             let rebuilt = StateRebuild {
                 reason: e.to_string(),
                 moved_to: None,
             };
-            Ok((StateStore::open(state_dir)?, Some(rebuilt)))
+            Ok((store, Some(rebuilt)))
         }
         // Damaged derived data is moved aside (evidence for whoever looks into why) and
         // rebuilt by replay. Errors that a rebuild would not fix (I/O, permissions, a lock
@@ -663,12 +790,13 @@ fn open_store(
         Err(e @ hanok_storage::Error::DamagedState(_)) => {
             let moved_to = aside_path(state_dir);
             std::fs::rename(state_dir, &moved_to).map_err(io(state_dir))?;
+            let store = StateStore::open(state_dir)?;
             sync_parent_dir(state_dir)?;
             let rebuilt = StateRebuild {
                 reason: e.to_string(),
                 moved_to: Some(moved_to),
             };
-            Ok((StateStore::open(state_dir)?, Some(rebuilt)))
+            Ok((store, Some(rebuilt)))
         }
         Err(e) => Err(e.into()),
     }

@@ -77,6 +77,16 @@ pub enum ChainError {
         /// The state store's directory.
         state: std::path::PathBuf,
     },
+    /// A block reached the block log (durably) but writing its state failed; the chain must
+    /// be opened again, which replays it ([`crate::ChainFault::Reopen`]).
+    #[error("block {height} is in the block log but writing its state failed: {source}")]
+    NotApplied {
+        /// The block.
+        height: u64,
+        /// The state store's error.
+        #[source]
+        source: hanok_storage::Error,
+    },
     /// Stored data does not decode (a block in the log, a nonce in state).
     #[error("corrupt chain data: {0}")]
     Corrupt(String),

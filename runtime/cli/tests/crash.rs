@@ -85,15 +85,22 @@ impl NodeProcess {
 
     /// As [`Self::spawn`], with more arguments.
     fn spawn_with(data_dir: &Path, more: &[&std::ffi::OsStr]) -> Result<NodeProcess> {
-        let mut child = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        command
             .args(["node", "--dev", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
-            .args(more)
+            .args(more);
+        NodeProcess::spawn_command(command)
+    }
+
+    /// Runs `command`, which must end up exec'ing `hanok node`, without waiting.
+    fn spawn_command(mut command: Command) -> Result<NodeProcess> {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .with_context(|| format!("spawning {BIN}"))?;
+            .with_context(|| format!("spawning {command:?}"))?;
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
         let (tx, lines) = mpsc::channel();
@@ -128,7 +135,11 @@ impl NodeProcess {
 
     /// As [`Self::start`], with more arguments.
     fn start_with(data_dir: &Path, more: &[&std::ffi::OsStr]) -> Result<NodeProcess> {
-        let mut node = NodeProcess::spawn_with(data_dir, more)?;
+        NodeProcess::wait_listening(NodeProcess::spawn_with(data_dir, more)?)
+    }
+
+    /// Waits (with a deadline) until a spawned node prints its endpoint.
+    fn wait_listening(mut node: NodeProcess) -> Result<NodeProcess> {
         let deadline = Instant::now() + START_DEADLINE;
         loop {
             match node
@@ -952,5 +963,194 @@ async fn a_damaged_state_directory_is_moved_aside_and_rebuilt() -> Result<()> {
         );
     }
     eprintln!("damaged state directory: {:.1?}", started.elapsed());
+    Ok(())
+}
+
+/// Health of the whole server ("") as the gRPC health service reports it.
+async fn serving(node: &NodeProcess) -> Result<bool> {
+    use tonic_health::pb::{health_check_response::ServingStatus, health_client::HealthClient};
+    let channel = Channel::from_shared(node.url.clone())?.connect().await?;
+    let mut health = HealthClient::new(channel);
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest::default())
+        .await?
+        .into_inner()
+        .status;
+    Ok(status == ServingStatus::Serving as i32)
+}
+
+/// Polls `check` until it holds, failing after `within`.
+async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if check().await? {
+            return Ok(());
+        }
+        ensure!(Instant::now() < deadline, "not within {within:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Writes zeros to `path` until the file system is full; returns how much went in.
+fn fill(path: &Path) -> Result<u64> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path)?;
+    let mut written = 0u64;
+    for chunk in [1 << 20, 4096, 1] {
+        let buf = vec![0u8; chunk];
+        while f.write_all(&buf).is_ok() {
+            written += chunk as u64;
+        }
+    }
+    let _ = f.sync_all();
+    Ok(written)
+}
+
+/// Item 4: the disk fills up under a running node. Production pauses (health NOT_SERVING, no
+/// acknowledged transaction lost, no damage written to the log), and once space returns it
+/// resumes without a restart: the transactions that were waiting commit, new ones too, and the
+/// log replays in a fresh directory to the same chain.
+///
+/// The node runs on a small tmpfs of its own, mounted in a private mount namespace (`unshare
+/// -rm`: no root needed where unprivileged user namespaces are allowed); the test reaches that
+/// file system through `/proc/<pid>/root`. Where namespaces are not available it says so and
+/// passes without running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_pauses_production_until_space_returns() -> Result<()> {
+    let started = Instant::now();
+    let usable = Command::new("unshare")
+        .args(["-rm", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /mnt"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !usable {
+        eprintln!("SKIPPED: a full disk needs `unshare -rm` (user and mount namespaces) here");
+        return Ok(());
+    }
+    let mount = tempfile::tempdir()?;
+    let mut command = Command::new("unshare");
+    command
+        .args([
+            "-rm",
+            "sh",
+            "-c",
+            r#"mount -t tmpfs -o size=64m tmpfs "$1" && exec "$2" node --dev --listen 127.0.0.1:0 --data-dir "$1/data""#,
+            "sh",
+        ])
+        .arg(mount.path())
+        .arg(BIN);
+    let node = NodeProcess::wait_listening(NodeProcess::spawn_command(command)?)?;
+    // The node's view of its tmpfs, from outside its mount namespace.
+    let tmpfs = PathBuf::from(format!("/proc/{}/root", node.child.id()))
+        .join(mount.path().strip_prefix("/")?);
+    ensure!(
+        tmpfs.join("data/chain/blocks.log").exists(),
+        "no log at {}",
+        tmpfs.display()
+    );
+    let mut reported = acknowledged(&node, 2).await?;
+
+    let filler = tmpfs.join("filler");
+    let filled = fill(&filler)?;
+    // Each transaction now carries a 64 KiB memo, so its block needs pages the log does not
+    // have yet: the first write to fail is the log's (nothing of the block is written, the
+    // chain stays as it was); the state store's background flush may fail too, and then the
+    // first write after space returns fails there (the block is in the log: the chain is
+    // reopened and replays it). Every transaction acknowledged meanwhile must survive.
+    let keys = DevKeys::new();
+    let sys = SystemContracts::of(&keys.authority().address);
+    let buyer = keys.get("buyer").context("buyer")?.address;
+    let signer = dev_signer(&keys, "bank-a")?;
+    let build = |n: u64| -> Result<SignedTx> {
+        let msg = json!({"mint": {"to": buyer, "amount": "1"}});
+        Ok(TxBuilder::new(DEV_CHAIN_ID)
+            .nonce(n)
+            .expiry_height(EXPIRY_HEIGHT)
+            .gas_limit(DEFAULT_GAS_LIMIT)
+            .memo("m".repeat(64 << 10))
+            .execute(sys.krw, &msg)?
+            .sign(&signer)?)
+    };
+    let client = node.client().await?;
+    let mut nonce = client.next_nonce(signer.address()).await?;
+    let mut stuck = None;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stuck.is_none() {
+        ensure!(
+            Instant::now() < deadline,
+            "production never paused on a full disk"
+        );
+        let tx = build(nonce)?;
+        nonce += 1;
+        let hash = tx.hash().0;
+        match client.submit_and_wait(&tx, Duration::from_secs(2)).await {
+            Ok(receipt) => reported.push(Reported {
+                hash,
+                tx: tx.into_proto(),
+                receipt,
+            }),
+            // Admitted and waiting (DEADLINE_EXCEEDED), or refused while paused (UNAVAILABLE).
+            Err(_) => stuck = Some((hash, tx)),
+        }
+    }
+    let n = &node;
+    eventually(
+        Duration::from_secs(10),
+        "health NOT_SERVING while the disk is full",
+        || async move { Ok(!serving(n).await?) },
+    )
+    .await?;
+    let (stuck_hash, stuck_tx) = stuck.context("no stuck tx")?;
+
+    std::fs::remove_file(&filler)?;
+    let (c, t) = (&client, &stuck_tx);
+    eventually(
+        Duration::from_secs(30),
+        "health SERVING once space returned",
+        || async move {
+            // A transaction refused while paused must be sent again; one admitted commits alone.
+            let _ = c.submit(t).await;
+            serving(n).await
+        },
+    )
+    .await?;
+    let mut ledger = node.ledger().await?;
+    eventually(
+        Duration::from_secs(10),
+        "the stuck transaction committed",
+        || {
+            let mut ledger = ledger.clone();
+            async move { Ok(get_tx(&mut ledger, &stuck_hash).await.is_ok()) }
+        },
+    )
+    .await?;
+    assert_present(&node, &reported).await?;
+    let head = status(&mut ledger).await?.height;
+    commits_next(&node, head).await?;
+
+    // The log as the node wrote it through all this replays cleanly to the same chain.
+    let log = std::fs::read(tmpfs.join("data/chain/blocks.log"))?;
+    let fresh = log_only_dir(&log)?;
+    let replay = NodeProcess::start(fresh.path())?;
+    let height = assert_same_chain(&mut ledger, &mut replay.ledger().await?).await?;
+    drop(replay);
+    let stderr = node.interrupt_keep_stderr()?;
+    ensure!(!stderr.contains("panicked"), "{stderr}");
+    // What the pause looked like (which write failed first varies: the log or the state store).
+    for line in stderr
+        .lines()
+        .filter(|l| l.contains("paused") || l.contains("reopened") || l.contains("resumed"))
+    {
+        eprintln!("  {line}");
+    }
+    eprintln!(
+        "full disk: {filled} filler bytes, {} acknowledged, resumed to height {height}, {:.1?}",
+        reported.len(),
+        started.elapsed()
+    );
     Ok(())
 }

@@ -119,6 +119,20 @@ pub enum Error {
         /// The limit, [`crate::MAX_RECORD_LEN`].
         max: u32,
     },
+    /// The block log's `fsync` failed: whether the record reached the disk is unknown, and
+    /// the log is poisoned ([`Error::LogPoisoned`]).
+    #[error(
+        "syncing the block log {} failed: {source}; the node stops producing blocks until it \
+         is restarted (check the disk first)",
+        path.display()
+    )]
+    SyncFailed {
+        /// The log file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
     /// An earlier `fsync` of the block log failed; after such a failure the
     /// kernel may have dropped the dirty pages, so nothing later can be trusted
     /// to be durable. Restart the node, which re-scans the log.

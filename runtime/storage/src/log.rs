@@ -326,14 +326,15 @@ impl BlockLog {
 
     /// Appends the record for `height` and fsyncs it (one fsync per block).
     ///
-    /// A failed write leaves the log as it was (the partial record is cut before the next
-    /// append), so the caller may retry. A failed fsync poisons the log: see
-    /// [`Error::LogPoisoned`].
+    /// A failed write (a full disk, say) leaves the log as it was: the partial record is cut
+    /// at once or, if that fails too, before the next append, so the caller may retry. A
+    /// failed fsync ([`Error::SyncFailed`]) poisons the log: see [`Error::LogPoisoned`].
     ///
     /// # Errors
     /// [`Error::HeightMismatch`] unless `height` is the last height + 1 (any height is accepted
     /// on an empty log); [`Error::RecordTooLarge`]; [`Error::TornTailPending`] before
-    /// [`Self::cut_torn_tail`]; [`Error::Io`]; [`Error::LogPoisoned`] after a failed fsync.
+    /// [`Self::cut_torn_tail`]; [`Error::Io`] for a failed write; [`Error::SyncFailed`];
+    /// [`Error::LogPoisoned`] after a failed fsync.
     pub fn append(&mut self, height: u64, payload: &[u8]) -> Result<()> {
         if self.poisoned {
             return Err(Error::LogPoisoned);
@@ -369,11 +370,14 @@ impl BlockLog {
             self.dirty_tail = self.file.set_len(self.end).is_err();
             return Err(io(&self.path)(e));
         }
-        if let Err(e) = self.file.sync_data() {
+        if let Err(source) = self.file.sync_data() {
             // After a failed fsync Linux may have dropped the dirty pages and marked them
             // clean, so what a later read shows may not be what is on disk.
             self.poisoned = true;
-            return Err(io(&self.path)(e));
+            return Err(Error::SyncFailed {
+                path: self.path.clone(),
+                source,
+            });
         }
         self.first_height.get_or_insert(height);
         self.offsets.push(self.end);
@@ -425,6 +429,11 @@ impl BlockLog {
             }),
             Err(e) => Err(e),
         })
+    }
+
+    /// Whether an fsync failed: nothing more may be appended by this process.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
     }
 
     /// Height of the last complete record, `None` if the log is empty.
