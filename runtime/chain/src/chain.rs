@@ -1,6 +1,6 @@
 //! [`Chain`]: the block log, the state store and the VM wired together — open, propose, commit.
 
-use crate::error::{ChainError, Result};
+use crate::error::{AheadOfLog, ChainError, Result};
 use crate::exec::{
     execute_block, receipts_root, tx_root, BlockOutput, EncodedReceipts, Receipt, Rules,
 };
@@ -162,6 +162,15 @@ pub enum ChainFault {
     /// cache may show bytes the disk does not hold, so even reopening in this process could
     /// trust them. Only a restart of the node (after checking the disk) may go on.
     Restart,
+}
+
+/// A failed [`Chain::try_propose`]: why, and the transactions, handed back.
+#[derive(Debug)]
+pub struct ProposeFailed {
+    /// Why the block could not be built.
+    pub error: ChainError,
+    /// The transactions it was given.
+    pub txs: Vec<CheckedTx>,
 }
 
 /// What it takes to open a chain again in the same process: its directory, genesis, VM and
@@ -506,7 +515,7 @@ impl Chain {
         time: u64,
         proposer: &SecretKey,
     ) -> Result<Proposal> {
-        self.try_propose(txs, time, proposer).map_err(|(e, _)| e)
+        self.try_propose(txs, time, proposer).map_err(|f| f.error)
     }
 
     /// As [`Self::propose`], but hands the transactions back with the error, so a proposer can
@@ -519,7 +528,7 @@ impl Chain {
         txs: Vec<CheckedTx>,
         time: u64,
         proposer: &SecretKey,
-    ) -> Result<Proposal, (ChainError, Vec<CheckedTx>)> {
+    ) -> Result<Proposal, Box<ProposeFailed>> {
         let height = self.last.height.saturating_add(1);
         let time = time.max(self.last.time);
         let env = BlockEnv {
@@ -529,10 +538,11 @@ impl Chain {
         };
         let output = match execute_block(&self.vm, self.backend(), &env, &txs, &self.config.rules) {
             Ok(output) => output,
-            Err(e) => return Err((e, txs)),
+            Err(error) => return Err(Box::new(ProposeFailed { error, txs })),
         };
         let Ok(tx_count) = u32::try_from(txs.len()) else {
-            return Err((invalid(height, "too many txs"), txs));
+            let error = invalid(height, "too many txs");
+            return Err(Box::new(ProposeFailed { error, txs }));
         };
         let receipts = EncodedReceipts::new(&output.receipts);
         let header = v1::BlockHeader {
@@ -742,13 +752,13 @@ fn check_not_ahead(applied: Option<u64>, log: &BlockLog, state_dir: &Path) -> Re
     if log_last.is_some_and(|l| applied <= l) {
         return Ok(());
     }
-    Err(ChainError::StateAheadOfLog {
+    Err(ChainError::StateAheadOfLog(Box::new(AheadOfLog {
         applied,
         log_last,
         log: log.path().to_path_buf(),
         state: state_dir.to_path_buf(),
         torn: log.torn_tail().cloned(),
-    })
+    })))
 }
 
 /// Opens the state store in `state_dir`, rebuilding it when it is damaged or in an older

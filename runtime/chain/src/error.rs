@@ -32,32 +32,8 @@ pub enum ChainError {
     /// The state store has applied blocks the log does not hold: the log lost blocks that
     /// were committed (and may have been acknowledged). Refuse to start rather than serve
     /// receipts and state for blocks nobody can read or replay.
-    #[error(
-        "the state store ({}) has applied blocks up to height {applied}, but the block log ({}) \
-         {}: the log has lost block{} {}, which {} committed and may have been acknowledged to \
-         clients. Refusing to start; nothing was changed on disk. Restore the block log from a \
-         backup taken at or after height {applied} or, in a consortium, from another member's \
-         block log. Do not delete the state directory: it is the only trace of the lost \
-         blocks. See docs/operations.md, \"The state is ahead of the block log\"",
-        state.display(),
-        log.display(),
-        log_end(*log_last, torn.as_ref()),
-        if log_last.map_or(0, |l| l.saturating_add(1)) == *applied { "" } else { "s" },
-        lost_range(*log_last, *applied),
-        if log_last.map_or(0, |l| l.saturating_add(1)) == *applied { "was" } else { "were" },
-    )]
-    StateAheadOfLog {
-        /// The height the state store applied.
-        applied: u64,
-        /// The last complete block of the log.
-        log_last: Option<u64>,
-        /// The block log.
-        log: std::path::PathBuf,
-        /// The state store's directory.
-        state: std::path::PathBuf,
-        /// An incomplete last record, if the log ends in one.
-        torn: Option<hanok_storage::TornTail>,
-    },
+    #[error(transparent)]
+    StateAheadOfLog(Box<AheadOfLog>),
     /// The state store applied a different block at its height than the log holds: one of the
     /// two comes from another copy of the chain.
     #[error(
@@ -129,4 +105,33 @@ fn lost_range(last: Option<u64>, applied: u64) -> String {
     } else {
         format!("{first}..={applied}")
     }
+}
+
+/// The details of [`ChainError::StateAheadOfLog`].
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the state store ({}) has applied blocks up to height {applied}, but the block log ({}) \
+     {}: the log has lost block{} {}, which {} committed and may have been acknowledged to \
+     clients. Refusing to start; nothing was changed on disk. Restore the block log from a \
+     backup taken at or after height {applied} or, in a consortium, from another member's \
+     block log. Do not delete the state directory: it is the only trace of the lost \
+     blocks. See docs/operations.md, \"The state is ahead of the block log\"",
+    state.display(),
+    log.display(),
+    log_end(*log_last, torn.as_ref()),
+    if log_last.map_or(0, |l| l.saturating_add(1)) == *applied { "" } else { "s" },
+    lost_range(*log_last, *applied),
+    if log_last.map_or(0, |l| l.saturating_add(1)) == *applied { "was" } else { "were" },
+)]
+pub struct AheadOfLog {
+    /// The height the state store applied.
+    pub applied: u64,
+    /// The last complete block of the log.
+    pub log_last: Option<u64>,
+    /// The block log.
+    pub log: std::path::PathBuf,
+    /// The state store's directory.
+    pub state: std::path::PathBuf,
+    /// An incomplete last record, if the log ends in one.
+    pub torn: Option<hanok_storage::TornTail>,
 }

@@ -39,9 +39,9 @@ pub use admission::{Admission, AllowAll, StorageKeyAdmission};
 pub use backend::{PendingBackend, StoreBackend};
 pub use chain::{
     genesis_block, header_hash, Chain, ChainConfig, ChainFault, ChainParts, Committed, OpenReport,
-    Proposal, StateRebuild,
+    Proposal, ProposeFailed, StateRebuild,
 };
-pub use error::{ChainError, Result};
+pub use error::{AheadOfLog, ChainError, Result};
 pub use exec::{
     check_enrolled, check_expiry, execute_block, execute_calls, execute_tx, receipts_root,
     stateful_check, tx_root, BlockOutput, Receipt, Rules, TxContext, TxStatus,

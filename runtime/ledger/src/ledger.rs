@@ -6,7 +6,7 @@ use crate::genesis::NodeGenesis;
 use crate::mempool::Mempool;
 use hanok_chain::{
     check_enrolled, check_expiry, Chain, ChainError, ChainFault, ChainParts, Committed, OpenReport,
-    Proposal, Rules, TxStatus,
+    Proposal, ProposeFailed, Rules, TxStatus,
 };
 use hanok_proto::v1;
 use hanok_types::{Address, CheckedTx, Hash, PublicKey, SecretKey, TxLimits};
@@ -114,6 +114,8 @@ pub struct Ledger {
     /// While the chain is out ([`ChainFault::Reopen`]): how to open it again, and its height
     /// before the failed commit.
     reopen: Mutex<Option<(ChainParts, u64)>>,
+    /// The pause reason last logged, until a block commits again.
+    pause_logged: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -173,6 +175,7 @@ impl Ledger {
             halted: Mutex::new(None),
             paused: Mutex::new(None),
             reopen: Mutex::new(None),
+            pause_logged: Mutex::new(None),
         };
         Ok((ledger, report))
     }
@@ -244,7 +247,12 @@ impl Ledger {
     }
 
     fn pause(&self, reason: String) {
-        tracing::warn!(%reason, "block production paused after a storage error; retrying");
+        // Retries fail the same way for as long as the disk stays full: say it once.
+        let mut logged = lock(&self.pause_logged);
+        if logged.as_deref() != Some(reason.as_str()) {
+            tracing::warn!(%reason, "block production paused after a storage error; retrying");
+            *logged = Some(reason.clone());
+        }
         *lock(&self.paused) = Some(reason);
     }
 
@@ -278,8 +286,16 @@ impl Ledger {
         tracing::info!(
             height = report.height,
             replayed = report.replayed,
+            truncated_bytes = report.truncated_bytes,
             "reopened the chain after a storage error"
         );
+        if let Some(rebuilt) = &report.rebuilt {
+            tracing::warn!(
+                reason = %rebuilt.reason,
+                moved_to = ?rebuilt.moved_to,
+                "the state database could not be reopened as it was: rebuilt it from the block log"
+            );
+        }
         let mut commits = Vec::new();
         for height in before.saturating_add(1)..=chain.height() {
             let block = chain.block(height)?.ok_or_else(|| {
@@ -369,7 +385,7 @@ impl Ledger {
             if let Some((height, _)) = c.tx_location(&hash)? {
                 return Err(LedgerError::AlreadyCommitted { hash, height });
             }
-            check_enrolled(c.backend().as_ref(), &tx, &self.rules).map_err(ChainError::from)??;
+            check_enrolled(c.backend().as_ref(), &tx, &self.rules)??;
             check_expiry(&tx, c.height().saturating_add(1))?;
             let next = c.next_nonce(&tx.sender())?;
             Ok((tx, next))
@@ -423,11 +439,19 @@ impl Ledger {
     }
 
     fn propose_txs(&self, txs: Vec<CheckedTx>, time: u64) -> Result<Proposal> {
-        let proposed = self.with_chain(|c| Ok(c.try_propose(txs, time, &self.proposer)))?;
-        proposed.map_err(|(e, txs)| {
+        let proposed = {
+            let guard = self.chain.read().unwrap_or_else(|e| e.into_inner());
+            let Some(chain) = guard.as_ref() else {
+                lock(&self.mempool).restore(txs);
+                return Err(self.chain_out());
+            };
+            chain.try_propose(txs, time, &self.proposer)
+        };
+        proposed.map_err(|failed| {
+            let ProposeFailed { error, txs } = *failed;
             let mut guard = self.chain.write().unwrap_or_else(|e| e.into_inner());
-            self.after_failure(&mut guard, &e, txs);
-            e.into()
+            self.after_failure(&mut guard, &error, txs);
+            error.into()
         })
     }
 
@@ -525,6 +549,7 @@ impl Ledger {
             }
         };
         lock(&self.keys).extend(senders);
+        lock(&self.pause_logged).take();
         let hashes: Vec<Hash> = committed.receipts.iter().map(|r| r.tx_hash).collect();
         let evicted = {
             let guard = self.chain.read().unwrap_or_else(|e| e.into_inner());

@@ -232,7 +232,11 @@ async fn producer(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
                     shared.wake.notify_one();
                 }
                 Ok(Err(e)) => {
-                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis(), "still cannot resume block production");
+                    tracing::debug!(
+                        error = %e,
+                        retry_in_ms = backoff.as_millis(),
+                        "still cannot resume block production"
+                    );
                 }
                 Err(e) => {
                     let reason = format!("block producer task failed: {e}");
