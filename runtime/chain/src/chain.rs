@@ -1,17 +1,20 @@
 //! [`Chain`]: the block log, the state store and the VM wired together — open, propose, commit.
 
-use crate::error::{ChainError, Result};
+use crate::error::{AheadOfLog, ChainError, Result};
 use crate::exec::{
     execute_block, receipts_root, tx_root, BlockOutput, EncodedReceipts, Receipt, Rules,
 };
 use crate::genesis::{genesis_writes, Genesis};
 use crate::{account, AllowAll, StoreBackend};
 use hanok_proto::v1;
-use hanok_storage::{height_key, BlockLog, Index, IndexWrite, Proof, StateStore};
+use hanok_storage::{
+    create_dir_durable, height_key, sync_parent_dir, BlockLog, Index, IndexWrite, Proof,
+    StateStore, TornTail,
+};
 use hanok_types::{Address, CheckedTx, Hash, PublicKey, SecretKey, TxLimits};
 use hanok_vm::{Backend, BlockEnv, CallError, Vm};
 use prost::Message;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 /// Rules of a chain that every node must share.
@@ -40,16 +43,30 @@ impl Default for ChainConfig {
 }
 
 /// What [`Chain::open`] found and did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenReport {
-    /// Bytes of torn log tail cut off.
+    /// Bytes of an incomplete last log record cut off (0 if none).
     pub truncated_bytes: u64,
+    /// The incomplete last record that was cut: a crash while it was being appended, before
+    /// its fsync returned, so no client was told about it.
+    pub torn: Option<TornTail>,
     /// Blocks replayed from the log into the state store.
     pub replayed: u64,
     /// Height of the last committed block.
     pub height: u64,
-    /// The state database was in an older format, so it was deleted and rebuilt from the log.
-    pub rebuilt_state: bool,
+    /// The state store was rebuilt from the log, and why.
+    pub rebuilt: Option<StateRebuild>,
+    /// The block log was in format version 1 and was converted; the original is kept here.
+    pub migrated_log: Option<PathBuf>,
+}
+
+/// Why [`Chain::open`] rebuilt the state store from the block log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateRebuild {
+    /// What was wrong with it.
+    pub reason: String,
+    /// Where the old directory was moved (`None`: it was in an older layout and deleted).
+    pub moved_to: Option<PathBuf>,
 }
 
 /// A committed block.
@@ -85,9 +102,18 @@ pub struct Proposal {
     output: BlockOutput,
     receipts: EncodedReceipts,
     senders: Vec<(Address, PublicKey)>,
+    /// The checked transactions the block holds, so a proposer whose commit fails before the
+    /// block is durable can put them back in its mempool.
+    txs: Vec<CheckedTx>,
 }
 
 impl Proposal {
+    /// Takes the checked transactions out (the block keeps its signed copies): what a proposer
+    /// returns to its mempool if the commit fails before the block is in the log.
+    pub fn take_txs(&mut self) -> Vec<CheckedTx> {
+        std::mem::take(&mut self.txs)
+    }
+
     /// The signed block.
     pub fn block(&self) -> &v1::Block {
         &self.block
@@ -112,6 +138,7 @@ pub fn header_hash(header: &v1::BlockHeader) -> Hash {
 /// Blocks are committed log first (one fsync), then state and indexes in the store; on open,
 /// log blocks the store has not applied are replayed.
 pub struct Chain {
+    dir: PathBuf,
     vm: Vm,
     genesis: Genesis,
     config: ChainConfig,
@@ -119,6 +146,64 @@ pub struct Chain {
     store: Arc<RwLock<StateStore>>,
     last: v1::BlockHeader,
     last_hash: Hash,
+    /// A block reached the log but not the state store: see [`ChainFault::Reopen`].
+    not_applied: bool,
+}
+
+/// Why a [`Chain`] cannot go on after a failed commit ([`Chain::fault`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainFault {
+    /// A block is durable in the log but writing its state failed. The state store may hold
+    /// part of that write in memory and refuses more (sled's I/O errors are sticky), so this
+    /// `Chain` must be dropped and the chain opened again ([`ChainParts::open`]), which replays
+    /// the block from the log.
+    Reopen,
+    /// The log's fsync failed: whether the last record is on disk is unknown, and the page
+    /// cache may show bytes the disk does not hold, so even reopening in this process could
+    /// trust them. Only a restart of the node (after checking the disk) may go on.
+    Restart,
+}
+
+/// A failed [`Chain::try_propose`]: why, and the transactions, handed back.
+#[derive(Debug)]
+pub struct ProposeFailed {
+    /// Why the block could not be built.
+    pub error: ChainError,
+    /// The transactions it was given.
+    pub txs: Vec<CheckedTx>,
+}
+
+/// What it takes to open a chain again in the same process: its directory, genesis, VM and
+/// rules ([`Chain::parts`]).
+#[derive(Clone)]
+pub struct ChainParts {
+    dir: PathBuf,
+    genesis: Genesis,
+    vm: Vm,
+    config: ChainConfig,
+}
+
+impl std::fmt::Debug for ChainParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChainParts")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChainParts {
+    /// [`Chain::open`] on the same directory with the same genesis, VM and rules.
+    ///
+    /// # Errors
+    /// As [`Chain::open`].
+    pub fn open(&self) -> Result<(Chain, OpenReport)> {
+        Chain::open(
+            &self.dir,
+            self.genesis.clone(),
+            self.vm.clone(),
+            self.config.clone(),
+        )
+    }
 }
 
 impl std::fmt::Debug for Chain {
@@ -145,12 +230,20 @@ fn invalid(height: u64, reason: impl Into<String>) -> ChainError {
 }
 
 impl Chain {
-    /// Opens the chain in `dir` (creating it and committing genesis block 0 if empty), cuts a
-    /// torn log tail, and replays log blocks the state store has not applied.
+    /// Opens the chain in `dir` (creating it and committing genesis block 0 if empty), checks
+    /// that nothing derived from the log is ahead of it, cuts an incomplete last log record,
+    /// and replays log blocks the state store has not applied.
+    ///
+    /// Nothing on disk changes before those checks pass, except a damaged state store, which
+    /// is moved aside (`state.damaged-<unix time>`) and rebuilt by replay; a state store in an
+    /// older layout is deleted and rebuilt likewise.
     ///
     /// # Errors
-    /// [`ChainError::StateAheadOfLog`] if the store applied blocks the log lacks;
-    /// [`ChainError::GenesisMismatch`]; [`ChainError::Store`]; any error of replaying a block.
+    /// [`ChainError::StateAheadOfLog`] if the store applied blocks the log lacks (the log lost
+    /// acknowledged blocks); [`ChainError::StateMismatch`] if it applied another block at the
+    /// same height; [`ChainError::Store`] for a damaged log record
+    /// ([`hanok_storage::Error::DamagedRecord`]) and other storage failures;
+    /// [`ChainError::GenesisMismatch`]; any error of replaying a block.
     pub fn open(
         dir: impl AsRef<Path>,
         genesis: Genesis,
@@ -158,35 +251,34 @@ impl Chain {
         config: ChainConfig,
     ) -> Result<(Chain, OpenReport)> {
         let dir = dir.as_ref();
-        std::fs::create_dir_all(dir).map_err(|source| ChainError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let (mut log, recovery) = BlockLog::open(dir.join("blocks.log"))?;
+        create_dir_durable(dir)?;
+        let log_path = dir.join("blocks.log");
+        let (mut log, recovery) = BlockLog::open(&log_path)?;
         let state_dir = dir.join("state");
-        let (store, rebuilt_state) = match StateStore::open(&state_dir) {
-            // State is derived from the log: an older build's format is rebuilt by replay.
-            Err(hanok_storage::Error::StateFormat) => {
-                std::fs::remove_dir_all(&state_dir).map_err(|source| ChainError::Io {
-                    path: state_dir.clone(),
-                    source,
-                })?;
-                (StateStore::open(&state_dir)?, true)
-            }
-            other => (other?, false),
-        };
-        let applied = store.applied_height();
         let log_last = log.last_height();
-        if let Some(applied) = applied {
-            if log_last.is_none_or(|l| applied > l) {
-                return Err(ChainError::StateAheadOfLog { applied, log_last });
-            }
-        }
+        let (store, rebuilt) = open_store(&state_dir, |applied| {
+            check_not_ahead(applied, &log, &state_dir)
+        })?;
+        let applied = store.applied_height();
+        check_not_ahead(applied, &log, &state_dir)?;
         if log.first_height().is_some_and(|f| f != 0) {
             return Err(ChainError::Corrupt(
                 "the block log does not start at genesis (height 0)".into(),
             ));
         }
+        if let Some(a) = applied {
+            // The store must have applied the very block the log holds at that height.
+            let hash = header_hash(&decode_block(a, log.read(a)?)?.header.unwrap_or_default());
+            if store.index_get(Index::BlocksByHash, &hash.0)? != Some(height_key(a).to_vec()) {
+                return Err(ChainError::StateMismatch {
+                    height: a,
+                    log: log_path,
+                    state: state_dir,
+                });
+            }
+        }
+        // Only now, with nothing derived from it ahead of the log, may the torn record go.
+        let truncated_bytes = log.cut_torn_tail()?;
         if log_last.is_none() {
             log.append(0, &genesis_block(&genesis).encode_to_vec())?;
         }
@@ -203,6 +295,8 @@ impl Chain {
             None => header0,
         };
         let mut chain = Chain {
+            dir: dir.to_path_buf(),
+            not_applied: false,
             vm,
             genesis,
             config,
@@ -224,10 +318,12 @@ impl Chain {
             replayed = replayed.saturating_add(1);
         }
         let report = OpenReport {
-            truncated_bytes: recovery.truncated_bytes,
+            truncated_bytes,
+            torn: recovery.torn,
             replayed,
             height: chain.last.height,
-            rebuilt_state,
+            rebuilt,
+            migrated_log: recovery.migrated_from,
         };
         Ok((chain, report))
     }
@@ -253,6 +349,27 @@ impl Chain {
 
     fn store(&self) -> std::sync::RwLockReadGuard<'_, StateStore> {
         self.store.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether this `Chain` can go on after a failed commit, and if not, what it takes.
+    pub fn fault(&self) -> Option<ChainFault> {
+        if self.log.is_poisoned() {
+            Some(ChainFault::Restart)
+        } else if self.not_applied {
+            Some(ChainFault::Reopen)
+        } else {
+            None
+        }
+    }
+
+    /// What [`ChainParts::open`] needs to open this chain again.
+    pub fn parts(&self) -> ChainParts {
+        ChainParts {
+            dir: self.dir.clone(),
+            genesis: self.genesis.clone(),
+            vm: self.vm.clone(),
+            config: self.config.clone(),
+        }
     }
 
     /// The chain id.
@@ -398,6 +515,20 @@ impl Chain {
         time: u64,
         proposer: &SecretKey,
     ) -> Result<Proposal> {
+        self.try_propose(txs, time, proposer).map_err(|f| f.error)
+    }
+
+    /// As [`Self::propose`], but hands the transactions back with the error, so a proposer can
+    /// return them to its mempool.
+    ///
+    /// # Errors
+    /// As [`Self::propose`].
+    pub fn try_propose(
+        &self,
+        txs: Vec<CheckedTx>,
+        time: u64,
+        proposer: &SecretKey,
+    ) -> Result<Proposal, Box<ProposeFailed>> {
         let height = self.last.height.saturating_add(1);
         let time = time.max(self.last.time);
         let env = BlockEnv {
@@ -405,7 +536,14 @@ impl Chain {
             time,
             chain_id: self.genesis.chain_id.clone(),
         };
-        let output = execute_block(&self.vm, self.backend(), &env, &txs, &self.config.rules)?;
+        let output = match execute_block(&self.vm, self.backend(), &env, &txs, &self.config.rules) {
+            Ok(output) => output,
+            Err(error) => return Err(Box::new(ProposeFailed { error, txs })),
+        };
+        let Ok(tx_count) = u32::try_from(txs.len()) else {
+            let error = invalid(height, "too many txs");
+            return Err(Box::new(ProposeFailed { error, txs }));
+        };
         let receipts = EncodedReceipts::new(&output.receipts);
         let header = v1::BlockHeader {
             chain_id: self.genesis.chain_id.clone(),
@@ -416,7 +554,7 @@ impl Chain {
             state_root: self.state_root().0.to_vec(),
             receipts_root: receipts.root().0.to_vec(),
             proposer_pubkey: proposer.public_key().to_bytes().to_vec(),
-            tx_count: u32::try_from(txs.len()).map_err(|_| invalid(height, "too many txs"))?,
+            tx_count,
             gas_used: output.gas_used,
         };
         let signature = proposer.sign_prehash(&header_hash(&header)).to_vec();
@@ -424,14 +562,15 @@ impl Chain {
         let block = v1::Block {
             header: Some(header),
             signature,
-            // The checked txs are ours: their body bytes move into the block.
-            txs: txs.into_iter().map(CheckedTx::into_signed).collect(),
+            // A copy: the checked txs stay with the proposal until the block is durable.
+            txs: txs.iter().cloned().map(CheckedTx::into_signed).collect(),
         };
         Ok(Proposal {
             block,
             output,
             receipts,
             senders,
+            txs,
         })
     }
 
@@ -541,6 +680,11 @@ impl Chain {
     ) -> Result<Committed> {
         let header = block.header.clone().unwrap_or_default();
         let height = header.height;
+        if let Some(fault) = self.fault() {
+            return Err(ChainError::Corrupt(format!(
+                "block {height} not committed: an earlier commit failed ({fault:?}); reopen the chain"
+            )));
+        }
         if receipts.bytes.len() != output.receipts.len() {
             return Err(ChainError::Corrupt(format!(
                 "block {height}: {} encoded receipts for {} receipts",
@@ -571,9 +715,19 @@ impl Chain {
                 value: receipt_bytes,
             });
         }
-        let root = self
+        let committed = self
             .store_mut()
-            .commit_block(height, &output.writes, &index)?;
+            .commit_block(height, &output.writes, &index);
+        let root = match committed {
+            Ok(root) => root,
+            Err(source) if append => {
+                // The block is durable (and will be replayed), but the store may hold part of
+                // its batch in memory: this `Chain` must not serve or commit anything more.
+                self.not_applied = true;
+                return Err(ChainError::NotApplied { height, source });
+            }
+            Err(e) => return Err(e.into()),
+        };
         self.last_hash = hash;
         self.last = header;
         Ok(Committed {
@@ -587,6 +741,95 @@ impl Chain {
             receipt_protos: protos,
         })
     }
+}
+
+/// Refuses a state store that has applied blocks the log does not hold (completely).
+fn check_not_ahead(applied: Option<u64>, log: &BlockLog, state_dir: &Path) -> Result<()> {
+    let Some(applied) = applied else {
+        return Ok(());
+    };
+    let log_last = log.last_height();
+    if log_last.is_some_and(|l| applied <= l) {
+        return Ok(());
+    }
+    Err(ChainError::StateAheadOfLog(Box::new(AheadOfLog {
+        applied,
+        log_last,
+        log: log.path().to_path_buf(),
+        state: state_dir.to_path_buf(),
+        torn: log.torn_tail().cloned(),
+    })))
+}
+
+/// Opens the state store in `state_dir`, rebuilding it when it is damaged or in an older
+/// layout. `check_old` sees the applied height an older-layout store reports before it is
+/// deleted, so one that is ahead of the log is refused rather than thrown away.
+fn open_store(
+    state_dir: &Path,
+    check_old: impl FnOnce(Option<u64>) -> Result<()>,
+) -> Result<(StateStore, Option<StateRebuild>)> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ChainError::Io { path, source }
+    };
+    let existed = state_dir.exists();
+    match StateStore::open(state_dir) {
+        Ok(store) => {
+            if !existed {
+                // sled created the directory; make its entry durable like every other.
+                sync_parent_dir(state_dir)?;
+            }
+            Ok((store, None))
+        }
+        // Derived data in a layout this build does not read: rebuilt by replay.
+        Err(e @ hanok_storage::Error::StateFormat { applied_height }) => {
+            check_old(applied_height)?;
+            std::fs::remove_dir_all(state_dir).map_err(io(state_dir))?;
+            let store = StateStore::open(state_dir)?;
+            // One sync makes both the removal and the new directory durable.
+            sync_parent_dir(state_dir)?;
+            let rebuilt = StateRebuild {
+                reason: e.to_string(),
+                moved_to: None,
+            };
+            Ok((store, Some(rebuilt)))
+        }
+        // Damaged derived data is moved aside (evidence for whoever looks into why) and
+        // rebuilt by replay. Errors that a rebuild would not fix (I/O, permissions, a lock
+        // held by another process) are not `DamagedState` and end up below.
+        Err(e @ hanok_storage::Error::DamagedState(_)) => {
+            let moved_to = aside_path(state_dir);
+            std::fs::rename(state_dir, &moved_to).map_err(io(state_dir))?;
+            let store = StateStore::open(state_dir)?;
+            sync_parent_dir(state_dir)?;
+            let rebuilt = StateRebuild {
+                reason: e.to_string(),
+                moved_to: Some(moved_to),
+            };
+            Ok((store, Some(rebuilt)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `state.damaged-<unix seconds>`, with a suffix if that exists already.
+fn aside_path(state_dir: &Path) -> PathBuf {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let name = state_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "state".into());
+    let base = state_dir.with_file_name(format!("{name}.damaged-{secs}"));
+    let mut candidate = base.clone();
+    let mut n = 1u32;
+    while candidate.exists() {
+        n = n.saturating_add(1);
+        candidate = PathBuf::from(format!("{}-{n}", base.display()));
+    }
+    candidate
 }
 
 /// Block 0: no transactions; `prev_hash` is the genesis hash; unsigned (genesis is trusted

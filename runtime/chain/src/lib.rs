@@ -37,10 +37,26 @@ mod genesis;
 pub use account::{next_nonce, nonce_key, ACCOUNT_NONCE};
 pub use admission::{Admission, AllowAll, StorageKeyAdmission};
 pub use backend::{PendingBackend, StoreBackend};
-pub use chain::{genesis_block, header_hash, Chain, ChainConfig, Committed, OpenReport, Proposal};
-pub use error::{ChainError, Result};
+pub use chain::{
+    genesis_block, header_hash, Chain, ChainConfig, ChainFault, ChainParts, Committed, OpenReport,
+    Proposal, ProposeFailed, StateRebuild,
+};
+pub use error::{AheadOfLog, ChainError, Result};
 pub use exec::{
     check_enrolled, check_expiry, execute_block, execute_calls, execute_tx, receipts_root,
     stateful_check, tx_root, BlockOutput, Receipt, Rules, TxContext, TxStatus,
 };
 pub use genesis::{genesis_writes, Genesis, GenesisContract, GENESIS_GAS};
+
+/// Most bytes of transactions one block may hold: a block is one block-log record
+/// ([`hanok_storage::MAX_RECORD_LEN`]), and its header, signature and framing need the rest.
+pub const MAX_BLOCK_TX_BYTES: usize = (hanok_storage::MAX_RECORD_LEN as usize) - (1 << 20);
+
+/// Creates a directory and its missing parents with each new entry fsynced, as the chain's own
+/// directories are (for the node's data directory, created before the chain opens).
+///
+/// # Errors
+/// [`ChainError::Store`] wrapping the I/O error.
+pub fn create_dir_durable(dir: &std::path::Path) -> Result<()> {
+    Ok(hanok_storage::create_dir_durable(dir)?)
+}

@@ -2,10 +2,12 @@
 //! process on a data directory, is killed with SIGKILL under load and restarted on the same
 //! directory; its block log gets a torn or corrupt tail.
 //!
-//! What is promised (`docs/storage.md`, `ARCHITECTURE.md`): a block is in the log and fsynced
+//! What is promised (`docs/storage.md`, `docs/operations.md`): a block is in the log and fsynced
 //! before any client hears "committed"; the log is the truth and the state store is rebuilt from
-//! it; on open a torn or bit-flipped *last* record is cut, damage followed by valid records is
-//! refused and left untouched, and a state store ahead of the log is refused.
+//! it. On open only an *incomplete* last record (torn by a crash mid-append) is cut; a complete
+//! record that fails its checksum, anywhere, is refused with the file left byte-identical and a
+//! message saying where and how to restore it; a state store ahead of the log is refused; a
+//! damaged state store is moved aside and rebuilt.
 //!
 //! The data directory layout these tests rely on: `<data_dir>/chain/blocks.log` (the block log,
 //! `hanok_chain::Chain::open`), `<data_dir>/chain/state` (sled, derived) and
@@ -45,8 +47,8 @@ const EXPIRY_HEIGHT: u64 = 1_000_000;
 
 const LOG_MAGIC: &[u8] = b"HANOKLOG";
 const LOG_HEADER_LEN: usize = 12;
-/// `u32 len | u64 height` before the payload, sha256 after it.
-const RECORD_HEAD_LEN: usize = 12;
+/// `u32 len | u64 height | 8-byte head checksum` before the payload, sha256 after it.
+const RECORD_HEAD_LEN: usize = 20;
 const CHECKSUM_LEN: usize = 32;
 
 fn log_path(data_dir: &Path) -> PathBuf {
@@ -83,15 +85,22 @@ impl NodeProcess {
 
     /// As [`Self::spawn`], with more arguments.
     fn spawn_with(data_dir: &Path, more: &[&std::ffi::OsStr]) -> Result<NodeProcess> {
-        let mut child = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        command
             .args(["node", "--dev", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
-            .args(more)
+            .args(more);
+        NodeProcess::spawn_command(command)
+    }
+
+    /// Runs `command`, which must end up exec'ing `hanok node`, without waiting.
+    fn spawn_command(mut command: Command) -> Result<NodeProcess> {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .with_context(|| format!("spawning {BIN}"))?;
+            .with_context(|| format!("spawning {command:?}"))?;
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
         let (tx, lines) = mpsc::channel();
@@ -126,7 +135,11 @@ impl NodeProcess {
 
     /// As [`Self::start`], with more arguments.
     fn start_with(data_dir: &Path, more: &[&std::ffi::OsStr]) -> Result<NodeProcess> {
-        let mut node = NodeProcess::spawn_with(data_dir, more)?;
+        NodeProcess::wait_listening(NodeProcess::spawn_with(data_dir, more)?)
+    }
+
+    /// Waits (with a deadline) until a spawned node prints its endpoint.
+    fn wait_listening(mut node: NodeProcess) -> Result<NodeProcess> {
         let deadline = Instant::now() + START_DEADLINE;
         loop {
             match node
@@ -200,6 +213,21 @@ impl NodeProcess {
             "after ctrl-c the node exited with {status}:\n{stderr}"
         );
         Ok(())
+    }
+
+    /// As [`Self::interrupt`], returning what the node logged.
+    fn interrupt_keep_stderr(mut self) -> Result<String> {
+        let sent = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .context("running kill -INT")?;
+        ensure!(sent.success(), "kill -INT failed: {sent}");
+        let (status, _, stderr) = self.wait_exit()?;
+        ensure!(
+            status.success(),
+            "after ctrl-c the node exited with {status}:\n{stderr}"
+        );
+        Ok(stderr)
     }
 
     async fn ledger(&self) -> Result<LedgerClient<Channel>> {
@@ -284,7 +312,7 @@ fn records(log: &[u8]) -> Result<Vec<(u64, usize, usize)>> {
             .get(off..off + RECORD_HEAD_LEN)
             .context("partial record head")?;
         let len = u32::from_le_bytes(head[..4].try_into()?) as usize;
-        let height = u64::from_le_bytes(head[4..].try_into()?);
+        let height = u64::from_le_bytes(head[4..12].try_into()?);
         let end = off + RECORD_HEAD_LEN + len + CHECKSUM_LEN;
         ensure!(end <= log.len(), "record at byte {off} runs past the end");
         out.push((height, off, end));
@@ -583,111 +611,546 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A torn append (a partial record after the last one) is cut on open: same height, the file
-/// back to its last good record, and the node commits again. With no state store to disagree,
-/// a torn or bit-flipped last record is cut too (the node comes up one block lower). A bit flip
-/// in a record followed by valid records is refused and the file left untouched, and a state
-/// store ahead of the log (the last record damaged after the state applied it) is refused.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn torn_or_corrupt_log_tail() -> Result<()> {
-    let started = Instant::now();
-    let dir = tempfile::tempdir()?;
-    let log = log_path(dir.path());
+/// Submits `n` mints from bank-a one after another; each is acknowledged (`SubmitAndWait`
+/// returned its receipt) before the next is sent.
+async fn acknowledged(node: &NodeProcess, n: usize) -> Result<Vec<Reported>> {
+    let keys = DevKeys::new();
+    let (signer, build) = builds(&keys)?.into_iter().next().context("bank-a")?;
+    let client = node.client().await?;
+    let mut nonce = client.next_nonce(signer.address()).await?;
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let tx = build(nonce)?;
+        nonce += 1;
+        let hash = tx.hash().0;
+        let receipt = client.submit_and_wait(&tx, WAIT).await?;
+        ensure!(
+            receipt.status == v1::TxStatus::Ok as i32,
+            "{}",
+            receipt.error
+        );
+        out.push(Reported {
+            hash,
+            tx: tx.into_proto(),
+            receipt,
+        });
+    }
+    Ok(out)
+}
+
+/// Every acknowledged transaction is where it was reported: same block, same position, same
+/// bytes, same receipt.
+async fn assert_present(node: &NodeProcess, reported: &[Reported]) -> Result<()> {
+    let mut ledger = node.ledger().await?;
+    for r in reported {
+        let hex = hex(&r.hash);
+        let found = get_tx(&mut ledger, &r.hash)
+            .await
+            .with_context(|| format!("acknowledged tx {hex} lost"))?;
+        ensure!(
+            (found.height, found.index) == (r.receipt.height, r.receipt.index),
+            "tx {hex} moved"
+        );
+        ensure!(found.tx.as_ref() == Some(&r.tx), "tx {hex} differs");
+        ensure!(
+            get_receipt(&mut ledger, &r.hash).await? == r.receipt,
+            "receipt of {hex} differs"
+        );
+    }
+    Ok(())
+}
+
+/// One more transaction commits right after `height`: the chain goes on where it was.
+async fn commits_next(node: &NodeProcess, height: u64) -> Result<()> {
     let keys = DevKeys::new();
     let sys = SystemContracts::of(&keys.authority().address);
-    let bank = dev_signer(&keys, "bank-a")?;
     let buyer = keys.get("buyer").context("buyer")?.address;
-
-    let node = NodeProcess::start(dir.path())?;
-    let client = node.client().await?;
-    for _ in 0..3 {
-        client.krw(sys.krw).mint(&bank, buyer, 1).await?;
-    }
-    let before = status(&mut node.ledger().await?).await?;
-    let h = before.height;
-    node.interrupt()?;
-    let clean = std::fs::read(&log)?;
-    ensure!(records(&clean)?.last().map(|r| r.0) == Some(h));
-
-    // 1. A torn append: the head of record h + 1 and part of its payload.
-    let mut torn = clean.clone();
-    torn.extend_from_slice(&1_000u32.to_le_bytes());
-    torn.extend_from_slice(&(h + 1).to_le_bytes());
-    torn.extend_from_slice(&[0x5a; 300]);
-    std::fs::write(&log, &torn)?;
-    let node = NodeProcess::start(dir.path())?;
-    let mut ledger = node.ledger().await?;
-    let after = status(&mut ledger).await?;
-    ensure!(
-        after.height == h,
-        "torn tail: height {} != {h}",
-        after.height
-    );
-    ensure!(after.latest_block_hash == before.latest_block_hash);
-    ensure!(after.state_root == before.state_root);
-    ensure!(file_len(&log)? == clean.len(), "the torn tail was not cut");
-    let client = node.client().await?;
-    let r = client.krw(sys.krw).mint(&bank, buyer, 1).await?;
-    ensure!(r.height == h + 1, "new tx at {}", r.height);
-    node.interrupt()?;
-    let good = std::fs::read(&log)?;
-    let recs = records(&good)?;
-    let &(last, start, end) = recs.last().context("empty log")?;
-    ensure!(last == h + 1 && start == clean.len());
-    let last_tx = r.tx_hash.clone();
-
-    // 2. Log only: the last record torn in its payload -> cut; the node is at h, the tx of
-    //    block h + 1 is gone (never reported, in this story) and a new one commits at h + 1.
-    let fresh = log_only_dir(&good[..(start + end) / 2])?;
-    let node = NodeProcess::start(fresh.path())?;
-    let mut ledger = node.ledger().await?;
-    ensure!(status(&mut ledger).await?.height == h);
-    ensure!(file_len(&log_path(fresh.path()))? == start);
-    let hash: [u8; 32] = last_tx.as_slice().try_into()?;
-    match get_tx(&mut ledger, &hash).await {
-        Err(s) if s.code() == Code::NotFound => {}
-        other => bail!("the cut tx is still there: {other:?}"),
-    }
     let r = node
         .client()
         .await?
         .krw(sys.krw)
-        .mint(&bank, buyer, 1)
+        .mint(&dev_signer(&keys, "bank-a")?, buyer, 1)
         .await?;
-    ensure!(r.height == h + 1);
-    drop(node);
-
-    // 3. Log only: one byte flipped inside the last record's payload -> cut like a torn tail.
-    let mut flipped = good.clone();
-    flipped[(start + end) / 2] ^= 0xff;
-    let fresh = log_only_dir(&flipped)?;
-    let node = NodeProcess::start(fresh.path())?;
-    ensure!(status(&mut node.ledger().await?).await?.height == h);
-    ensure!(file_len(&log_path(fresh.path()))? == start);
-    drop(node);
-
-    // 4. Log only: a byte flipped in block 1, valid records after it -> refused, untouched.
-    let &(one, s1, e1) = recs.get(1).context("no block 1")?;
-    ensure!(one == 1);
-    let mut mid = good.clone();
-    mid[(s1 + e1) / 2] ^= 0xff;
-    let fresh = log_only_dir(&mid)?;
-    let stderr = expect_refusal(fresh.path())?;
-    ensure!(stderr.contains("is corrupt at byte"), "{stderr}");
     ensure!(
-        std::fs::read(log_path(fresh.path()))? == mid,
-        "the log was modified"
+        r.height == height + 1,
+        "new tx at {} after {height}",
+        r.height
+    );
+    Ok(())
+}
+
+/// How a node is stopped before its log is damaged.
+#[derive(Clone, Copy, Debug)]
+enum Stop {
+    /// SIGKILL right after the last acknowledgement: the state store may lag the log.
+    Kill,
+    /// SIGINT: a clean shutdown, the state store flushed at the last block.
+    Clean,
+}
+
+/// Item (a)/(b) of the storage guarantees: acknowledged blocks, the node stopped, one byte
+/// flipped inside the last (complete) record. The node refuses to start, says which record,
+/// height and byte range and how to restore it, and leaves the file byte-identical; once the
+/// record's bytes are copied back from an intact copy (as docs/operations.md tells an operator
+/// to do), it starts with every acknowledged transaction where it was.
+async fn flipped_last_record(stop: Stop) -> Result<()> {
+    let started = Instant::now();
+    let dir = tempfile::tempdir()?;
+    let log = log_path(dir.path());
+    let mut node = NodeProcess::start(dir.path())?;
+    let reported = acknowledged(&node, 3).await?;
+    let acked = reported.iter().map(|r| r.receipt.height).max().unwrap_or(0);
+    match stop {
+        Stop::Kill => node.kill9()?,
+        Stop::Clean => node.interrupt()?,
+    }
+    let intact = std::fs::read(&log)?;
+    let recs = records(&intact)?;
+    let &(h, start, end) = recs.last().context("empty log")?;
+    // The node was idle after the last acknowledgement, so its block is the last record.
+    ensure!(
+        h == acked,
+        "last record {h}, last acknowledged block {acked}"
     );
 
-    // 5. The full data dir, whose state store applied h + 1 (flushed at the graceful stop),
-    //    with the last record bit-flipped: the log would end at h, so the node refuses.
-    std::fs::write(&log, &flipped)?;
+    let mut damaged = intact.clone();
+    damaged[(start + end) / 2] ^= 0x01;
+    std::fs::write(&log, &damaged)?;
+    let stderr = expect_refusal(dir.path())?;
+    for part in [
+        format!("record #{h} (block height {h}) at byte {start}, bytes {start}..{end}"),
+        "its body fails its checksum".into(),
+        "changed nothing on disk".into(),
+        "from a backup".into(),
+        "docs/operations.md".into(),
+    ] {
+        ensure!(
+            stderr.contains(&part),
+            "{stop:?}: no {part:?} in:\n{stderr}"
+        );
+    }
+    ensure!(!stderr.contains("panicked"), "{stderr}");
+    ensure!(std::fs::read(&log)? == damaged, "the log was modified");
+
+    // A flipped byte in an earlier record (block 1, valid records after it) is refused too.
+    if let Stop::Clean = stop {
+        let &(one, s1, e1) = recs.get(1).context("no block 1")?;
+        let mut mid = intact.clone();
+        mid[(s1 + e1) / 2] ^= 0x80;
+        std::fs::write(&log, &mid)?;
+        let stderr = expect_refusal(dir.path())?;
+        ensure!(
+            stderr.contains(&format!("record #{one} (block height {one}) at byte {s1}")),
+            "{stderr}"
+        );
+        ensure!(std::fs::read(&log)? == mid, "the log was modified");
+        std::fs::write(&log, &damaged)?;
+    }
+
+    // Restore the record: copy its byte range from the intact copy, in place.
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new().write(true).open(&log)?;
+        f.write_all_at(&intact[start..end], u64::try_from(start)?)?;
+        f.sync_all()?;
+    }
+    ensure!(std::fs::read(&log)? == intact);
+    let node = NodeProcess::start(dir.path())?;
+    let head = status(&mut node.ledger().await?).await?;
+    ensure!(
+        head.height == h,
+        "restarted at {} instead of {h}",
+        head.height
+    );
+    assert_present(&node, &reported).await?;
+    commits_next(&node, h).await?;
+    node.interrupt()?;
+    eprintln!("flipped last record ({stop:?}): {:.1?}", started.elapsed());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flipped_byte_in_the_last_record_after_sigkill_is_refused_and_restorable() -> Result<()> {
+    flipped_last_record(Stop::Kill).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flipped_byte_in_the_last_record_after_a_clean_stop_is_refused_and_restorable(
+) -> Result<()> {
+    flipped_last_record(Stop::Clean).await
+}
+
+/// Copies a stopped node's data directory (files and subdirectories).
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// Item (c): a crash in the middle of appending block h + 1 leaves the file ending inside its
+/// record. That record was never complete, so its fsync never returned and nobody heard of it:
+/// it is cut, the node starts at h with every acknowledged transaction, and the chain goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torn_last_record_is_cut_and_nothing_acknowledged_is_missing() -> Result<()> {
+    let started = Instant::now();
+    let dir = tempfile::tempdir()?;
+    let log = log_path(dir.path());
+    let node = NodeProcess::start(dir.path())?;
+    let reported = acknowledged(&node, 2).await?;
+    let h = status(&mut node.ledger().await?).await?.height;
+    node.interrupt()?;
+    let clean = std::fs::read(&log)?;
+
+    // The record block h + 1 would have had: produced on a copy of the directory.
+    let other = tempfile::tempdir()?;
+    copy_dir(dir.path(), other.path())?;
+    let twin = NodeProcess::start(other.path())?;
+    let unacked = acknowledged(&twin, 1).await?;
+    twin.interrupt()?;
+    let twin_log = std::fs::read(log_path(other.path()))?;
+    let &(next, start, end) = records(&twin_log)?.last().context("empty log")?;
+    ensure!(next == h + 1 && start == clean.len());
+
+    // The crash: the file ends in the middle of that record.
+    let mut torn = clean.clone();
+    torn.extend_from_slice(&twin_log[start..(start + end) / 2]);
+    std::fs::write(&log, &torn)?;
+    let node = NodeProcess::start(dir.path())?;
+    let mut ledger = node.ledger().await?;
+    ensure!(status(&mut ledger).await?.height == h);
+    ensure!(
+        std::fs::read(&log)? == clean,
+        "the torn record was not cut exactly"
+    );
+    assert_present(&node, &reported).await?;
+    match get_tx(&mut ledger, &unacked[0].hash).await {
+        Err(s) if s.code() == Code::NotFound => {}
+        other => bail!("the torn block's tx is visible: {other:?}"),
+    }
+    commits_next(&node, h).await?;
+    let stderr = node.interrupt_keep_stderr()?;
+    ensure!(
+        stderr.contains("cut an incomplete last record from the block log"),
+        "no warning about the cut:\n{stderr}"
+    );
+    eprintln!("torn last record: {:.1?}", started.elapsed());
+    Ok(())
+}
+
+/// Item (d): the state store applied blocks the log no longer holds (the log cut by hand by
+/// whole records, or its last record cut short after it was acknowledged). Refused, nothing
+/// changed; the original log put back, the node starts as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_ahead_of_the_log_is_refused() -> Result<()> {
+    let started = Instant::now();
+    let dir = tempfile::tempdir()?;
+    let log = log_path(dir.path());
+    let node = NodeProcess::start(dir.path())?;
+    let reported = acknowledged(&node, 3).await?;
+    let before = status(&mut node.ledger().await?).await?;
+    let h = before.height;
+    node.interrupt()?;
+    let intact = std::fs::read(&log)?;
+    let recs = records(&intact)?;
+
+    // Two whole records removed: blocks h - 1 and h are gone from the log.
+    let &(_, cut_at, _) = recs.get(recs.len() - 2).context("short log")?;
+    let shortened = &intact[..cut_at];
+    std::fs::write(&log, shortened)?;
+    let stderr = expect_refusal(dir.path())?;
+    for part in [
+        format!("has applied blocks up to height {h}"),
+        format!("ends at height {}", h - 2),
+        format!("has lost blocks {}..={h}", h - 1),
+        "nothing was changed on disk".into(),
+        "Do not delete the state directory".into(),
+    ] {
+        ensure!(stderr.contains(&part), "no {part:?} in:\n{stderr}");
+    }
+    ensure!(std::fs::read(&log)? == shortened, "the log was modified");
+
+    // The last record cut short: it looks torn, but the state applied it, so it was complete.
+    let &(_, last, end) = recs.last().context("empty log")?;
+    let cut_short = &intact[..(last + end) / 2];
+    std::fs::write(&log, cut_short)?;
     let stderr = expect_refusal(dir.path())?;
     ensure!(
-        stderr.contains(&format!("state is at height {}", h + 1)),
+        stderr.contains(&format!("has lost block {h},"))
+            && stderr.contains(&format!("incomplete record at byte {last}")),
         "{stderr}"
     );
+    ensure!(std::fs::read(&log)? == cut_short, "the log was modified");
 
-    eprintln!("torn tail: {:.1?}", started.elapsed());
+    std::fs::write(&log, &intact)?;
+    let node = NodeProcess::start(dir.path())?;
+    let after = status(&mut node.ledger().await?).await?;
+    ensure!((after.height, &after.state_root) == (h, &before.state_root));
+    assert_present(&node, &reported).await?;
+    node.interrupt()?;
+    eprintln!("state ahead of the log: {:.1?}", started.elapsed());
+    Ok(())
+}
+
+/// Item 3: a stopped node's state directory damaged, twice. sled refuses a garbled config file
+/// ("a sled version earlier than 0.29"), and "recovers" a garbled data file as an empty database
+/// (or panics on it: the store's unit tests pin that case). Each time the node moves the
+/// directory aside with one line saying so, rebuilds it from the log, and comes up at the same
+/// height and state root with every acknowledged transaction; no panic is printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_state_directory_is_moved_aside_and_rebuilt() -> Result<()> {
+    let started = Instant::now();
+    let dir = tempfile::tempdir()?;
+    let node = NodeProcess::start(dir.path())?;
+    let reported = acknowledged(&node, 2).await?;
+    let before = status(&mut node.ledger().await?).await?;
+    node.interrupt()?;
+    let state = dir.path().join("chain").join("state");
+    let aside = || -> Result<usize> {
+        Ok(std::fs::read_dir(dir.path().join("chain"))?
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("state.damaged-")
+            })
+            .count())
+    };
+
+    let mut before = before;
+    for (round, garble) in [(1usize, "conf"), (2, "db")] {
+        let path = state.join(garble);
+        let len = usize::try_from(std::fs::metadata(&path)?.len())?;
+        // Not UTF-8, so sled cannot read it as its config either.
+        std::fs::write(&path, vec![0xabu8; len.max(16)])?;
+        let node = NodeProcess::start(dir.path())?;
+        let mut ledger = node.ledger().await?;
+        let after = status(&mut ledger).await?;
+        ensure!(
+            (after.height, &after.state_root, &after.latest_block_hash)
+                == (before.height, &before.state_root, &before.latest_block_hash),
+            "round {round}: height {} after {}, or another state root or head",
+            after.height,
+            before.height
+        );
+        assert_present(&node, &reported).await?;
+        commits_next(&node, after.height).await?;
+        before = status(&mut ledger).await?;
+        let stderr = node.interrupt_keep_stderr()?;
+        ensure!(
+            !stderr.contains("panicked"),
+            "round {round}: a panic was printed:\n{stderr}"
+        );
+        let lines: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains("moved it aside and rebuilt it from the block log"))
+            .collect();
+        ensure!(
+            lines.len() == 1,
+            "round {round}: expected one line about the rebuild:\n{stderr}"
+        );
+        ensure!(lines[0].contains("state.damaged-"), "{}", lines[0]);
+        ensure!(
+            aside()? == round,
+            "the damaged directory was not kept aside"
+        );
+    }
+    eprintln!("damaged state directory: {:.1?}", started.elapsed());
+    Ok(())
+}
+
+/// Health of the whole server ("") as the gRPC health service reports it.
+async fn serving(node: &NodeProcess) -> Result<bool> {
+    use tonic_health::pb::{health_check_response::ServingStatus, health_client::HealthClient};
+    let channel = Channel::from_shared(node.url.clone())?.connect().await?;
+    let mut health = HealthClient::new(channel);
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest::default())
+        .await?
+        .into_inner()
+        .status;
+    Ok(status == ServingStatus::Serving as i32)
+}
+
+/// Polls `check` until it holds, failing after `within`.
+async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if check().await? {
+            return Ok(());
+        }
+        ensure!(Instant::now() < deadline, "not within {within:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Writes zeros to `path` until the file system is full; returns how much went in.
+fn fill(path: &Path) -> Result<u64> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path)?;
+    let mut written = 0u64;
+    for chunk in [1 << 20, 4096, 1] {
+        let buf = vec![0u8; chunk];
+        while f.write_all(&buf).is_ok() {
+            written += chunk as u64;
+        }
+    }
+    let _ = f.sync_all();
+    Ok(written)
+}
+
+/// Item 4: the disk fills up under a running node. Production pauses (health NOT_SERVING, no
+/// acknowledged transaction lost, no damage written to the log), and once space returns it
+/// resumes without a restart: the transactions that were waiting commit, new ones too, and the
+/// log replays in a fresh directory to the same chain.
+///
+/// The node runs on a small tmpfs of its own, mounted in a private mount namespace (`unshare
+/// -rm`: no root needed where unprivileged user namespaces are allowed); the test reaches that
+/// file system through `/proc/<pid>/root`. Where namespaces are not available it says so and
+/// passes without running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_pauses_production_until_space_returns() -> Result<()> {
+    let started = Instant::now();
+    let usable = Command::new("unshare")
+        .args(["-rm", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /mnt"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !usable {
+        eprintln!("SKIPPED: a full disk needs `unshare -rm` (user and mount namespaces) here");
+        return Ok(());
+    }
+    let mount = tempfile::tempdir()?;
+    let mut command = Command::new("unshare");
+    command
+        .args([
+            "-rm",
+            "sh",
+            "-c",
+            r#"mount -t tmpfs -o size=64m tmpfs "$1" && exec "$2" node --dev --listen 127.0.0.1:0 --data-dir "$1/data""#,
+            "sh",
+        ])
+        .arg(mount.path())
+        .arg(BIN);
+    let node = NodeProcess::wait_listening(NodeProcess::spawn_command(command)?)?;
+    // The node's view of its tmpfs, from outside its mount namespace.
+    let tmpfs = PathBuf::from(format!("/proc/{}/root", node.child.id()))
+        .join(mount.path().strip_prefix("/")?);
+    ensure!(
+        tmpfs.join("data/chain/blocks.log").exists(),
+        "no log at {}",
+        tmpfs.display()
+    );
+    let mut reported = acknowledged(&node, 2).await?;
+
+    let filler = tmpfs.join("filler");
+    let filled = fill(&filler)?;
+    // Each transaction now carries a 64 KiB memo, so its block needs pages the log does not
+    // have yet: the first write to fail is the log's (nothing of the block is written, the
+    // chain stays as it was); the state store's background flush may fail too, and then the
+    // first write after space returns fails there (the block is in the log: the chain is
+    // reopened and replays it). Every transaction acknowledged meanwhile must survive.
+    let keys = DevKeys::new();
+    let sys = SystemContracts::of(&keys.authority().address);
+    let buyer = keys.get("buyer").context("buyer")?.address;
+    let signer = dev_signer(&keys, "bank-a")?;
+    let build = |n: u64| -> Result<SignedTx> {
+        let msg = json!({"mint": {"to": buyer, "amount": "1"}});
+        Ok(TxBuilder::new(DEV_CHAIN_ID)
+            .nonce(n)
+            .expiry_height(EXPIRY_HEIGHT)
+            .gas_limit(DEFAULT_GAS_LIMIT)
+            .memo("m".repeat(64 << 10))
+            .execute(sys.krw, &msg)?
+            .sign(&signer)?)
+    };
+    let client = node.client().await?;
+    let mut nonce = client.next_nonce(signer.address()).await?;
+    let mut stuck = None;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stuck.is_none() {
+        ensure!(
+            Instant::now() < deadline,
+            "production never paused on a full disk"
+        );
+        let tx = build(nonce)?;
+        nonce += 1;
+        let hash = tx.hash().0;
+        match client.submit_and_wait(&tx, Duration::from_secs(2)).await {
+            Ok(receipt) => reported.push(Reported {
+                hash,
+                tx: tx.into_proto(),
+                receipt,
+            }),
+            // Admitted and waiting (DEADLINE_EXCEEDED), or refused while paused (UNAVAILABLE).
+            Err(_) => stuck = Some((hash, tx)),
+        }
+    }
+    let n = &node;
+    eventually(
+        Duration::from_secs(10),
+        "health NOT_SERVING while the disk is full",
+        || async move { Ok(!serving(n).await?) },
+    )
+    .await?;
+    let (stuck_hash, stuck_tx) = stuck.context("no stuck tx")?;
+
+    std::fs::remove_file(&filler)?;
+    let (c, t) = (&client, &stuck_tx);
+    eventually(
+        Duration::from_secs(30),
+        "health SERVING once space returned",
+        || async move {
+            // A transaction refused while paused must be sent again; one admitted commits alone.
+            let _ = c.submit(t).await;
+            serving(n).await
+        },
+    )
+    .await?;
+    let mut ledger = node.ledger().await?;
+    eventually(
+        Duration::from_secs(10),
+        "the stuck transaction committed",
+        || {
+            let mut ledger = ledger.clone();
+            async move { Ok(get_tx(&mut ledger, &stuck_hash).await.is_ok()) }
+        },
+    )
+    .await?;
+    assert_present(&node, &reported).await?;
+    let head = status(&mut ledger).await?.height;
+    commits_next(&node, head).await?;
+
+    // The log as the node wrote it through all this replays cleanly to the same chain.
+    let log = std::fs::read(tmpfs.join("data/chain/blocks.log"))?;
+    let fresh = log_only_dir(&log)?;
+    let replay = NodeProcess::start(fresh.path())?;
+    let height = assert_same_chain(&mut ledger, &mut replay.ledger().await?).await?;
+    drop(replay);
+    let stderr = node.interrupt_keep_stderr()?;
+    ensure!(!stderr.contains("panicked"), "{stderr}");
+    // What the pause looked like (which write failed first varies: the log or the state store).
+    for line in stderr
+        .lines()
+        .filter(|l| l.contains("paused") || l.contains("reopened") || l.contains("resumed"))
+    {
+        eprintln!("  {line}");
+    }
+    eprintln!(
+        "full disk: {filled} filler bytes, {} acknowledged, resumed to height {height}, {:.1?}",
+        reported.len(),
+        started.elapsed()
+    );
     Ok(())
 }

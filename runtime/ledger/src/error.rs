@@ -53,6 +53,10 @@ pub enum LedgerError {
     /// Block production stopped after a storage failure; no transaction is accepted.
     #[error("block production stopped after a storage failure ({0})")]
     Halted(String),
+    /// Block production is paused after a storage error that may clear (a full disk, a
+    /// descriptor limit); the node retries by itself.
+    #[error("block production is paused after a storage error ({0}); the node retries by itself, submit again shortly")]
+    Paused(String),
     /// The ledger is closed (the node is shutting down).
     #[error("the node is shutting down")]
     Closed,
@@ -102,5 +106,6 @@ pub(crate) fn is_storage(e: &ChainError) -> bool {
             | ChainError::State(_)
             | ChainError::Io { .. }
             | ChainError::Corrupt(_)
+            | ChainError::NotApplied { .. }
     )
 }

@@ -5,8 +5,8 @@ use crate::error::{is_storage, LedgerError, Result};
 use crate::genesis::NodeGenesis;
 use crate::mempool::Mempool;
 use hanok_chain::{
-    check_enrolled, check_expiry, Chain, ChainError, Committed, OpenReport, Proposal, Rules,
-    TxStatus,
+    check_enrolled, check_expiry, Chain, ChainError, ChainFault, ChainParts, Committed, OpenReport,
+    Proposal, ProposeFailed, Rules, TxStatus,
 };
 use hanok_proto::v1;
 use hanok_types::{Address, CheckedTx, Hash, PublicKey, SecretKey, TxLimits};
@@ -108,6 +108,14 @@ pub struct Ledger {
     /// Public keys seen in genesis and committed transactions, for `did:key` in accounts.
     keys: Mutex<HashMap<Address, PublicKey>>,
     halted: Mutex<Option<String>>,
+    /// Why block production is paused after a storage error that may clear (a full disk, a
+    /// descriptor limit); [`Ledger::recover`] retries.
+    paused: Mutex<Option<String>>,
+    /// While the chain is out ([`ChainFault::Reopen`]): how to open it again, and its height
+    /// before the failed commit.
+    reopen: Mutex<Option<(ChainParts, u64)>>,
+    /// The pause reason last logged, until a block commits again.
+    pause_logged: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -130,6 +138,9 @@ impl Ledger {
     /// [`LedgerError::Chain`] if the chain cannot be opened (e.g. another genesis);
     /// [`LedgerError::Vm`]; [`LedgerError::Bootstrap`].
     pub fn open(config: LedgerConfig, genesis: NodeGenesis) -> Result<(Ledger, OpenReport)> {
+        // The data directory's own entry must survive a crash before anything is created in it
+        // (the VM's module cache would otherwise create it without syncing its parent).
+        hanok_chain::create_dir_durable(&config.data_dir)?;
         let vm = Vm::new(VmConfig {
             cache_dir: Some(config.data_dir.join("module-cache")),
             ..VmConfig::default()
@@ -162,6 +173,9 @@ impl Ledger {
             proposer: genesis.proposer,
             keys: Mutex::new(keys),
             halted: Mutex::new(None),
+            paused: Mutex::new(None),
+            reopen: Mutex::new(None),
+            pause_logged: Mutex::new(None),
         };
         Ok((ledger, report))
     }
@@ -198,7 +212,16 @@ impl Ledger {
         let guard = self.chain.read().unwrap_or_else(|e| e.into_inner());
         match guard.as_ref() {
             Some(c) => f(c),
-            None => Err(LedgerError::Closed),
+            None => Err(self.chain_out()),
+        }
+    }
+
+    /// Why there is no chain to serve from: it is being reopened, or the ledger is closed.
+    fn chain_out(&self) -> LedgerError {
+        match (self.halted(), self.paused()) {
+            (Some(reason), _) => LedgerError::Halted(reason),
+            (None, Some(reason)) => LedgerError::Paused(reason),
+            (None, None) => LedgerError::Closed,
         }
     }
 
@@ -213,8 +236,117 @@ impl Ledger {
 
     /// Stops block production and admission for good (until restart), saying why.
     pub fn halt(&self, reason: String) {
-        tracing::error!(%reason, "block production stopped");
+        tracing::error!(%reason, "block production stopped until the node is restarted");
         *lock(&self.halted) = Some(reason);
+    }
+
+    /// Why block production is paused (a storage error that may clear), if it is. The node
+    /// calls [`Self::recover`] with a backoff until it is not.
+    pub fn paused(&self) -> Option<String> {
+        lock(&self.paused).clone()
+    }
+
+    fn pause(&self, reason: String) {
+        // Retries fail the same way for as long as the disk stays full: say it once.
+        let mut logged = lock(&self.pause_logged);
+        if logged.as_deref() != Some(reason.as_str()) {
+            tracing::warn!(%reason, "block production paused after a storage error; retrying");
+            *logged = Some(reason.clone());
+        }
+        *lock(&self.paused) = Some(reason);
+    }
+
+    /// Tries to resume block production after a storage error ([`Self::paused`]). If the
+    /// failed commit left the chain intact (nothing reached the log), this only clears the
+    /// pause, and the next block tries again. If a block reached the log but not the state
+    /// store, the chain is opened again from disk, which replays that block; its commit is
+    /// returned (with the mempool updated) so that its waiters and subscribers hear of it.
+    ///
+    /// # Errors
+    /// [`LedgerError::Halted`]; the error of opening the chain (it stays paused).
+    pub fn recover(&self) -> Result<Vec<BlockCommit>> {
+        if let Some(reason) = self.halted() {
+            return Err(LedgerError::Halted(reason));
+        }
+        let mut guard = self.chain.write().unwrap_or_else(|e| e.into_inner());
+        if guard.is_some() {
+            *lock(&self.paused) = None;
+            return Ok(Vec::new());
+        }
+        let Some((parts, before)) = lock(&self.reopen).clone() else {
+            return Err(LedgerError::Closed);
+        };
+        let (chain, report) = match parts.open() {
+            Ok(opened) => opened,
+            Err(e) => {
+                self.pause(format!("reopening the chain: {e}"));
+                return Err(e.into());
+            }
+        };
+        tracing::info!(
+            height = report.height,
+            replayed = report.replayed,
+            truncated_bytes = report.truncated_bytes,
+            "reopened the chain after a storage error"
+        );
+        if let Some(rebuilt) = &report.rebuilt {
+            tracing::warn!(
+                reason = %rebuilt.reason,
+                moved_to = ?rebuilt.moved_to,
+                "the state database could not be reopened as it was: rebuilt it from the block log"
+            );
+        }
+        let mut commits = Vec::new();
+        for height in before.saturating_add(1)..=chain.height() {
+            let block = chain.block(height)?.ok_or_else(|| {
+                ChainError::Corrupt(format!("block {height} missing after replay"))
+            })?;
+            let mut receipts = Vec::with_capacity(block.txs.len());
+            let mut hashes = Vec::with_capacity(block.txs.len());
+            for tx in &block.txs {
+                let hash = hanok_types::tx_hash(&tx.body, &tx.signature);
+                let receipt = chain.receipt(&hash)?.ok_or_else(|| {
+                    ChainError::Corrupt(format!("receipt of {hash} missing after replay"))
+                })?;
+                hashes.push(hash);
+                receipts.push(receipt);
+            }
+            let evicted = lock(&self.mempool)
+                .after_block(&hashes, height, |a| chain.next_nonce(a).unwrap_or(0));
+            commits.push(BlockCommit {
+                block: Arc::new(CommittedBlock { block, receipts }),
+                evicted,
+                timings: BlockTimings::default(),
+            });
+        }
+        *guard = Some(chain);
+        *lock(&self.reopen) = None;
+        *lock(&self.paused) = None;
+        Ok(commits)
+    }
+
+    /// After a failed commit or proposal: halts, pauses (taking the chain out when it must be
+    /// reopened), and returns the transactions to the mempool unless their block is durable.
+    fn after_failure(&self, guard: &mut Option<Chain>, e: &ChainError, txs: Vec<CheckedTx>) {
+        let fault = guard.as_ref().and_then(Chain::fault);
+        if fault != Some(ChainFault::Reopen) {
+            lock(&self.mempool).restore(txs);
+        }
+        if !is_storage(e) {
+            return;
+        }
+        match fault {
+            Some(ChainFault::Restart) => self.halt(e.to_string()),
+            Some(ChainFault::Reopen) => {
+                // Dropped under the write lock: no reader ever sees the half-written store.
+                if let Some(chain) = guard.take() {
+                    *lock(&self.reopen) = Some((chain.parts(), chain.height()));
+                }
+                self.pause(e.to_string());
+            }
+            // Nothing reached the log: the chain is as it was, and the next block retries.
+            None => self.pause(e.to_string()),
+        }
     }
 
     // ---- admission -------------------------------------------------------------------------
@@ -244,6 +376,9 @@ impl Ledger {
     pub fn admit(&self, tx: CheckedTx) -> Result<Hash> {
         if let Some(reason) = self.halted() {
             return Err(LedgerError::Halted(reason));
+        }
+        if let Some(reason) = self.paused() {
+            return Err(LedgerError::Paused(reason));
         }
         let hash = tx.hash();
         let (tx, chain_next) = self.with_chain(|c| {
@@ -286,8 +421,17 @@ impl Ledger {
         if let Some(reason) = self.halted() {
             return Err(LedgerError::Halted(reason));
         }
+        if let Some(reason) = self.paused() {
+            return Err(LedgerError::Paused(reason));
+        }
         let max_txs = self.config.max_block_txs.max(1);
-        let txs = lock(&self.mempool).take_ready(max_txs, self.rules.max_block_gas);
+        // A block must fit in one block-log record: a larger one could never be committed, and
+        // its transactions would be retried forever.
+        let txs = lock(&self.mempool).take_ready(
+            max_txs,
+            self.rules.max_block_gas,
+            hanok_chain::MAX_BLOCK_TX_BYTES,
+        );
         if txs.is_empty() {
             return Ok(None);
         }
@@ -295,7 +439,20 @@ impl Ledger {
     }
 
     fn propose_txs(&self, txs: Vec<CheckedTx>, time: u64) -> Result<Proposal> {
-        self.with_chain(|c| Ok(c.propose(txs, time, &self.proposer)?))
+        let proposed = {
+            let guard = self.chain.read().unwrap_or_else(|e| e.into_inner());
+            let Some(chain) = guard.as_ref() else {
+                lock(&self.mempool).restore(txs);
+                return Err(self.chain_out());
+            };
+            chain.try_propose(txs, time, &self.proposer)
+        };
+        proposed.map_err(|failed| {
+            let ProposeFailed { error, txs } = *failed;
+            let mut guard = self.chain.write().unwrap_or_else(|e| e.into_inner());
+            self.after_failure(&mut guard, &error, txs);
+            error.into()
+        })
     }
 
     /// Commits a block this ledger proposed ([`Self::propose_block`]) without executing it
@@ -303,9 +460,10 @@ impl Ledger {
     ///
     /// # Errors
     /// [`LedgerError::Chain`] (the chain moved since the proposal, or storage failed).
-    pub fn commit_proposal(&self, proposal: Proposal) -> Result<BlockCommit> {
+    pub fn commit_proposal(&self, mut proposal: Proposal) -> Result<BlockCommit> {
         let senders = proposal.senders().to_vec();
-        self.commit_with(senders, |chain| chain.commit_proposal(proposal))
+        let txs = proposal.take_txs();
+        self.commit_with(senders, txs, |chain| chain.commit_proposal(proposal))
     }
 
     /// *Apply an ordered block* from elsewhere (a consensus engine, a peer): every transaction is
@@ -326,7 +484,7 @@ impl Ledger {
                 Some((key.address(), key))
             })
             .collect();
-        self.commit_with(senders, |chain| chain.commit(block))
+        self.commit_with(senders, Vec::new(), |chain| chain.commit(block))
     }
 
     /// Proposes and commits the next block from the mempool; `None` when nothing is ready.
@@ -359,28 +517,39 @@ impl Ledger {
         self.commit_proposal(proposal).map(Some)
     }
 
+    /// Commits with `commit` under the write lock. `txs` are the block's transactions taken
+    /// from this ledger's mempool (none for a block from elsewhere): a failed commit returns
+    /// them to it, unless the block is durable and will be replayed.
     fn commit_with(
         &self,
         senders: Vec<(Address, PublicKey)>,
+        txs: Vec<CheckedTx>,
         commit: impl FnOnce(&mut Chain) -> Result<Committed, ChainError>,
     ) -> Result<BlockCommit> {
-        if let Some(reason) = self.halted() {
-            return Err(LedgerError::Halted(reason));
+        let refused = self
+            .halted()
+            .map(LedgerError::Halted)
+            .or_else(|| self.paused().map(LedgerError::Paused));
+        if let Some(e) = refused {
+            lock(&self.mempool).restore(txs);
+            return Err(e);
         }
         let committed = {
             let mut guard = self.chain.write().unwrap_or_else(|e| e.into_inner());
-            let chain = guard.as_mut().ok_or(LedgerError::Closed)?;
+            let Some(chain) = guard.as_mut() else {
+                lock(&self.mempool).restore(txs);
+                return Err(self.chain_out());
+            };
             match commit(chain) {
                 Ok(c) => c,
                 Err(e) => {
-                    if is_storage(&e) {
-                        self.halt(e.to_string());
-                    }
+                    self.after_failure(&mut guard, &e, txs);
                     return Err(e.into());
                 }
             }
         };
         lock(&self.keys).extend(senders);
+        lock(&self.pause_logged).take();
         let hashes: Vec<Hash> = committed.receipts.iter().map(|r| r.tx_hash).collect();
         let evicted = {
             let guard = self.chain.read().unwrap_or_else(|e| e.into_inner());

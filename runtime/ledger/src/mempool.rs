@@ -58,6 +58,14 @@ struct Account {
     waiting: BTreeMap<u64, CheckedTx>,
 }
 
+/// A transaction's share of a block's encoding: its bytes plus protobuf framing.
+fn encoded_len(tx: &CheckedTx) -> usize {
+    tx.body_bytes()
+        .len()
+        .saturating_add(tx.signature().len())
+        .saturating_add(16)
+}
+
 /// Waiting transactions. Not thread-safe by itself: the node holds it in a mutex and every
 /// operation is short.
 #[derive(Debug)]
@@ -182,12 +190,13 @@ impl Mempool {
         false
     }
 
-    /// Takes up to `max` ready transactions whose gas limits sum to at most `max_gas` for the
-    /// next block: per sender in nonce order, senders taking turns so one busy account cannot
-    /// starve the others.
-    pub fn take_ready(&mut self, max: usize, max_gas: u64) -> Vec<CheckedTx> {
+    /// Takes up to `max` ready transactions whose gas limits sum to at most `max_gas`, and whose
+    /// encodings to at most `max_bytes`, for the next block: per sender in nonce order, senders
+    /// taking turns so one busy account cannot starve the others.
+    pub fn take_ready(&mut self, max: usize, max_gas: u64, max_bytes: usize) -> Vec<CheckedTx> {
         let mut out = Vec::new();
         let mut gas: u64 = 0;
+        let mut bytes: usize = 0;
         let mut progress = true;
         while out.len() < max && progress {
             progress = false;
@@ -198,15 +207,16 @@ impl Mempool {
                 let Some(a) = self.accounts.get_mut(sender) else {
                     continue;
                 };
-                let fits = a
-                    .waiting
-                    .get(&a.next)
-                    .is_some_and(|tx| gas.saturating_add(tx.gas_limit()) <= max_gas);
+                let fits = a.waiting.get(&a.next).is_some_and(|tx| {
+                    gas.saturating_add(tx.gas_limit()) <= max_gas
+                        && bytes.saturating_add(encoded_len(tx)) <= max_bytes
+                });
                 if !fits {
                     continue;
                 }
                 if let Some(tx) = a.waiting.remove(&a.next) {
                     gas = gas.saturating_add(tx.gas_limit());
+                    bytes = bytes.saturating_add(encoded_len(&tx));
                     a.next = a.next.saturating_add(1);
                     self.len = self.len.saturating_sub(1);
                     out.push(tx);
@@ -215,6 +225,27 @@ impl Mempool {
             }
         }
         out
+    }
+
+    /// Puts back transactions [`Self::take_ready`] handed out for a block that was not
+    /// committed (its proposal or commit failed before it was durable), so they go into a
+    /// later block. Their hashes are still known, so nobody could have submitted them again.
+    pub fn restore(&mut self, txs: Vec<CheckedTx>) {
+        for tx in txs {
+            let sender = tx.sender();
+            // An account emptied meanwhile may have been dropped; it resumes at this nonce.
+            let account = self.accounts.entry(sender).or_insert_with(|| Account {
+                next: tx.nonce(),
+                waiting: BTreeMap::new(),
+            });
+            account.next = account.next.min(tx.nonce());
+            if account.waiting.insert(tx.nonce(), tx).is_none() {
+                self.len = self.len.saturating_add(1);
+            }
+            if !self.order.contains(&sender) {
+                self.order.push(sender);
+            }
+        }
     }
 
     /// After a block: forgets the committed hashes, sets each touched sender's next nonce from
@@ -293,10 +324,10 @@ mod tests {
         let k = SecretKey::from_seed(b"a");
         let mut m = Mempool::new(10, 4);
         m.insert(tx(&k, 1), 0).expect("gap waits");
-        assert!(m.take_ready(10, u64::MAX).is_empty());
+        assert!(m.take_ready(10, u64::MAX, usize::MAX).is_empty());
         m.insert(tx(&k, 0), 0).expect("fills the gap");
         let got: Vec<u64> = m
-            .take_ready(10, u64::MAX)
+            .take_ready(10, u64::MAX, usize::MAX)
             .iter()
             .map(CheckedTx::nonce)
             .collect();
@@ -305,6 +336,33 @@ mod tests {
             m.insert(tx(&k, 1), 0),
             Err(MempoolError::Duplicate(_))
         ));
+    }
+
+    #[test]
+    fn restored_txs_are_taken_again_in_nonce_order() {
+        let (a, b) = (SecretKey::from_seed(b"a"), SecretKey::from_seed(b"b"));
+        let mut m = Mempool::new(10, 4);
+        for n in 0..3 {
+            m.insert(tx(&a, n), 0).expect("room");
+        }
+        m.insert(tx(&b, 0), 0).expect("room");
+        let taken = m.take_ready(10, u64::MAX, usize::MAX);
+        assert_eq!((taken.len(), m.len()), (4, 0));
+        // A refused insert from `b` drops its (now empty) account meanwhile.
+        assert!(m.insert(tx(&b, 0), 0).is_err());
+        m.restore(taken);
+        assert_eq!(m.len(), 4);
+        let again = m.take_ready(10, u64::MAX, usize::MAX);
+        let mut got: Vec<_> = again.iter().map(|t| (t.sender(), t.nonce())).collect();
+        got.sort();
+        let mut want = vec![
+            (a.address(), 0),
+            (a.address(), 1),
+            (a.address(), 2),
+            (b.address(), 0),
+        ];
+        want.sort();
+        assert_eq!(got, want);
     }
 
     #[test]

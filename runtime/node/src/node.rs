@@ -28,7 +28,20 @@ pub(crate) struct Shared {
     pub wake: Notify,
     pub blocks: broadcast::Sender<Arc<CommittedBlock>>,
     pub shutdown: watch::Receiver<bool>,
+    /// The health service's reporter, once the server is set up.
+    pub health: std::sync::OnceLock<tonic_health::server::HealthReporter>,
 }
+
+/// The services whose health follows block production: the server as a whole ("") and ours.
+const HEALTH_SERVICES: [&str; 4] = [
+    "",
+    "hanok.v1.Ledger",
+    "hanok.v1.Contracts",
+    "hanok.v1.Proofs",
+];
+/// First and longest wait between attempts to resume block production after a storage error.
+const RETRY_MIN: std::time::Duration = std::time::Duration::from_millis(100);
+const RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -116,6 +129,22 @@ impl Shared {
         let _ = self.blocks.send(block);
     }
 
+    /// Health answers SERVING or NOT_SERVING for the server and every hanok service.
+    async fn set_serving(&self, serving: bool) {
+        use tonic_health::ServingStatus;
+        let Some(reporter) = self.health.get() else {
+            return;
+        };
+        let status = if serving {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        for name in HEALTH_SERVICES {
+            reporter.set_service_status(name, status).await;
+        }
+    }
+
     /// Fails every waiter: block production stopped.
     fn fail_all(&self, reason: &str) {
         let waiters: Vec<Waiter> = lock(&self.waiters).drain().flat_map(|(_, w)| w).collect();
@@ -167,10 +196,57 @@ impl Shared {
 /// waits at most one interval, and under heavy load each block takes what arrived while the
 /// previous one was produced (group commit: one fsync for all of them). The VM and the fsync
 /// run on the blocking pool (a VM session is `!Send` and never crosses an await).
+///
+/// After a storage error that may clear (the ledger is *paused*: a full disk, a descriptor
+/// limit) it retries on a timer with a doubling backoff, health answering NOT_SERVING until a
+/// block commits again; waiters keep waiting (their transactions went back to the mempool, or
+/// their block is in the log and replays on resume). After one that may not (*halted*: a
+/// failed fsync) it stops for good and fails every waiter.
 async fn producer(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let spacing = shared.config.block_interval();
     let mut last_start: Option<tokio::time::Instant> = None;
+    let mut backoff = RETRY_MIN;
     loop {
+        if shared.ledger.paused().is_some() && shared.ledger.halted().is_none() {
+            // Nothing else wakes a paused producer: retry on a timer.
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = shutdown.changed() => break,
+            }
+            backoff = (backoff * 2).min(RETRY_MAX);
+            let s = shared.clone();
+            match tokio::task::spawn_blocking(move || s.ledger.recover()).await {
+                Ok(Ok(replayed)) => {
+                    let reopened = !replayed.is_empty();
+                    for commit in replayed {
+                        shared.committed(commit);
+                    }
+                    if reopened || !shared.ledger.has_ready() {
+                        // Writes worked (a replay), or there is nothing to try them with: the
+                        // next transaction will tell.
+                        backoff = RETRY_MIN;
+                        tracing::info!("block production resumed");
+                        shared.set_serving(true).await;
+                    }
+                    // Produce at once; otherwise health turns back once a block commits.
+                    shared.wake.notify_one();
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(
+                        error = %e,
+                        retry_in_ms = backoff.as_millis(),
+                        "still cannot resume block production"
+                    );
+                }
+                Err(e) => {
+                    let reason = format!("block producer task failed: {e}");
+                    shared.ledger.halt(reason.clone());
+                    shared.fail_all(&reason);
+                    shared.set_serving(false).await;
+                }
+            }
+            continue;
+        }
         tokio::select! {
             _ = shared.wake.notified() => {}
             _ = shutdown.changed() => break,
@@ -190,12 +266,27 @@ async fn producer(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
         last_start = Some(tokio::time::Instant::now());
         let s = shared.clone();
         match tokio::task::spawn_blocking(move || s.produce()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => match shared.ledger.halted() {
-                Some(reason) => shared.fail_all(&reason),
-                None => {
+            Ok(Ok(())) => {
+                if backoff > RETRY_MIN {
+                    // The first block after a pause: writes work again.
+                    backoff = RETRY_MIN;
+                    tracing::info!("block production resumed");
+                    shared.set_serving(true).await;
+                }
+            }
+            Ok(Err(e)) => match (shared.ledger.halted(), shared.ledger.paused()) {
+                (Some(reason), _) => {
+                    shared.fail_all(&reason);
+                    shared.set_serving(false).await;
+                }
+                (None, Some(_)) => {
+                    // Mark the pause even if the first retry succeeds at once.
+                    backoff = backoff.max(RETRY_MIN * 2);
+                    shared.set_serving(false).await;
+                }
+                (None, None) => {
                     // Not a storage failure: a bug (the chain refused our own proposal). Keep
-                    // the node up; the taken transactions' waiters time out and may resubmit.
+                    // the node up; the transactions went back to the mempool.
                     tracing::error!(error = %e, "block proposal failed");
                 }
             },
@@ -203,6 +294,7 @@ async fn producer(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
                 let reason = format!("block producer task failed: {e}");
                 shared.ledger.halt(reason.clone());
                 shared.fail_all(&reason);
+                shared.set_serving(false).await;
             }
         }
         // Whatever arrived meanwhile (or did not fit) goes into the next block.
@@ -273,19 +365,39 @@ pub async fn start(config: NodeConfig, genesis: NodeGenesis) -> Result<NodeHandl
         truncated_bytes = report.truncated_bytes,
         "chain opened"
     );
-    if report.rebuilt_state {
+    if let Some(kept) = &report.migrated_log {
         tracing::warn!(
-            replayed = report.replayed,
-            "the state database was in an older format; rebuilt it from the block log"
+            kept = %kept.display(),
+            "converted the block log to the current format; the original is kept beside it \
+             (delete it once the node runs)"
         );
     }
-    if report.truncated_bytes > 0 {
-        // A crash mid-append: the cut record was never reported committed (the log is synced
-        // before any receipt goes out), but an operator should know it happened.
+    if let Some(rebuilt) = &report.rebuilt {
+        match &rebuilt.moved_to {
+            Some(moved) => tracing::warn!(
+                reason = %rebuilt.reason,
+                moved_to = %moved.display(),
+                replayed = report.replayed,
+                "the state database was damaged: moved it aside and rebuilt it from the block \
+                 log (delete the moved directory once you no longer need it for diagnosis)"
+            ),
+            None => tracing::warn!(
+                reason = %rebuilt.reason,
+                replayed = report.replayed,
+                "the state database was in an older layout: rebuilt it from the block log"
+            ),
+        }
+    }
+    if let Some(torn) = &report.torn {
+        // A crash mid-append: the record was never complete, so its fsync never returned and
+        // no client heard "committed" (the log is synced before any receipt goes out).
         tracing::warn!(
+            offset = torn.offset,
             truncated_bytes = report.truncated_bytes,
             height = report.height,
-            "cut a torn record from the end of the block log"
+            reason = %torn.reason,
+            "cut an incomplete last record from the block log (a crash while it was being \
+             written; it was never acknowledged)"
         );
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -308,6 +420,7 @@ pub async fn start(config: NodeConfig, genesis: NodeGenesis) -> Result<NodeHandl
         wake: Notify::new(),
         blocks,
         shutdown: shutdown.clone(),
+        health: std::sync::OnceLock::new(),
     });
     let producer = tokio::spawn(producer(shared.clone(), shutdown.clone()));
     let tls_mode = match (&tls, shared.config.client_ca.is_some()) {

@@ -44,6 +44,8 @@ pub(crate) async fn serve(
     reporter
         .set_serving::<proofs_server::ProofsServer<Api>>()
         .await;
+    // The producer reports NOT_SERVING while it cannot write (storage errors).
+    let _ = shared.health.set(reporter);
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(hanok_proto::FILE_DESCRIPTOR_SET)

@@ -23,6 +23,7 @@ pub fn ledger(e: &LedgerError) -> Status {
         LedgerError::BadRequest { field, reason } => bad_field(field, reason),
         LedgerError::NotFound(what) => not_found(what),
         LedgerError::Halted(reason) => halted(reason),
+        LedgerError::Paused(_) => Status::unavailable(e.to_string()),
         LedgerError::Closed => shutting_down(),
         LedgerError::Chain(e) => chain(e),
         // Start-up failures never reach a client; if one did, it is the node's fault.

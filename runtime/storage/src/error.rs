@@ -39,17 +39,69 @@ pub enum Error {
         /// Version this build reads and writes.
         supported: u32,
     },
-    /// The block log is damaged somewhere other than its tail, so it cannot be
-    /// repaired by cutting: valid records follow the damage, or a record with a
-    /// valid checksum carries the wrong height.
-    #[error("block log {path} is corrupt at byte {offset}: {reason}")]
-    CorruptLog {
+    /// A complete record of the block log fails its checksum, carries the wrong height, or
+    /// damage hides where the records continue. A complete record was fully written and fsynced
+    /// once, so it may hold acknowledged transactions: it is never cut.
+    #[error(
+        "block log {} is damaged: record #{index} ({}) at byte {offset}{} is complete but {reason}. \
+         A complete record was fully written and may hold transactions clients were told are \
+         committed, so the node will not run on this log and changed nothing on disk. Restore \
+         the record from a backup of this block log taken after that height or, in a \
+         consortium, from another member's block log (an intact copy of this chain's log holds \
+         the same bytes at the same offset), then start the node again; see \
+         docs/operations.md, \"The block log is damaged\"",
+        path.display(),
+        match height { Some(h) => format!("block height {h}"), None => "height unknown".into() },
+        match len {
+            Some(l) => format!(", bytes {offset}..{} ({l} bytes)", offset.saturating_add(*l)),
+            None => ", length unknown".into(),
+        }
+    )]
+    DamagedRecord {
         /// The log file.
         path: PathBuf,
-        /// Byte offset of the first bad record.
+        /// Position of the record in the file, from 0.
+        index: u64,
+        /// The block height it holds (or must hold).
+        height: Option<u64>,
+        /// Byte offset where it starts.
         offset: u64,
-        /// What is wrong there.
+        /// Its length in bytes, head and checksum included, when its head is intact.
+        len: Option<u64>,
+        /// What is wrong with it.
         reason: String,
+    },
+    /// A version-1 block log could not be converted to the current format without guessing.
+    #[error(
+        "block log {} is in the format of an earlier hanok build (version 1) and was not \
+         converted: at byte {offset} it holds {reason}. Version 1 cannot tell a record torn by a \
+         crash from a damaged one, so nothing was cut or changed; see docs/operations.md, \
+         \"The block log is in an older format\"",
+        path.display()
+    )]
+    OldFormat {
+        /// The log file.
+        path: PathBuf,
+        /// Where the conversion stopped.
+        offset: u64,
+        /// What it found there.
+        reason: String,
+    },
+    /// Another process has the block log open.
+    #[error(
+        "block log {} is in use by another process (another node on this data directory?); \
+         stop it first",
+        path.display()
+    )]
+    Locked {
+        /// The log file.
+        path: PathBuf,
+    },
+    /// [`crate::BlockLog::append`] before the torn tail found by `open` was cut.
+    #[error("the block log's torn tail at byte {offset} must be cut before appending")]
+    TornTailPending {
+        /// Where the torn record starts.
+        offset: u64,
     },
     /// A block or state commit was offered out of order.
     #[error("height {got} does not follow: expected {expected}")]
@@ -67,15 +119,38 @@ pub enum Error {
         /// The limit, [`crate::MAX_RECORD_LEN`].
         max: u32,
     },
+    /// The block log's `fsync` failed: whether the record reached the disk is unknown, and
+    /// the log is poisoned ([`Error::LogPoisoned`]).
+    #[error(
+        "syncing the block log {} failed: {source}; the node stops producing blocks until it \
+         is restarted (check the disk first)",
+        path.display()
+    )]
+    SyncFailed {
+        /// The log file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
     /// An earlier `fsync` of the block log failed; after such a failure the
     /// kernel may have dropped the dirty pages, so nothing later can be trusted
     /// to be durable. Restart the node, which re-scans the log.
     #[error("block log is unusable after a failed fsync; restart the node")]
     LogPoisoned,
-    /// The state database was written by an older build in a tree format this one does not
-    /// read. State is derived data: delete it and it is rebuilt from the block log.
-    #[error("the state database uses an older tree format; rebuild it from the block log")]
-    StateFormat,
+    /// The state database was written by an older build in a layout this one does not read.
+    /// State is derived data: it is rebuilt from the block log.
+    #[error("the state database uses an older layout; rebuild it from the block log")]
+    StateFormat {
+        /// The height it says it applied, so the caller can check it is not ahead of the log
+        /// before deleting it.
+        applied_height: Option<u64>,
+    },
+    /// The state database fails to open or fails its own checks (the database engine reports
+    /// corruption or panics, or our metadata does not decode). It is derived data: rebuild it
+    /// from the block log.
+    #[error("the state database is damaged: {0}")]
+    DamagedState(String),
     /// Data in the state database does not decode or is inconsistent.
     #[error("corrupt state database: {0}")]
     CorruptState(String),
@@ -84,6 +159,12 @@ pub enum Error {
 /// An error from the embedded database; opaque so the database engine is not
 /// part of this crate's public API.
 pub struct DbError(sled::Error);
+
+impl DbError {
+    pub(crate) fn as_sled(&self) -> &sled::Error {
+        &self.0
+    }
+}
 
 impl fmt::Debug for DbError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

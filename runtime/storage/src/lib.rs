@@ -2,7 +2,8 @@
 //! truth, and the sled database of contract state and indexes derived from it.
 //!
 //! Key types: [`BlockLog`] (checksummed, height-numbered records, one fsync per
-//! block, a torn tail cut on open and reported in a [`Recovery`]);
+//! block; an incomplete last record reported by `open` in a [`Recovery`] and cut only when
+//! the caller says so, a complete record that fails its checksum refused);
 //! [`SparseMerkleTree`] (the state root, with inclusion and absence
 //! [`Proof`]s); [`StateStore`] (state + root + block/tx/receipt [`Index`]es +
 //! `applied_height`, committed once per block). [`proof`] holds the hashing
@@ -14,9 +15,12 @@
 //!   only after it is durably in the log, and on start the node replays log
 //!   blocks with height > [`StateStore::applied_height`]. Applying a block is
 //!   idempotent, so a crash at any point is recovered by replay.
-//! - The log never silently drops data: only a damaged *tail* (which only the
-//!   last, unsynced append can leave) is cut; damage followed by valid records
-//!   is an error.
+//! - The log never silently drops data: only an *incomplete* last record (which
+//!   only the last, unsynced append can leave) is ever cut, and only by an explicit
+//!   [`BlockLog::cut_torn_tail`]; a complete record that fails its checksum is
+//!   [`Error::DamagedRecord`], wherever it is, and nothing on disk is changed.
+//! - A block's derived data (state, tree, both indexes) and `applied_height` are
+//!   written in one atomic batch, so the store never holds part of a block.
 //! - The state root is a pure function of the set of (key, value) pairs:
 //!   the same state gives the same root on every node, whatever the order of
 //!   writes.
@@ -33,7 +37,10 @@ mod smt;
 mod state;
 
 pub use error::{DbError, Error, Result};
-pub use log::{BlockLog, Recovery, LOG_HEADER_LEN, LOG_MAGIC, LOG_VERSION, MAX_RECORD_LEN};
+pub use log::{
+    create_dir_durable, sync_parent_dir, BlockLog, Recovery, TornTail, LOG_HEADER_LEN, LOG_MAGIC,
+    LOG_VERSION, MAX_RECORD_LEN, RECORD_CHECKSUM_LEN, RECORD_HEAD_LEN, RECORD_OVERHEAD,
+};
 pub use proof::{Hash, Proof, ProofError, ProofLeaf, EMPTY_HASH};
 pub use smt::SparseMerkleTree;
 pub use state::{height_key, Index, IndexWrite, StateStore};

@@ -18,7 +18,7 @@ use crate::proof::{
 };
 
 /// Key prefix of an inner node: `n | node_hash -> encoded children` (see [`encode_node`]).
-const NODE_PREFIX: u8 = b'n';
+pub(crate) const NODE_PREFIX: u8 = b'n';
 /// Key prefix of a value: `v | key -> value`. Keyed by the raw key (not its
 /// hash) so the same entries serve ordered range scans over state.
 pub(crate) const VALUE_PREFIX: u8 = b'v';
@@ -324,7 +324,9 @@ impl SparseMerkleTree {
                 // No root reference: a new tree, or one written by the binary-node format.
                 let old_root = tree.get(META_ROOT).map_err(db)?;
                 if old_root.is_some_and(|r| r.as_ref() != EMPTY_HASH.0) {
-                    return Err(Error::StateFormat);
+                    return Err(Error::StateFormat {
+                        applied_height: None,
+                    });
                 }
                 Child::Empty
             }
@@ -411,6 +413,24 @@ impl SparseMerkleTree {
         batch.insert(META_ROOT, &root.hash.0[..]);
         batch.insert(META_TOP, encode_child(&top));
         Ok((root, batch))
+    }
+
+    /// Checks that the stored root node is present, decodes and hashes to the root: a cheap
+    /// open-time check that catches a database whose latest writes were lost or damaged.
+    ///
+    /// # Errors
+    /// [`Error::Db`]; [`Error::CorruptState`].
+    pub(crate) fn check_root(&self) -> Result<()> {
+        if let Child::Node(hash) = self.top {
+            let children = self.load(&hash, 0)?;
+            if fold(&children).hash() != hash {
+                return Err(Error::CorruptState(format!(
+                    "root node {} does not hash to the root",
+                    hex(&hash)
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The sled tree holding nodes, values and metadata.

@@ -1,14 +1,26 @@
 //! The sled state store: contract state, its Merkle root, block/tx/receipt indexes and `applied_height`.
 
 use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
 use crate::error::{db, Error, Result};
 use crate::proof::{Hash, Proof};
-use crate::smt::{open_db, SparseMerkleTree, META_PREFIX};
+use crate::smt::{open_db, prefixed, SparseMerkleTree, META_PREFIX, NODE_PREFIX, VALUE_PREFIX};
 
 /// `m | applied_height -> u64 BE`, written in the same atomic batch as the state.
 const META_APPLIED_HEIGHT: &[u8] = b"mapplied_height";
+/// `m | format -> [STATE_FORMAT]`, written with every block: the layout of this database.
+const META_FORMAT: &[u8] = b"mformat";
+/// Layout 2: the indexes live in the `state` tree beside the state (one atomic batch per
+/// block). Layout 1 (no `mformat`) kept them in trees of their own, written in separate batches.
+const STATE_FORMAT: u8 = 2;
+/// The file in which sled 0.34 keeps its segments (beside `conf` and `blobs/`).
+const SLED_DATA_FILE: &str = "db";
+/// Key prefix of the receipts index: `r | tx hash -> receipt`.
+const RECEIPTS_PREFIX: u8 = b'r';
+/// Key prefix of the block-hash index: `b | header hash -> height`.
+const BLOCK_HASH_PREFIX: u8 = b'b';
 
 /// The derived indexes kept beside the state, each its own sled tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -21,13 +33,14 @@ pub enum Index {
 }
 
 impl Index {
-    /// Every index, in the order `commit_block` writes them.
+    /// Every index.
     pub const ALL: [Index; 2] = [Index::Receipts, Index::BlocksByHash];
 
-    fn tree_name(self) -> &'static str {
+    /// The key prefix of its entries in the `state` tree.
+    fn prefix(self) -> u8 {
         match self {
-            Index::Receipts => "receipts",
-            Index::BlocksByHash => "blocks_by_hash",
+            Index::Receipts => RECEIPTS_PREFIX,
+            Index::BlocksByHash => BLOCK_HASH_PREFIX,
         }
     }
 }
@@ -52,25 +65,51 @@ pub struct IndexWrite {
 /// Contract state (a flat, ordered space of opaque keys chosen by the VM), its
 /// sparse-Merkle root, and the derived indexes, all derived from the block log.
 ///
-/// State values, tree nodes, the root and `applied_height` live in ONE sled
-/// tree so that one `Batch` commits them atomically.
+/// State values, tree nodes, the root, both indexes and `applied_height` live in ONE sled tree
+/// (told apart by a key prefix) so that one `Batch` commits a block's all of them atomically:
+/// whatever sled recovers after a crash, `applied_height` names exactly the blocks whose
+/// derived data it holds.
 #[derive(Debug)]
 pub struct StateStore {
     db: sled::Db,
     smt: SparseMerkleTree,
-    receipts: sled::Tree,
-    block_hashes: sled::Tree,
     applied_height: Option<u64>,
 }
 
 impl StateStore {
     /// Opens (or creates) the state database in the directory `path`.
     ///
+    /// The database engine can panic on a damaged directory (sled 0.34 does, e.g. on a
+    /// truncated segment), so opening runs under `catch_unwind`: a derived store that fails is
+    /// rebuilt from the log by the caller, and a panic must not take the node down first.
+    ///
     /// # Errors
-    /// [`Error::Db`]; [`Error::CorruptState`] if stored metadata does not decode;
-    /// [`Error::StateFormat`] if an older build wrote it (rebuild it from the block log).
+    /// [`Error::DamagedState`] if the database reports corruption, panics, or its metadata or
+    /// root node does not check out (rebuild it from the block log); [`Error::StateFormat`] if
+    /// an older build wrote it (rebuild it likewise); [`Error::Db`] for anything else (I/O,
+    /// permissions, the directory locked by another process), which a rebuild would not fix.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        Self::with_db(open_db(path.as_ref())?)
+        let path = path.as_ref();
+        // sled "recovers" a data file it cannot read at all as an empty database, silently;
+        // telling that from a new database takes knowing the file was there before.
+        let data_len = std::fs::metadata(path.join(SLED_DATA_FILE)).map_or(0, |m| m.len());
+        let open = || {
+            let database = open_db(path)?;
+            if data_len > 0 && !database.was_recovered() {
+                return Err(Error::DamagedState(format!(
+                    "its data file held {data_len} bytes but the database engine recovered \
+                     nothing from it"
+                )));
+            }
+            Self::with_db(database)
+        };
+        match quiet_catch_unwind(open) {
+            Ok(Ok(store)) => Ok(store),
+            Ok(Err(e)) => Err(classify_open_error(e)),
+            Err(panic) => Err(Error::DamagedState(format!(
+                "the database engine panicked while opening it: {panic}"
+            ))),
+        }
     }
 
     /// A store in a temporary database that is deleted on drop (for tests).
@@ -90,38 +129,51 @@ impl StateStore {
                 Error::CorruptState("applied_height is not 8 bytes".into())
             })?)),
         };
-        let smt = SparseMerkleTree::with_tree(state)?;
-        let open = |i: Index| database.open_tree(i.tree_name()).map_err(db);
+        let format = state.get(META_FORMAT).map_err(db)?;
+        match format.as_deref() {
+            Some([STATE_FORMAT]) => {}
+            // Nothing applied yet: a new database (a block's batch writes the format).
+            None if applied_height.is_none() => {}
+            None => return Err(Error::StateFormat { applied_height }),
+            Some(other) => {
+                return Err(Error::CorruptState(format!(
+                    "unknown state layout {other:?}"
+                )))
+            }
+        }
+        let smt = SparseMerkleTree::with_tree(state).map_err(|e| match e {
+            Error::StateFormat { .. } => Error::StateFormat { applied_height },
+            e => e,
+        })?;
+        smt.check_root()?;
         Ok(StateStore {
-            receipts: open(Index::Receipts)?,
-            block_hashes: open(Index::BlocksByHash)?,
             smt,
             applied_height,
             db: database,
         })
     }
 
-    /// Commits block `height`: index writes, then state writes + tree update +
-    /// root + `applied_height` in one atomic batch. Returns the new state root.
+    /// Commits block `height`: state writes, tree update, root, index writes and
+    /// `applied_height` in ONE atomic batch. Returns the new state root.
     ///
-    /// Why a crash between the trees is safe: sled makes each `Batch` atomic
-    /// but not a batch across trees, so index entries may survive a crash
-    /// whose state batch did not. `applied_height` moves only with the state,
-    /// so on restart the node replays every log block with height >
-    /// `applied_height`; the index writes it repeats are inserts of the same
-    /// values (idempotent), and the state batch was all-or-nothing. State and
-    /// root can therefore never disagree, and no block is applied twice.
+    /// Why one batch: sled makes a `Batch` on one tree atomic across crashes but not batches
+    /// on several trees, so indexes kept apart could survive a crash whose state batch did not
+    /// (a receipt answering for a block whose state is not applied). Here either all of a
+    /// block's derived data is recovered, with `applied_height` naming it, or none of it.
     ///
-    /// Taking `&mut self` also keeps readers out while the batches land: sled
-    /// applies a batch atomically for crash recovery, not in isolation from
-    /// concurrent readers.
+    /// Taking `&mut self` also keeps readers out while the batch lands: sled applies a batch
+    /// atomically for crash recovery, not in isolation from concurrent readers.
     ///
-    /// Durability comes from the block log, not from here: this does not
-    /// fsync (sled flushes in the background; see [`Self::flush`]).
+    /// Durability comes from the block log, not from here: this does not fsync (sled flushes
+    /// in the background; see [`Self::flush`]).
+    ///
+    /// After an error, sled may hold part of the batch in memory and refuses further writes
+    /// (its I/O errors are sticky); drop the store and reopen it, which recovers the last
+    /// complete batch from disk.
     ///
     /// # Errors
-    /// [`Error::HeightMismatch`] unless `height == applied_height + 1` (any
-    /// height when nothing is applied yet); [`Error::Db`]; [`Error::CorruptState`].
+    /// [`Error::HeightMismatch`] unless `height == applied_height + 1` (any height when nothing
+    /// is applied yet); [`Error::Db`]; [`Error::CorruptState`].
     pub fn commit_block(
         &mut self,
         height: u64,
@@ -137,26 +189,17 @@ impl StateStore {
                 });
             }
         }
-        let (root, mut state_batch) = self.smt.prepare(
+        let (root, mut batch) = self.smt.prepare(
             state_writes
                 .iter()
                 .map(|(k, v)| (k.as_slice(), v.as_deref())),
         )?;
-        state_batch.insert(META_APPLIED_HEIGHT, &height.to_be_bytes()[..]);
-
-        for index in Index::ALL {
-            let mut batch = sled::Batch::default();
-            let mut any = false;
-            for w in index_writes.iter().filter(|w| w.index == index) {
-                batch.insert(w.key.as_slice(), w.value.as_slice());
-                any = true;
-            }
-            if any {
-                self.tree(index).apply_batch(batch).map_err(db)?;
-            }
+        for w in index_writes {
+            batch.insert(prefixed(w.index.prefix(), &w.key), w.value.as_slice());
         }
-        // The state batch goes last: it is what marks the block applied.
-        self.smt_tree().apply_batch(state_batch).map_err(db)?;
+        batch.insert(META_APPLIED_HEIGHT, &height.to_be_bytes()[..]);
+        batch.insert(META_FORMAT, &[STATE_FORMAT][..]);
+        self.smt.sled_tree().apply_batch(batch).map_err(db)?;
         let hash = root.hash();
         self.smt.set_root(root);
         self.applied_height = Some(height);
@@ -193,7 +236,12 @@ impl StateStore {
     /// # Errors
     /// [`Error::Db`].
     pub fn index_get(&self, index: Index, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.tree(index).get(key).map_err(db)?.map(|v| v.to_vec()))
+        Ok(self
+            .smt
+            .sled_tree()
+            .get(prefixed(index.prefix(), key))
+            .map_err(db)?
+            .map(|v| v.to_vec()))
     }
 
     /// Height of the last block whose state is committed, `None` before genesis.
@@ -214,18 +262,71 @@ impl StateStore {
     pub fn flush(&self) -> Result<()> {
         self.db.flush().map(drop).map_err(db)
     }
+}
 
-    fn tree(&self, index: Index) -> &sled::Tree {
-        match index {
-            Index::Receipts => &self.receipts,
-            Index::BlocksByHash => &self.block_hashes,
-        }
-    }
-
-    fn smt_tree(&self) -> &sled::Tree {
-        self.smt.sled_tree()
+/// Sorts an error from opening the database into "damaged: rebuild it" and "anything else:
+/// report it". An I/O error is not damage (a full disk, a descriptor limit, permissions, or
+/// another process holding the lock: moving the directory aside would not help, and for a
+/// live node's directory would be harmful), except for reads that found the files short or
+/// malformed.
+fn classify_open_error(e: Error) -> Error {
+    match e {
+        Error::Db(inner) => match inner.as_sled() {
+            sled::Error::Io(io)
+                if matches!(
+                    io.kind(),
+                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData
+                ) =>
+            {
+                Error::DamagedState(format!("reading it failed: {io}"))
+            }
+            sled::Error::Io(_) => Error::Db(inner),
+            other => Error::DamagedState(other.to_string()),
+        },
+        Error::CorruptState(why) => Error::DamagedState(why),
+        other => other,
     }
 }
 
-// Metadata keys share the `m` prefix, so they never collide with `n|hash` nodes or `v|key` values.
-const _: () = assert!(META_APPLIED_HEIGHT[0] == META_PREFIX);
+thread_local! {
+    /// Set while [`quiet_catch_unwind`] runs on this thread: the panic hook then keeps quiet.
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, turning a panic into `Err(message)` without the panic hook printing it: the
+/// caller reports the failure in its own words (a database to rebuild), and a "thread
+/// panicked" line would read as a crash. Panics on other threads print as before.
+fn quiet_catch_unwind<R>(f: impl FnOnce() -> R) -> std::result::Result<R, String> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    QUIET.with(|q| q.set(true));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    QUIET.with(|q| q.set(false));
+    result.map_err(|payload| {
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".into())
+    })
+}
+
+// Metadata and index keys each have their own prefix, so they never collide with `n|hash`
+// nodes or `v|key` values (and state ranges, which stay within `v`, never see them).
+const _: () = assert!(META_APPLIED_HEIGHT[0] == META_PREFIX && META_FORMAT[0] == META_PREFIX);
+const _: () = assert!(
+    RECEIPTS_PREFIX != META_PREFIX
+        && RECEIPTS_PREFIX != VALUE_PREFIX
+        && RECEIPTS_PREFIX != NODE_PREFIX
+        && BLOCK_HASH_PREFIX != META_PREFIX
+        && BLOCK_HASH_PREFIX != VALUE_PREFIX
+        && BLOCK_HASH_PREFIX != NODE_PREFIX
+        && RECEIPTS_PREFIX != BLOCK_HASH_PREFIX
+);

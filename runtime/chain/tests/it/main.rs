@@ -244,6 +244,7 @@ fn reopen_and_torn_tail_recover_the_last_committed_block() -> Result<()> {
         ChainConfig::default(),
     )?;
     assert_eq!(report.truncated_bytes, 15);
+    assert_eq!(report.torn.map(|t| t.height), Some(Some(height + 1)));
     assert_eq!((chain.height(), chain.state_root()), (height, root));
     assert_eq!(count(&chain)?, 2);
     drop(chain);
@@ -258,7 +259,7 @@ fn reopen_and_torn_tail_recover_the_last_committed_block() -> Result<()> {
     );
     assert!(matches!(
         err,
-        Err(hanok_chain::ChainError::StateAheadOfLog { .. })
+        Err(hanok_chain::ChainError::StateAheadOfLog(_))
     ));
     Ok(())
 }
@@ -283,7 +284,11 @@ fn a_state_store_in_the_old_tree_format_is_rebuilt_from_the_log() -> Result<()> 
         db.flush()?;
     }
     let (chain, report) = reopen(dir.path(), ChainConfig::default())?;
-    assert!(report.rebuilt_state);
+    let rebuilt = report.rebuilt.context("rebuilt")?;
+    assert_eq!(
+        rebuilt.moved_to, None,
+        "an older layout is deleted, not kept"
+    );
     assert_eq!(
         report.replayed,
         height + 1,
@@ -294,7 +299,7 @@ fn a_state_store_in_the_old_tree_format_is_rebuilt_from_the_log() -> Result<()> 
     assert_eq!(chain.next_nonce(&alice.address())?, 2);
     drop(chain);
     let (_, again) = reopen(dir.path(), ChainConfig::default())?;
-    assert!(!again.rebuilt_state && again.replayed == 0);
+    assert!(again.rebuilt.is_none() && again.replayed == 0);
     Ok(())
 }
 
@@ -320,5 +325,146 @@ fn a_logged_but_unapplied_block_is_replayed_on_open() -> Result<()> {
     assert_eq!(report.replayed, 1);
     assert_eq!(nb.state_root(), c.state_root);
     let _: Address = alice.address();
+    Ok(())
+}
+
+/// `Chain::open` with its own error type, to match on.
+fn try_open(
+    dir: &std::path::Path,
+) -> Result<std::result::Result<(Chain, OpenReport), hanok_chain::ChainError>> {
+    let vm = Vm::new(VmConfig::default())?;
+    Ok(Chain::open(dir, genesis()?, vm, ChainConfig::default()))
+}
+
+/// The log file's bytes and the byte offset where its last record starts.
+fn log_and_last_record(dir: &std::path::Path) -> Result<(Vec<u8>, usize)> {
+    let (log, _) = hanok_storage::BlockLog::open(dir.join("blocks.log"))?;
+    let last = log.last_height().context("empty log")?;
+    let (start, _) = log.record_span(last).context("span")?;
+    drop(log);
+    Ok((
+        std::fs::read(dir.join("blocks.log"))?,
+        usize::try_from(start)?,
+    ))
+}
+
+#[test]
+fn a_torn_last_record_the_state_applied_is_refused_and_left_in_place() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let alice = SecretKey::from_seed(b"alice");
+    let (height, _) = two_increments(dir.path(), &alice)?;
+    let (bytes, last) = log_and_last_record(dir.path())?;
+    // The state applied block `height` (flushed when the chain closed); its record loses its end.
+    let cut = &bytes[..(last + bytes.len()) / 2];
+    std::fs::write(dir.path().join("blocks.log"), cut)?;
+    let err = try_open(dir.path())?.err().context("opened")?;
+    let msg = err.to_string();
+    assert!(
+        matches!(&err, hanok_chain::ChainError::StateAheadOfLog(a)
+            if a.applied == height && a.log_last == Some(height - 1) && a.torn.is_some()),
+        "{msg}"
+    );
+    assert!(msg.contains(&format!("has lost block {height},")), "{msg}");
+    assert_eq!(
+        std::fs::read(dir.path().join("blocks.log"))?,
+        cut,
+        "the log was changed"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_damaged_log_record_is_refused_before_anything_changes() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let alice = SecretKey::from_seed(b"alice");
+    let (height, root) = two_increments(dir.path(), &alice)?;
+    let (bytes, last) = log_and_last_record(dir.path())?;
+    let mut flipped = bytes.clone();
+    flipped[(last + bytes.len()) / 2] ^= 0x10;
+    std::fs::write(dir.path().join("blocks.log"), &flipped)?;
+    let err = try_open(dir.path())?.err().context("opened")?;
+    assert!(
+        matches!(
+            &err,
+            hanok_chain::ChainError::Store(hanok_storage::Error::DamagedRecord { height: Some(h), .. })
+                if *h == height
+        ),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(dir.path().join("blocks.log"))?, flipped);
+    // Restored from a copy, the record is whole and the chain opens where it was.
+    std::fs::write(dir.path().join("blocks.log"), &bytes)?;
+    let (chain, report) = reopen(dir.path(), ChainConfig::default())?;
+    assert_eq!((chain.height(), chain.state_root()), (height, root));
+    assert_eq!((report.truncated_bytes, report.replayed), (0, 0));
+    Ok(())
+}
+
+#[test]
+fn a_damaged_state_store_is_moved_aside_and_rebuilt() -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    let dir = tempfile::tempdir()?;
+    let alice = SecretKey::from_seed(b"alice");
+    let (height, root) = two_increments(dir.path(), &alice)?;
+    // Wait until sled's background thread let go of the closed store, then garble it.
+    drop(reopen_settled(dir.path())?);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("state").join("db"))?;
+    f.write_all_at(&[0xab; 4096], 0)?;
+    drop(f);
+    let (chain, report) = reopen(dir.path(), ChainConfig::default())?;
+    let rebuilt = report.rebuilt.context("not rebuilt")?;
+    let moved = rebuilt.moved_to.context("not moved aside")?;
+    assert!(moved.join("db").exists(), "{}", moved.display());
+    assert!(
+        moved
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("state.damaged-")),
+        "{}",
+        moved.display()
+    );
+    assert!(rebuilt.reason.contains("damaged"), "{}", rebuilt.reason);
+    assert_eq!(report.replayed, height + 1);
+    assert_eq!((chain.height(), chain.state_root()), (height, root));
+    assert_eq!(count(&chain)?, 2);
+    Ok(())
+}
+
+/// Reopens, retrying while sled still holds the lock of a store closed a moment ago.
+fn reopen_settled(dir: &std::path::Path) -> Result<Chain> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match reopen(dir, ChainConfig::default()) {
+            Ok((c, _)) => return Ok(c),
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[test]
+fn a_state_store_built_from_another_block_is_refused() -> Result<()> {
+    let (a, b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let (alice, bob) = (SecretKey::from_seed(b"alice"), SecretKey::from_seed(b"bob"));
+    let mut na = open(a.path(), ChainConfig::default())?;
+    produce(&mut na, vec![tx(&alice, 0, 10, &[b"{}"])?])?;
+    drop(na);
+    let mut nb = open(b.path(), ChainConfig::default())?;
+    produce(&mut nb, vec![tx(&bob, 0, 10, &[b"{}"])?])?;
+    drop(nb);
+    // b's state applied its own block 1; give it a's log, whose block 1 differs.
+    std::fs::copy(a.path().join("blocks.log"), b.path().join("blocks.log"))?;
+    let err = try_open(b.path())?.err().context("opened")?;
+    assert!(
+        matches!(
+            err,
+            hanok_chain::ChainError::StateMismatch { height: 1, .. }
+        ),
+        "{err}"
+    );
     Ok(())
 }

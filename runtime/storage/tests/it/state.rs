@@ -148,9 +148,9 @@ fn reopen_recovers_height_root_and_state() {
 }
 
 #[test]
-fn replaying_index_writes_is_harmless() {
-    // Models a crash after the index batches but before the state batch: the
-    // node replays the block, rewriting the same index entries.
+fn index_writes_are_idempotent_and_outside_the_root() {
+    // Writing the same index entry again (a later block naming an earlier hash) is harmless,
+    // and indexes never move the state root.
     let mut s = StateStore::temporary().unwrap();
     let idx = block_index(0, b"block0");
     let mut other = StateStore::temporary().unwrap();
@@ -190,6 +190,94 @@ fn a_state_written_in_the_binary_node_format_is_reported() {
     }
     assert!(matches!(
         StateStore::open(dir.path()),
-        Err(Error::StateFormat)
+        Err(Error::StateFormat { .. })
     ));
+}
+
+#[test]
+fn a_state_in_the_layout_with_separate_index_trees_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // What builds before the one-batch layout left behind: an applied height and no
+        // layout marker (their indexes were trees of their own).
+        let db = sled::open(dir.path()).unwrap();
+        let state = db.open_tree("state").unwrap();
+        state
+            .insert(b"mapplied_height", &3u64.to_be_bytes())
+            .unwrap();
+        state.insert(b"mtop", &[0u8]).unwrap();
+        db.open_tree("receipts")
+            .unwrap()
+            .insert(b"tx", b"r")
+            .unwrap();
+        db.flush().unwrap();
+    }
+    assert!(matches!(
+        StateStore::open(dir.path()),
+        Err(Error::StateFormat { .. })
+    ));
+}
+
+/// A store of a few blocks, flushed and closed.
+fn stored(dir: &std::path::Path) {
+    let mut s = StateStore::open(dir).unwrap();
+    for h in 0..20u64 {
+        let w: Writes = (0..20u64)
+            .map(|i| (format!("k{h}-{i}").into_bytes(), Some(vec![h as u8; 100])))
+            .collect();
+        s.commit_block(h, &w, &block_index(h, b"b")).unwrap();
+    }
+    s.flush().unwrap();
+}
+
+/// Opens with a deadline: sled releases the lock of a just-closed store from a thread.
+fn open_settled(dir: &std::path::Path) -> Result<StateStore, Error> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match StateStore::open(dir) {
+            Err(Error::Db(_)) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            other => return other,
+        }
+    }
+}
+
+#[test]
+fn a_damaged_database_is_reported_as_damage_never_a_panic() {
+    use std::os::unix::fs::FileExt;
+    // sled 0.34 panics on a garbled segment header ("tried to serialize Uninitialized") and
+    // reports a garbled config file as written by "a sled version earlier than 0.29".
+    let garble_db = |p: &std::path::Path| {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(p.join("db"))
+            .unwrap();
+        f.write_all_at(&[0xab; 4096], 0).unwrap();
+    };
+    let garble_conf = |p: &std::path::Path| {
+        std::fs::write(
+            p.join("conf"),
+            [0xff, 0xfe, 0, 0x12, 0xff, 0xfe, 0, 0x12, 1, 2],
+        )
+        .unwrap()
+    };
+    for (what, damage) in [
+        ("segment", &garble_db as &dyn Fn(&std::path::Path)),
+        ("config", &garble_conf),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        stored(dir.path());
+        // Wait until the closed store's lock is gone before damaging its files.
+        drop(open_settled(dir.path()).unwrap());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        damage(dir.path());
+        match open_settled(dir.path()) {
+            Err(Error::DamagedState(why)) => eprintln!("{what}: {why}"),
+            other => panic!(
+                "{what}: expected DamagedState, got {:?}",
+                other.map(|s| s.applied_height())
+            ),
+        }
+    }
 }
