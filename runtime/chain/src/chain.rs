@@ -157,6 +157,21 @@ impl Chain {
         vm: Vm,
         config: ChainConfig,
     ) -> Result<(Chain, OpenReport)> {
+        Chain::open_with_progress(dir, genesis, vm, config, &mut |_, _| {})
+    }
+
+    /// [`Chain::open`], calling `progress(height, last)` after each block it replays, so a
+    /// long replay can be reported while it runs.
+    ///
+    /// # Errors
+    /// As [`Chain::open`].
+    pub fn open_with_progress(
+        dir: impl AsRef<Path>,
+        genesis: Genesis,
+        vm: Vm,
+        config: ChainConfig,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<(Chain, OpenReport)> {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(|source| ChainError::Io {
             path: dir.to_path_buf(),
@@ -222,6 +237,7 @@ impl Chain {
                 chain.apply(block, false)?;
             }
             replayed = replayed.saturating_add(1);
+            progress(h, end);
         }
         let report = OpenReport {
             truncated_bytes: recovery.truncated_bytes,

@@ -5,7 +5,7 @@ use crate::error::{is_storage, LedgerError, Result};
 use crate::genesis::NodeGenesis;
 use crate::mempool::Mempool;
 use hanok_chain::{
-    check_enrolled, check_expiry, Chain, ChainError, Committed, OpenReport, Proposal, Rules,
+    check_enrolled, check_expiry, check_may_deploy, Chain, ChainError, Committed, OpenReport, Proposal, Rules,
     TxStatus,
 };
 use hanok_proto::v1;
@@ -29,6 +29,8 @@ pub struct LedgerConfig {
     pub mempool_capacity: usize,
     /// Most transactions one account may have waiting (this also bounds its nonce gap).
     pub mempool_per_account: usize,
+    /// Most bytes of one account's transactions in one block (its first one always fits).
+    pub max_block_bytes_per_account: usize,
     /// Largest encoded transaction accepted, bytes (the chain's `TxLimits::max_tx_bytes`).
     pub max_tx_bytes: usize,
     /// Gas available to one query and to an unsigned dry run.
@@ -43,6 +45,7 @@ impl LedgerConfig {
             max_block_txs: 2_000,
             mempool_capacity: 20_000,
             mempool_per_account: 64,
+            max_block_bytes_per_account: 1024 * 1024,
             max_tx_bytes: TxLimits::default().max_tx_bytes,
             query_gas_limit: 50_000_000,
         }
@@ -130,6 +133,19 @@ impl Ledger {
     /// [`LedgerError::Chain`] if the chain cannot be opened (e.g. another genesis);
     /// [`LedgerError::Vm`]; [`LedgerError::Bootstrap`].
     pub fn open(config: LedgerConfig, genesis: NodeGenesis) -> Result<(Ledger, OpenReport)> {
+        Ledger::open_with_progress(config, genesis, &mut |_, _| {})
+    }
+
+    /// [`Ledger::open`], calling `progress(height, last)` after each block replayed from the log
+    /// (so a node can say how far its replay is).
+    ///
+    /// # Errors
+    /// As [`Ledger::open`].
+    pub fn open_with_progress(
+        config: LedgerConfig,
+        genesis: NodeGenesis,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<(Ledger, OpenReport)> {
         let vm = Vm::new(VmConfig {
             cache_dir: Some(config.data_dir.join("module-cache")),
             ..VmConfig::default()
@@ -137,11 +153,12 @@ impl Ledger {
         let mut chain_config = genesis.chain;
         chain_config.tx_limits.max_tx_bytes = config.max_tx_bytes;
         let authority = genesis.genesis.authority;
-        let (mut chain, report) = Chain::open(
+        let (mut chain, report) = Chain::open_with_progress(
             config.data_dir.join("chain"),
             genesis.genesis,
             vm,
             chain_config,
+            progress,
         )?;
         if chain.height() == 0 && !genesis.bootstrap.is_empty() {
             bootstrap(&mut chain, genesis.bootstrap, &genesis.proposer)?;
@@ -228,8 +245,8 @@ impl Ledger {
         Ok(CheckedTx::check_signed(signed, &self.chain_id, &self.limits)?)
     }
 
-    /// Admits a checked transaction into the mempool: not committed yet, its sender enrolled,
-    /// not expired at the next height, its nonce not used (a nonce ahead waits for the gap to
+    /// Admits a checked transaction into the mempool: not committed yet, its sender enrolled
+    /// (and a deployer if it uploads or instantiates), not expired at the next height, its nonce not used (a nonce ahead waits for the gap to
     /// fill). These are the block's stateful checks ([`hanok_chain::stateful_check`]) as far as
     /// they can be decided before the block; the block checks them again.
     ///
@@ -247,6 +264,7 @@ impl Ledger {
                 return Err(LedgerError::AlreadyCommitted { hash, height });
             }
             check_enrolled(c.backend().as_ref(), &tx, &self.rules).map_err(ChainError::from)??;
+            check_may_deploy(c.backend().as_ref(), &tx, &self.rules).map_err(ChainError::from)??;
             check_expiry(&tx, c.height().saturating_add(1))?;
             let next = c.next_nonce(&tx.sender())?;
             Ok((tx, next))
@@ -283,7 +301,11 @@ impl Ledger {
             return Err(LedgerError::Halted(reason));
         }
         let max_txs = self.config.max_block_txs.max(1);
-        let txs = lock(&self.mempool).take_ready(max_txs, self.rules.max_block_gas);
+        let txs = lock(&self.mempool).take_ready(
+            max_txs,
+            self.rules.max_block_gas,
+            self.config.max_block_bytes_per_account,
+        );
         if txs.is_empty() {
             return Ok(None);
         }

@@ -22,8 +22,11 @@
 
 pub mod config;
 mod error;
+mod metrics;
+mod net;
 mod node;
 mod services;
+mod subscriptions;
 pub mod status;
 pub mod tls;
 mod verify;
@@ -31,4 +34,4 @@ mod verify;
 pub use config::NodeConfig;
 pub use error::{Error, Result};
 pub use hanok_ledger::{dev, genesis_file, state_diff, CommittedBlock, NodeGenesis};
-pub use node::{serve, start, NodeHandle};
+pub use node::{launch, serve, start, NodeHandle, Starting};

@@ -300,6 +300,17 @@ async fn bad_inputs_get_the_right_code_and_the_next_good_request_succeeds() -> R
     let r = n.ledger.submit(req(sign_body(&stranger, &b))).await;
     expect_code(r, Code::PermissionDenied, "not enrolled")?;
 
+    // Enrolled, but adding code needs the `deployer` role.
+    let broker = n.key("broker")?;
+    let mut b = body(&broker, 0, registry, &register("X", seller));
+    b.calls = vec![v1::Call {
+        kind: Some(v1::call::Kind::Upload(v1::Upload {
+            wasm: hanok_contracts::FIRST_HOME.to_vec(),
+        })),
+    }];
+    let r = n.ledger.submit(req(sign_body(&broker, &b))).await;
+    expect_code(r, Code::PermissionDenied, "needs the `deployer` role")?;
+
     // Expired.
     let mut b = good(0);
     b.expiry_height = 1;
