@@ -217,6 +217,17 @@ impl Metrics {
             "The descriptor limit (soft RLIMIT_NOFILE, raised to the hard limit at start)",
             max_fds.clone(),
         );
+        // Every labelled series exists from the start (at 0), so a dashboard or an alert
+        // sees it before the first event.
+        for outcome in ["ok", "contract_error", "vm_error", "rejected"] {
+            transactions.get_or_create(&[("outcome", outcome)]);
+        }
+        for limit in ["node", "connection"] {
+            subscriptions_refused.get_or_create(&[("limit", limit)]);
+        }
+        for reason in ["stalled", "shutdown"] {
+            subscriptions_dropped.get_or_create(&[("reason", reason)]);
+        }
         Metrics {
             registry: Arc::new(r),
             blocks,
