@@ -41,7 +41,7 @@ pub use backend::{PendingBackend, StoreBackend};
 pub use chain::{genesis_block, header_hash, Chain, ChainConfig, Committed, OpenReport, Proposal};
 pub use error::{ChainError, Result};
 pub use exec::{
-    check_enrolled, check_expiry, check_may_deploy, execute_block, execute_calls, execute_tx, receipts_root,
-    stateful_check, tx_root, BlockOutput, Receipt, Rules, TxContext, TxStatus,
+    check_enrolled, check_expiry, check_may_deploy, execute_block, execute_calls, execute_tx,
+    receipts_root, stateful_check, tx_root, BlockOutput, Receipt, Rules, TxContext, TxStatus,
 };
 pub use genesis::{genesis_writes, Genesis, GenesisContract, GENESIS_GAS};

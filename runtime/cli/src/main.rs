@@ -387,7 +387,12 @@ fn node(
             starting.abandon().await;
             return Ok(());
         } else {
-            match starting.ready_unless(async { let _ = (&mut stop).await; }).await? {
+            match starting
+                .ready_unless(async {
+                    let _ = (&mut stop).await;
+                })
+                .await?
+            {
                 Some(h) => h,
                 None => return Ok(()),
             }

@@ -656,7 +656,10 @@ impl NodeProcess {
         let (tx, rx) = std::sync::mpsc::channel();
         // Keep reading to the end: a closed pipe would make the node's next print fail.
         std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(|l| l.ok())
+            {
                 let _ = tx.send(line);
             }
         });
@@ -699,7 +702,10 @@ impl Drop for NodeProcess {
 fn mutual_tls_lets_in_only_clients_of_the_ca() -> Result<()> {
     let certs = tempfile::tempdir()?;
     let dir = certs.path().to_str().context("utf-8 path")?;
-    ok(NO_NODE, &["tls", "dev-certs", "--out", dir, "--client-org", "Bank A"])?;
+    ok(
+        NO_NODE,
+        &["tls", "dev-certs", "--out", dir, "--client-org", "Bank A"],
+    )?;
     let f = |name: &str| format!("{dir}/{name}");
     // A second, unrelated CA: its client certificate must be refused.
     let other = tempfile::tempdir()?;
@@ -734,7 +740,9 @@ fn mutual_tls_lets_in_only_clients_of_the_ca() -> Result<()> {
     ok(
         &url,
         &[
-            &["token", "mint", "--dev", "bank-b", "--to", &buyer, "--amount", "5"][..],
+            &[
+                "token", "mint", "--dev", "bank-b", "--to", &buyer, "--amount", "5",
+            ][..],
             &tls[..],
         ]
         .concat(),
@@ -742,21 +750,44 @@ fn mutual_tls_lets_in_only_clients_of_the_ca() -> Result<()> {
 
     // The same with the TLS key given as --tls-key and the signing key as --key.
     let signing = certs.path().join("bank-b.key");
-    let bank_b = DevKeys::new().get("bank-b").context("bank-b")?.key.to_bytes();
+    let bank_b = DevKeys::new()
+        .get("bank-b")
+        .context("bank-b")?
+        .key
+        .to_bytes();
     std::fs::write(&signing, format!("{}\n", hex_of(&bank_b)))?;
     let signing = signing.to_str().context("utf-8 path")?;
     ok(
         &url,
         &[
-            "token", "mint", "--to", &buyer, "--amount", "5", "--key", signing, "--ca",
-            &f("ca.pem"), "--cert", &f("client.pem"), "--tls-key", &f("client.key"),
+            "token",
+            "mint",
+            "--to",
+            &buyer,
+            "--amount",
+            "5",
+            "--key",
+            signing,
+            "--ca",
+            &f("ca.pem"),
+            "--cert",
+            &f("client.pem"),
+            "--tls-key",
+            &f("client.key"),
         ],
     )?;
-    let balance = ok_json(&url, &[&["token", "balance", &buyer][..], &tls[..]].concat())?;
+    let balance = ok_json(
+        &url,
+        &[&["token", "balance", &buyer][..], &tls[..]].concat(),
+    )?;
     ensure!(balance["balance"] == "10", "{balance}");
 
     // Without a client certificate, with one of another CA, or in plaintext: nothing is read.
-    let e = fails(&url, &["status", "--ca", &f("ca.pem")], "if it requires mutual TLS")?;
+    let e = fails(
+        &url,
+        &["status", "--ca", &f("ca.pem")],
+        "if it requires mutual TLS",
+    )?;
     eprintln!("no client certificate: {e}");
     let e = fails(
         &url,
@@ -799,7 +830,11 @@ fn plaintext_on_a_public_address_needs_insecure() -> Result<()> {
     );
     // With --insecure it starts (and listens on every interface).
     let node = NodeProcess::start(&["--listen", "0.0.0.0:0", "--insecure"])?;
-    ensure!(node.endpoint.starts_with("http://0.0.0.0:"), "{}", node.endpoint);
+    ensure!(
+        node.endpoint.starts_with("http://0.0.0.0:"),
+        "{}",
+        node.endpoint
+    );
     Ok(())
 }
 
@@ -815,7 +850,10 @@ fn sigterm_stops_the_node_cleanly() -> Result<()> {
         if let Some(s) = node.child.try_wait()? {
             break s;
         }
-        ensure!(Instant::now() < deadline, "the node did not stop within 30 s of SIGTERM");
+        ensure!(
+            Instant::now() < deadline,
+            "the node did not stop within 30 s of SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     ensure!(status.success(), "exit status after SIGTERM: {status}");
@@ -889,7 +927,10 @@ impl OpsNode {
         let err_pipe = child.stderr.take().context("stderr")?;
         let lines = stderr.clone();
         std::thread::spawn(move || {
-            for line in std::io::BufReader::new(err_pipe).lines().map_while(|l| l.ok()) {
+            for line in std::io::BufReader::new(err_pipe)
+                .lines()
+                .map_while(|l| l.ok())
+            {
                 if let Ok(mut v) = lines.lock() {
                     v.push(line);
                 }
@@ -898,7 +939,10 @@ impl OpsNode {
         let stdout = child.stdout.take().context("stdout")?;
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(|l| l.ok())
+            {
                 let _ = tx.send(line);
             }
         });
@@ -1041,25 +1085,37 @@ fn unread_streams_and_idle_connections_cost_bounded_memory_and_are_dropped() -> 
     rt.block_on(async {
         let client = hanok_client::Client::connect(node.endpoint.clone()).await?;
         let height = fill_chain(&client, 32).await?;
-        let chain_bytes: u64 = std::fs::metadata(node._dir.path().join("data/chain/blocks.log"))?.len();
+        let chain_bytes: u64 =
+            std::fs::metadata(node._dir.path().join("data/chain/blocks.log"))?.len();
         let rss_before = node.rss()?;
 
         // 4 connections with 8 subscriptions from height 0 each, never read; a 9th is refused.
         let mut streams = Vec::new();
         let mut channels = Vec::new();
         for _ in 0..4 {
-            let ch = Channel::from_shared(node.endpoint.clone())?.connect().await?;
+            let ch = Channel::from_shared(node.endpoint.clone())?
+                .connect()
+                .await?;
             let mut c = LedgerClient::new(ch.clone());
             for _ in 0..8 {
-                streams.push(c.stream_blocks(StreamBlocksRequest { from_height: 0 }).await?);
+                streams.push(
+                    c.stream_blocks(StreamBlocksRequest { from_height: 0 })
+                        .await?,
+                );
             }
-            let r = c.stream_blocks(StreamBlocksRequest { from_height: 0 }).await;
-            let s = r.err().context("a 9th subscription on one connection was accepted")?;
+            let r = c
+                .stream_blocks(StreamBlocksRequest { from_height: 0 })
+                .await;
+            let s = r
+                .err()
+                .context("a 9th subscription on one connection was accepted")?;
             ensure!(s.code() == tonic::Code::ResourceExhausted, "{s:?}");
             channels.push(ch);
         }
         // One more, alone on its connection, that reads late: it is told why it was dropped.
-        let slow_ch = Channel::from_shared(node.endpoint.clone())?.connect().await?;
+        let slow_ch = Channel::from_shared(node.endpoint.clone())?
+            .connect()
+            .await?;
         let mut slow = LedgerClient::new(slow_ch)
             .stream_blocks(StreamBlocksRequest { from_height: 0 })
             .await?
@@ -1106,8 +1162,9 @@ fn unread_streams_and_idle_connections_cost_bounded_memory_and_are_dropped() -> 
             loop {
                 match s.read(&mut buf) {
                     Ok(0) => break,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
-                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                    Err(e)
+                        if e.kind() == std::io::ErrorKind::WouldBlock
+                            || e.kind() == std::io::ErrorKind::TimedOut =>
                     {
                         bail!("an idle connection was not closed (read {got} bytes)")
                     }
@@ -1119,9 +1176,10 @@ fn unread_streams_and_idle_connections_cost_bounded_memory_and_are_dropped() -> 
         }
         // Every stalled subscriber is dropped; the late reader gets RESOURCE_EXHAUSTED with
         // what to do, the others lose their connection.
-        node.wait_metric("hanok_subscriptions_dropped_total{reason=\"stalled\"}", |v| {
-            v >= 33.0
-        })?;
+        node.wait_metric(
+            "hanok_subscriptions_dropped_total{reason=\"stalled\"}",
+            |v| v >= 33.0,
+        )?;
         let told = loop {
             match slow.message().await {
                 Ok(Some(_)) => continue,
@@ -1204,7 +1262,10 @@ fn the_descriptor_limit_holds_through_a_connection_flood_and_blocks_flow_again()
                     break c;
                 }
             }
-            ensure!(Instant::now() < deadline, "no new connection served after the flood");
+            ensure!(
+                Instant::now() < deadline,
+                "no new connection served after the flood"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         fill_chain(&fresh, 1).await?;
@@ -1237,7 +1298,9 @@ fn the_descriptor_limit_holds_through_a_connection_flood_and_blocks_flow_again()
         ensure!(v["level"].is_string() && v["fields"].is_object(), "{line}");
     }
     ensure!(
-        lines.iter().any(|l| l.contains("lowered the connection cap")),
+        lines
+            .iter()
+            .any(|l| l.contains("lowered the connection cap")),
         "no warning about the lowered cap in {lines:?}"
     );
     Ok(())

@@ -69,7 +69,11 @@ struct RolesAdmission {
 }
 
 impl RolesAdmission {
-    fn roles(&self, state: &dyn Backend, address: &Address) -> Result<Option<Vec<u8>>, StorageError> {
+    fn roles(
+        &self,
+        state: &dyn Backend,
+        address: &Address,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
         state.get(&layout::storage_key(&self.identity, &roles_key(address)))
     }
 }

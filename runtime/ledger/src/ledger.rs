@@ -5,8 +5,8 @@ use crate::error::{is_storage, LedgerError, Result};
 use crate::genesis::NodeGenesis;
 use crate::mempool::Mempool;
 use hanok_chain::{
-    check_enrolled, check_expiry, check_may_deploy, Chain, ChainError, Committed, OpenReport, Proposal, Rules,
-    TxStatus,
+    check_enrolled, check_expiry, check_may_deploy, Chain, ChainError, Committed, OpenReport,
+    Proposal, Rules, TxStatus,
 };
 use hanok_proto::v1;
 use hanok_types::{Address, CheckedTx, Hash, PublicKey, SecretKey, TxLimits};
@@ -242,7 +242,11 @@ impl Ledger {
     /// # Errors
     /// [`LedgerError::Tx`] naming the first check that failed.
     pub fn check(&self, signed: v1::SignedTx) -> Result<CheckedTx> {
-        Ok(CheckedTx::check_signed(signed, &self.chain_id, &self.limits)?)
+        Ok(CheckedTx::check_signed(
+            signed,
+            &self.chain_id,
+            &self.limits,
+        )?)
     }
 
     /// Admits a checked transaction into the mempool: not committed yet, its sender enrolled
@@ -264,7 +268,8 @@ impl Ledger {
                 return Err(LedgerError::AlreadyCommitted { hash, height });
             }
             check_enrolled(c.backend().as_ref(), &tx, &self.rules).map_err(ChainError::from)??;
-            check_may_deploy(c.backend().as_ref(), &tx, &self.rules).map_err(ChainError::from)??;
+            check_may_deploy(c.backend().as_ref(), &tx, &self.rules)
+                .map_err(ChainError::from)??;
             check_expiry(&tx, c.height().saturating_add(1))?;
             let next = c.next_nonce(&tx.sender())?;
             Ok((tx, next))

@@ -26,8 +26,8 @@ mod metrics;
 mod net;
 mod node;
 mod services;
-mod subscriptions;
 pub mod status;
+mod subscriptions;
 pub mod tls;
 mod verify;
 

@@ -84,7 +84,11 @@ impl Metrics {
         let blocks = Counter::default();
         r.register("hanok_blocks_committed", "Blocks committed", blocks.clone());
         let height = Gauge::default();
-        r.register("hanok_height", "Height of the last committed block", height.clone());
+        r.register(
+            "hanok_height",
+            "Height of the last committed block",
+            height.clone(),
+        );
         let transactions = Family::<Label, Counter>::default();
         r.register(
             "hanok_transactions",
@@ -210,7 +214,11 @@ impl Metrics {
             rss.clone(),
         );
         let open_fds = Gauge::default();
-        r.register("process_open_fds", "Open file descriptors", open_fds.clone());
+        r.register(
+            "process_open_fds",
+            "Open file descriptors",
+            open_fds.clone(),
+        );
         let max_fds = Gauge::default();
         r.register(
             "process_max_fds",
@@ -346,7 +354,10 @@ pub(crate) async fn serve(
     }
 }
 
-fn answer<B>(req: &Request<B>, render: &(dyn Fn() -> String + Send + Sync)) -> Response<Full<Bytes>> {
+fn answer<B>(
+    req: &Request<B>,
+    render: &(dyn Fn() -> String + Send + Sync),
+) -> Response<Full<Bytes>> {
     let reply = |status: StatusCode, content_type: &str, body: String| {
         let mut r = Response::new(Full::new(Bytes::from(body)));
         *r.status_mut() = status;

@@ -187,7 +187,9 @@ pub(crate) struct Conns {
 
 impl Conns {
     pub fn new(cap: usize, metrics: Metrics) -> Arc<Conns> {
-        metrics.connections_limit.set(i64::try_from(cap).unwrap_or(i64::MAX));
+        metrics
+            .connections_limit
+            .set(i64::try_from(cap).unwrap_or(i64::MAX));
         Arc::new(Conns {
             cap,
             open: Mutex::new(HashMap::new()),
@@ -269,7 +271,10 @@ impl Drop for Conn {
 }
 
 fn closed_error() -> io::Error {
-    io::Error::new(io::ErrorKind::ConnectionAborted, "connection closed by the node")
+    io::Error::new(
+        io::ErrorKind::ConnectionAborted,
+        "connection closed by the node",
+    )
 }
 
 impl AsyncRead for Conn {

@@ -181,7 +181,10 @@ impl Shared {
             };
             m.transactions.get_or_create(&[("outcome", outcome)]).inc();
         }
-        #[allow(clippy::cast_precision_loss, reason = "a histogram sample; 2^52 txs is far off")]
+        #[allow(
+            clippy::cast_precision_loss,
+            reason = "a histogram sample; 2^52 txs is far off"
+        )]
         m.block_txs.observe(receipts.len() as f64);
         let t = &commit.timings;
         for (stage, d) in [
@@ -590,10 +593,13 @@ pub async fn launch(config: NodeConfig, genesis: NodeGenesis) -> Result<Starting
     }
     // Refuse a bad TLS setup before the (possibly long) replay.
     let tls = config.server_tls()?;
-    let (cap, fd_limit) = crate::net::connection_cap(config.max_connections).map_err(Error::Limits)?;
+    let (cap, fd_limit) =
+        crate::net::connection_cap(config.max_connections).map_err(Error::Limits)?;
     let metrics = Metrics::new();
     if let Some(limit) = fd_limit {
-        metrics.max_fds.set(i64::try_from(limit).unwrap_or(i64::MAX));
+        metrics
+            .max_fds
+            .set(i64::try_from(limit).unwrap_or(i64::MAX));
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -610,7 +616,9 @@ pub async fn launch(config: NodeConfig, genesis: NodeGenesis) -> Result<Starting
             let l = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|source| Error::Listen { addr, source })?;
-            let bound = l.local_addr().map_err(|source| Error::Listen { addr, source })?;
+            let bound = l
+                .local_addr()
+                .map_err(|source| Error::Listen { addr, source })?;
             Some((l, bound))
         }
         None => None,
@@ -662,7 +670,11 @@ pub async fn launch(config: NodeConfig, genesis: NodeGenesis) -> Result<Starting
                 .replay_target
                 .set(i64::try_from(last).unwrap_or(i64::MAX));
         };
-        Ok(Ledger::open_with_progress(ledger_config, genesis, &mut progress)?)
+        Ok(Ledger::open_with_progress(
+            ledger_config,
+            genesis,
+            &mut progress,
+        )?)
     });
     Ok(Starting {
         local_addr,

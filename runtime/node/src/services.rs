@@ -190,7 +190,9 @@ impl Api {
         wait: bool,
     ) -> Result<(Hash, Option<oneshot::Receiver<Result<v1::Receipt, Status>>>), Status> {
         let result = self.try_admit(signed, wait).await;
-        let code = result.as_ref().map_or_else(Status::code, |_| tonic::Code::Ok);
+        let code = result
+            .as_ref()
+            .map_or_else(Status::code, |_| tonic::Code::Ok);
         self.0
             .metrics
             .submissions
@@ -381,7 +383,10 @@ impl contracts_server::Contracts for Api {
     async fn query(&self, req: Request<v1::QueryRequest>) -> Res<v1::QueryResponse> {
         let r = req.into_inner();
         let contract = address("contract", &r.contract)?;
-        let (data, height) = self.node()?.blocking(move |l| l.query(contract, &r.msg)).await?;
+        let (data, height) = self
+            .node()?
+            .blocking(move |l| l.query(contract, &r.msg))
+            .await?;
         Ok(Response::new(v1::QueryResponse { data, height }))
     }
 
@@ -452,7 +457,9 @@ impl proofs_server::Proofs for Api {
         let r = req.into_inner();
         let key = match (r.key.is_empty(), r.contract.is_empty()) {
             (false, true) => r.key,
-            (true, false) => layout::storage_key(&address("contract", &r.contract)?, &r.contract_key),
+            (true, false) => {
+                layout::storage_key(&address("contract", &r.contract)?, &r.contract_key)
+            }
             _ => {
                 return Err(status::bad_field(
                     "key",

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
-
 /// The organisation shown for a client that presented no certificate (plaintext or one-way TLS).
 pub const ANONYMOUS: &str = "-";
 

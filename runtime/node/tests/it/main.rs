@@ -453,8 +453,7 @@ async fn state_proofs_verify_for_present_and_absent_keys() -> Result<()> {
         assert_eq!(r.value.is_some(), present);
         let header = r.header.context("header")?;
         let root = hanok_proof::Hash(header.state_root.as_slice().try_into()?);
-        let proof =
-            hanok_proof::Proof::from_bytes(&r.proof).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let proof = hanok_proof::Proof::from_bytes(&r.proof).map_err(|e| anyhow::anyhow!("{e}"))?;
         proof
             .verify(&root, &r.key, r.value.as_deref())
             .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -599,8 +598,12 @@ async fn the_port_answers_not_serving_with_replay_progress_until_the_node_serves
     let seller = n.keys.get("seller").context("seller")?.address;
     let registry = n.sys.registry;
     for i in 0..3 {
-        n.send("official-1", registry, &register(&format!("RP-{i}"), seller))
-            .await?;
+        n.send(
+            "official-1",
+            registry,
+            &register(&format!("RP-{i}"), seller),
+        )
+        .await?;
     }
     let height = n.status().await?.height;
     n.handle.shutdown().await?;
@@ -677,8 +680,7 @@ async fn a_stop_answers_calls_in_flight_unavailable_and_ends_in_seconds() -> Res
     );
     let mut waiting_client = n.ledger.clone();
     let wait_tx = tx.clone();
-    let waiting =
-        tokio::spawn(async move { waiting_client.submit_and_wait(req(wait_tx)).await });
+    let waiting = tokio::spawn(async move { waiting_client.submit_and_wait(req(wait_tx)).await });
     // Admitted once the same bytes are refused as a duplicate.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
