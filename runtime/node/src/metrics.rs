@@ -228,13 +228,13 @@ impl Metrics {
         // Every labelled series exists from the start (at 0), so a dashboard or an alert
         // sees it before the first event.
         for outcome in ["ok", "contract_error", "vm_error", "rejected"] {
-            transactions.get_or_create(&[("outcome", outcome)]);
+            let _ = transactions.get_or_create_owned(&[("outcome", outcome)]);
         }
         for limit in ["node", "connection"] {
-            subscriptions_refused.get_or_create(&[("limit", limit)]);
+            let _ = subscriptions_refused.get_or_create_owned(&[("limit", limit)]);
         }
         for reason in ["stalled", "shutdown"] {
-            subscriptions_dropped.get_or_create(&[("reason", reason)]);
+            let _ = subscriptions_dropped.get_or_create_owned(&[("reason", reason)]);
         }
         Metrics {
             registry: Arc::new(r),

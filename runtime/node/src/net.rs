@@ -107,6 +107,10 @@ fn raise_fd_limit() -> Option<u64> {
             }
         }
     }
+    #[allow(
+        clippy::useless_conversion,
+        reason = "rlim_t is u64 on Linux, not on every unix"
+    )]
     u64::try_from(lim.rlim_cur).ok()
 }
 
