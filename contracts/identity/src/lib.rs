@@ -53,6 +53,9 @@ pub enum Role {
     Broker,
     /// A citizen: buys and sells.
     Citizen,
+    /// May upload code and instantiate contracts (a chain rule the node enforces; the authority
+    /// may too, without this role).
+    Deployer,
 }
 
 impl Role {
@@ -64,6 +67,7 @@ impl Role {
             Role::Bank => "bank",
             Role::Broker => "broker",
             Role::Citizen => "citizen",
+            Role::Deployer => "deployer",
         }
     }
 }

@@ -250,6 +250,21 @@ impl Chain {
         vm: Vm,
         config: ChainConfig,
     ) -> Result<(Chain, OpenReport)> {
+        Chain::open_with_progress(dir, genesis, vm, config, &mut |_, _| {})
+    }
+
+    /// [`Chain::open`], calling `progress(height, last)` after each block it replays, so a
+    /// long replay can be reported while it runs.
+    ///
+    /// # Errors
+    /// As [`Chain::open`].
+    pub fn open_with_progress(
+        dir: impl AsRef<Path>,
+        genesis: Genesis,
+        vm: Vm,
+        config: ChainConfig,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<(Chain, OpenReport)> {
         let dir = dir.as_ref();
         create_dir_durable(dir)?;
         let log_path = dir.join("blocks.log");
@@ -316,6 +331,7 @@ impl Chain {
                 chain.apply(block, false)?;
             }
             replayed = replayed.saturating_add(1);
+            progress(h, end);
         }
         let report = OpenReport {
             truncated_bytes,

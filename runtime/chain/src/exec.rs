@@ -235,8 +235,9 @@ pub fn execute_block(
     })
 }
 
-/// The stateful checks of a transaction about to run at `block.height` over `state`: expiry,
-/// enrolment and the exact next nonce. Returns that nonce.
+/// The stateful checks of a transaction about to run at `block.height` over `state`: the exact
+/// next nonce, expiry, enrolment and, for a transaction that uploads or instantiates, the right
+/// to deploy. Returns that nonce.
 ///
 /// # Errors
 /// The outer `Err` is a storage failure; the inner one the [`TxError`] that rejects the tx.
@@ -257,6 +258,9 @@ pub fn stateful_check(
         return Ok(Err(e));
     }
     if let Err(e) = check_enrolled(state, tx, rules)? {
+        return Ok(Err(e));
+    }
+    if let Err(e) = check_may_deploy(state, tx, rules)? {
         return Ok(Err(e));
     }
     Ok(Ok(expected))
@@ -289,6 +293,29 @@ pub fn check_enrolled(
         Ok(Ok(()))
     } else {
         Ok(Err(TxError::NotEnrolled {
+            sender: tx.sender(),
+        }))
+    }
+}
+
+/// Whether `tx`'s sender may make its calls: uploading code and instantiating contracts need the
+/// admission rule's [`Admission::may_deploy`]; executing needs nothing more than enrolment.
+///
+/// # Errors
+/// The outer `Err` is a storage failure; the inner one [`TxError::NotDeployer`].
+pub fn check_may_deploy(
+    state: &dyn Backend,
+    tx: &CheckedTx,
+    rules: &Rules,
+) -> Result<Result<(), TxError>> {
+    let deploys = tx
+        .calls()
+        .iter()
+        .any(|c| matches!(c, Call::Upload { .. } | Call::Instantiate { .. }));
+    if !deploys || rules.admission.may_deploy(state, &tx.sender())? {
+        Ok(Ok(()))
+    } else {
+        Ok(Err(TxError::NotDeployer {
             sender: tx.sender(),
         }))
     }

@@ -7,7 +7,8 @@
 //! [`StorageKeyAdmission`]), [`PendingBackend`] (a block's pending writes over committed state),
 //! and [`Chain`] (block log + state store + VM: open with replay, propose, commit).
 //!
-//! Per transaction: stateful checks (nonce, expiry, enrolment) → a VM session running every call
+//! Per transaction: stateful checks (nonce, expiry, enrolment, the right to deploy for uploads
+//! and instantiations) → a VM session running every call
 //! in order → all writes, or none (nonce still used, full gas limit charged). Account nonces live
 //! in the VM's state key space under namespace [`ACCOUNT_NONCE`] so the state root covers them.
 //!
@@ -43,8 +44,8 @@ pub use chain::{
 };
 pub use error::{AheadOfLog, ChainError, Result};
 pub use exec::{
-    check_enrolled, check_expiry, execute_block, execute_calls, execute_tx, receipts_root,
-    stateful_check, tx_root, BlockOutput, Receipt, Rules, TxContext, TxStatus,
+    check_enrolled, check_expiry, check_may_deploy, execute_block, execute_calls, execute_tx,
+    receipts_root, stateful_check, tx_root, BlockOutput, Receipt, Rules, TxContext, TxStatus,
 };
 pub use genesis::{genesis_writes, Genesis, GenesisContract, GENESIS_GAS};
 

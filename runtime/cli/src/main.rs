@@ -18,22 +18,42 @@ struct Cli {
     /// otherwise. `RUST_LOG` is used when this flag is absent.
     #[arg(long, global = true, env = "HANOK_LOG")]
     log: Option<String>,
+    /// How log lines are written to stderr: `text` for people, `json` (one object per line:
+    /// timestamp, level, target, fields, spans) for a log collector.
+    #[arg(long, global = true, env = "HANOK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
 
+/// The format of log lines.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 /// Logs go to stderr so that command output on stdout stays machine-readable.
-fn init_logging(flag: Option<&str>, default: &str) -> Result<()> {
+fn init_logging(flag: Option<&str>, default: &str, format: LogFormat) -> Result<()> {
     use tracing_subscriber::EnvFilter;
     let filter = match flag {
         Some(f) => EnvFilter::try_new(f).with_context(|| format!("--log `{f}`"))?,
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default)),
     };
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init()
-        .map_err(|e| anyhow::anyhow!("initialising logs: {e}"))
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    }
+    .map_err(|e| anyhow::anyhow!("initialising logs: {e}"))
 }
 
 #[derive(Subcommand)]
@@ -70,6 +90,8 @@ enum Command {
         config: Option<PathBuf>,
         #[command(flatten)]
         tls: NodeTlsArgs,
+        #[command(flatten)]
+        ops: NodeOpsArgs,
     },
     /// TLS certificates: `dev-certs` writes a throwaway CA with a node and a client certificate
     /// for trying mutual TLS on one machine.
@@ -131,6 +153,30 @@ impl NodeTlsArgs {
             config.client_ca = Some(ca);
         }
         config.insecure |= self.insecure;
+    }
+}
+
+/// The node's operations flags (each overrides the config file's field of the same name).
+#[derive(clap::Args, Debug, Clone, Default)]
+struct NodeOpsArgs {
+    /// Serve Prometheus metrics over plain HTTP at http://ADDR/metrics (e.g. 127.0.0.1:9184;
+    /// keep it on a private address).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
+    /// Most client connections open at once (lowered at start if the descriptor limit is too
+    /// low for it; see docs/operations.md).
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
+}
+
+impl NodeOpsArgs {
+    fn apply(self, config: &mut hanok_node::NodeConfig) {
+        if let Some(m) = self.metrics {
+            config.metrics = Some(m);
+        }
+        if let Some(n) = self.max_connections {
+            config.max_connections = n;
+        }
     }
 }
 
@@ -278,6 +324,7 @@ fn node(
     listen: std::net::SocketAddr,
     config: Option<PathBuf>,
     tls: NodeTlsArgs,
+    ops: NodeOpsArgs,
 ) -> Result<()> {
     let (mut config, genesis) = if dev {
         let config = match config {
@@ -300,6 +347,7 @@ fn node(
         genesis::load_for_node(config.as_deref())?
     };
     tls.apply(&mut config);
+    ops.apply(&mut config);
     let scheme = if config.tls_cert.is_some() {
         "https"
     } else {
@@ -324,8 +372,32 @@ fn node(
             () = std::future::ready(()) => false,
         };
         let proposer = genesis.proposer.address();
-        let handle = hanok_node::start(config, genesis).await?;
-        // Printed once the node listens, so `--listen 127.0.0.1:0` shows the real port.
+        let starting = hanok_node::launch(config, genesis).await?;
+        // The port is bound before the ledger opens (a replay can take a while): health says
+        // NOT_SERVING, with the replay's progress, until the node serves.
+        println!(
+            "listening on {scheme}://{}; opening the ledger",
+            starting.local_addr
+        );
+        if let Some(m) = starting.metrics_addr {
+            println!("metrics: http://{m}/metrics");
+        }
+        std::io::Write::flush(&mut std::io::stdout()).context("writing to stdout")?;
+        let handle = if early {
+            starting.abandon().await;
+            return Ok(());
+        } else {
+            match starting
+                .ready_unless(async {
+                    let _ = (&mut stop).await;
+                })
+                .await?
+            {
+                Some(h) => h,
+                None => return Ok(()),
+            }
+        };
+        // Printed once the node serves, so `--listen 127.0.0.1:0` shows the real port.
         println!("gRPC endpoint: {scheme}://{}", handle.local_addr);
         if dev {
             println!("dev keys (DEV ONLY — never use on a real network):");
@@ -339,11 +411,12 @@ fn node(
             println!("signing blocks as {proposer}");
         }
         std::io::Write::flush(&mut std::io::stdout()).context("writing to stdout")?;
-        if !early {
-            stop.await?;
-        }
+        stop.await?;
         handle.shutdown().await.context("stopping the node")
     })?;
+    // A stop during the replay leaves it running on a blocking thread: do not wait for it (it
+    // writes only what is rebuilt from the block log, and survives being cut short).
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
     Ok(())
 }
 
@@ -385,7 +458,7 @@ fn run(cli: Cli) -> Result<()> {
     } else {
         "warn"
     };
-    init_logging(cli.log.as_deref(), default_log)?;
+    init_logging(cli.log.as_deref(), default_log, cli.log_format)?;
     match cli.command {
         Command::Demo {
             endpoint,
@@ -398,7 +471,8 @@ fn run(cli: Cli) -> Result<()> {
             listen,
             config,
             tls,
-        } => node(dev, data_dir, listen, config, tls),
+            ops,
+        } => node(dev, data_dir, listen, config, tls, ops),
         Command::Tls { cmd } => tls(cmd),
         Command::Genesis { cmd } => genesis::run(cmd),
         Command::Contracts => {

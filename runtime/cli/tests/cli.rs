@@ -859,3 +859,449 @@ fn sigterm_stops_the_node_cleanly() -> Result<()> {
     ensure!(status.success(), "exit status after SIGTERM: {status}");
     Ok(())
 }
+
+// ---- bounded resources, metrics and logs, against a `hanok node` process -------------------
+
+/// A `hanok node --dev` child process with a config file, metrics on, and its stderr kept;
+/// killed on drop.
+struct OpsNode {
+    child: std::process::Child,
+    endpoint: String,
+    metrics: String,
+    stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl OpsNode {
+    /// Starts the node with `config` (TOML lines added to `data_dir`) under a descriptor limit
+    /// of `nofile` (soft and hard) if given, with `global` flags before `node`; waits for its
+    /// `gRPC endpoint:` line.
+    fn start(config: &str, nofile: Option<u32>, global: &[&str]) -> Result<OpsNode> {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir()?;
+        let data_dir = dir.path().join("data");
+        let config_path = dir.path().join("node.toml");
+        std::fs::write(
+            &config_path,
+            format!(
+                "data_dir = {:?}\nlisten = \"127.0.0.1:0\"\nblock_interval_ms = 20\n{config}",
+                data_dir.to_str().context("utf-8 path")?
+            ),
+        )?;
+        let hanok = env!("CARGO_BIN_EXE_hanok");
+        let mut args: Vec<String> = global.iter().map(|s| s.to_string()).collect();
+        args.extend(
+            [
+                "node",
+                "--dev",
+                "--config",
+                config_path.to_str().context("utf-8 path")?,
+                "--metrics",
+                "127.0.0.1:0",
+            ]
+            .map(String::from),
+        );
+        let mut cmd = match nofile {
+            Some(n) => {
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                    .arg(hanok)
+                    .args(&args);
+                c
+            }
+            None => {
+                let mut c = Command::new(hanok);
+                c.args(&args);
+                c
+            }
+        };
+        let mut child = cmd
+            .env("RUST_BACKTRACE", "0")
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .context("spawning hanok node")?;
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let err_pipe = child.stderr.take().context("stderr")?;
+        let lines = stderr.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err_pipe)
+                .lines()
+                .map_while(|l| l.ok())
+            {
+                if let Ok(mut v) = lines.lock() {
+                    v.push(line);
+                }
+            }
+        });
+        let stdout = child.stdout.take().context("stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(|l| l.ok())
+            {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut metrics = None;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(m) = line.strip_prefix("metrics: http://") {
+                        metrics = m.strip_suffix("/metrics").map(str::to_string);
+                    }
+                    if let Some(e) = line.strip_prefix("gRPC endpoint: ") {
+                        return Ok(OpsNode {
+                            child,
+                            endpoint: e.trim().to_string(),
+                            metrics: metrics.context("no `metrics:` line")?,
+                            stderr,
+                            _dir: dir,
+                        });
+                    }
+                    seen.push(line);
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let status = child.wait()?;
+                    let err = stderr.lock().map(|v| v.join("\n")).unwrap_or_default();
+                    bail!(
+                        "the node printed no endpoint ({status}):\nstdout: {}\nstderr: {err}",
+                        seen.join("\n")
+                    );
+                }
+            }
+        }
+    }
+
+    /// The node's resident memory, bytes (VmRSS).
+    fn rss(&self) -> Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .context("VmRSS")?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()?;
+        Ok(kb * 1024)
+    }
+
+    /// `GET /metrics` over plain HTTP/1.1.
+    fn scrape(&self) -> Result<String> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&self.metrics)?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        write!(
+            s,
+            "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.metrics
+        )?;
+        let mut text = String::new();
+        s.read_to_string(&mut text)?;
+        ensure!(text.starts_with("HTTP/1.1 200"), "{text}");
+        Ok(text)
+    }
+
+    /// The value of the first series of the scrape that starts with `series` (a name with
+    /// its labels, e.g. `hanok_connections_open` or `hanok_transactions_total{outcome="ok"}`).
+    fn metric(&self, series: &str) -> Result<f64> {
+        let text = self.scrape()?;
+        let line = text
+            .lines()
+            .find(|l| {
+                l.strip_prefix(series)
+                    .is_some_and(|rest| rest.starts_with(' '))
+            })
+            .with_context(|| format!("no series `{series}` in\n{text}"))?;
+        let value = line.rsplit(' ').next().context("value")?;
+        Ok(value.parse()?)
+    }
+
+    /// Polls `metric(series)` until `ok` holds, with a deadline.
+    fn wait_metric(&self, series: &str, ok: impl Fn(f64) -> bool) -> Result<f64> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let v = self.metric(series)?;
+            if ok(v) {
+                return Ok(v);
+            }
+            ensure!(Instant::now() < deadline, "{series} stuck at {v}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for OpsNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// Uploads `n` copies of a module as the authority (about 150 KB a transaction) and waits for
+/// the last: a chain of a few MB, more than an HTTP/2 client's windows hold.
+async fn fill_chain(client: &hanok_client::Client, n: u64) -> Result<u64> {
+    let authority = hanok_client::Signer::dev("authority");
+    let builder = client.tx_builder(&authority).await?;
+    let first = client.next_nonce(authority.address()).await?;
+    let mut last = None;
+    for i in 0..n {
+        let tx = builder
+            .clone()
+            .nonce(first + i)
+            .memo(format!("fill {i}"))
+            .upload(hanok_contracts::FIRST_HOME.to_vec())
+            .sign(&authority)?;
+        if i + 1 < n {
+            client.submit(&tx).await?;
+        } else {
+            last = Some(client.submit_and_wait(&tx, Duration::from_secs(60)).await?);
+        }
+    }
+    Ok(last.context("no transaction")?.height)
+}
+
+#[test]
+fn unread_streams_and_idle_connections_cost_bounded_memory_and_are_dropped() -> Result<()> {
+    use hanok_proto::v1::{ledger_client::LedgerClient, StreamBlocksRequest};
+    use tonic::transport::Channel;
+    let node = OpsNode::start(
+        "subscription_stall_timeout_ms = 2000\nhandshake_timeout_ms = 1000\n\
+         max_subscriptions_per_connection = 8\n",
+        None,
+        &[],
+    )?;
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let client = hanok_client::Client::connect(node.endpoint.clone()).await?;
+        let height = fill_chain(&client, 32).await?;
+        let chain_bytes: u64 =
+            std::fs::metadata(node._dir.path().join("data/chain/blocks.log"))?.len();
+        let rss_before = node.rss()?;
+
+        // 4 connections with 8 subscriptions from height 0 each, never read; a 9th is refused.
+        let mut streams = Vec::new();
+        let mut channels = Vec::new();
+        for _ in 0..4 {
+            let ch = Channel::from_shared(node.endpoint.clone())?
+                .connect()
+                .await?;
+            let mut c = LedgerClient::new(ch.clone());
+            for _ in 0..8 {
+                streams.push(
+                    c.stream_blocks(StreamBlocksRequest { from_height: 0 })
+                        .await?,
+                );
+            }
+            let r = c
+                .stream_blocks(StreamBlocksRequest { from_height: 0 })
+                .await;
+            let s = r
+                .err()
+                .context("a 9th subscription on one connection was accepted")?;
+            ensure!(s.code() == tonic::Code::ResourceExhausted, "{s:?}");
+            channels.push(ch);
+        }
+        // One more, alone on its connection, that reads late: it is told why it was dropped.
+        let slow_ch = Channel::from_shared(node.endpoint.clone())?
+            .connect()
+            .await?;
+        let mut slow = LedgerClient::new(slow_ch)
+            .stream_blocks(StreamBlocksRequest { from_height: 0 })
+            .await?
+            .into_inner();
+        // 100 connections that never send a byte.
+        let mut idle = Vec::new();
+        for _ in 0..100 {
+            let addr = node.endpoint.trim_start_matches("http://");
+            idle.push(std::net::TcpStream::connect(addr)?);
+        }
+        node.wait_metric("hanok_subscriptions_open", |v| v >= 33.0)?;
+        let open = node.wait_metric("hanok_connections_open", |v| v >= 105.0)?;
+        // Let every subscriber's window fill (they stall), then measure.
+        let status_started = Instant::now();
+        let status = hanok_client::Client::connect(node.endpoint.clone())
+            .await?
+            .status()
+            .await?;
+        let status_ms = status_started.elapsed().as_secs_f64() * 1e3;
+        ensure!(status.height >= height);
+        let rss_loaded = node.rss()?;
+        let grew = rss_loaded.saturating_sub(rss_before) as f64 / MIB;
+        println!(
+            "chain {:.1} MiB; node RSS {:.1} MiB before, {:.1} MiB with 33 unread streams and \
+             {open} connections (+{grew:.1} MiB); GetStatus meanwhile {status_ms:.1} ms",
+            chain_bytes as f64 / MIB,
+            rss_before as f64 / MIB,
+            rss_loaded as f64 / MIB
+        );
+        // Unbounded, each stream would hold the whole chain: 33 × the chain.
+        ensure!(
+            grew < 96.0,
+            "33 unread streams grew the node by {grew:.1} MiB (chain {:.1} MiB)",
+            chain_bytes as f64 / MIB
+        );
+
+        // Idle connections are closed after the handshake timeout: past the server's own
+        // SETTINGS frame, each reads to its end.
+        for mut s in idle {
+            use std::io::Read;
+            s.set_read_timeout(Some(Duration::from_secs(30)))?;
+            let mut buf = [0u8; 256];
+            let mut got = 0;
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) => break,
+                    Err(e)
+                        if e.kind() == std::io::ErrorKind::WouldBlock
+                            || e.kind() == std::io::ErrorKind::TimedOut =>
+                    {
+                        bail!("an idle connection was not closed (read {got} bytes)")
+                    }
+                    Err(_) => break,
+                    Ok(n) => got += n,
+                }
+                ensure!(got < 4096, "an idle connection got {got} bytes");
+            }
+        }
+        // Every stalled subscriber is dropped; the late reader gets RESOURCE_EXHAUSTED with
+        // what to do, the others lose their connection.
+        node.wait_metric(
+            "hanok_subscriptions_dropped_total{reason=\"stalled\"}",
+            |v| v >= 33.0,
+        )?;
+        let told = loop {
+            match slow.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => bail!("the dropped stream ended without a status"),
+                Err(s) => break s,
+            }
+        };
+        ensure!(
+            told.code() == tonic::Code::ResourceExhausted
+                && told.message().contains("subscribe again from height"),
+            "{told:?}"
+        );
+        node.wait_metric("hanok_subscriptions_open", |v| v == 0.0)?;
+        node.wait_metric("hanok_connections_open", |v| v <= 2.0)?;
+        drop(streams);
+        drop(channels);
+        let rss_after = node.rss()?;
+        println!(
+            "after the drops: node RSS {:.1} MiB",
+            rss_after as f64 / MIB
+        );
+        // Blocks still flow.
+        let h = fill_chain(&client, 1).await?;
+        ensure!(h > height);
+        Ok(())
+    })
+}
+
+#[test]
+fn the_descriptor_limit_holds_through_a_connection_flood_and_blocks_flow_again() -> Result<()> {
+    let node = OpsNode::start(
+        "max_connections = 100000\nhandshake_timeout_ms = 120000\n",
+        Some(512),
+        &["--log-format", "json"],
+    )?;
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let client = hanok_client::Client::connect(node.endpoint.clone()).await?;
+        let cap = node.metric("hanok_connections_limit")?;
+        let max_fds = node.metric("process_max_fds")?;
+        ensure!(
+            cap >= 8.0 && cap + 256.0 <= max_fds,
+            "cap {cap} with a descriptor limit of {max_fds}"
+        );
+        // Flood: more connections than the limit could hold.
+        let addr = node.endpoint.trim_start_matches("http://").to_string();
+        let mut flood = Vec::new();
+        for _ in 0..600 {
+            match std::net::TcpStream::connect(&addr) {
+                Ok(s) => flood.push(s),
+                Err(_) => break,
+            }
+        }
+        node.wait_metric("hanok_connections_open", |v| v >= cap)?;
+        node.wait_metric("hanok_connections_refused_total", |v| v >= 1.0)?;
+        let fds = node.metric("process_open_fds")?;
+        println!(
+            "descriptor limit {max_fds}, connection cap {cap}, {} flood connections opened, \
+             node holds {fds} descriptors",
+            flood.len()
+        );
+        ensure!(fds < max_fds, "{fds} descriptors open of {max_fds}");
+        // Storage keeps its descriptors: blocks commit through the connection opened before.
+        let before = node.metric("hanok_blocks_committed_total")?;
+        fill_chain(&client, 3).await?;
+        ensure!(node.metric("hanok_blocks_committed_total")? > before);
+        // A new client is turned away while the flood lasts...
+        let turned_away = match hanok_client::Client::connect(node.endpoint.clone()).await {
+            Ok(c) => c.status().await.is_err(),
+            Err(_) => true,
+        };
+        ensure!(turned_away, "a connection over the cap was served");
+        // ...and served once it ends.
+        drop(flood);
+        node.wait_metric("hanok_connections_open", |v| v < cap)?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let fresh = loop {
+            if let Ok(c) = hanok_client::Client::connect(node.endpoint.clone()).await {
+                if c.status().await.is_ok() {
+                    break c;
+                }
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "no new connection served after the flood"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        fill_chain(&fresh, 1).await?;
+
+        // The named series a dashboard needs are there.
+        let text = node.scrape()?;
+        for series in [
+            "hanok_blocks_committed_total",
+            "hanok_height",
+            "hanok_transactions_total{outcome=\"ok\"}",
+            "hanok_mempool_transactions",
+            "hanok_signature_checks_pending",
+            "hanok_block_stage_seconds_bucket{",
+            "hanok_block_log_sync_seconds_bucket{",
+            "hanok_connections_open",
+            "hanok_subscriptions_open",
+            "hanok_serving 1",
+            "process_resident_memory_bytes",
+            "process_open_fds",
+        ] {
+            ensure!(text.contains(series), "no `{series}` in\n{text}");
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    // --log-format json: every line a JSON object with a level and a message.
+    let lines = node.stderr.lock().map(|v| v.clone()).unwrap_or_default();
+    ensure!(!lines.is_empty(), "no log lines");
+    for line in &lines {
+        let v: Value = serde_json::from_str(line).with_context(|| format!("not JSON: {line}"))?;
+        ensure!(v["level"].is_string() && v["fields"].is_object(), "{line}");
+    }
+    ensure!(
+        lines
+            .iter()
+            .any(|l| l.contains("lowered the connection cap")),
+        "no warning about the lowered cap in {lines:?}"
+    );
+    Ok(())
+}

@@ -5,15 +5,20 @@
 //! produced it.
 
 use crate::error::{LedgerError, Result};
-use hanok_chain::{ChainConfig, Genesis, StorageKeyAdmission};
+use hanok_chain::{Admission, ChainConfig, Genesis};
 use hanok_proto::v1;
-use hanok_types::{Address, SecretKey};
+use hanok_types::{layout, Address, SecretKey};
+use hanok_vm::{Backend, StorageError};
 use std::path::Path;
 use std::sync::Arc;
 
 /// Namespace of the identity contract's role map (`Map<Address, Vec<Role>>::new("roles")`):
 /// its keys are `u16 BE 5 | "roles" | 20-byte address` (see `docs/storage.md`).
 const ROLES_NAMESPACE: &str = "roles";
+
+/// The roles that may upload code and instantiate contracts. The authority may by default, so a
+/// chain can deploy from its first block; it grants `deployer` to anyone else.
+pub const DEPLOY_ROLES: &[&str] = &["authority", "deployer"];
 
 /// What a ledger starts from: the chain's genesis, its rules, the identity contract that gates
 /// senders, the key that signs its blocks, and transactions to commit as block 1 on an empty
@@ -36,7 +41,8 @@ pub struct NodeGenesis {
 
 impl NodeGenesis {
     /// A genesis whose senders are admitted by `identity`'s role map: an account may send iff the
-    /// identity contract holds roles for it. This is the one place that rule is built.
+    /// identity contract holds roles for it, and may upload code or instantiate contracts iff one
+    /// of them is in [`DEPLOY_ROLES`]. This is the one place that rule is built.
     pub fn gated_by(
         genesis: Genesis,
         mut chain: ChainConfig,
@@ -44,7 +50,7 @@ impl NodeGenesis {
         proposer: SecretKey,
         bootstrap: Vec<v1::SignedTx>,
     ) -> NodeGenesis {
-        chain.rules.admission = Arc::new(StorageKeyAdmission::new(identity, roles_key));
+        chain.rules.admission = Arc::new(RolesAdmission { identity });
         NodeGenesis {
             genesis,
             chain,
@@ -53,6 +59,43 @@ impl NodeGenesis {
             bootstrap,
         }
     }
+}
+
+/// The identity contract's rule, read straight from its storage (no VM call on the admission
+/// path): enrolled iff it stores roles for the address, a deployer iff those roles include one of
+/// [`DEPLOY_ROLES`]. A chain rule: every node reads the same bytes the same way.
+struct RolesAdmission {
+    identity: Address,
+}
+
+impl RolesAdmission {
+    fn roles(
+        &self,
+        state: &dyn Backend,
+        address: &Address,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        state.get(&layout::storage_key(&self.identity, &roles_key(address)))
+    }
+}
+
+impl Admission for RolesAdmission {
+    fn is_enrolled(&self, state: &dyn Backend, address: &Address) -> Result<bool, StorageError> {
+        Ok(self.roles(state, address)?.is_some())
+    }
+
+    fn may_deploy(&self, state: &dyn Backend, address: &Address) -> Result<bool, StorageError> {
+        Ok(self
+            .roles(state, address)?
+            .is_some_and(|value| holds_deploy_role(&value)))
+    }
+}
+
+/// Whether a stored roles value (the identity contract's `Vec<Role>`, JSON: `["broker",
+/// "deployer"]`) holds a role in [`DEPLOY_ROLES`]. Anything else, including bytes that are not
+/// such a list, is "no": the answer must be the same on every node, never an error.
+fn holds_deploy_role(value: &[u8]) -> bool {
+    serde_json::from_slice::<Vec<String>>(value)
+        .is_ok_and(|roles| roles.iter().any(|r| DEPLOY_ROLES.contains(&r.as_str())))
 }
 
 /// The key, inside the identity contract's storage, under which it stores `address`'s roles.
@@ -98,4 +141,18 @@ pub fn read_secret_key(path: &Path) -> Result<SecretKey> {
     SecretKey::from_bytes(&bytes).ok_or_else(|| {
         fail("not a valid secp256k1 secret key (zero or above the curve order)".into())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deploy_roles_are_read_from_the_stored_json() {
+        assert!(holds_deploy_role(br#"["authority"]"#));
+        assert!(holds_deploy_role(br#"["broker","deployer"]"#));
+        assert!(!holds_deploy_role(br#"["broker","citizen"]"#));
+        assert!(!holds_deploy_role(br#"[]"#));
+        assert!(!holds_deploy_role(b"not json"));
+    }
 }

@@ -5,8 +5,8 @@ use crate::error::{is_storage, LedgerError, Result};
 use crate::genesis::NodeGenesis;
 use crate::mempool::Mempool;
 use hanok_chain::{
-    check_enrolled, check_expiry, Chain, ChainError, ChainFault, ChainParts, Committed, OpenReport,
-    Proposal, ProposeFailed, Rules, TxStatus,
+    check_enrolled, check_expiry, check_may_deploy, Chain, ChainError, ChainFault, ChainParts,
+    Committed, OpenReport, Proposal, ProposeFailed, Rules, TxStatus,
 };
 use hanok_proto::v1;
 use hanok_types::{Address, CheckedTx, Hash, PublicKey, SecretKey, TxLimits};
@@ -29,6 +29,8 @@ pub struct LedgerConfig {
     pub mempool_capacity: usize,
     /// Most transactions one account may have waiting (this also bounds its nonce gap).
     pub mempool_per_account: usize,
+    /// Most bytes of one account's transactions in one block (its first one always fits).
+    pub max_block_bytes_per_account: usize,
     /// Largest encoded transaction accepted, bytes (the chain's `TxLimits::max_tx_bytes`).
     pub max_tx_bytes: usize,
     /// Gas available to one query and to an unsigned dry run.
@@ -43,6 +45,7 @@ impl LedgerConfig {
             max_block_txs: 2_000,
             mempool_capacity: 20_000,
             mempool_per_account: 64,
+            max_block_bytes_per_account: 1024 * 1024,
             max_tx_bytes: TxLimits::default().max_tx_bytes,
             query_gas_limit: 50_000_000,
         }
@@ -138,6 +141,19 @@ impl Ledger {
     /// [`LedgerError::Chain`] if the chain cannot be opened (e.g. another genesis);
     /// [`LedgerError::Vm`]; [`LedgerError::Bootstrap`].
     pub fn open(config: LedgerConfig, genesis: NodeGenesis) -> Result<(Ledger, OpenReport)> {
+        Ledger::open_with_progress(config, genesis, &mut |_, _| {})
+    }
+
+    /// [`Ledger::open`], calling `progress(height, last)` after each block replayed from the log
+    /// (so a node can say how far its replay is).
+    ///
+    /// # Errors
+    /// As [`Ledger::open`].
+    pub fn open_with_progress(
+        config: LedgerConfig,
+        genesis: NodeGenesis,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<(Ledger, OpenReport)> {
         // The data directory's own entry must survive a crash before anything is created in it
         // (the VM's module cache would otherwise create it without syncing its parent).
         hanok_chain::create_dir_durable(&config.data_dir)?;
@@ -148,11 +164,12 @@ impl Ledger {
         let mut chain_config = genesis.chain;
         chain_config.tx_limits.max_tx_bytes = config.max_tx_bytes;
         let authority = genesis.genesis.authority;
-        let (mut chain, report) = Chain::open(
+        let (mut chain, report) = Chain::open_with_progress(
             config.data_dir.join("chain"),
             genesis.genesis,
             vm,
             chain_config,
+            progress,
         )?;
         if chain.height() == 0 && !genesis.bootstrap.is_empty() {
             bootstrap(&mut chain, genesis.bootstrap, &genesis.proposer)?;
@@ -364,8 +381,8 @@ impl Ledger {
         )?)
     }
 
-    /// Admits a checked transaction into the mempool: not committed yet, its sender enrolled,
-    /// not expired at the next height, its nonce not used (a nonce ahead waits for the gap to
+    /// Admits a checked transaction into the mempool: not committed yet, its sender enrolled
+    /// (and a deployer if it uploads or instantiates), not expired at the next height, its nonce not used (a nonce ahead waits for the gap to
     /// fill). These are the block's stateful checks ([`hanok_chain::stateful_check`]) as far as
     /// they can be decided before the block; the block checks them again.
     ///
@@ -386,6 +403,7 @@ impl Ledger {
                 return Err(LedgerError::AlreadyCommitted { hash, height });
             }
             check_enrolled(c.backend().as_ref(), &tx, &self.rules)??;
+            check_may_deploy(c.backend().as_ref(), &tx, &self.rules)??;
             check_expiry(&tx, c.height().saturating_add(1))?;
             let next = c.next_nonce(&tx.sender())?;
             Ok((tx, next))
@@ -431,6 +449,7 @@ impl Ledger {
             max_txs,
             self.rules.max_block_gas,
             hanok_chain::MAX_BLOCK_TX_BYTES,
+            self.config.max_block_bytes_per_account,
         );
         if txs.is_empty() {
             return Ok(None);

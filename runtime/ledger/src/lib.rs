@@ -35,7 +35,7 @@ pub mod mempool;
 mod read;
 
 pub use error::{LedgerError, Result};
-pub use genesis::{read_secret_key, roles_key, NodeGenesis};
+pub use genesis::{read_secret_key, roles_key, NodeGenesis, DEPLOY_ROLES};
 pub use hanok_chain::{OpenReport, Proposal};
 pub use ledger::{BlockCommit, BlockTimings, CommittedBlock, Ledger, LedgerConfig};
 pub use read::{

@@ -51,6 +51,13 @@ pub enum MempoolError {
     Duplicate(Hash),
 }
 
+/// A transaction's size as the block carries it: its body and its signature.
+fn tx_bytes(tx: &CheckedTx) -> usize {
+    tx.body_bytes()
+        .len()
+        .saturating_add(hanok_types::SIGNATURE_LEN)
+}
+
 #[derive(Debug, Default)]
 struct Account {
     /// Nonce of the next transaction not yet handed to the block producer.
@@ -192,11 +199,21 @@ impl Mempool {
 
     /// Takes up to `max` ready transactions whose gas limits sum to at most `max_gas`, and whose
     /// encodings to at most `max_bytes`, for the next block: per sender in nonce order, senders
-    /// taking turns so one busy account cannot starve the others.
-    pub fn take_ready(&mut self, max: usize, max_gas: u64, max_bytes: usize) -> Vec<CheckedTx> {
+    /// taking turns so one busy account cannot starve the others, and each sender's transactions
+    /// in the block adding up to at most `max_account_bytes` (its first one always fits, so a
+    /// transaction within the size limit is never stuck): one key sending large transactions
+    /// cannot fill the block. What does not fit waits for the next block.
+    pub fn take_ready(
+        &mut self,
+        max: usize,
+        max_gas: u64,
+        max_bytes: usize,
+        max_account_bytes: usize,
+    ) -> Vec<CheckedTx> {
         let mut out = Vec::new();
         let mut gas: u64 = 0;
-        let mut bytes: usize = 0;
+        let mut total: usize = 0;
+        let mut bytes: HashMap<Address, usize> = HashMap::new();
         let mut progress = true;
         while out.len() < max && progress {
             progress = false;
@@ -207,16 +224,19 @@ impl Mempool {
                 let Some(a) = self.accounts.get_mut(sender) else {
                     continue;
                 };
+                let taken = bytes.get(sender).copied().unwrap_or(0);
                 let fits = a.waiting.get(&a.next).is_some_and(|tx| {
                     gas.saturating_add(tx.gas_limit()) <= max_gas
-                        && bytes.saturating_add(encoded_len(tx)) <= max_bytes
+                        && total.saturating_add(encoded_len(tx)) <= max_bytes
+                        && (taken == 0 || taken.saturating_add(tx_bytes(tx)) <= max_account_bytes)
                 });
                 if !fits {
                     continue;
                 }
                 if let Some(tx) = a.waiting.remove(&a.next) {
                     gas = gas.saturating_add(tx.gas_limit());
-                    bytes = bytes.saturating_add(encoded_len(&tx));
+                    total = total.saturating_add(encoded_len(&tx));
+                    bytes.insert(*sender, taken.saturating_add(tx_bytes(&tx)));
                     a.next = a.next.saturating_add(1);
                     self.len = self.len.saturating_sub(1);
                     out.push(tx);
@@ -324,10 +344,12 @@ mod tests {
         let k = SecretKey::from_seed(b"a");
         let mut m = Mempool::new(10, 4);
         m.insert(tx(&k, 1), 0).expect("gap waits");
-        assert!(m.take_ready(10, u64::MAX, usize::MAX).is_empty());
+        assert!(m
+            .take_ready(10, u64::MAX, usize::MAX, usize::MAX)
+            .is_empty());
         m.insert(tx(&k, 0), 0).expect("fills the gap");
         let got: Vec<u64> = m
-            .take_ready(10, u64::MAX, usize::MAX)
+            .take_ready(10, u64::MAX, usize::MAX, usize::MAX)
             .iter()
             .map(CheckedTx::nonce)
             .collect();
@@ -346,13 +368,13 @@ mod tests {
             m.insert(tx(&a, n), 0).expect("room");
         }
         m.insert(tx(&b, 0), 0).expect("room");
-        let taken = m.take_ready(10, u64::MAX, usize::MAX);
+        let taken = m.take_ready(10, u64::MAX, usize::MAX, usize::MAX);
         assert_eq!((taken.len(), m.len()), (4, 0));
         // A refused insert from `b` drops its (now empty) account meanwhile.
         assert!(m.insert(tx(&b, 0), 0).is_err());
         m.restore(taken);
         assert_eq!(m.len(), 4);
-        let again = m.take_ready(10, u64::MAX, usize::MAX);
+        let again = m.take_ready(10, u64::MAX, usize::MAX, usize::MAX);
         let mut got: Vec<_> = again.iter().map(|t| (t.sender(), t.nonce())).collect();
         got.sort();
         let mut want = vec![
@@ -388,5 +410,29 @@ mod tests {
                 got: 0
             })
         ));
+    }
+
+    #[test]
+    fn one_account_takes_at_most_its_bytes_per_block() {
+        let big = SecretKey::from_seed(b"big");
+        let small = SecretKey::from_seed(b"small");
+        let mut m = Mempool::new(20, 8);
+        for n in 0..4 {
+            m.insert(tx(&big, n), 0).expect("room");
+        }
+        m.insert(tx(&small, 0), 0).expect("room");
+        // (Nonce 0 encodes two bytes shorter than the others: take the larger size.)
+        let one = tx_bytes(&tx(&big, 1));
+        // Room for two of `big`'s transactions per block; `small` is not held back by them.
+        let block = m.take_ready(10, u64::MAX, usize::MAX, 2 * one + 1);
+        let from = |k: &SecretKey| block.iter().filter(|t| t.sender() == k.address()).count();
+        assert_eq!((from(&big), from(&small)), (2, 1));
+        // A limit below one transaction still lets each account's first one through.
+        let block = m.take_ready(10, u64::MAX, usize::MAX, 1);
+        assert_eq!(
+            block.iter().map(CheckedTx::nonce).collect::<Vec<_>>(),
+            vec![2]
+        );
+        assert_eq!(m.len(), 1, "the rest waits for the next block");
     }
 }

@@ -360,12 +360,14 @@ impl Ledger {
         })
     }
 
-    /// Committed blocks from `from` with their receipts, at most [`MAX_BLOCKS_PER_READ`]; empty
-    /// when `from` is above the chain's height.
+    /// Committed blocks from `from` with their receipts: at most [`MAX_BLOCKS_PER_READ`], and
+    /// none after the one that brings their encoded size to `max_bytes` (so at least one);
+    /// empty when `from` is above the chain's height. A reader that holds what it read while a
+    /// slow client takes it bounds its memory with `max_bytes`.
     ///
     /// # Errors
     /// [`LedgerError::Chain`].
-    pub fn blocks_from(&self, from: u64) -> Result<Vec<CommittedBlock>> {
+    pub fn blocks_from(&self, from: u64, max_bytes: usize) -> Result<Vec<CommittedBlock>> {
         self.with_chain(|c| {
             let top = c.height();
             if from > top {
@@ -373,7 +375,11 @@ impl Ledger {
             }
             let to = top.min(from.saturating_add(MAX_BLOCKS_PER_READ - 1));
             let mut out = Vec::new();
+            let mut bytes = 0usize;
             for h in from..=to {
+                if bytes >= max_bytes && !out.is_empty() {
+                    break;
+                }
                 let Some(block) = c.block(h)? else {
                     break;
                 };
@@ -383,6 +389,9 @@ impl Ledger {
                         receipts.push(r);
                     }
                 }
+                bytes = bytes
+                    .saturating_add(prost::Message::encoded_len(&block))
+                    .saturating_add(receipts.iter().map(prost::Message::encoded_len).sum());
                 out.push(CommittedBlock { block, receipts });
             }
             Ok(out)

@@ -43,6 +43,9 @@ pub struct NodeConfig {
     pub mempool_capacity: usize,
     /// Most transactions one account may have waiting (this also bounds its nonce gap).
     pub mempool_per_account: usize,
+    /// Most bytes of one account's transactions in one block; its first one always fits, the
+    /// rest waits for the next block, so one key cannot fill a block with large transactions.
+    pub max_block_bytes_per_account: usize,
     /// Largest gRPC message decoded or encoded, bytes.
     pub max_message_bytes: usize,
     /// Largest encoded transaction accepted, bytes (the chain's `TxLimits::max_tx_bytes`).
@@ -55,6 +58,33 @@ pub struct NodeConfig {
     pub concurrency_per_connection: usize,
     /// Gas available to one `Contracts.Query` and to an unsigned `Simulate`.
     pub query_gas_limit: u64,
+    /// Most client connections open at once. At start the node raises its descriptor limit
+    /// (`RLIMIT_NOFILE`) to the hard limit and lowers this cap if needed, so that the
+    /// descriptors storage needs stay free however many clients connect; a connection over the
+    /// cap is closed at once.
+    pub max_connections: usize,
+    /// Time a new connection has to complete its TLS handshake, and in plaintext to send the
+    /// HTTP/2 preface (ms); one that does not is closed.
+    pub handshake_timeout_ms: u64,
+    /// How often the node pings an idle HTTP/2 connection (ms).
+    pub keepalive_interval_ms: u64,
+    /// A connection that does not answer a ping within this is closed (ms).
+    pub keepalive_timeout_ms: u64,
+    /// Most subscriptions (`StreamBlocks`, `StreamEvents`) open at once, all clients together.
+    pub max_subscriptions: usize,
+    /// Most subscriptions open at once on one connection.
+    pub max_subscriptions_per_connection: usize,
+    /// A subscription whose client takes no message for this long is dropped with
+    /// `RESOURCE_EXHAUSTED` (ms); if the client does not read that either within as long again,
+    /// its connection is closed. A subscriber waiting at the chain's tip is never dropped.
+    pub subscription_stall_timeout_ms: u64,
+    /// On SIGTERM/SIGINT: how long calls in flight may take to finish before their
+    /// connections are closed (ms).
+    pub shutdown_grace_ms: u64,
+    /// Serve Prometheus metrics over plain HTTP at `http://<this>/metrics` (e.g.
+    /// `127.0.0.1:9184`); unset: no metrics endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<SocketAddr>,
     /// The genesis file (JSON, see [`crate::genesis_file`]); unset for the dev genesis.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub genesis: Option<PathBuf>,
@@ -90,12 +120,22 @@ impl Default for NodeConfig {
             max_block_txs: 2_000,
             mempool_capacity: 20_000,
             mempool_per_account: 64,
+            max_block_bytes_per_account: 1024 * 1024,
             max_message_bytes: 4 * 1024 * 1024,
             max_tx_bytes: hanok_types::TxLimits::default().max_tx_bytes,
             request_timeout_ms: 10_000,
             max_concurrent_streams: 256,
             concurrency_per_connection: 256,
             query_gas_limit: 50_000_000,
+            max_connections: 1024,
+            handshake_timeout_ms: 10_000,
+            keepalive_interval_ms: 30_000,
+            keepalive_timeout_ms: 10_000,
+            max_subscriptions: 256,
+            max_subscriptions_per_connection: 16,
+            subscription_stall_timeout_ms: 30_000,
+            shutdown_grace_ms: 5_000,
+            metrics: None,
             genesis: None,
             proposer_key: None,
             tls_cert: None,
@@ -202,9 +242,13 @@ impl NodeConfig {
             reason,
         };
         match (&self.tls_cert, &self.tls_key) {
-            (Some(cert), Some(key)) => {
-                crate::tls::server_config(cert, key, self.client_ca.as_deref()).map(Some)
-            }
+            (Some(cert), Some(key)) => crate::tls::server_config(
+                cert,
+                key,
+                self.client_ca.as_deref(),
+                self.handshake_timeout(),
+            )
+            .map(Some),
             (Some(_), None) => Err(bad(
                 "`tls_cert` is set without `tls_key` (--tls-key FILE)".into()
             )),
@@ -232,6 +276,7 @@ impl NodeConfig {
             max_block_txs: self.max_block_txs,
             mempool_capacity: self.mempool_capacity,
             mempool_per_account: self.mempool_per_account,
+            max_block_bytes_per_account: self.max_block_bytes_per_account,
             max_tx_bytes: self.max_tx_bytes,
             query_gas_limit: self.query_gas_limit,
         }
@@ -245,6 +290,31 @@ impl NodeConfig {
     /// The request deadline.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms.max(1))
+    }
+
+    /// The connection handshake deadline.
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.handshake_timeout_ms.max(1))
+    }
+
+    /// The HTTP/2 keepalive ping interval.
+    pub fn keepalive_interval(&self) -> Duration {
+        Duration::from_millis(self.keepalive_interval_ms.max(1))
+    }
+
+    /// The HTTP/2 keepalive ping timeout.
+    pub fn keepalive_timeout(&self) -> Duration {
+        Duration::from_millis(self.keepalive_timeout_ms.max(1))
+    }
+
+    /// How long a subscriber may take no message before it is dropped.
+    pub fn subscription_stall_timeout(&self) -> Duration {
+        Duration::from_millis(self.subscription_stall_timeout_ms.max(1))
+    }
+
+    /// How long calls in flight get to finish at shutdown.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
     }
 }
 

@@ -39,6 +39,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The process's descriptor limit leaves too little room for client connections next to
+    /// storage.
+    #[error("{0}")]
+    Limits(String),
     /// A blocking task panicked or was cancelled.
     #[error("internal task failed: {0}")]
     Task(String),

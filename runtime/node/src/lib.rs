@@ -22,13 +22,16 @@
 
 pub mod config;
 mod error;
+mod metrics;
+mod net;
 mod node;
 mod services;
 pub mod status;
+mod subscriptions;
 pub mod tls;
 mod verify;
 
 pub use config::NodeConfig;
 pub use error::{Error, Result};
 pub use hanok_ledger::{dev, genesis_file, state_diff, CommittedBlock, NodeGenesis};
-pub use node::{serve, start, NodeHandle};
+pub use node::{launch, serve, start, NodeHandle, Starting};

@@ -1,8 +1,10 @@
 //! The running node: the ledger shared with the services, the block producer task, waiters for
-//! receipts, start and shutdown.
+//! receipts, start (port bound first, replay behind a NOT_SERVING health check) and shutdown.
 
 use crate::config::NodeConfig;
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+use crate::net::{AcceptRules, Conns};
 use crate::status;
 use hanok_ledger::{BlockCommit, CommittedBlock, Ledger, LedgerError, NodeGenesis, StateProof};
 use hanok_proto::v1;
@@ -10,7 +12,8 @@ use hanok_types::Hash;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, oneshot, watch, Notify};
 use tonic::Status;
@@ -30,10 +33,14 @@ pub(crate) struct Shared {
     pub shutdown: watch::Receiver<bool>,
     /// The health service's reporter, once the server is set up.
     pub health: std::sync::OnceLock<tonic_health::server::HealthReporter>,
+    /// What the node counts (`--metrics`).
+    pub metrics: Metrics,
+    /// Subscriptions (`StreamBlocks`, `StreamEvents`) open, all connections together.
+    pub subscriptions: AtomicUsize,
 }
 
 /// The services whose health follows block production: the server as a whole ("") and ours.
-const HEALTH_SERVICES: [&str; 4] = [
+pub(crate) const HEALTH_SERVICES: [&str; 4] = [
     "",
     "hanok.v1.Ledger",
     "hanok.v1.Contracts",
@@ -130,7 +137,7 @@ impl Shared {
     }
 
     /// Health answers SERVING or NOT_SERVING for the server and every hanok service.
-    async fn set_serving(&self, serving: bool) {
+    pub(crate) async fn set_serving(&self, serving: bool) {
         use tonic_health::ServingStatus;
         let Some(reporter) = self.health.get() else {
             return;
@@ -143,6 +150,59 @@ impl Shared {
         for name in HEALTH_SERVICES {
             reporter.set_service_status(name, status).await;
         }
+        self.metrics.serving.set(i64::from(serving));
+    }
+
+    /// At shutdown, once the producer has stopped: everyone still waiting for a receipt or a
+    /// proof gets `UNAVAILABLE` now, rather than a timeout later.
+    fn stop_waiters(&self) {
+        let waiters: Vec<(Hash, Vec<Waiter>)> = lock(&self.waiters).drain().collect();
+        for (hash, ws) in waiters {
+            for w in ws {
+                let _ = w.send(Err(status::not_committed_at_shutdown(&hash)));
+            }
+        }
+        for (_, reply) in lock(&self.proofs).drain(..) {
+            let _ = reply.send(Err(status::shutting_down()));
+        }
+    }
+
+    /// Counts a committed block: its transactions by outcome and its stage timings.
+    fn count(&self, commit: &BlockCommit, total: std::time::Duration) {
+        let m = &self.metrics;
+        m.blocks.inc();
+        m.height
+            .set(i64::try_from(commit.block.height()).unwrap_or(i64::MAX));
+        let receipts = &commit.block.receipts;
+        for r in receipts.iter() {
+            let outcome = match v1::TxStatus::try_from(r.status) {
+                Ok(v1::TxStatus::Ok) => "ok",
+                Ok(v1::TxStatus::ContractError) => "contract_error",
+                Ok(v1::TxStatus::VmError) => "vm_error",
+                Ok(v1::TxStatus::Rejected) => "rejected",
+                _ => "unknown",
+            };
+            m.transactions.get_or_create(&[("outcome", outcome)]).inc();
+        }
+        #[allow(
+            clippy::cast_precision_loss,
+            reason = "a histogram sample; 2^52 txs is far off"
+        )]
+        m.block_txs.observe(receipts.len() as f64);
+        let t = &commit.timings;
+        for (stage, d) in [
+            ("execute", t.execute),
+            ("log", t.log),
+            ("state", t.state),
+            ("total", total),
+        ] {
+            m.block_stage
+                .get_or_create(&[("stage", stage)])
+                .observe(d.as_secs_f64());
+        }
+        m.log_sync.observe(t.log.as_secs_f64());
+        m.mempool
+            .set(i64::try_from(self.ledger.mempool_len()).unwrap_or(i64::MAX));
     }
 
     /// Fails every waiter: block production stopped.
@@ -170,6 +230,7 @@ impl Shared {
                 total_ms = started.elapsed().as_secs_f64() * 1e3,
                 "block committed"
             );
+            self.count(&commit, started.elapsed());
             self.committed(commit);
         }
         let proofs: Vec<_> = lock(&self.proofs).drain(..).collect();
@@ -304,30 +365,284 @@ async fn producer(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
+/// What the services hold: the node once its ledger is open, and what they answer before
+/// (health `NOT_SERVING`, every other call `UNAVAILABLE` with the replay's progress) and after
+/// a stop began (`UNAVAILABLE`).
+pub(crate) struct Gate {
+    pub config: NodeConfig,
+    pub metrics: Metrics,
+    pub conns: Arc<Conns>,
+    node: OnceLock<Arc<Shared>>,
+    replayed: AtomicU64,
+    replay_last: AtomicU64,
+    stopping: watch::Receiver<bool>,
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gate").finish_non_exhaustive()
+    }
+}
+
+impl Gate {
+    /// The node, ready to serve.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE`: the node is stopping, or still replaying its block log (the message says
+    /// how far).
+    pub fn node(&self) -> Result<&Arc<Shared>, Status> {
+        if *self.stopping.borrow() {
+            return Err(status::shutting_down());
+        }
+        self.node.get().ok_or_else(|| {
+            status::replaying(
+                self.replayed.load(Ordering::Relaxed),
+                self.replay_last.load(Ordering::Relaxed),
+            )
+        })
+    }
+
+    /// What the node is doing, in a few words: health checks carry it in their `hanok-status`
+    /// metadata.
+    pub fn phase(&self) -> String {
+        if *self.stopping.borrow() {
+            return "stopping".into();
+        }
+        match self.node.get() {
+            Some(s) => match (s.ledger.halted(), s.ledger.paused()) {
+                (Some(reason), _) => format!("halted: {reason}"),
+                (None, Some(reason)) => format!("paused, retrying: {reason}"),
+                (None, None) => "serving".into(),
+            },
+            None => format!(
+                "replaying: block {} of {}",
+                self.replayed.load(Ordering::Relaxed),
+                self.replay_last.load(Ordering::Relaxed)
+            ),
+        }
+    }
+
+    /// The metrics text, with the gauges read at scrape time brought up to date.
+    fn render_metrics(&self) -> String {
+        if let Some(s) = self.node.get() {
+            self.metrics
+                .mempool
+                .set(i64::try_from(s.ledger.mempool_len()).unwrap_or(i64::MAX));
+        }
+        self.metrics.render()
+    }
+}
+
+/// A node whose port is bound and whose ledger is being opened (the block log replayed):
+/// health checks answer `NOT_SERVING` meanwhile. [`Starting::ready`] waits for it to serve.
+#[derive(Debug)]
+pub struct Starting {
+    /// The address the gRPC server listens on (the real port when configured with port 0).
+    pub local_addr: SocketAddr,
+    /// Where metrics are served, if they are (the real port when configured with port 0).
+    pub metrics_addr: Option<SocketAddr>,
+    gate: Arc<Gate>,
+    stop: watch::Sender<bool>,
+    shutdown: watch::Receiver<bool>,
+    server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+    opening: tokio::task::JoinHandle<Result<(Ledger, hanok_ledger::OpenReport)>>,
+    health: tonic_health::server::HealthReporter,
+    tls_mode: &'static str,
+}
+
+impl Starting {
+    /// Waits until the ledger is open (genesis and the bootstrap block committed on first
+    /// start, the block log replayed), then serves: the producer runs and health says SERVING.
+    ///
+    /// # Errors
+    /// [`Error::Ledger`] if the ledger cannot be opened (e.g. another genesis); the server is
+    /// stopped then.
+    pub async fn ready(mut self) -> Result<NodeHandle> {
+        let opened = (&mut self.opening).await;
+        self.serve(opened).await
+    }
+
+    /// [`Starting::ready`], unless `stop` completes first: then the node stops (as
+    /// [`Starting::abandon`]) and this returns `None`.
+    ///
+    /// # Errors
+    /// As [`Starting::ready`].
+    pub async fn ready_unless(
+        mut self,
+        stop: impl Future<Output = ()>,
+    ) -> Result<Option<NodeHandle>> {
+        let opened = tokio::select! {
+            r = &mut self.opening => r,
+            () = stop => {
+                self.abandon().await;
+                return Ok(None);
+            }
+        };
+        self.serve(opened).await.map(Some)
+    }
+
+    async fn serve(
+        self,
+        opened: Result<Result<(Ledger, hanok_ledger::OpenReport)>, tokio::task::JoinError>,
+    ) -> Result<NodeHandle> {
+        let Starting {
+            local_addr,
+            metrics_addr,
+            gate,
+            stop,
+            shutdown,
+            server,
+            health,
+            tls_mode,
+            ..
+        } = self;
+        let opened = match opened {
+            Ok(r) => r,
+            Err(e) => Err(Error::Task(e.to_string())),
+        };
+        let (ledger, report) = match opened {
+            Ok(o) => o,
+            Err(e) => {
+                let _ = stop.send(true);
+                gate.conns.close_all();
+                let _ = server.await;
+                return Err(e);
+            }
+        };
+        tracing::info!(
+            height = report.height,
+            replayed = report.replayed,
+            truncated_bytes = report.truncated_bytes,
+            "chain opened"
+        );
+        if let Some(kept) = &report.migrated_log {
+            tracing::warn!(
+                kept = %kept.display(),
+                "converted the block log to the current format; the original is kept beside it \
+                 (delete it once the node runs)"
+            );
+        }
+        if let Some(rebuilt) = &report.rebuilt {
+            match &rebuilt.moved_to {
+                Some(moved) => tracing::warn!(
+                    reason = %rebuilt.reason,
+                    moved_to = %moved.display(),
+                    replayed = report.replayed,
+                    "the state database was damaged: moved it aside and rebuilt it from the block \
+                     log (delete the moved directory once you no longer need it for diagnosis)"
+                ),
+                None => tracing::warn!(
+                    reason = %rebuilt.reason,
+                    replayed = report.replayed,
+                    "the state database was in an older layout: rebuilt it from the block log"
+                ),
+            }
+        }
+        if let Some(torn) = &report.torn {
+            // A crash mid-append: the record was never complete, so its fsync never returned and
+            // no client heard "committed" (the log is synced before any receipt goes out).
+            tracing::warn!(
+                offset = torn.offset,
+                truncated_bytes = report.truncated_bytes,
+                height = report.height,
+                reason = %torn.reason,
+                "cut an incomplete last record from the block log (a crash while it was being \
+                 written; it was never acknowledged)"
+            );
+        }
+        let (blocks, _) = broadcast::channel(256);
+        let shared = Arc::new(Shared {
+            config: gate.config.clone(),
+            ledger,
+            waiters: Mutex::new(HashMap::new()),
+            proofs: Mutex::new(Vec::new()),
+            wake: Notify::new(),
+            blocks,
+            shutdown: shutdown.clone(),
+            health: OnceLock::new(),
+            metrics: gate.metrics.clone(),
+            subscriptions: AtomicUsize::new(0),
+        });
+        let _ = shared.health.set(health);
+        gate.metrics
+            .height
+            .set(i64::try_from(report.height).unwrap_or(i64::MAX));
+        let producer = tokio::spawn(producer(shared.clone(), shutdown));
+        let _ = gate.node.set(shared.clone());
+        shared.set_serving(true).await;
+        tracing::info!(%local_addr, chain_id = %shared.ledger.chain_id(), tls = tls_mode, "node serving");
+        Ok(NodeHandle {
+            local_addr,
+            metrics_addr,
+            stop,
+            server,
+            producer,
+            shared,
+            gate,
+        })
+    }
+
+    /// Stops a node that is still replaying: the server closes; the replay, which writes only
+    /// what is rebuilt from the block log, finishes in the background or is cut short when
+    /// the process exits (as a crash would, which it is built to survive).
+    pub async fn abandon(self) {
+        let _ = self.stop.send(true);
+        self.gate.conns.close_all();
+        let _ = self.server.await;
+        tracing::info!("node stopped while replaying");
+    }
+}
+
 /// A running node.
 #[derive(Debug)]
 pub struct NodeHandle {
     /// The address the gRPC server listens on (the real port when configured with port 0).
     pub local_addr: SocketAddr,
+    /// Where metrics are served, if they are (the real port when configured with port 0).
+    pub metrics_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
     producer: tokio::task::JoinHandle<()>,
     shared: Arc<Shared>,
+    gate: Arc<Gate>,
 }
 
 impl NodeHandle {
-    /// Stops accepting requests, lets in-flight ones and the block being produced finish,
-    /// then closes the ledger (releasing the data directory).
+    /// Stops: no new connections or calls (both `UNAVAILABLE`), the block being produced
+    /// finishes, everyone still waiting for a receipt gets `UNAVAILABLE`, calls in flight get
+    /// `shutdown_grace_ms` to finish before their connections are closed; then the ledger is
+    /// closed (flushed, the data directory released).
     ///
     /// # Errors
     /// [`Error::Transport`] if the server failed; [`Error::Task`] if a task panicked.
     pub async fn shutdown(self) -> Result<()> {
-        let _ = self.stop.send(true);
-        let served = self.server.await.map_err(|e| Error::Task(e.to_string()))?;
-        self.producer
-            .await
-            .map_err(|e| Error::Task(e.to_string()))?;
-        let shared = self.shared;
+        let NodeHandle {
+            stop,
+            mut server,
+            producer,
+            shared,
+            gate,
+            ..
+        } = self;
+        let _ = stop.send(true);
+        shared.set_serving(false).await;
+        producer.await.map_err(|e| Error::Task(e.to_string()))?;
+        shared.stop_waiters();
+        let grace = gate.config.shutdown_grace();
+        let served = match tokio::time::timeout(grace, &mut server).await {
+            Ok(r) => r,
+            Err(_) => {
+                let n = gate.conns.close_all();
+                gate.metrics.connections_closed.shutdown.inc_by(n as u64);
+                tracing::info!(
+                    connections = n,
+                    grace_ms = grace.as_millis(),
+                    "closed the connections still busy after the shutdown grace"
+                );
+                server.await
+            }
+        }
+        .map_err(|e| Error::Task(e.to_string()))?;
         tokio::task::spawn_blocking(move || shared.ledger.close())
             .await
             .map_err(|e| Error::Task(e.to_string()))?;
@@ -337,12 +652,23 @@ impl NodeHandle {
 }
 
 /// Opens the ledger in `config.data_dir` (committing genesis and the bootstrap block on first
-/// start), starts the block producer and the gRPC server, and returns once it listens.
+/// start), starts the block producer and the gRPC server, and returns once it serves.
 ///
 /// # Errors
-/// [`Error::Config`] if the chain ids differ; [`Error::Ledger`] if the ledger cannot be opened
-/// (e.g. another genesis); [`Error::Listen`] if the address cannot be bound.
+/// As [`launch`] and [`Starting::ready`].
 pub async fn start(config: NodeConfig, genesis: NodeGenesis) -> Result<NodeHandle> {
+    launch(config, genesis).await?.ready().await
+}
+
+/// Binds the gRPC port (and the metrics port) and serves at once, health answering
+/// `NOT_SERVING` and every other call `UNAVAILABLE` with the replay's progress, while the
+/// ledger opens in the background; [`Starting::ready`] waits for it. Raises the process's soft
+/// descriptor limit and fits the connection cap under it.
+///
+/// # Errors
+/// [`Error::Config`] if the chain ids differ or TLS is misconfigured; [`Error::Limits`] if the
+/// descriptor limit is too low; [`Error::Listen`] if an address cannot be bound.
+pub async fn launch(config: NodeConfig, genesis: NodeGenesis) -> Result<Starting> {
     if genesis.genesis.chain_id != config.chain_id {
         return Err(Error::Config {
             path: "<config>".into(),
@@ -354,51 +680,13 @@ pub async fn start(config: NodeConfig, genesis: NodeGenesis) -> Result<NodeHandl
     }
     // Refuse a bad TLS setup before the (possibly long) replay.
     let tls = config.server_tls()?;
-    let ledger_config = config.ledger();
-    let (ledger, report) =
-        tokio::task::spawn_blocking(move || Ledger::open(ledger_config, genesis))
-            .await
-            .map_err(|e| Error::Task(e.to_string()))??;
-    tracing::info!(
-        height = report.height,
-        replayed = report.replayed,
-        truncated_bytes = report.truncated_bytes,
-        "chain opened"
-    );
-    if let Some(kept) = &report.migrated_log {
-        tracing::warn!(
-            kept = %kept.display(),
-            "converted the block log to the current format; the original is kept beside it \
-             (delete it once the node runs)"
-        );
-    }
-    if let Some(rebuilt) = &report.rebuilt {
-        match &rebuilt.moved_to {
-            Some(moved) => tracing::warn!(
-                reason = %rebuilt.reason,
-                moved_to = %moved.display(),
-                replayed = report.replayed,
-                "the state database was damaged: moved it aside and rebuilt it from the block \
-                 log (delete the moved directory once you no longer need it for diagnosis)"
-            ),
-            None => tracing::warn!(
-                reason = %rebuilt.reason,
-                replayed = report.replayed,
-                "the state database was in an older layout: rebuilt it from the block log"
-            ),
-        }
-    }
-    if let Some(torn) = &report.torn {
-        // A crash mid-append: the record was never complete, so its fsync never returned and
-        // no client heard "committed" (the log is synced before any receipt goes out).
-        tracing::warn!(
-            offset = torn.offset,
-            truncated_bytes = report.truncated_bytes,
-            height = report.height,
-            reason = %torn.reason,
-            "cut an incomplete last record from the block log (a crash while it was being \
-             written; it was never acknowledged)"
-        );
+    let (cap, fd_limit) =
+        crate::net::connection_cap(config.max_connections).map_err(Error::Limits)?;
+    let metrics = Metrics::new();
+    if let Some(limit) = fd_limit {
+        metrics
+            .max_fds
+            .set(i64::try_from(limit).unwrap_or(i64::MAX));
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -410,45 +698,101 @@ pub async fn start(config: NodeConfig, genesis: NodeGenesis) -> Result<NodeHandl
         addr: config.listen,
         source,
     })?;
+    let metrics_listener = match config.metrics {
+        Some(addr) => {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| Error::Listen { addr, source })?;
+            let bound = l
+                .local_addr()
+                .map_err(|source| Error::Listen { addr, source })?;
+            Some((l, bound))
+        }
+        None => None,
+    };
     let (stop, shutdown) = watch::channel(false);
-    let (blocks, _) = broadcast::channel(256);
-    let shared = Arc::new(Shared {
-        config,
-        ledger,
-        waiters: Mutex::new(HashMap::new()),
-        proofs: Mutex::new(Vec::new()),
-        wake: Notify::new(),
-        blocks,
-        shutdown: shutdown.clone(),
-        health: std::sync::OnceLock::new(),
+    let conns = Conns::new(cap, metrics.clone());
+    let gate = Arc::new(Gate {
+        config: config.clone(),
+        metrics: metrics.clone(),
+        conns: conns.clone(),
+        node: OnceLock::new(),
+        replayed: AtomicU64::new(0),
+        replay_last: AtomicU64::new(0),
+        stopping: shutdown.clone(),
     });
-    let producer = tokio::spawn(producer(shared.clone(), shutdown.clone()));
-    let tls_mode = match (&tls, shared.config.client_ca.is_some()) {
+    let tls_mode = match (&tls, config.client_ca.is_some()) {
         (None, _) => "plaintext",
         (Some(_), false) => "TLS",
         (Some(_), true) => "mutual TLS",
     };
-    let server = crate::services::serve(shared.clone(), listener, tls, shutdown).await?;
-    tracing::info!(%local_addr, chain_id = %shared.ledger.chain_id(), tls = tls_mode, "node listening");
-    Ok(NodeHandle {
+    let rules = AcceptRules {
+        plaintext: tls.is_none(),
+        handshake: config.handshake_timeout(),
+    };
+    let incoming = crate::net::incoming(listener, conns, rules, shutdown.clone());
+    let (server, health) =
+        crate::services::serve(gate.clone(), incoming, tls, shutdown.clone()).await?;
+    let metrics_addr = metrics_listener.map(|(l, bound)| {
+        let g = gate.clone();
+        tokio::spawn(crate::metrics::serve(
+            l,
+            Arc::new(move || g.render_metrics()),
+            shutdown.clone(),
+        ));
+        tracing::info!(addr = %bound, "metrics at http://{bound}/metrics");
+        bound
+    });
+    tracing::info!(%local_addr, max_connections = cap, tls = tls_mode, "node listening; opening the ledger");
+    let ledger_config = config.ledger();
+    let g = gate.clone();
+    let opening = tokio::task::spawn_blocking(move || {
+        let mut progress = |height: u64, last: u64| {
+            g.replayed.store(height, Ordering::Relaxed);
+            g.replay_last.store(last, Ordering::Relaxed);
+            g.metrics
+                .replay_height
+                .set(i64::try_from(height).unwrap_or(i64::MAX));
+            g.metrics
+                .replay_target
+                .set(i64::try_from(last).unwrap_or(i64::MAX));
+        };
+        Ok(Ledger::open_with_progress(
+            ledger_config,
+            genesis,
+            &mut progress,
+        )?)
+    });
+    Ok(Starting {
         local_addr,
+        metrics_addr,
+        gate,
         stop,
+        shutdown,
         server,
-        producer,
-        shared,
+        opening,
+        health,
+        tls_mode,
     })
 }
 
-/// Runs a node until `shutdown` completes, then stops it gracefully.
+/// Runs a node until `shutdown` completes, then stops it gracefully (also while it is still
+/// replaying).
 ///
 /// # Errors
-/// As [`start`] and [`NodeHandle::shutdown`].
+/// As [`launch`], [`Starting::ready`] and [`NodeHandle::shutdown`].
 pub async fn serve(
     config: NodeConfig,
     genesis: NodeGenesis,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
-    let handle = start(config, genesis).await?;
-    shutdown.await;
-    handle.shutdown().await
+    tokio::pin!(shutdown);
+    let starting = launch(config, genesis).await?;
+    match starting.ready_unless(&mut shutdown).await? {
+        Some(handle) => {
+            shutdown.await;
+            handle.shutdown().await
+        }
+        None => Ok(()),
+    }
 }

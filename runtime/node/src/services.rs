@@ -2,50 +2,56 @@
 //! explicit limits: each method decodes its request, calls the ledger on the blocking pool and
 //! encodes the answer; errors become statuses in `status.rs` only.
 
-use crate::node::{now_secs, Shared};
+use crate::net::Conn;
+use crate::node::{now_secs, Gate, Shared, HEALTH_SERVICES};
 use crate::status;
+use crate::subscriptions::{self, Subscription};
 use hanok_ledger::CommittedBlock;
 use hanok_proto::v1::{self, contracts_server, ledger_server, proofs_server};
 use hanok_types::{Address, Hash};
 use hanok_vm::layout;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
-use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio::sync::{oneshot, watch};
 use tonic::{Request, Response, Status};
+use tonic_health::pb::health_server::{Health, HealthServer};
+use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
+use tonic_health::server::{HealthReporter, HealthService};
 
 type Res<T> = Result<Response<T>, Status>;
 
-/// Spawns the tonic server on `listener` and returns its task.
+/// Spawns the tonic server on the connections of `incoming` and returns its task and the
+/// health reporter; health answers `NOT_SERVING` until the node sets it.
 pub(crate) async fn serve(
-    shared: Arc<Shared>,
-    listener: tokio::net::TcpListener,
+    gate: Arc<Gate>,
+    incoming: impl tokio_stream::Stream<Item = std::io::Result<Conn>> + Send + 'static,
     tls: Option<tonic::transport::ServerTlsConfig>,
     mut shutdown: watch::Receiver<bool>,
-) -> crate::Result<tokio::task::JoinHandle<Result<(), tonic::transport::Error>>> {
-    let cfg = shared.config.clone();
+) -> crate::Result<(
+    tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+    HealthReporter,
+)> {
+    let cfg = gate.config.clone();
     let max = cfg.max_message_bytes;
-    let ledger = ledger_server::LedgerServer::new(Api(shared.clone()))
+    let ledger = ledger_server::LedgerServer::new(Api(gate.clone()))
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
-    let contracts = contracts_server::ContractsServer::new(Api(shared.clone()))
+    let contracts = contracts_server::ContractsServer::new(Api(gate.clone()))
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
-    let proofs = proofs_server::ProofsServer::new(Api(shared.clone()))
+    let proofs = proofs_server::ProofsServer::new(Api(gate.clone()))
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
-    let (reporter, health) = tonic_health::server::health_reporter();
-    reporter
-        .set_serving::<ledger_server::LedgerServer<Api>>()
-        .await;
-    reporter
-        .set_serving::<contracts_server::ContractsServer<Api>>()
-        .await;
-    reporter
-        .set_serving::<proofs_server::ProofsServer<Api>>()
-        .await;
-    // The producer reports NOT_SERVING while it cannot write (storage errors).
-    let _ = shared.health.set(reporter);
+    let reporter = HealthReporter::new();
+    for name in HEALTH_SERVICES {
+        reporter
+            .set_service_status(name, tonic_health::ServingStatus::NotServing)
+            .await;
+    }
+    let health = HealthServer::new(NodeHealth {
+        inner: HealthService::from_health_reporter(reporter.clone()),
+        gate: gate.clone(),
+    });
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(hanok_proto::FILE_DESCRIPTOR_SET)
@@ -72,7 +78,10 @@ pub(crate) async fn serve(
         .timeout(cfg.request_timeout())
         .concurrency_limit_per_connection(cfg.concurrency_per_connection)
         .max_concurrent_streams(cfg.max_concurrent_streams)
-        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        // A peer that does not answer a ping within the timeout is gone: its connection (and
+        // its descriptor) is closed.
+        .http2_keepalive_interval(Some(cfg.keepalive_interval()))
+        .http2_keepalive_timeout(Some(cfg.keepalive_timeout()))
         .add_service(health)
         .add_service(ledger)
         .add_service(contracts)
@@ -91,27 +100,44 @@ pub(crate) async fn serve(
             router
         }
     };
-    // Without TCP_NODELAY, Nagle's algorithm holds a small response until the client's delayed
-    // ACK (about 40 ms on Linux): every unary call would take that long on an idle node.
-    let incoming = tokio_stream::StreamExt::map(TcpListenerStream::new(listener), |conn| {
-        conn.inspect(|stream| {
-            if let Err(e) = stream.set_nodelay(true) {
-                tracing::warn!(error = %e, "could not set TCP_NODELAY");
-            }
-        })
-    });
-    Ok(tokio::spawn(async move {
+    let server = tokio::spawn(async move {
         router
             .serve_with_incoming_shutdown(incoming, async move {
                 let _ = shutdown.wait_for(|s| *s).await;
             })
             .await
-    }))
+    });
+    Ok((server, reporter))
 }
 
-/// Every service, over the shared node state.
+/// The standard health service, with what the node is doing (`serving`, `replaying: block H of
+/// N`, `halted: …`, `stopping`) in the `hanok-status` metadata of each `Check` answer: the
+/// health protocol's answer itself has no room for a message.
+struct NodeHealth {
+    inner: HealthService,
+    gate: Arc<Gate>,
+}
+
+#[tonic::async_trait]
+impl Health for NodeHealth {
+    async fn check(&self, req: Request<HealthCheckRequest>) -> Res<HealthCheckResponse> {
+        let mut answer = self.inner.check(req).await?;
+        if let Ok(v) = self.gate.phase().parse() {
+            answer.metadata_mut().insert("hanok-status", v);
+        }
+        Ok(answer)
+    }
+
+    type WatchStream = <HealthService as Health>::WatchStream;
+
+    async fn watch(&self, req: Request<HealthCheckRequest>) -> Res<Self::WatchStream> {
+        self.inner.watch(req).await
+    }
+}
+
+/// Every service, over the node once it serves (see [`Gate`]).
 #[derive(Clone)]
-pub(crate) struct Api(Arc<Shared>);
+pub(crate) struct Api(Arc<Gate>);
 
 fn address(field: &str, bytes: &[u8]) -> Result<Address, Status> {
     Address::from_slice(bytes).ok_or_else(|| {
@@ -148,6 +174,11 @@ fn grpc_timeout<T>(req: &Request<T>) -> Option<Duration> {
 }
 
 impl Api {
+    /// The node, or `UNAVAILABLE` while it replays or once it stops.
+    fn node(&self) -> Result<&Arc<Shared>, Status> {
+        self.0.node()
+    }
+
     /// The stateless checks on the signature-check pool (one thread per core, niced; see
     /// `verify`), then the ledger's admission on the blocking pool (it waits for the chain's
     /// read lock, which a block commit holds for a while, so signature checks go on meanwhile).
@@ -158,15 +189,34 @@ impl Api {
         signed: Option<v1::SignedTx>,
         wait: bool,
     ) -> Result<(Hash, Option<oneshot::Receiver<Result<v1::Receipt, Status>>>), Status> {
-        let s = &self.0;
+        let result = self.try_admit(signed, wait).await;
+        let code = result
+            .as_ref()
+            .map_or_else(Status::code, |_| tonic::Code::Ok);
+        self.0
+            .metrics
+            .submissions
+            .get_or_create(&[("result", crate::metrics::code_label(code))])
+            .inc();
+        result
+    }
+
+    async fn try_admit(
+        &self,
+        signed: Option<v1::SignedTx>,
+        wait: bool,
+    ) -> Result<(Hash, Option<oneshot::Receiver<Result<v1::Receipt, Status>>>), Status> {
+        let s = self.node()?;
         if let Some(reason) = s.ledger.halted() {
             return Err(status::halted(&reason));
         }
         let signed = signed.ok_or_else(|| status::bad_field("tx", "missing SignedTx"))?;
         let (tx, rx) = oneshot::channel();
         let shared = s.clone();
+        s.metrics.signature_checks.inc();
         crate::verify::spawn(move || {
             let _ = tx.send(shared.ledger.check(signed));
+            shared.metrics.signature_checks.dec();
         });
         let checked = rx
             .await
@@ -225,7 +275,7 @@ impl ledger_server::Ledger for Api {
         req: Request<v1::GetTransactionRequest>,
     ) -> Res<v1::GetTransactionResponse> {
         let h = hash("tx_hash", &req.into_inner().tx_hash)?;
-        let (tx, height, index) = self.0.blocking(move |l| l.transaction(h)).await?;
+        let (tx, height, index) = self.node()?.blocking(move |l| l.transaction(h)).await?;
         Ok(Response::new(v1::GetTransactionResponse {
             tx: Some(tx),
             height,
@@ -238,7 +288,7 @@ impl ledger_server::Ledger for Api {
         req: Request<v1::GetReceiptRequest>,
     ) -> Res<v1::GetReceiptResponse> {
         let h = hash("tx_hash", &req.into_inner().tx_hash)?;
-        let receipt = self.0.blocking(move |l| l.receipt(h)).await?;
+        let receipt = self.node()?.blocking(move |l| l.receipt(h)).await?;
         Ok(Response::new(v1::GetReceiptResponse {
             receipt: Some(receipt),
         }))
@@ -253,7 +303,7 @@ impl ledger_server::Ledger for Api {
                     "set either height or hash, not both",
                 ))
             }
-            (height, true) => self.0.blocking(move |l| l.block(height)).await?,
+            (height, true) => self.node()?.blocking(move |l| l.block(height)).await?,
             (None, false) => {
                 let h = Hash::from_slice(&r.hash).ok_or_else(|| {
                     status::bad_field(
@@ -261,7 +311,7 @@ impl ledger_server::Ledger for Api {
                         &format!("a block hash is 32 bytes, got {}", r.hash.len()),
                     )
                 })?;
-                (self.0.blocking(move |l| l.block_by_hash(h)).await?, h)
+                (self.node()?.blocking(move |l| l.block_by_hash(h)).await?, h)
             }
         };
         Ok(Response::new(v1::GetBlockResponse {
@@ -271,7 +321,7 @@ impl ledger_server::Ledger for Api {
     }
 
     async fn get_status(&self, _: Request<v1::GetStatusRequest>) -> Res<v1::GetStatusResponse> {
-        let s = self.0.blocking(|l| l.status()).await?;
+        let s = self.node()?.blocking(|l| l.status()).await?;
         Ok(Response::new(v1::GetStatusResponse {
             chain_id: s.chain_id,
             height: s.height,
@@ -282,26 +332,27 @@ impl ledger_server::Ledger for Api {
         }))
     }
 
-    type StreamBlocksStream = ReceiverStream<Result<v1::Block, Status>>;
+    type StreamBlocksStream = Subscription<v1::Block>;
 
     async fn stream_blocks(
         &self,
         req: Request<v1::StreamBlocksRequest>,
     ) -> Res<Self::StreamBlocksStream> {
+        let conn = crate::net::conn_of(req.extensions());
         let from = req.into_inner().from_height;
-        let (tx, rx) = mpsc::channel(16);
-        tokio::spawn(follow(self.0.clone(), from, tx, |b: &CommittedBlock| {
+        let sub = subscriptions::open(self.node()?, conn, from, |b: &CommittedBlock| {
             vec![b.block.clone()]
-        }));
-        Ok(Response::new(ReceiverStream::new(rx)))
+        })?;
+        Ok(Response::new(sub))
     }
 
-    type StreamEventsStream = ReceiverStream<Result<v1::EventEnvelope, Status>>;
+    type StreamEventsStream = Subscription<v1::EventEnvelope>;
 
     async fn stream_events(
         &self,
         req: Request<v1::StreamEventsRequest>,
     ) -> Res<Self::StreamEventsStream> {
+        let conn = crate::net::conn_of(req.extensions());
         let r = req.into_inner();
         let contract = if r.contract.is_empty() {
             None
@@ -309,8 +360,7 @@ impl ledger_server::Ledger for Api {
             Some(address("contract", &r.contract)?.0.to_vec())
         };
         let ty = (!r.r#type.is_empty()).then_some(r.r#type);
-        let (tx, rx) = mpsc::channel(64);
-        tokio::spawn(follow(self.0.clone(), r.from_height, tx, move |b| {
+        let sub = subscriptions::open(self.node()?, conn, r.from_height, move |b| {
             let height = b.height();
             b.receipts
                 .iter()
@@ -323,72 +373,8 @@ impl ledger_server::Ledger for Api {
                     event: Some(e.clone()),
                 })
                 .collect()
-        }));
-        Ok(Response::new(ReceiverStream::new(rx)))
-    }
-}
-
-/// Feeds a stream: committed blocks from `from` out of the store, then live ones from the
-/// broadcast channel; if the subscriber lags behind the channel, it catches up from the store.
-async fn follow<T: Send + 'static>(
-    shared: Arc<Shared>,
-    from: u64,
-    tx: mpsc::Sender<Result<T, Status>>,
-    map: impl Fn(&CommittedBlock) -> Vec<T> + Send + 'static,
-) {
-    let mut live = shared.blocks.subscribe();
-    let mut shutdown = shared.shutdown.clone();
-    let mut next = from;
-    loop {
-        // Catch up from the store.
-        loop {
-            let start = next;
-            let chunk = match shared.blocking(move |l| l.blocks_from(start)).await {
-                Ok(c) => c,
-                Err(e) => {
-                    let _ = tx.send(Err(e)).await;
-                    return;
-                }
-            };
-            if chunk.is_empty() {
-                break;
-            }
-            for b in &chunk {
-                for item in map(b) {
-                    if tx.send(Ok(item)).await.is_err() {
-                        return;
-                    }
-                }
-                next = b.height().saturating_add(1);
-            }
-        }
-        // Then live.
-        loop {
-            let b = tokio::select! {
-                b = live.recv() => b,
-                _ = shutdown.wait_for(|s| *s) => return,
-                _ = tx.closed() => return,
-            };
-            match b {
-                Ok(b) => {
-                    let h = b.height();
-                    if h < next {
-                        continue;
-                    }
-                    if h > next {
-                        break; // a gap: catch up from the store
-                    }
-                    for item in map(&b) {
-                        if tx.send(Ok(item)).await.is_err() {
-                            return;
-                        }
-                    }
-                    next = h.saturating_add(1);
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => break,
-                Err(broadcast::error::RecvError::Closed) => return,
-            }
-        }
+        })?;
+        Ok(Response::new(sub))
     }
 }
 
@@ -397,7 +383,10 @@ impl contracts_server::Contracts for Api {
     async fn query(&self, req: Request<v1::QueryRequest>) -> Res<v1::QueryResponse> {
         let r = req.into_inner();
         let contract = address("contract", &r.contract)?;
-        let (data, height) = self.0.blocking(move |l| l.query(contract, &r.msg)).await?;
+        let (data, height) = self
+            .node()?
+            .blocking(move |l| l.query(contract, &r.msg))
+            .await?;
         Ok(Response::new(v1::QueryResponse { data, height }))
     }
 
@@ -407,7 +396,7 @@ impl contracts_server::Contracts for Api {
             .tx
             .ok_or_else(|| status::bad_field("tx", "missing SignedTx"))?;
         let sim = self
-            .0
+            .node()?
             .blocking(move |l| l.simulate(signed, now_secs()))
             .await?;
         Ok(Response::new(v1::SimulateResponse {
@@ -421,7 +410,7 @@ impl contracts_server::Contracts for Api {
         req: Request<v1::GetAccountRequest>,
     ) -> Res<v1::GetAccountResponse> {
         let a = address("address", &req.into_inner().address)?;
-        let account = self.0.blocking(move |l| l.account(a)).await?;
+        let account = self.node()?.blocking(move |l| l.account(a)).await?;
         Ok(Response::new(v1::GetAccountResponse {
             address: account.address.0.to_vec(),
             next_nonce: account.next_nonce,
@@ -446,7 +435,7 @@ impl contracts_server::Contracts for Api {
             Some(address("start_after", &r.start_after)?)
         };
         let contracts = self
-            .0
+            .node()?
             .blocking(move |l| l.contracts(start_after, limit))
             .await?;
         Ok(Response::new(v1::ListContractsResponse { contracts }))
@@ -454,7 +443,7 @@ impl contracts_server::Contracts for Api {
 
     async fn get_code(&self, req: Request<v1::GetCodeRequest>) -> Res<v1::GetCodeResponse> {
         let h = hash("code_hash", &req.into_inner().code_hash)?;
-        let wasm = self.0.blocking(move |l| l.code(h)).await?;
+        let wasm = self.node()?.blocking(move |l| l.code(h)).await?;
         Ok(Response::new(v1::GetCodeResponse { wasm }))
     }
 }
@@ -481,10 +470,10 @@ impl proofs_server::Proofs for Api {
         // Fast path: the last header already commits to the current state. Otherwise the
         // producer seals the state in an empty block and answers.
         let k = key.clone();
-        let proof = match self.0.blocking(move |l| l.state_proof(&k)).await? {
+        let proof = match self.node()?.blocking(move |l| l.state_proof(&k)).await? {
             Some(p) => p,
             None => {
-                let rx = self.0.request_proof(key.clone());
+                let rx = self.node()?.request_proof(key.clone());
                 tokio::time::timeout(self.0.config.request_timeout(), rx)
                     .await
                     .map_err(|_| status::no_seal_in_time())?

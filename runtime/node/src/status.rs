@@ -41,6 +41,48 @@ pub fn stopped_before_commit() -> Status {
     Status::unavailable("the node stopped before the transaction committed; poll GetReceipt")
 }
 
+/// The node is stopping and `hash` is in no block: it is dropped with the mempool.
+pub fn not_committed_at_shutdown(hash: &Hash) -> Status {
+    Status::unavailable(format!(
+        "the node is shutting down and transaction {hash} was not committed; submit the same \
+         signed transaction again, to another node or after this one restarts"
+    ))
+}
+
+/// The ledger is still being opened: the block log is replayed into the state store.
+pub fn replaying(height: u64, last: u64) -> Status {
+    Status::unavailable(format!(
+        "replaying: block {height} of {last}; the node serves once its health check reports \
+         SERVING, retry then or on another node"
+    ))
+}
+
+/// The node serves its most subscriptions already.
+pub fn too_many_subscriptions(limit: usize) -> Status {
+    Status::resource_exhausted(format!(
+        "the node already serves {limit} subscriptions (max_subscriptions); retry later or \
+         subscribe on another node"
+    ))
+}
+
+/// The connection has its most subscriptions open already.
+pub fn too_many_subscriptions_on_connection(limit: usize) -> Status {
+    Status::resource_exhausted(format!(
+        "this connection already has {limit} subscriptions open \
+         (max_subscriptions_per_connection); close one, or open another connection"
+    ))
+}
+
+/// A subscriber took no message for the stall timeout and was dropped.
+pub fn stalled_subscriber(stall: Duration, next_height: u64) -> Status {
+    Status::resource_exhausted(format!(
+        "subscription dropped: the client took no message for {} ms \
+         (subscription_stall_timeout_ms); read as messages arrive, and subscribe again from \
+         height {next_height}",
+        stall.as_millis()
+    ))
+}
+
 /// No block sealed the state in time for a proof.
 pub fn no_seal_in_time() -> Status {
     Status::deadline_exceeded("no block sealed the state in time for the proof; retry")
@@ -50,7 +92,7 @@ pub fn no_seal_in_time() -> Status {
 /// at submit (nonce, expiry, enrolment).
 pub fn tx_error(e: &TxError) -> Status {
     let code = match e {
-        TxError::NotEnrolled { .. } => Code::PermissionDenied,
+        TxError::NotEnrolled { .. } | TxError::NotDeployer { .. } => Code::PermissionDenied,
         TxError::WrongNonce { .. } | TxError::Expired { .. } => Code::FailedPrecondition,
         // Everything else is wrong in the bytes themselves: re-sending them cannot succeed.
         _ => Code::InvalidArgument,

@@ -9,10 +9,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
-/// How long a connection may take to complete its TLS handshake before it is dropped, so a
-/// client that opens a connection and sends nothing holds no descriptor for long.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// The organisation shown for a client that presented no certificate (plaintext or one-way TLS).
 pub const ANONYMOUS: &str = "-";
 
@@ -46,18 +42,24 @@ const KEY_LABELS: &[&str] = &["PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY"
 
 /// The server side: this node's certificate chain and key, and with `client_ca` mutual TLS —
 /// every client must present a certificate issued by that CA, or the handshake fails before any
-/// request is read.
+/// request is read. A handshake not complete within `handshake_timeout` is dropped, so a client
+/// that opens a connection and sends nothing holds no descriptor for long.
 ///
 /// # Errors
 /// [`Error::Tls`] naming the file that cannot be read or is not PEM.
-pub fn server_config(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result<ServerTlsConfig> {
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+    handshake_timeout: Duration,
+) -> Result<ServerTlsConfig> {
     let cert_pem = read(cert, "certificate")?;
     expect_pem(cert, &cert_pem, "certificate", &["CERTIFICATE"])?;
     let key_pem = read(key, "private key")?;
     expect_pem(key, &key_pem, "private key", KEY_LABELS)?;
     let mut config = ServerTlsConfig::new()
         .identity(Identity::from_pem(cert_pem, key_pem))
-        .timeout(HANDSHAKE_TIMEOUT);
+        .timeout(handshake_timeout);
     if let Some(ca) = client_ca {
         let ca_pem = read(ca, "client CA certificate")?;
         expect_pem(ca, &ca_pem, "CA certificate", &["CERTIFICATE"])?;
@@ -85,9 +87,9 @@ pub fn organisation(cert_der: &[u8]) -> Option<String> {
 /// Who is calling, for the logs: the organisation of the client certificate this connection
 /// presented (mutual TLS), else [`ANONYMOUS`].
 pub(crate) fn caller(extensions: &tonic::codegen::http::Extensions) -> String {
-    use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+    use tonic::transport::server::TlsConnectInfo;
     extensions
-        .get::<TlsConnectInfo<TcpConnectInfo>>()
+        .get::<TlsConnectInfo<crate::net::ConnInfo>>()
         .and_then(|info| info.peer_certs())
         .and_then(|certs| certs.first().and_then(|c| organisation(c.as_ref())))
         .unwrap_or_else(|| ANONYMOUS.to_string())
@@ -203,6 +205,7 @@ mod tests {
             &dir.path().join("node.pem"),
             &dir.path().join("node.key"),
             Some(&dir.path().join("ca.pem")),
+            Duration::from_secs(10),
         )?;
         #[cfg(unix)]
         {
@@ -224,6 +227,7 @@ mod tests {
             &dir.path().join("node.key"),
             &dir.path().join("node.key"),
             None,
+            Duration::from_secs(10),
         )
         .expect_err("a key is not a certificate");
         assert!(err.to_string().contains("node.key"), "{err}");

@@ -398,7 +398,7 @@ fn the_dev_genesis_state_root_is_pinned() -> Result<()> {
     let vm = hanok_vm::Vm::new(hanok_vm::VmConfig::default())?;
     let (chain, _) = hanok_chain::Chain::open(dir.path(), dev.genesis, vm, dev.chain)?;
     assert_eq!(chain.height(), 0);
-    expect_test::expect!["85cb35d70d278f553302c45b8e7071f74ef69a3c2e274153a589429853857839"]
+    expect_test::expect!["6c78f71021b4e390a4e0ab334d7e9a75c9df79b9d359ad97a1b4f44a1ab5c87f"]
         .assert_eq(&chain.state_root().to_hex());
     Ok(())
 }

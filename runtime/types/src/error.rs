@@ -68,4 +68,8 @@ pub enum TxError {
     /// Stateful: the sender is not enrolled on chain.
     #[error("sender {sender} is not enrolled; ask the registry authority to enrol this account")]
     NotEnrolled { sender: Address },
+    /// Stateful: the transaction uploads code or instantiates a contract, and its sender holds
+    /// neither the `deployer` nor the `authority` role.
+    #[error("sender {sender} may not upload code or instantiate contracts: that needs the `deployer` role, which the registry authority grants (identity `enrol` with roles including \"deployer\")")]
+    NotDeployer { sender: Address },
 }

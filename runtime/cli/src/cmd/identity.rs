@@ -14,6 +14,8 @@ pub enum Role {
     Bank,
     Broker,
     Citizen,
+    /// May upload code and instantiate contracts.
+    Deployer,
 }
 
 impl Role {
@@ -24,6 +26,7 @@ impl Role {
             Role::Bank => "bank",
             Role::Broker => "broker",
             Role::Citizen => "citizen",
+            Role::Deployer => "deployer",
         }
     }
 }

@@ -248,3 +248,55 @@ fn a_closed_ledger_answers_closed_and_frees_its_directory() -> Result<()> {
     assert!(again.height()? >= 1);
     Ok(())
 }
+
+#[test]
+fn only_deployers_add_code_and_a_revoked_one_is_rejected_in_its_block() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let ledger = open(dir.path())?;
+    let w = World::new();
+    let broker = w.key("broker")?;
+    let authority = w.key("authority")?;
+    let upload = |key: &SecretKey, nonce: u64| {
+        let calls = vec![v1::Call {
+            kind: Some(v1::call::Kind::Upload(v1::Upload {
+                wasm: hanok_contracts::FIRST_HOME.to_vec(),
+            })),
+        }];
+        sign_body(key, &body(key, nonce, calls))
+    };
+    let enrol_broker = |nonce: u64, roles: &[&str]| {
+        let msg = json!({"enrol": {"address": broker.address(), "roles": roles}});
+        sign_body(
+            &authority,
+            &body(&authority, nonce, vec![call(w.sys.identity, &msg)]),
+        )
+    };
+
+    // An enrolled broker may send, but not add code.
+    match admit(&ledger, upload(&broker, 0)) {
+        Err(LedgerError::Tx(e @ TxError::NotDeployer { .. })) => {
+            assert!(e.to_string().contains("`deployer` role"), "{e}")
+        }
+        other => bail!("expected NotDeployer, got {other:?}"),
+    }
+    // The authority grants `deployer` (its nonce 0 was the bootstrap block's); then it may.
+    admit(&ledger, enrol_broker(1, &["broker", "deployer"]))?;
+    ledger.produce_block(T)?.context("a block")?;
+    let uploaded = admit(&ledger, upload(&broker, 0))?;
+    ledger.produce_block(T)?.context("a block")?;
+    assert_eq!(ledger.receipt(uploaded)?.status, v1::TxStatus::Ok as i32);
+
+    // Admitted while it was a deployer, included after the authority took the role back in
+    // the same block: every node rejects it the same way, and nothing changes.
+    admit(&ledger, enrol_broker(2, &["broker"]))?;
+    let late = admit(&ledger, upload(&broker, 1))?;
+    let commit = ledger.produce_block(T)?.context("a block")?;
+    let statuses: Vec<i32> = commit.block.receipts.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses,
+        vec![v1::TxStatus::Ok as i32, v1::TxStatus::Rejected as i32]
+    );
+    let receipt = ledger.receipt(late)?;
+    assert!(receipt.error.contains("may not upload code"), "{receipt:?}");
+    Ok(())
+}

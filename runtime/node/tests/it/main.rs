@@ -300,6 +300,17 @@ async fn bad_inputs_get_the_right_code_and_the_next_good_request_succeeds() -> R
     let r = n.ledger.submit(req(sign_body(&stranger, &b))).await;
     expect_code(r, Code::PermissionDenied, "not enrolled")?;
 
+    // Enrolled, but adding code needs the `deployer` role.
+    let broker = n.key("broker")?;
+    let mut b = body(&broker, 0, registry, &register("X", seller));
+    b.calls = vec![v1::Call {
+        kind: Some(v1::call::Kind::Upload(v1::Upload {
+            wasm: hanok_contracts::FIRST_HOME.to_vec(),
+        })),
+    }];
+    let r = n.ledger.submit(req(sign_body(&broker, &b))).await;
+    expect_code(r, Code::PermissionDenied, "needs the `deployer` role")?;
+
     // Expired.
     let mut b = good(0);
     b.expiry_height = 1;
@@ -557,5 +568,181 @@ async fn health_reports_serving() -> Result<()> {
         tonic_health::pb::health_check_response::ServingStatus::Serving as i32
     );
     n.handle.shutdown().await?;
+    Ok(())
+}
+
+fn health_req(service: &str) -> tonic_health::pb::HealthCheckRequest {
+    tonic_health::pb::HealthCheckRequest {
+        service: service.into(),
+    }
+}
+
+/// Health's answer for the whole server and its `hanok-status` metadata.
+async fn health_of(channel: &Channel) -> Result<(i32, String)> {
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let r = health.check(health_req("")).await?;
+    let phase = r
+        .metadata()
+        .get("hanok-status")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    Ok((r.into_inner().status, phase))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_port_answers_not_serving_with_replay_progress_until_the_node_serves() -> Result<()> {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    let dir = tempfile::tempdir()?;
+    let mut n = node(dir.path()).await?;
+    let seller = n.keys.get("seller").context("seller")?.address;
+    let registry = n.sys.registry;
+    for i in 0..3 {
+        n.send(
+            "official-1",
+            registry,
+            &register(&format!("RP-{i}"), seller),
+        )
+        .await?;
+    }
+    let height = n.status().await?.height;
+    n.handle.shutdown().await?;
+    // Without its state database the node rebuilds it by replaying every block of the log.
+    std::fs::remove_dir_all(dir.path().join("chain").join("state"))?;
+
+    let mut config = NodeConfig::dev(dir.path());
+    config.listen = "127.0.0.1:0".parse()?;
+    let starting = hanok_node::launch(config, dev_genesis()).await?;
+    let channel = Channel::from_shared(format!("http://{}", starting.local_addr))?
+        .connect()
+        .await?;
+    // The node serves only once `ready` is awaited: until then, deterministically, health says
+    // NOT_SERVING with how far the replay got, and other calls UNAVAILABLE.
+    let want = format!("replaying: block {height} of {height}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, phase) = health_of(&channel).await?;
+        assert_eq!(status, ServingStatus::NotServing as i32, "{phase}");
+        assert!(phase.starts_with("replaying: block "), "{phase}");
+        if phase == want {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("replay progress stuck at `{phase}`, want `{want}`");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let r = LedgerClient::new(channel.clone())
+        .get_status(v1::GetStatusRequest {})
+        .await;
+    expect_code(r, Code::Unavailable, &want)?;
+
+    let handle = starting.ready().await?;
+    let (status, phase) = health_of(&channel).await?;
+    assert_eq!(
+        (status, phase.as_str()),
+        (ServingStatus::Serving as i32, "serving")
+    );
+    let s = LedgerClient::new(channel.clone())
+        .get_status(v1::GetStatusRequest {})
+        .await?
+        .into_inner();
+    assert_eq!(s.height, height);
+    handle.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_answers_calls_in_flight_unavailable_and_ends_in_seconds() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut n = node(dir.path()).await?;
+    let height = n.status().await?.height;
+    // A subscriber at the tip, and a SubmitAndWait whose transaction waits for a nonce gap.
+    let mut blocks = n
+        .ledger
+        .stream_blocks(v1::StreamBlocksRequest { from_height: 0 })
+        .await?
+        .into_inner();
+    loop {
+        let b = tokio::time::timeout(Duration::from_secs(10), blocks.message())
+            .await??
+            .context("block")?;
+        if b.header.context("header")?.height == height {
+            break;
+        }
+    }
+    let official = n.key("official-1")?;
+    let seller = n.keys.get("seller").context("seller")?.address;
+    let ahead = n.nonce(&official).await? + 1;
+    let tx = sign_body(
+        &official,
+        &body(&official, ahead, n.sys.registry, &register("GAP", seller)),
+    );
+    let mut waiting_client = n.ledger.clone();
+    let wait_tx = tx.clone();
+    let waiting = tokio::spawn(async move { waiting_client.submit_and_wait(req(wait_tx)).await });
+    // Admitted once the same bytes are refused as a duplicate.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match n.ledger.submit(req(tx.clone())).await {
+            Err(s) if s.code() == Code::AlreadyExists => break,
+            other => {
+                if Instant::now() > deadline {
+                    bail!("the waiting transaction was never admitted: {other:?}");
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+    let started = Instant::now();
+    let stopping = tokio::spawn(n.handle.shutdown());
+    let r = tokio::time::timeout(Duration::from_secs(10), waiting).await??;
+    expect_code(r, Code::Unavailable, "shutting down")?;
+    let next = tokio::time::timeout(Duration::from_secs(10), blocks.message()).await?;
+    expect_code(next, Code::Unavailable, "shutting down")?;
+    tokio::time::timeout(Duration::from_secs(10), stopping).await???;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_per_connection_and_per_node_are_capped() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut config = NodeConfig::dev(dir.path());
+    config.listen = "127.0.0.1:0".parse()?;
+    config.max_subscriptions_per_connection = 2;
+    config.max_subscriptions = 3;
+    let handle = start(config, dev_genesis()).await?;
+    let url = format!("http://{}", handle.local_addr);
+    let mut one = LedgerClient::new(Channel::from_shared(url.clone())?.connect().await?);
+    let from0 = || v1::StreamBlocksRequest { from_height: 0 };
+    let a = one.stream_blocks(from0()).await?;
+    let b = one.stream_blocks(from0()).await?;
+    expect_code(
+        one.stream_blocks(from0()).await,
+        Code::ResourceExhausted,
+        "max_subscriptions_per_connection",
+    )?;
+    let mut two = LedgerClient::new(Channel::from_shared(url.clone())?.connect().await?);
+    let c = two.stream_blocks(from0()).await?;
+    expect_code(
+        two.stream_blocks(from0()).await,
+        Code::ResourceExhausted,
+        "max_subscriptions",
+    )?;
+    // A closed subscription gives its place back (its feeder notices the client went away).
+    drop(a);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let d = loop {
+        match one.stream_blocks(from0()).await {
+            Ok(d) => break d,
+            Err(s) if s.code() == Code::ResourceExhausted && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(s) => bail!("the place never came back: {s}"),
+        }
+    };
+    drop((b, c, d));
+    handle.shutdown().await?;
     Ok(())
 }
