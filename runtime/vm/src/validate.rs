@@ -86,6 +86,12 @@ pub fn validate(wasm: &[u8], limits: &Limits) -> Result<(), ValidationError> {
     if !wasm.starts_with(b"\0asm") {
         return Err(ValidationError::NotWasm);
     }
+    // After the magic, a core module has version 1 (`01 00 00 00`); a component has a version
+    // of its own and layer 1 (`xx xx 01 00`). Name it, rather than fail on whichever module
+    // rule it breaks first.
+    if wasm.get(6..8) == Some(&[1, 0]) {
+        return Err(ValidationError::Component);
+    }
     structure(wasm, limits)?;
     let mut validator = Validator::new_with_features(allowed_features());
     if let Err(err) = validator.validate_all(wasm) {

@@ -1,6 +1,7 @@
 //! Integration tests of the VM: hand-written modules (WAT compiled to binary here; the VM itself
 //! accepts binary only) exercising gas, limits, nested calls and upload validation.
 
+mod cache;
 mod hostile;
 mod modules;
 mod semantics;
