@@ -10,7 +10,7 @@ use hanok_chain::{
 };
 use hanok_proto::v1;
 use hanok_types::{Address, CheckedTx, Hash, PublicKey, SecretKey, TxLimits};
-use hanok_vm::{Vm, VmConfig};
+use hanok_vm::{Precompiler, Vm, VmConfig};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -108,6 +108,8 @@ pub struct Ledger {
     /// Public keys seen in genesis and committed transactions, for `did:key` in accounts.
     keys: Mutex<HashMap<Address, PublicKey>>,
     halted: Mutex<Option<String>>,
+    /// Compiles admitted uploads ahead of their block (`precompile.rs`).
+    pub(crate) precompiler: Precompiler,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -134,6 +136,7 @@ impl Ledger {
             cache_dir: Some(config.data_dir.join("module-cache")),
             ..VmConfig::default()
         })?;
+        let precompiler = crate::precompile::start(&vm)?;
         let mut chain_config = genesis.chain;
         chain_config.tx_limits.max_tx_bytes = config.max_tx_bytes;
         let authority = genesis.genesis.authority;
@@ -162,6 +165,7 @@ impl Ledger {
             proposer: genesis.proposer,
             keys: Mutex::new(keys),
             halted: Mutex::new(None),
+            precompiler,
         };
         Ok((ledger, report))
     }
@@ -225,7 +229,11 @@ impl Ledger {
     /// # Errors
     /// [`LedgerError::Tx`] naming the first check that failed.
     pub fn check(&self, signed: v1::SignedTx) -> Result<CheckedTx> {
-        Ok(CheckedTx::check_signed(signed, &self.chain_id, &self.limits)?)
+        Ok(CheckedTx::check_signed(
+            signed,
+            &self.chain_id,
+            &self.limits,
+        )?)
     }
 
     /// Admits a checked transaction into the mempool: not committed yet, its sender enrolled,
@@ -251,6 +259,7 @@ impl Ledger {
             let next = c.next_nonce(&tx.sender())?;
             Ok((tx, next))
         })?;
+        crate::precompile::admitted(&self.precompiler, &tx);
         lock(&self.mempool).insert(tx, chain_next)?;
         Ok(hash)
     }
@@ -322,6 +331,8 @@ impl Ledger {
                 Some((key.address(), key))
             })
             .collect();
+        let vm = self.with_chain(|c| Ok(c.vm().clone()))?;
+        crate::precompile::block_uploads(&vm, &block);
         self.commit_with(senders, |chain| chain.commit(block))
     }
 

@@ -189,6 +189,9 @@ pub enum SetupError {
     /// wasmtime refused the configuration.
     #[error("engine configuration: {0}")]
     Engine(String),
+    /// A worker thread (of a [`crate::Precompiler`]) could not be started.
+    #[error("starting a compile worker thread: {0}")]
+    Workers(#[source] std::io::Error),
     /// The compiled-module cache directory could not be created.
     #[error("module cache at {path}: {source}")]
     Cache {

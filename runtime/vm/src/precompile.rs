@@ -1,6 +1,7 @@
 //! [`Precompiler`]: a small pool of threads that validate and compile uploaded modules ahead of
 //! execution, so that the block that runs an upload finds its module compiled.
 
+use crate::error::SetupError;
 use crate::vm::Vm;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
@@ -55,8 +56,8 @@ impl Precompiler {
     /// Starts `workers` threads (at least one) behind a queue of `queue` modules (at least one).
     ///
     /// # Errors
-    /// The OS error when a worker thread cannot be spawned.
-    pub fn new(vm: Vm, workers: usize, queue: usize) -> std::io::Result<Precompiler> {
+    /// [`SetupError::Workers`] when a worker thread cannot be spawned.
+    pub fn new(vm: Vm, workers: usize, queue: usize) -> Result<Precompiler, SetupError> {
         let (tx, rx) = sync_channel::<Vec<u8>>(queue.max(1));
         let rx = Arc::new(Mutex::new(rx));
         let counts = Arc::new(Counts::default());
@@ -67,7 +68,8 @@ impl Precompiler {
                     .name(format!("hanok-precompile-{i}"))
                     .spawn(move || work(&vm, &rx, &counts))
             })
-            .collect::<std::io::Result<Vec<_>>>()?;
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(SetupError::Workers)?;
         Ok(Precompiler {
             queue: Some(tx),
             workers: handles,
