@@ -337,7 +337,7 @@ impl Inner {
             return Ok((hash, Loaded::DiskCache, pre));
         }
         let module = Module::from_binary(&self.engine, wasm)
-            .map_err(|e| ValidationError::Compile(e.to_string()))?;
+            .map_err(|e| ValidationError::Compile(format!("{e:#}")))?;
         if let Some(path) = self.cache_path(&hash) {
             // A failed cache write only costs a recompile after restart; it must not fail the
             // upload.
@@ -351,7 +351,7 @@ impl Inner {
         let pre = Arc::new(
             self.linker
                 .instantiate_pre(&module)
-                .map_err(|e| ValidationError::Compile(e.to_string()))?,
+                .map_err(|e| ValidationError::Compile(format!("{e:#}")))?,
         );
         self.insert(hash, pre.clone());
         Ok((hash, Loaded::Compiled, pre))

@@ -5,6 +5,7 @@ mod cache;
 mod hostile;
 mod modules;
 mod semantics;
+mod smith;
 
 use hanok_vm::{Address, BlockEnv, MemBackend, Session, Vm, VmConfig};
 use std::sync::Arc;
