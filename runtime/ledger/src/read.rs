@@ -177,8 +177,7 @@ impl Ledger {
                 )?
             } else {
                 let tx = CheckedTx::check_signed(signed, c.chain_id(), self.tx_limits())?;
-                let mut out =
-                    execute_block(c.vm(), c.backend(), &env, &[tx], &c.config().rules)?;
+                let mut out = execute_block(c.vm(), c.backend(), &env, &[tx], &c.config().rules)?;
                 let receipt = out.receipts.pop().ok_or_else(|| {
                     LedgerError::NotFound("the dry run produced no receipt".into())
                 })?;
@@ -342,9 +341,9 @@ impl Ledger {
     /// [`LedgerError::NotFound`]; [`LedgerError::Chain`].
     pub fn transaction(&self, hash: Hash) -> Result<(v1::SignedTx, u64, u32)> {
         self.with_chain(|c| {
-            let (height, index) = c.tx_location(&hash)?.ok_or_else(|| {
-                LedgerError::NotFound(format!("no committed transaction {hash}"))
-            })?;
+            let (height, index) = c
+                .tx_location(&hash)?
+                .ok_or_else(|| LedgerError::NotFound(format!("no committed transaction {hash}")))?;
             let block = c
                 .block(height)?
                 .ok_or_else(|| LedgerError::NotFound(format!("block {height} missing")))?;

@@ -466,7 +466,9 @@ impl proofs_server::Proofs for Api {
         let r = req.into_inner();
         let key = match (r.key.is_empty(), r.contract.is_empty()) {
             (false, true) => r.key,
-            (true, false) => layout::storage_key(&address("contract", &r.contract)?, &r.contract_key),
+            (true, false) => {
+                layout::storage_key(&address("contract", &r.contract)?, &r.contract_key)
+            }
             _ => {
                 return Err(status::bad_field(
                     "key",

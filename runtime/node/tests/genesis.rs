@@ -3,8 +3,8 @@
 
 use anyhow::{bail, Context, Result};
 use hanok_client::{Client, ClientError, NewParcel, Owner, Signer};
-use hanok_node::genesis_file::{load_node_genesis, GenesisFile};
 use hanok_ledger::LedgerError;
+use hanok_node::genesis_file::{load_node_genesis, GenesisFile};
 use hanok_node::{start, Error, NodeConfig, NodeHandle};
 use hanok_types::{Address, SecretKey};
 use serde_json::{json, Value};
