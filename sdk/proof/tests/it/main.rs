@@ -84,8 +84,11 @@ fn state() -> impl Strategy<Value = BTreeMap<Vec<u8>, Vec<u8>>> {
     )
 }
 
+/// A state, a key, and the value the state holds for it (`None`: absent).
+type Case = (BTreeMap<Vec<u8>, Vec<u8>>, Vec<u8>, Option<Vec<u8>>);
+
 /// A state, a key of it or a fresh one, and the claim that is true of that key.
-fn case() -> impl Strategy<Value = (BTreeMap<Vec<u8>, Vec<u8>>, Vec<u8>, Option<Vec<u8>>)> {
+fn case() -> impl Strategy<Value = Case> {
     (
         state(),
         any::<prop::sample::Index>(),
