@@ -10,7 +10,7 @@ use hanok_chain::{
 };
 use hanok_proto::v1;
 use hanok_types::{Address, CheckedTx, Hash, PublicKey, SecretKey, TxLimits};
-use hanok_vm::{Vm, VmConfig};
+use hanok_vm::{Precompiler, Vm, VmConfig};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -119,6 +119,8 @@ pub struct Ledger {
     reopen: Mutex<Option<(ChainParts, u64)>>,
     /// The pause reason last logged, until a block commits again.
     pause_logged: Mutex<Option<String>>,
+    /// Compiles admitted uploads ahead of their block (`precompile.rs`).
+    pub(crate) precompiler: Precompiler,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -161,6 +163,7 @@ impl Ledger {
             cache_dir: Some(config.data_dir.join("module-cache")),
             ..VmConfig::default()
         })?;
+        let precompiler = crate::precompile::start(&vm)?;
         let mut chain_config = genesis.chain;
         chain_config.tx_limits.max_tx_bytes = config.max_tx_bytes;
         let authority = genesis.genesis.authority;
@@ -193,6 +196,7 @@ impl Ledger {
             paused: Mutex::new(None),
             reopen: Mutex::new(None),
             pause_logged: Mutex::new(None),
+            precompiler,
         };
         Ok((ledger, report))
     }
@@ -408,6 +412,7 @@ impl Ledger {
             let next = c.next_nonce(&tx.sender())?;
             Ok((tx, next))
         })?;
+        crate::precompile::admitted(&self.precompiler, &tx);
         lock(&self.mempool).insert(tx, chain_next)?;
         Ok(hash)
     }
@@ -503,6 +508,8 @@ impl Ledger {
                 Some((key.address(), key))
             })
             .collect();
+        let vm = self.with_chain(|c| Ok(c.vm().clone()))?;
+        crate::precompile::block_uploads(&vm, &block);
         self.commit_with(senders, Vec::new(), |chain| chain.commit(block))
     }
 

@@ -8,7 +8,10 @@
 //!
 //! What it owns:
 //! - **admission**: [`Ledger::check`] (stateless: bytes and signature) and [`Ledger::admit`]
-//!   (stateful: committed already, enrolled, expired, nonce) into the [`mempool::Mempool`];
+//!   (stateful: committed already, enrolled, expired, nonce) into the [`mempool::Mempool`]; an
+//!   admitted upload's module is compiled on a worker pool while it waits, and a block from
+//!   elsewhere has its uploads compiled in parallel before it executes, so block execution
+//!   never compiles in line (unless the pool's queue was full);
 //! - **block production** and the seam a consensus engine drives, independent of who orders
 //!   blocks: *propose a block* ([`Ledger::propose_block`], then [`Ledger::commit_proposal`]) and
 //!   *apply an ordered block* ([`Ledger::apply_block`]: re-execute and check, then commit);
@@ -32,6 +35,7 @@ mod genesis;
 pub mod genesis_file;
 mod ledger;
 pub mod mempool;
+mod precompile;
 mod read;
 
 pub use error::{LedgerError, Result};

@@ -164,8 +164,15 @@ pub fn call(e: &CallError, contract: &Address, gas_limit: u64) -> Status {
             Fault::Resources(r) => {
                 Status::unavailable(format!("VM resources exhausted ({r}); retry shortly"))
             }
-            other => Status::invalid_argument(format!(
-                "the VM stopped the call to {contract}: {other}; check the message against the contract's JSON Schema"
+            Fault::StackOverflow | Fault::CallDepth { .. } => Status::resource_exhausted(format!(
+                "the query of {contract} hit a VM limit: {f}; narrow the query, or report it to the contract's maintainers if it recurses"
+            )),
+            // A message the contract cannot use is answered with a contract error (above), never
+            // a fault: a fault is the contract's code failing (a trap, a panic, a misused host
+            // function), so it is not the client's argument. Retrying the same query fails the
+            // same way (execution is deterministic).
+            other => Status::internal(format!(
+                "contract {contract} faulted while answering the query: {other}; this is a failure of the contract's code, not a refusal of your message (that would be a contract error); report it to the contract's maintainers"
             )),
         },
     }
@@ -228,5 +235,36 @@ mod tests {
             1,
         );
         assert_eq!(s.code(), Code::NotFound);
+    }
+
+    #[test]
+    fn a_query_that_faults_is_not_blamed_on_the_client() {
+        let contract = Address::default();
+        let s = call(
+            &CallError::Fault(Fault::Trap("out of bounds memory access".into())),
+            &contract,
+            1,
+        );
+        assert_eq!(s.code(), Code::Internal);
+        assert!(!s.message().contains("JSON Schema"), "{}", s.message());
+        assert!(
+            s.message()
+                .contains("wasm trap: out of bounds memory access")
+                && !s.message().contains("wasm trap: wasm trap"),
+            "{}",
+            s.message()
+        );
+        let s = call(&CallError::Fault(Fault::StackOverflow), &contract, 1);
+        assert_eq!(s.code(), Code::ResourceExhausted);
+        // The contract's own refusal of a message stays the client's argument.
+        let s = call(
+            &CallError::Contract {
+                contract,
+                message: "invalid message: unknown variant".into(),
+            },
+            &contract,
+            1,
+        );
+        assert_eq!(s.code(), Code::InvalidArgument);
     }
 }

@@ -10,9 +10,24 @@ pub type Result<T, E = TxError> = std::result::Result<T, E>;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TxError {
-    /// The encoded transaction is larger than the node accepts.
-    #[error("transaction is {size} bytes, above the limit of {limit} bytes; split it into several transactions or upload less code at once")]
+    /// The encoded transaction is larger than the node accepts (and neither of the cases
+    /// below, where there is more to say, applies).
+    #[error("transaction is {size} bytes, above the limit of {limit} bytes")]
     TooLarge { size: usize, limit: usize },
+    /// Too large because of one uploaded module that does not fit in a transaction on its own.
+    #[error("transaction is {size} bytes, above the limit of {limit} bytes, because it uploads a module of {module} bytes; a module cannot be split across transactions: make it smaller (build with opt-level \"z\", LTO and strip, and drop dependencies), within the VM's code limit")]
+    TooLargeUpload {
+        size: usize,
+        limit: usize,
+        module: usize,
+    },
+    /// Too large with several calls, each of which would fit on its own.
+    #[error("transaction is {size} bytes, above the limit of {limit} bytes, with {calls} calls; split the calls into several transactions")]
+    TooLargeCalls {
+        size: usize,
+        limit: usize,
+        calls: usize,
+    },
     /// The bytes are not a protobuf `hanok.v1.SignedTx`.
     #[error("transaction is not a valid hanok.v1.SignedTx protobuf: {0}")]
     Malformed(String),

@@ -133,7 +133,46 @@ fn garbage_bytes_are_malformed() {
 }
 
 #[test]
-fn oversize_is_refused_before_decoding() {
+fn oversize_advice_fits_what_the_transaction_carries() {
+    let key = SecretKey::from_seed(b"alice");
+    let upload = |n: usize| v1::Call {
+        kind: Some(v1::call::Kind::Upload(v1::Upload { wasm: vec![0; n] })),
+    };
+    let limits = TxLimits {
+        max_tx_bytes: 2_000,
+        ..TxLimits::default()
+    };
+    let sized = |calls: Vec<v1::Call>| {
+        let mut b = body(&key);
+        b.calls = calls;
+        signed_bytes(&key, &b)
+    };
+    // One module that does not fit: no advice to split, the module is named.
+    let one = sized(vec![upload(3_000)]);
+    let err = CheckedTx::check(&one, CHAIN, &limits).map(|_| ());
+    assert!(
+        matches!(err, Err(TxError::TooLargeUpload { module: 3_000, .. })),
+        "{err:?}"
+    );
+    let text = err.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(!text.contains("split the calls"), "{text}");
+    assert!(text.contains("cannot be split"), "{text}");
+    // Several modules that each fit: split them.
+    let many = sized(vec![upload(900), upload(900), upload(900)]);
+    assert!(matches!(
+        CheckedTx::check(&many, CHAIN, &limits),
+        Err(TxError::TooLargeCalls { calls: 3, .. })
+    ));
+    // The same through `check_signed` (a decoded SignedTx, as the node receives it).
+    let signed = v1::SignedTx::decode(one.as_slice()).expect("decodes");
+    assert!(matches!(
+        CheckedTx::check_signed(signed, CHAIN, &limits),
+        Err(TxError::TooLargeUpload { module: 3_000, .. })
+    ));
+}
+
+#[test]
+fn oversize_garbage_is_refused_before_decoding() {
     let raw = vec![0u8; 1000];
     assert_eq!(
         check(&raw, CHAIN, 999).map(|_| ()),

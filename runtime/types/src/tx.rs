@@ -80,6 +80,34 @@ impl Call {
     }
 }
 
+/// The size refusal for a transaction of `size` bytes over `limit`, with the advice that fits
+/// what it carries: one module too large to upload at all, or calls to spread over several
+/// transactions. Only reached on the refusal path, and only for bodies that decode.
+fn too_large(body: Option<&[u8]>, size: usize, limit: usize) -> TxError {
+    let Some(body) = body.and_then(|b| v1::TxBody::decode(b).ok()) else {
+        return TxError::TooLarge { size, limit };
+    };
+    let largest_module = body
+        .calls
+        .iter()
+        .filter_map(|c| match &c.kind {
+            Some(v1::call::Kind::Upload(u)) => Some(u.wasm.len()),
+            _ => None,
+        })
+        .max();
+    let calls = body.calls.len();
+    match largest_module {
+        // Alone in the transaction, or too large even alone: splitting cannot help.
+        Some(module) if calls == 1 || module >= limit => TxError::TooLargeUpload {
+            size,
+            limit,
+            module,
+        },
+        _ if calls > 1 => TxError::TooLargeCalls { size, limit, calls },
+        _ => TxError::TooLarge { size, limit },
+    }
+}
+
 /// A transaction whose bytes passed every stateless check: size, encoding, chain id, sender and
 /// key, low-S signature over sha256 of the body bytes, gas bounds and calls.
 ///
@@ -120,10 +148,12 @@ impl CheckedTx {
     /// The first [`TxError`] found.
     pub fn check(raw: &[u8], chain_id: &str, limits: &TxLimits) -> Result<CheckedTx> {
         if raw.len() > limits.max_tx_bytes {
-            return Err(TxError::TooLarge {
-                size: raw.len(),
-                limit: limits.max_tx_bytes,
-            });
+            // Decoded only to say why, and only when it is within a small multiple of the limit:
+            // a huge blob is refused without being read.
+            let body = (raw.len() / 4 <= limits.max_tx_bytes)
+                .then(|| v1::SignedTx::decode(raw).ok().map(|s| s.body))
+                .flatten();
+            return Err(too_large(body.as_deref(), raw.len(), limits.max_tx_bytes));
         }
         let signed = v1::SignedTx::decode(raw).map_err(|e| TxError::Malformed(e.to_string()))?;
         Self::check_signed(signed, chain_id, limits)
@@ -141,10 +171,7 @@ impl CheckedTx {
     ) -> Result<CheckedTx> {
         let size = signed.encoded_len();
         if size > limits.max_tx_bytes {
-            return Err(TxError::TooLarge {
-                size,
-                limit: limits.max_tx_bytes,
-            });
+            return Err(too_large(Some(&signed.body), size, limits.max_tx_bytes));
         }
         let body = v1::TxBody::decode(signed.body.as_slice())
             .map_err(|e| TxError::MalformedBody(e.to_string()))?;

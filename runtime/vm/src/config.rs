@@ -131,7 +131,7 @@ impl Default for GasSchedule {
 }
 
 /// Everything needed to build a [`crate::Vm`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct VmConfig {
     /// Limits on code and execution.
     pub limits: Limits,
@@ -139,4 +139,21 @@ pub struct VmConfig {
     pub gas: GasSchedule,
     /// Directory of the compiled-module cache; `None` keeps compiled modules in memory only.
     pub cache_dir: Option<std::path::PathBuf>,
+    /// Budget of the in-memory compiled-module cache, in bytes of compiled code (plus a small
+    /// fixed charge per module). Least recently used modules are evicted past it and reloaded
+    /// from the disk cache when called again. Node-local: it changes no result.
+    pub module_cache_bytes: usize,
+}
+
+impl Default for VmConfig {
+    fn default() -> Self {
+        VmConfig {
+            limits: Limits::default(),
+            gas: GasSchedule::default(),
+            cache_dir: None,
+            // The five system contracts compile to about 2 MiB together; 64 MiB keeps dozens of
+            // user contracts hot within the node's RSS budget (docs/PERFORMANCE.md).
+            module_cache_bytes: 64 << 20,
+        }
+    }
 }

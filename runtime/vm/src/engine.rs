@@ -9,15 +9,16 @@
 
 use crate::config::{GasSchedule, Limits, VmConfig};
 use crate::contract::CodeHash;
-use crate::error::{trap, Fault, SetupError, ValidationError};
+use crate::error::{SetupError, ValidationError};
 use crate::tx::TxState;
 use crate::validate::validate;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use wasmparser::WasmFeatures;
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Memory, Module,
@@ -32,7 +33,105 @@ pub(crate) struct Inner {
     pub(crate) limits: Limits,
     pub(crate) gas: GasSchedule,
     pub(crate) cache_dir: Option<PathBuf>,
-    modules: RwLock<HashMap<CodeHash, Arc<InstancePre<HostCtx>>>>,
+    modules: RwLock<ModuleCache>,
+    /// Code hashes being validated and compiled right now, so that a second thread asking for
+    /// the same module (block execution, while an admission worker compiles it) waits for the
+    /// first instead of compiling it again.
+    compiling: Mutex<HashSet<CodeHash>>,
+    compiled: Condvar,
+}
+
+/// The compiled modules in memory: bounded by the size of their compiled code, least recently
+/// used evicted first. An evicted module is reloaded from the disk cache (a cheap mmap) or, if
+/// that is gone too, compiled again from its code in state.
+struct ModuleCache {
+    map: HashMap<CodeHash, Cached>,
+    /// Sum of `Cached::bytes`.
+    bytes: usize,
+    budget: usize,
+    /// Logical clock for recency: bumped on every hit.
+    clock: AtomicU64,
+}
+
+struct Cached {
+    pre: Arc<InstancePre<HostCtx>>,
+    /// Size of the compiled code image, plus a fixed overhead for the module's metadata.
+    bytes: usize,
+    last_used: AtomicU64,
+}
+
+/// What one cached module is charged beyond its code image (type and function tables,
+/// the `InstancePre`): a guess, so that a flood of tiny modules is bounded too.
+const MODULE_OVERHEAD_BYTES: usize = 16 * 1024;
+
+impl ModuleCache {
+    fn new(budget: usize) -> ModuleCache {
+        ModuleCache {
+            map: HashMap::new(),
+            bytes: 0,
+            budget,
+            clock: AtomicU64::new(0),
+        }
+    }
+
+    fn get(&self, hash: &CodeHash) -> Option<Arc<InstancePre<HostCtx>>> {
+        let c = self.map.get(hash)?;
+        let now = self.clock.fetch_add(1, Ordering::Relaxed);
+        c.last_used.store(now, Ordering::Relaxed);
+        Some(c.pre.clone())
+    }
+
+    /// Inserts `pre`, then evicts the least recently used other modules while over budget.
+    /// The module just inserted always stays, even when it alone is over budget.
+    fn insert(&mut self, hash: CodeHash, pre: Arc<InstancePre<HostCtx>>) {
+        let range = pre.module().image_range();
+        let image = (range.end as usize).saturating_sub(range.start as usize);
+        let bytes = image.saturating_add(MODULE_OVERHEAD_BYTES);
+        let now = self.clock.fetch_add(1, Ordering::Relaxed);
+        let cached = Cached {
+            pre,
+            bytes,
+            last_used: AtomicU64::new(now),
+        };
+        if let Some(old) = self.map.insert(hash, cached) {
+            self.bytes = self.bytes.saturating_sub(old.bytes);
+        }
+        self.bytes = self.bytes.saturating_add(bytes);
+        while self.bytes > self.budget {
+            let victim = self
+                .map
+                .iter()
+                .filter(|(h, _)| **h != hash)
+                .min_by_key(|(_, c)| c.last_used.load(Ordering::Relaxed))
+                .map(|(h, _)| *h);
+            let Some(victim) = victim else { break };
+            if let Some(c) = self.map.remove(&victim) {
+                self.bytes = self.bytes.saturating_sub(c.bytes);
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.map.clear();
+        self.bytes = 0;
+    }
+}
+
+/// Marks a code hash as being compiled; dropping it wakes the threads waiting for that hash.
+struct Claim<'a> {
+    inner: &'a Inner,
+    hash: CodeHash,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        lock(&self.inner.compiling).remove(&self.hash);
+        self.inner.compiled.notify_all();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The data of one call frame's store: who runs, for whom, on which transaction.
@@ -51,10 +150,11 @@ pub(crate) struct HostCtx {
     pub(crate) limiter: Limiter,
 }
 
-/// Caps memory and table growth at run time with a typed error.
+/// Caps memory and table growth at run time. Growing past a cap is refused the way wasm
+/// specifies a failed grow: `memory.grow` / `table.grow` return −1 and the contract goes on (its
+/// allocator reports out of memory, or it copes), instead of the whole call trapping.
 pub(crate) struct Limiter {
     pub(crate) max_memory_bytes: usize,
-    pub(crate) max_memory_pages: u64,
     pub(crate) max_table_elements: usize,
 }
 
@@ -64,7 +164,6 @@ impl Limiter {
         Limiter {
             max_memory_bytes: usize::try_from(limits.max_memory_pages.saturating_mul(65_536))
                 .unwrap_or(usize::MAX),
-            max_memory_pages: limits.max_memory_pages,
             max_table_elements: usize::try_from(limits.max_table_elements).unwrap_or(usize::MAX),
         }
     }
@@ -77,12 +176,8 @@ impl ResourceLimiter for Limiter {
         desired: usize,
         _max: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.max_memory_bytes {
-            return Err(trap(Fault::MemoryLimit {
-                limit_pages: self.max_memory_pages,
-            }));
-        }
-        Ok(true)
+        // `Ok(false)` is a failed grow: the instruction answers −1, nothing traps.
+        Ok(desired <= self.max_memory_bytes)
     }
 
     fn table_growing(
@@ -91,12 +186,7 @@ impl ResourceLimiter for Limiter {
         desired: usize,
         _max: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.max_table_elements {
-            return Err(trap(Fault::TableLimit {
-                limit: self.max_table_elements as u64,
-            }));
-        }
-        Ok(true)
+        Ok(desired <= self.max_table_elements)
     }
 }
 
@@ -215,23 +305,39 @@ impl Inner {
             limits: config.limits,
             gas: config.gas,
             cache_dir,
-            modules: RwLock::new(HashMap::new()),
+            modules: RwLock::new(ModuleCache::new(config.module_cache_bytes)),
+            compiling: Mutex::new(HashSet::new()),
+            compiled: Condvar::new(),
         })
     }
 
     /// Validates `wasm`, compiles it once and caches the result in memory and on disk.
     pub(crate) fn prepare(&self, wasm: &[u8]) -> Result<(CodeHash, Loaded), ValidationError> {
+        self.prepare_pre(wasm).map(|(hash, how, _)| (hash, how))
+    }
+
+    /// As [`Inner::prepare`], also handing back the compiled module (which a small cache may
+    /// already have evicted again by the time the caller looks it up).
+    pub(crate) fn prepare_pre(
+        &self,
+        wasm: &[u8],
+    ) -> Result<(CodeHash, Loaded, Arc<InstancePre<HostCtx>>), ValidationError> {
         let hash = CodeHash::of(wasm);
-        if self.cached(&hash).is_some() {
-            return Ok((hash, Loaded::Memory));
+        if let Some(pre) = self.cached(&hash) {
+            return Ok((hash, Loaded::Memory, pre));
+        }
+        // One thread compiles a given module; the others wait and then find it in memory.
+        let _claim = self.claim(hash);
+        if let Some(pre) = self.cached(&hash) {
+            return Ok((hash, Loaded::Memory, pre));
         }
         validate(wasm, &self.limits)?;
         if let Some(pre) = self.load_from_disk(&hash) {
-            self.insert(hash, pre);
-            return Ok((hash, Loaded::DiskCache));
+            self.insert(hash, pre.clone());
+            return Ok((hash, Loaded::DiskCache, pre));
         }
         let module = Module::from_binary(&self.engine, wasm)
-            .map_err(|e| ValidationError::Compile(e.to_string()))?;
+            .map_err(|e| ValidationError::Compile(format!("{e:#}")))?;
         if let Some(path) = self.cache_path(&hash) {
             // A failed cache write only costs a recompile after restart; it must not fail the
             // upload.
@@ -242,20 +348,42 @@ impl Inner {
                 }
             }
         }
-        let pre = self
-            .linker
-            .instantiate_pre(&module)
-            .map_err(|e| ValidationError::Compile(e.to_string()))?;
-        self.insert(hash, Arc::new(pre));
-        Ok((hash, Loaded::Compiled))
+        let pre = Arc::new(
+            self.linker
+                .instantiate_pre(&module)
+                .map_err(|e| ValidationError::Compile(format!("{e:#}")))?,
+        );
+        self.insert(hash, pre.clone());
+        Ok((hash, Loaded::Compiled, pre))
+    }
+
+    /// Waits until no other thread is compiling `hash`, then claims it.
+    fn claim(&self, hash: CodeHash) -> Claim<'_> {
+        let mut compiling = lock(&self.compiling);
+        while compiling.contains(&hash) {
+            compiling = self
+                .compiled
+                .wait(compiling)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        compiling.insert(hash);
+        Claim { inner: self, hash }
     }
 
     /// Whether the module is compiled and in memory.
     pub(crate) fn is_loaded(&self, hash: &CodeHash) -> bool {
         self.modules
             .read()
-            .map(|m| m.contains_key(hash))
+            .map(|m| m.map.contains_key(hash))
             .unwrap_or(false)
+    }
+
+    /// Modules in memory and the bytes they are charged.
+    pub(crate) fn memory_cache_usage(&self) -> (usize, usize) {
+        self.modules
+            .read()
+            .map(|m| (m.map.len(), m.bytes))
+            .unwrap_or((0, 0))
     }
 
     /// Drops every module from memory (the disk cache stays).
@@ -266,7 +394,7 @@ impl Inner {
     }
 
     pub(crate) fn cached(&self, hash: &CodeHash) -> Option<Arc<InstancePre<HostCtx>>> {
-        self.modules.read().ok()?.get(hash).cloned()
+        self.modules.read().ok()?.get(hash)
     }
 
     /// The module for `hash`: from memory, else from the disk cache. `None` means it must be

@@ -11,6 +11,9 @@ pub enum ValidationError {
     /// The module is larger than the code size limit.
     #[error("code is {size} bytes, above the limit of {limit} bytes")]
     CodeTooLarge { size: usize, limit: usize },
+    /// The bytes are a WebAssembly component (the component model), not a core module.
+    #[error("this is a WebAssembly component, not a core wasm module: hanok runs core modules only; build the contract for wasm32-unknown-unknown (not a wasip2 or component target) and upload the .wasm it produces")]
+    Component,
     /// The bytes are not a binary wasm module (WAT text is refused too).
     #[error("not a binary wasm module (expected the \\0asm header; WAT text is not accepted)")]
     NotWasm,
@@ -96,13 +99,8 @@ pub enum Fault {
     /// A contract tried to call a contract already on the call stack.
     #[error("re-entrant call into {contract}, which is already on the call stack")]
     Reentry { contract: Address },
-    /// Linear memory grew past the cap.
-    #[error("memory limit of {limit_pages} pages exceeded")]
-    MemoryLimit { limit_pages: u64 },
-    /// A table grew past the cap.
-    #[error("table limit of {limit} elements exceeded")]
-    TableLimit { limit: u64 },
-    /// A wasm trap (unreachable, division by zero, out of bounds access...).
+    /// A wasm trap (unreachable, division by zero, out of bounds access...). The text carries no
+    /// prefix of its own; the message adds `wasm trap: ` once.
     #[error("wasm trap: {0}")]
     Trap(String),
     /// The contract panicked or called `abort`.
@@ -191,6 +189,9 @@ pub enum SetupError {
     /// wasmtime refused the configuration.
     #[error("engine configuration: {0}")]
     Engine(String),
+    /// A worker thread (of a [`crate::Precompiler`]) could not be started.
+    #[error("starting a compile worker thread: {0}")]
+    Workers(#[source] std::io::Error),
     /// The compiled-module cache directory could not be created.
     #[error("module cache at {path}: {source}")]
     Cache {

@@ -31,7 +31,7 @@ fn classify(e: wasmtime::Error) -> CallError {
         return match t {
             Trap::OutOfFuel => Fault::OutOfGas.into(),
             Trap::StackOverflow => Fault::StackOverflow.into(),
-            other => Fault::Trap(other.to_string()).into(),
+            other => Fault::Trap(trap_text(*other)).into(),
         };
     }
     if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
@@ -41,6 +41,32 @@ fn classify(e: wasmtime::Error) -> CallError {
     }
     // Anything else comes from instantiation; keep the message free of host detail.
     Fault::Trap("instantiation failed".into()).into()
+}
+
+/// Our own words for a wasm trap, without wasmtime's `wasm trap: ` prefix (which
+/// [`Fault::Trap`]'s message adds once). Written out here rather than taken from wasmtime's
+/// `Display`, because the text is part of a receipt and must not change with a wasmtime upgrade.
+fn trap_text(t: Trap) -> String {
+    let text = match t {
+        Trap::MemoryOutOfBounds => "out of bounds memory access",
+        Trap::TableOutOfBounds => "out of bounds table access",
+        Trap::IndirectCallToNull => "indirect call to an uninitialised table element",
+        Trap::BadSignature => "indirect call type mismatch",
+        Trap::IntegerOverflow => "integer overflow",
+        Trap::IntegerDivisionByZero => "integer divide by zero",
+        Trap::BadConversionToInteger => "invalid conversion to integer",
+        Trap::UnreachableCodeReached => "`unreachable` instruction executed",
+        Trap::NullReference => "null reference",
+        // The rest need proposals hanok switches off; keep wasmtime's words without its prefix.
+        other => {
+            let s = other.to_string();
+            return s
+                .strip_prefix("wasm trap: ")
+                .map(str::to_string)
+                .unwrap_or(s);
+        }
+    };
+    text.to_string()
 }
 
 /// The compiled module of `hash`: from memory, from the disk cache, or, only after the disk cache
@@ -58,10 +84,8 @@ fn load_module(
         t.overlay.get(t.backend.as_ref(), &layout::code_key(hash))?
     };
     let wasm = wasm.ok_or_else(|| Fault::NoSuchCode(hash.to_hex()))?;
-    inner.prepare(&wasm).map_err(Fault::Invalid)?;
-    inner
-        .cached(hash)
-        .ok_or_else(|| Fault::NoSuchCode(hash.to_hex()).into())
+    let (_, _, pre) = inner.prepare_pre(&wasm).map_err(Fault::Invalid)?;
+    Ok(pre)
 }
 
 /// Runs one entry point on a fresh instance with `fuel`; returns the result and the fuel left.

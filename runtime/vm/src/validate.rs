@@ -12,13 +12,19 @@ use wasmparser::{
 /// The wasm features contracts may use: MVP plus the small, deterministic proposals that Rust's
 /// `wasm32-unknown-unknown` target emits by default. Floats are allowed because the engine
 /// canonicalises NaNs.
+///
+/// Without `GC_TYPES`, as the engine (built without wasmtime's `gc` feature) has it: reference
+/// types bring `funcref` tables, which compilers emit, but not `externref`, which the engine
+/// cannot compile. Found by the wasm-smith test: such a module passed validation and then
+/// failed to compile.
 pub(crate) fn allowed_features() -> WasmFeatures {
-    WasmFeatures::WASM1
+    (WasmFeatures::WASM1
         | WasmFeatures::SATURATING_FLOAT_TO_INT
         | WasmFeatures::SIGN_EXTENSION
         | WasmFeatures::MULTI_VALUE
         | WasmFeatures::BULK_MEMORY
-        | WasmFeatures::REFERENCE_TYPES
+        | WasmFeatures::REFERENCE_TYPES)
+        .difference(WasmFeatures::GC_TYPES)
 }
 
 /// Proposals that are switched off, with the names errors report. Ordered so that the most
@@ -40,16 +46,25 @@ const DISABLED: &[(&str, WasmFeatures)] = &[
     ("extended-const", WasmFeatures::EXTENDED_CONST),
     ("exceptions", WasmFeatures::EXCEPTIONS),
     ("legacy-exceptions", WasmFeatures::LEGACY_EXCEPTIONS),
-    ("function-references", WasmFeatures::FUNCTION_REFERENCES),
+    // Before the proposals below, which need it too: a module that only uses `externref`.
+    ("externref (gc types)", WasmFeatures::GC_TYPES),
+    (
+        "function-references",
+        WasmFeatures::FUNCTION_REFERENCES.union(WasmFeatures::GC_TYPES),
+    ),
     (
         "gc",
-        WasmFeatures::GC.union(WasmFeatures::FUNCTION_REFERENCES),
+        WasmFeatures::GC
+            .union(WasmFeatures::FUNCTION_REFERENCES)
+            .union(WasmFeatures::GC_TYPES),
     ),
     ("custom-page-sizes", WasmFeatures::CUSTOM_PAGE_SIZES),
     ("wide-arithmetic", WasmFeatures::WIDE_ARITHMETIC),
     (
         "stack-switching",
-        WasmFeatures::STACK_SWITCHING.union(WasmFeatures::FUNCTION_REFERENCES),
+        WasmFeatures::STACK_SWITCHING
+            .union(WasmFeatures::FUNCTION_REFERENCES)
+            .union(WasmFeatures::GC_TYPES),
     ),
     ("compact-imports", WasmFeatures::COMPACT_IMPORTS),
 ];
@@ -85,6 +100,12 @@ pub fn validate(wasm: &[u8], limits: &Limits) -> Result<(), ValidationError> {
     }
     if !wasm.starts_with(b"\0asm") {
         return Err(ValidationError::NotWasm);
+    }
+    // After the magic, a core module has version 1 (`01 00 00 00`); a component has a version
+    // of its own and layer 1 (`xx xx 01 00`). Name it, rather than fail on whichever module
+    // rule it breaks first.
+    if wasm.get(6..8) == Some(&[1, 0]) {
+        return Err(ValidationError::Component);
     }
     structure(wasm, limits)?;
     let mut validator = Validator::new_with_features(allowed_features());

@@ -11,7 +11,8 @@ use crate::state::Backend;
 use crate::tx::BlockEnv;
 use hanok_abi::Address;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use wasmtime::Linker;
 
 /// The hanok VM: a deterministic wasmtime engine, the host functions, and compiled modules.
@@ -63,6 +64,53 @@ impl Vm {
     /// [`ValidationError`] naming the first limit the module breaks.
     pub fn prepare(&self, wasm: &[u8]) -> Result<(CodeHash, Loaded), ValidationError> {
         self.inner.prepare(wasm)
+    }
+
+    /// Prepares several modules at once, on up to as many threads as the machine has cores
+    /// (wasmtime also compiles the functions of each module in parallel). What a node does with
+    /// the uploads of a block it did not produce before executing it, so that execution finds
+    /// them compiled. One result per module, in order.
+    pub fn prepare_many(
+        &self,
+        wasms: &[&[u8]],
+    ) -> Vec<Result<(CodeHash, Loaded), ValidationError>> {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(wasms.len());
+        if threads <= 1 {
+            return wasms.iter().map(|w| self.prepare(w)).collect();
+        }
+        let next = AtomicUsize::new(0);
+        let slots: Vec<OnceLock<_>> = wasms.iter().map(|_| OnceLock::new()).collect();
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let (Some(wasm), Some(slot)) = (wasms.get(i), slots.get(i)) else {
+                            break;
+                        };
+                        let _ = slot.set(self.prepare(wasm));
+                    })
+                })
+                .collect();
+            for w in workers {
+                // A panicking worker would be a wasmtime bug; the modules it left are
+                // prepared below on this thread, which reports the failure where it belongs.
+                let _ = w.join();
+            }
+        });
+        slots
+            .into_iter()
+            .zip(wasms)
+            .map(|(slot, wasm)| slot.into_inner().unwrap_or_else(|| self.prepare(wasm)))
+            .collect()
+    }
+
+    /// Modules compiled and in memory, and the bytes the in-memory cache charges for them
+    /// (bounded by [`VmConfig::module_cache_bytes`]).
+    pub fn memory_cache_usage(&self) -> (usize, usize) {
+        self.inner.memory_cache_usage()
     }
 
     /// Whether the module is compiled and in memory.

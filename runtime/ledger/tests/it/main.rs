@@ -13,6 +13,9 @@ use serde_json::{json, Value};
 /// Block time of the blocks these tests produce: fixed, so two ledgers agree byte for byte.
 const T: u64 = GENESIS_TIME + 60;
 
+mod messages;
+mod uploads;
+
 fn open(dir: &std::path::Path) -> Result<Ledger> {
     Ok(Ledger::open(LedgerConfig::new(dir), dev_genesis())?.0)
 }

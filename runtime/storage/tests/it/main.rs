@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, reason = "a test should fail loudly on any error")]
 
+mod damage;
 mod log;
 mod smt;
 mod state;

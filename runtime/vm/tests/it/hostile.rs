@@ -35,12 +35,74 @@ fn unbounded_recursion_is_a_stack_error_not_a_crash() {
     assert_eq!(err, CallError::Fault(Fault::StackOverflow));
 }
 
+/// Runs `execute` of a module that first runs `body` and then evaluates `expr` (an i32) and
+/// stores it under key "k"; returns the stored value. The call must complete normally.
+fn observe(body: &str, expr: &str, extra: &str) -> i32 {
+    let w = World::new();
+    let execute = format!(
+        "{body}
+         (i32.store (i32.const 8) {expr})
+         (call $storage_write (i32.const 1) (i32.const 1) (i32.const 8) (i32.const 4))"
+    );
+    let extra = format!(r#"(data (i32.const 1) "k") {extra}"#);
+    let c = w.deploy(&with_execute(&execute, &extra), "observer");
+    w.exec(c, b"").expect("the call completes normally");
+    let value = w
+        .backend
+        .dump()
+        .into_iter()
+        .find(|(key, _)| key.last() == Some(&b'k'))
+        .and_then(|(_, v)| <[u8; 4]>::try_from(v.as_slice()).ok())
+        .map(i32::from_le_bytes)
+        .expect("the observation was stored");
+    assert_still_serving(&w);
+    value
+}
+
 #[test]
-fn memory_growth_past_the_cap_is_refused() {
-    let err = run_hostile("(loop $l (drop (memory.grow (i32.const 64))) (br $l))", "");
+fn memory_growth_past_the_cap_answers_minus_one_and_the_contract_goes_on() {
+    // Grow by 64 pages until refused: the refusal is -1, not a trap, and the contract carries on
+    // with the memory it has (1 + 7 x 64 = 449 pages; an 8th step would pass 512).
+    let grow = r#"(loop $l
+          (local.set $r (memory.grow (i32.const 64)))
+          (br_if $l (i32.ne (local.get $r) (i32.const -1))))"#;
+    let body = format!("(local $r i32) {grow}");
+    assert_eq!(observe(&body, "(local.get $r)", ""), -1);
+    assert_eq!(observe(&body, "(memory.size)", ""), 449);
+    // Memory past the refused grow still works: write to the last page and read it back.
     assert_eq!(
-        err,
-        CallError::Fault(Fault::MemoryLimit { limit_pages: 512 })
+        observe(
+            &format!("{body} (i32.store (i32.const 29425660) (i32.const 77))"),
+            "(i32.load (i32.const 29425660))",
+            ""
+        ),
+        77
+    );
+    // Growing to exactly the cap succeeds (and answers the old size, 1 page).
+    assert_eq!(observe("", "(memory.grow (i32.const 511))", ""), 1);
+    assert_eq!(observe("", "(memory.grow (i32.const 512))", ""), -1);
+}
+
+#[test]
+fn table_growth_past_the_cap_answers_minus_one() {
+    let table = "(table $t 0 funcref)";
+    assert_eq!(
+        observe(
+            "",
+            "(table.grow $t (ref.null func) (i32.const 2501))",
+            table
+        ),
+        -1,
+        "table.grow past 2,500 elements answers -1"
+    );
+    assert_eq!(
+        observe(
+            "",
+            "(table.grow $t (ref.null func) (i32.const 2500))",
+            table
+        ),
+        0,
+        "table.grow to the cap succeeds and answers the old size"
     );
 }
 
@@ -49,10 +111,15 @@ fn traps_and_aborts_are_typed_faults() {
     let err = run_hostile("unreachable", "");
     assert_eq!(
         err,
-        CallError::Fault(Fault::Trap(
-            "wasm trap: wasm `unreachable` instruction executed".into()
-        ))
+        CallError::Fault(Fault::Trap("`unreachable` instruction executed".into()))
     );
+    assert_eq!(
+        err.to_string(),
+        "wasm trap: `unreachable` instruction executed",
+        "one prefix, our own words"
+    );
+    let err = run_hostile("(drop (i32.load (i32.const 70000)))", "");
+    assert_eq!(err.to_string(), "wasm trap: out of bounds memory access");
     let err = run_hostile("(call $abort (i32.const 0) (i32.const 0))", "");
     assert_eq!(err, CallError::Fault(Fault::Aborted(String::new())));
     let err = run_hostile(
@@ -198,6 +265,13 @@ fn uploads_breaking_a_limit_are_refused_with_a_typed_error() {
     ));
 
     assert_eq!(upload(&w, b"(module)"), Err(ValidationError::NotWasm));
+
+    // The smallest component (the component model's version and layer): named as one.
+    let component = b"\0asm\x0d\x00\x01\x00";
+    assert_eq!(upload(&w, component), Err(ValidationError::Component));
+    assert!(ValidationError::Component
+        .to_string()
+        .contains("WebAssembly component"));
 
     assert_still_serving(&w);
 }

@@ -1,9 +1,11 @@
 //! Integration tests of the VM: hand-written modules (WAT compiled to binary here; the VM itself
 //! accepts binary only) exercising gas, limits, nested calls and upload validation.
 
+mod cache;
 mod hostile;
 mod modules;
 mod semantics;
+mod smith;
 
 use hanok_vm::{Address, BlockEnv, MemBackend, Session, Vm, VmConfig};
 use std::sync::Arc;
