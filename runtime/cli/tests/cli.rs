@@ -656,7 +656,10 @@ impl NodeProcess {
         let (tx, rx) = std::sync::mpsc::channel();
         // Keep reading to the end: a closed pipe would make the node's next print fail.
         std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(|l| l.ok())
+            {
                 let _ = tx.send(line);
             }
         });
@@ -699,7 +702,10 @@ impl Drop for NodeProcess {
 fn mutual_tls_lets_in_only_clients_of_the_ca() -> Result<()> {
     let certs = tempfile::tempdir()?;
     let dir = certs.path().to_str().context("utf-8 path")?;
-    ok(NO_NODE, &["tls", "dev-certs", "--out", dir, "--client-org", "Bank A"])?;
+    ok(
+        NO_NODE,
+        &["tls", "dev-certs", "--out", dir, "--client-org", "Bank A"],
+    )?;
     let f = |name: &str| format!("{dir}/{name}");
     // A second, unrelated CA: its client certificate must be refused.
     let other = tempfile::tempdir()?;
@@ -734,7 +740,9 @@ fn mutual_tls_lets_in_only_clients_of_the_ca() -> Result<()> {
     ok(
         &url,
         &[
-            &["token", "mint", "--dev", "bank-b", "--to", &buyer, "--amount", "5"][..],
+            &[
+                "token", "mint", "--dev", "bank-b", "--to", &buyer, "--amount", "5",
+            ][..],
             &tls[..],
         ]
         .concat(),
@@ -742,21 +750,44 @@ fn mutual_tls_lets_in_only_clients_of_the_ca() -> Result<()> {
 
     // The same with the TLS key given as --tls-key and the signing key as --key.
     let signing = certs.path().join("bank-b.key");
-    let bank_b = DevKeys::new().get("bank-b").context("bank-b")?.key.to_bytes();
+    let bank_b = DevKeys::new()
+        .get("bank-b")
+        .context("bank-b")?
+        .key
+        .to_bytes();
     std::fs::write(&signing, format!("{}\n", hex_of(&bank_b)))?;
     let signing = signing.to_str().context("utf-8 path")?;
     ok(
         &url,
         &[
-            "token", "mint", "--to", &buyer, "--amount", "5", "--key", signing, "--ca",
-            &f("ca.pem"), "--cert", &f("client.pem"), "--tls-key", &f("client.key"),
+            "token",
+            "mint",
+            "--to",
+            &buyer,
+            "--amount",
+            "5",
+            "--key",
+            signing,
+            "--ca",
+            &f("ca.pem"),
+            "--cert",
+            &f("client.pem"),
+            "--tls-key",
+            &f("client.key"),
         ],
     )?;
-    let balance = ok_json(&url, &[&["token", "balance", &buyer][..], &tls[..]].concat())?;
+    let balance = ok_json(
+        &url,
+        &[&["token", "balance", &buyer][..], &tls[..]].concat(),
+    )?;
     ensure!(balance["balance"] == "10", "{balance}");
 
     // Without a client certificate, with one of another CA, or in plaintext: nothing is read.
-    let e = fails(&url, &["status", "--ca", &f("ca.pem")], "if it requires mutual TLS")?;
+    let e = fails(
+        &url,
+        &["status", "--ca", &f("ca.pem")],
+        "if it requires mutual TLS",
+    )?;
     eprintln!("no client certificate: {e}");
     let e = fails(
         &url,
@@ -799,7 +830,11 @@ fn plaintext_on_a_public_address_needs_insecure() -> Result<()> {
     );
     // With --insecure it starts (and listens on every interface).
     let node = NodeProcess::start(&["--listen", "0.0.0.0:0", "--insecure"])?;
-    ensure!(node.endpoint.starts_with("http://0.0.0.0:"), "{}", node.endpoint);
+    ensure!(
+        node.endpoint.starts_with("http://0.0.0.0:"),
+        "{}",
+        node.endpoint
+    );
     Ok(())
 }
 
@@ -815,7 +850,10 @@ fn sigterm_stops_the_node_cleanly() -> Result<()> {
         if let Some(s) = node.child.try_wait()? {
             break s;
         }
-        ensure!(Instant::now() < deadline, "the node did not stop within 30 s of SIGTERM");
+        ensure!(
+            Instant::now() < deadline,
+            "the node did not stop within 30 s of SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     ensure!(status.success(), "exit status after SIGTERM: {status}");

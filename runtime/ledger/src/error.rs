@@ -98,6 +98,9 @@ impl LedgerError {
 pub(crate) fn is_storage(e: &ChainError) -> bool {
     matches!(
         e,
-        ChainError::Store(_) | ChainError::State(_) | ChainError::Io { .. } | ChainError::Corrupt(_)
+        ChainError::Store(_)
+            | ChainError::State(_)
+            | ChainError::Io { .. }
+            | ChainError::Corrupt(_)
     )
 }

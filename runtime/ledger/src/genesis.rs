@@ -11,10 +11,6 @@ use hanok_types::{Address, SecretKey};
 use std::path::Path;
 use std::sync::Arc;
 
-/// Namespace of the identity contract's role map (`Map<Address, Vec<Role>>::new("roles")`):
-/// its keys are `u16 BE 5 | "roles" | 20-byte address` (see `docs/storage.md`).
-const ROLES_NAMESPACE: &str = "roles";
-
 /// What a ledger starts from: the chain's genesis, its rules, the identity contract that gates
 /// senders, the key that signs its blocks, and transactions to commit as block 1 on an empty
 /// chain.
@@ -55,12 +51,10 @@ impl NodeGenesis {
     }
 }
 
-/// The key, inside the identity contract's storage, under which it stores `address`'s roles.
-pub fn roles_key(address: &Address) -> Vec<u8> {
-    hanok_types::layout::MapKey::new(ROLES_NAMESPACE)
-        .address(address)
-        .into_bytes()
-}
+/// The key, inside the identity contract's storage, under which it stores `address`'s roles
+/// (`u16 BE 5 | "roles" | 20-byte address`, see `docs/storage.md`); defined with the identity
+/// contract's interface in `hanok-messages`.
+pub use hanok_messages::identity::roles_key;
 
 /// Reads a secret key file: 64 hex digits (optionally `0x`), surrounding whitespace ignored.
 /// On unix, as ssh does, a file that group or others may access is refused.

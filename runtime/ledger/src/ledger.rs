@@ -225,7 +225,11 @@ impl Ledger {
     /// # Errors
     /// [`LedgerError::Tx`] naming the first check that failed.
     pub fn check(&self, signed: v1::SignedTx) -> Result<CheckedTx> {
-        Ok(CheckedTx::check_signed(signed, &self.chain_id, &self.limits)?)
+        Ok(CheckedTx::check_signed(
+            signed,
+            &self.chain_id,
+            &self.limits,
+        )?)
     }
 
     /// Admits a checked transaction into the mempool: not committed yet, its sender enrolled,

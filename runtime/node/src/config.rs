@@ -205,8 +205,12 @@ impl NodeConfig {
             (Some(cert), Some(key)) => {
                 crate::tls::server_config(cert, key, self.client_ca.as_deref()).map(Some)
             }
-            (Some(_), None) => Err(bad("`tls_cert` is set without `tls_key` (--tls-key FILE)".into())),
-            (None, Some(_)) => Err(bad("`tls_key` is set without `tls_cert` (--tls-cert FILE)".into())),
+            (Some(_), None) => Err(bad(
+                "`tls_cert` is set without `tls_key` (--tls-key FILE)".into()
+            )),
+            (None, Some(_)) => Err(bad(
+                "`tls_key` is set without `tls_cert` (--tls-cert FILE)".into()
+            )),
             (None, None) if self.client_ca.is_some() => Err(bad(
                 "`client_ca` needs TLS: set `tls_cert` and `tls_key` too (--tls-cert, --tls-key)"
                     .into(),

@@ -424,7 +424,11 @@ impl contracts_server::Contracts for Api {
             address: account.address.0.to_vec(),
             next_nonce: account.next_nonce,
             did: account.did.unwrap_or_default(),
-            roles: account.roles,
+            roles: account
+                .roles
+                .iter()
+                .map(|r| r.as_str().to_string())
+                .collect(),
             enrolled: account.enrolled,
         }))
     }
@@ -466,7 +470,9 @@ impl proofs_server::Proofs for Api {
         let r = req.into_inner();
         let key = match (r.key.is_empty(), r.contract.is_empty()) {
             (false, true) => r.key,
-            (true, false) => layout::storage_key(&address("contract", &r.contract)?, &r.contract_key),
+            (true, false) => {
+                layout::storage_key(&address("contract", &r.contract)?, &r.contract_key)
+            }
             _ => {
                 return Err(status::bad_field(
                     "key",

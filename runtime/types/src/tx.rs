@@ -306,8 +306,7 @@ impl UnsignedBody {
     /// [`TxError::MalformedBody`], [`TxError::BadSender`], [`TxError::NoCalls`],
     /// [`TxError::TooManyCalls`], [`TxError::BadCall`].
     pub fn decode(body: &[u8], limits: &TxLimits) -> Result<UnsignedBody> {
-        let body =
-            v1::TxBody::decode(body).map_err(|e| TxError::MalformedBody(e.to_string()))?;
+        let body = v1::TxBody::decode(body).map_err(|e| TxError::MalformedBody(e.to_string()))?;
         let sender = Address::from_slice(&body.sender).ok_or(TxError::BadSender {
             len: body.sender.len(),
         })?;

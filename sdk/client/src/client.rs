@@ -3,6 +3,7 @@
 use crate::error::{ClientError, Result};
 use crate::proof::{StateProof, TitleProof};
 use crate::signer::Signer;
+use crate::tls::Tls;
 use crate::tx::{SignedTx, TxBuilder, DEFAULT_GAS_LIMIT};
 use hanok_proto::v1;
 use hanok_proto::v1::contracts_client::ContractsClient;
@@ -12,7 +13,6 @@ use hanok_types::{Address, Hash};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::time::Duration;
-use crate::tls::Tls;
 use tonic::transport::Channel;
 
 /// How long [`Client::execute`] waits for a receipt by default.

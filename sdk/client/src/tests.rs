@@ -350,37 +350,49 @@ fn tampered_title_proofs_fail() {
 
 #[test]
 fn signed_terms_read_from_a_deal_and_sent_as_the_contract_expects() -> crate::Result<()> {
-    use crate::SignedTerms;
+    use crate::messages::deal::{Deal, ExecuteMsg};
+    use crate::{Amount, SignedTerms};
     let bank = Address([0xbb; 20]);
-    // A deal as the `deal` query answers it (fields trimmed to those the terms come from).
+    let party = Address([0x11; 20]);
+    // A deal as the `deal` query answers it.
     let deal = serde_json::json!({
-        "deal_id": 1, "price": "900000000", "deadline": 1_800_000_000u64, "status": "funded",
+        "deal_id": 1, "parcel_id": "P", "seller": party, "buyer": party, "broker": party,
+        "price": "900000000", "deadline": 1_800_000_000u64, "status": "funded",
         "lender": {"bank": bank, "max_amount": "700000000"},
         "mortgage": {"bank": bank, "amount": "600000000"},
+        "signatures": [], "approvals": [], "rejected_by": null, "opened_height": 3,
+        "settled_height": null,
     });
-    let terms = SignedTerms::of_deal(&deal)?;
+    let deal: Deal = serde_json::from_value(deal)
+        .map_err(|e| ClientError::Decode(format!("deal answer: {e}")))?;
+    let terms = deal.terms();
     assert_eq!(
         terms,
         SignedTerms {
-            price: 900_000_000,
+            price: Amount(900_000_000),
             deadline: 1_800_000_000,
             lender: Some(bank),
-            mortgage_amount: Some(600_000_000),
+            mortgage_amount: Some(Amount(600_000_000)),
         }
     );
+    // The `sign` message carries them with amounts as decimal strings.
+    let sign = serde_json::to_value(ExecuteMsg::Sign { deal_id: 1, terms })
+        .map_err(|e| ClientError::Invalid(e.to_string()))?;
     assert_eq!(
-        terms.to_json(),
-        serde_json::json!({"price": "900000000", "deadline": 1_800_000_000u64,
-            "lender": bank, "mortgage_amount": "600000000"})
+        sign,
+        serde_json::json!({"sign": {"deal_id": 1, "terms": {"price": "900000000",
+            "deadline": 1_800_000_000u64, "lender": bank, "mortgage_amount": "600000000"}}})
     );
     // A cash sale: no lender, no mortgage, both null.
-    let cash = serde_json::json!({"price": "1", "deadline": 5, "lender": null, "mortgage": null});
-    let t = SignedTerms::of_deal(&cash)?;
-    assert_eq!((t.lender, t.mortgage_amount), (None, None));
-    assert_eq!(t.to_json()["lender"], serde_json::Value::Null);
-    assert!(matches!(
-        SignedTerms::of_deal(&serde_json::json!({"deadline": 5})),
-        Err(ClientError::Decode(_))
-    ));
+    let cash = SignedTerms {
+        lender: None,
+        mortgage_amount: None,
+        ..terms
+    };
+    let v = serde_json::to_value(cash).map_err(|e| ClientError::Invalid(e.to_string()))?;
+    assert_eq!(
+        (&v["lender"], &v["mortgage_amount"]),
+        (&serde_json::Value::Null, &serde_json::Value::Null)
+    );
     Ok(())
 }

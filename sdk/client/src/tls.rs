@@ -37,8 +37,9 @@ impl std::fmt::Debug for Tls {
 }
 
 fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
-    std::fs::read(path)
-        .map_err(|e| ClientError::Transport(format!("cannot read the {what} {}: {e}", path.display())))
+    std::fs::read(path).map_err(|e| {
+        ClientError::Transport(format!("cannot read the {what} {}: {e}", path.display()))
+    })
 }
 
 impl Tls {
@@ -101,9 +102,9 @@ pub fn endpoint(url: &str, tls: Option<&Tls>) -> Result<Endpoint> {
         .map_err(|e| ClientError::Transport(format!("invalid endpoint `{url}`: {e}")))?;
     let tls = tls.filter(|t| !t.is_empty());
     match (url.starts_with("https://"), tls) {
-        (true, Some(t)) if t.ca.is_some() => endpoint.tls_config(t.config()).map_err(|e| {
-            ClientError::Transport(format!("TLS settings for `{url}` refused: {e}"))
-        }),
+        (true, Some(t)) if t.ca.is_some() => endpoint
+            .tls_config(t.config())
+            .map_err(|e| ClientError::Transport(format!("TLS settings for `{url}` refused: {e}"))),
         (true, _) => Err(ClientError::Transport(format!(
             "`{url}` is https: give the CA that issued the node's certificate (--ca FILE, or \
              HANOK_CA)"

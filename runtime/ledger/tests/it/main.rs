@@ -85,7 +85,10 @@ fn admitted_txs_become_a_block_with_receipts() -> Result<()> {
     assert_eq!(commit.block.height(), start + 1);
     assert_eq!(commit.block.receipts.len(), 2);
     assert!(commit.evicted.is_empty());
-    assert!(ledger.produce_block(T)?.is_none(), "nothing left to produce");
+    assert!(
+        ledger.produce_block(T)?.is_none(),
+        "nothing left to produce"
+    );
     for h in [a, b] {
         assert_eq!(ledger.receipt(h)?.status, v1::TxStatus::Ok as i32);
         let (_, height, _) = ledger.transaction(h)?;
@@ -94,7 +97,9 @@ fn admitted_txs_become_a_block_with_receipts() -> Result<()> {
     let buyer = w.key("buyer")?.address();
     let (answer, _) = ledger.query(
         w.sys.krw,
-        json!({"balance": {"address": buyer}}).to_string().as_bytes(),
+        json!({"balance": {"address": buyer}})
+            .to_string()
+            .as_bytes(),
     )?;
     let v: Value = serde_json::from_slice(&answer)?;
     assert_eq!(v["balance"], "12");
@@ -167,7 +172,11 @@ fn a_dry_run_commits_nothing_signed_or_not() -> Result<()> {
 
     // A failing call is charged its whole gas limit and writes nothing.
     let bank = w.key("bank-b")?;
-    let mut b = body(&bank, 0, vec![call(w.sys.krw, &json!({"burn": {"amount": "1"}}))]);
+    let mut b = body(
+        &bank,
+        0,
+        vec![call(w.sys.krw, &json!({"burn": {"amount": "1"}}))],
+    );
     b.gas_limit = 3_000_000;
     let failed = ledger.simulate(
         v1::SignedTx {

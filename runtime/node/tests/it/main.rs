@@ -442,8 +442,7 @@ async fn state_proofs_verify_for_present_and_absent_keys() -> Result<()> {
         assert_eq!(r.value.is_some(), present);
         let header = r.header.context("header")?;
         let root = hanok_proof::Hash(header.state_root.as_slice().try_into()?);
-        let proof =
-            hanok_proof::Proof::from_bytes(&r.proof).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let proof = hanok_proof::Proof::from_bytes(&r.proof).map_err(|e| anyhow::anyhow!("{e}"))?;
         proof
             .verify(&root, &r.key, r.value.as_deref())
             .map_err(|e| anyhow::anyhow!("{e}"))?;
