@@ -255,7 +255,8 @@ fn the_parcel_state_key_of_docs_storage_md() {
 /// A one-leaf state holding parcel `P-1`, and the title proof of it in a signed header.
 fn one_leaf_title(proposer: &Signer) -> (TitleProof, Vec<u8>) {
     let registry = Address([0x5a; 20]);
-    let value = br#"{"parcel_id":"P-1","owners":[]}"#.to_vec();
+    // As the registry stores it.
+    let value = br#"{"parcel_id":"P-1","lot_number":"","address":"A","area_m2_hundredths":1,"land_use":"residential","owners":[],"encumbrances":[],"frozen":false,"registered_height":1,"history_len":1,"last_rank":0,"past_encumbrances":0}"#.to_vec();
     let key = parcel_state_key(&registry, "P-1");
     let leaf = ProofLeaf {
         key_hash: key_hash(&key),
@@ -298,6 +299,7 @@ fn title_proof_checks_offline_after_a_json_round_trip() -> crate::Result<()> {
     let v = back.verify_signed_by(proposer.public_key())?;
     assert_eq!(v.height, 42);
     assert_eq!(v.parcel, serde_json::from_slice(&value).ok());
+    assert_eq!(v.parcel.map(|p| p.parcel_id), Some("P-1".to_string()));
     back.verify_against_header(&v.header_hash)?;
     // Another proposer, another header hash: refused.
     let other = Signer::from_dev_seed("someone");

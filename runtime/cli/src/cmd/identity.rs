@@ -2,14 +2,15 @@
 
 use super::{parse_address, print_json, print_receipt, refused, Ctx};
 use anyhow::Result;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::Subcommand;
 use hanok_client::Role;
 use hanok_types::Address;
 
-/// Parses a role by its name in the identity contract's JSON (`bank`, `official`, …).
-fn parse_role(s: &str) -> Result<Role, String> {
-    s.parse()
-        .map_err(|e: hanok_client::messages::UnknownName| e.to_string())
+/// Parses a role by its name in the identity contract's JSON (`bank`, `official`, …); `--help`
+/// lists the names.
+fn role_parser() -> impl TypedValueParser<Value = Role> {
+    PossibleValuesParser::new(Role::NAMES).try_map(|s| s.parse::<Role>())
 }
 
 #[derive(Subcommand)]
@@ -20,9 +21,8 @@ pub enum IdentityCmd {
         /// The account (e.g. the address printed by `hanok keys new`).
         #[arg(value_name = "ADDR", value_parser = parse_address)]
         address: Address,
-        /// A role (authority, official, bank, broker or citizen); repeat for several
-        /// (--role bank --role citizen).
-        #[arg(long, value_name = "ROLE", required = true, value_parser = parse_role)]
+        /// A role; repeat for several (--role bank --role citizen).
+        #[arg(long, value_name = "ROLE", required = true, value_parser = role_parser())]
         role: Vec<Role>,
     },
     /// Remove every role of an account (the registry authority).
@@ -39,8 +39,8 @@ pub enum IdentityCmd {
     },
     /// List the accounts holding a role.
     Members {
-        /// The role: authority, official, bank, broker or citizen.
-        #[arg(value_name = "ROLE", value_parser = parse_role)]
+        /// The role.
+        #[arg(value_name = "ROLE", value_parser = role_parser())]
         role: Role,
         /// Start after this address (paging).
         #[arg(long, value_name = "ADDR", value_parser = parse_address)]

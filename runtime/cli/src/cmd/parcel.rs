@@ -2,6 +2,7 @@
 
 use super::{krw, parse_address, parse_amount, print_json, print_receipt, refused, utc, Ctx};
 use anyhow::{bail, Context, Result};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::Subcommand;
 use hanok_client::messages::registry::{
     Encumbrance, EncumbranceKind, ExecuteMsg, LandUse, LienResponse, Owner, Parcel, SeizureResponse,
@@ -9,10 +10,10 @@ use hanok_client::messages::registry::{
 use hanok_client::{call_result, Amount, NewParcel};
 use hanok_types::Address;
 
-/// Parses a land use by its name in the registry's JSON (`residential`, `commercial`, …).
-fn parse_land_use(s: &str) -> Result<LandUse, String> {
-    s.parse()
-        .map_err(|e: hanok_client::messages::UnknownName| e.to_string())
+/// Parses a land use by its name in the registry's JSON (`residential`, `commercial`, …);
+/// `--help` lists the names.
+fn land_use_parser() -> impl TypedValueParser<Value = LandUse> {
+    PossibleValuesParser::new(LandUse::NAMES).try_map(|s| s.parse::<LandUse>())
 }
 
 /// One `--owner ADDR[=BPS]`.
@@ -89,12 +90,12 @@ pub enum ParcelCmd {
             hide_default_value = true
         )]
         lot: String,
-        /// Land use: residential, commercial, industrial, agricultural, forest or other.
+        /// Land use.
         #[arg(
             long,
             value_name = "USE",
             default_value = "residential",
-            value_parser = parse_land_use
+            value_parser = land_use_parser()
         )]
         land_use: LandUse,
     },
