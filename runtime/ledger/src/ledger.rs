@@ -250,7 +250,7 @@ impl Ledger {
             if let Some((height, _)) = c.tx_location(&hash)? {
                 return Err(LedgerError::AlreadyCommitted { hash, height });
             }
-            check_enrolled(c.backend().as_ref(), &tx, &self.rules).map_err(ChainError::from)??;
+            check_enrolled(c.backend().as_ref(), &tx, &self.rules)??;
             check_expiry(&tx, c.height().saturating_add(1))?;
             let next = c.next_nonce(&tx.sender())?;
             Ok((tx, next))

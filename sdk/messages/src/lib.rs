@@ -107,3 +107,64 @@ pub mod identity;
 pub mod krw;
 pub mod registry;
 pub mod system;
+
+#[cfg(test)]
+mod tests {
+    use crate::deal::{ExecuteMsg, Status};
+    use crate::identity::{roles_key, QueryMsg, Role};
+    use crate::registry::{parcel_key, LandUse};
+    use crate::system::{SystemContracts, LABELS};
+    use hanok_abi::Address;
+    use serde_json::json;
+
+    #[test]
+    fn names_are_the_json_names() -> Result<(), serde_json::Error> {
+        for r in Role::ALL {
+            assert_eq!(serde_json::to_value(r)?, json!(r.as_str()));
+            assert_eq!(r.as_str().parse::<Role>().ok(), Some(*r));
+        }
+        for u in LandUse::ALL {
+            assert_eq!(serde_json::to_value(u)?, json!(u.to_string()));
+        }
+        assert_eq!(Status::Approved.as_str(), "approved");
+        let refused = "lender".parse::<Role>().err().map(|e| e.to_string());
+        assert_eq!(
+            refused.as_deref(),
+            Some("`lender` is not a role (one of: authority, official, bank, broker, citizen)")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn messages_keep_their_wire_format() -> Result<(), serde_json::Error> {
+        let a = Address([0xab; 20]);
+        assert_eq!(
+            serde_json::to_value(QueryMsg::Roles { address: a })?,
+            json!({"roles": {"address": a.to_string()}})
+        );
+        assert_eq!(
+            serde_json::to_string(&ExecuteMsg::Settle { deal_id: 7 })?,
+            r#"{"settle":{"deal_id":7}}"#
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn storage_keys_and_labels() {
+        let a = Address([1; 20]);
+        let mut want = vec![0, 5];
+        want.extend_from_slice(b"roles");
+        want.extend_from_slice(&a.0);
+        assert_eq!(roles_key(&a), want);
+        let mut want = vec![0, 7];
+        want.extend_from_slice(b"parcels");
+        want.extend_from_slice(&[0, 3]);
+        want.extend_from_slice(b"P-1");
+        assert_eq!(parcel_key("P-1"), want);
+        let sys = SystemContracts::try_from_labels(|l| {
+            let i = LABELS.iter().position(|x| *x == l).unwrap_or(0);
+            Ok::<_, ()>(Address([i as u8; 20]))
+        });
+        assert_eq!(sys.map(|s| s.get("krw")), Ok(Some(Address([2; 20]))));
+    }
+}
