@@ -7,16 +7,19 @@
 //! tests in `it/` assert them.
 //!
 //! Architecture Invariant: the story talks to contracts only with JSON messages, exactly as a
-//! bank's Java or Python client would; it uses the contract crates only for their response types.
+//! bank's Java or Python client would (so these tests also pin the wire format); it reads answers
+//! with the response types of `hanok-messages`.
 
 use hanok_abi::{Address, Amount};
 use hanok_testkit::{Call, TestChain, TestError, TxResult};
 use serde_json::{json, Value};
 
-pub use hanok_deal::{Deal, Status as DealStatus, Terms as SignedTerms};
-pub use hanok_registry::{
+pub use hanok_messages::deal::{Deal, Status as DealStatus, Terms as SignedTerms};
+pub use hanok_messages::registry::{
     EncumbranceKind, HistoryResponse, Parcel, PastEncumbrancesResponse, DEFAULT_MAX_DEAL_SECS,
 };
+/// The system contracts' addresses (the one definition, from `hanok-messages`).
+pub use hanok_messages::system::SystemContracts as System;
 
 /// `Result` of a story step.
 pub type Result<T, E = TestError> = std::result::Result<T, E>;
@@ -59,21 +62,6 @@ impl Default for Actors {
             stranger: a("stranger"),
         }
     }
-}
-
-/// The system contracts' addresses.
-#[derive(Debug, Clone, Copy)]
-pub struct System {
-    /// Identity and roles.
-    pub identity: Address,
-    /// Land registry.
-    pub registry: Address,
-    /// KRW deposit token.
-    pub krw: Address,
-    /// Escrow.
-    pub escrow: Address,
-    /// Deals (title transfer).
-    pub deal: Address,
 }
 
 /// The numbers of the story; tests vary them to make settlement fail.
@@ -135,14 +123,7 @@ impl Story {
         let actors = Actors::default();
         let mut chain = TestChain::new();
         let auth = actors.authority;
-        let label_addr = |label: &str| hanok_testkit::vm::contract_address(&auth, label);
-        let system = System {
-            identity: label_addr("identity"),
-            registry: label_addr("registry"),
-            krw: label_addr("krw"),
-            escrow: label_addr("escrow"),
-            deal: label_addr("deal"),
-        };
+        let system = System::of(&auth);
         let c = hanok_contracts::IDENTITY;
         chain.deploy(auth, c, "identity", &json!({ "authority": auth }))?;
         let enrol = |who: Address, roles: &[&str]| -> Result<Call> {

@@ -30,9 +30,9 @@
 //! every contract touched — that is what makes settlement atomic, so the code never undoes
 //! anything by hand.
 //!
-//! This crate talks to the registry, escrow and identity contracts through JSON only (see the
-//! private `ext` types); it deliberately does not link their crates, whose wasm exports would
-//! clash with its own.
+//! This crate talks to the registry, escrow and identity contracts with their message types from
+//! `hanok-messages` (see the private `ext` module); it deliberately does not link their crates,
+//! whose wasm exports would clash with its own.
 //!
 //! # Messages
 //! - instantiate [`InstantiateMsg`] `{identity, registry, escrow, token}`
@@ -50,328 +50,24 @@
 #![deny(clippy::arithmetic_side_effects)]
 
 extern crate alloc;
-#[cfg(any(test, feature = "schema"))]
+#[cfg(test)]
 extern crate std;
-// schemars' derive output names `Box`, `ToOwned` and `vec!` unqualified, as in std.
-#[cfg(feature = "schema")]
-#[allow(unused_imports, reason = "used by the schemars derive output")]
-use std::{borrow::ToOwned, boxed::Box, vec};
 
 mod ext;
 
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use hanok_messages::registry::{EncumbranceKind, Policy};
 use hanok_sdk::{
     bail, ensure, entry_points, to_json, Address, Amount, ContractError, Env, Event, Item, Map,
-    Response,
+    Response, Role,
 };
 use serde::{Deserialize, Serialize};
 
-/// Instantiate message: the addresses of the contracts the deal contract drives.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct InstantiateMsg {
-    /// The identity contract (roles).
-    pub identity: Address,
-    /// The registry contract (parcels, policy).
-    pub registry: Address,
-    /// The escrow contract.
-    pub escrow: Address,
-    /// The KRW token contract.
-    pub token: Address,
-}
-
-/// The buyer's lender as the deal's terms name it: the only bank that may attach the buyer's
-/// new mortgage, and the most that mortgage may secure.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct Lender {
-    /// The lending bank (an enrolled bank).
-    pub bank: Address,
-    /// The most it may register, positive.
-    pub max_amount: Amount,
-}
-
-/// The terms a signature covers. A signer states them in `sign`; they must equal the deal's
-/// current terms, so nobody can sign one thing and be bound to another.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct Terms {
-    /// The price.
-    pub price: Amount,
-    /// The settlement deadline, unix seconds of block time.
-    pub deadline: u64,
-    /// The buyer's lender the deal names, or null for none.
-    pub lender: Option<Address>,
-    /// The mortgage that lender attached, or null for none: exactly what settlement records.
-    pub mortgage_amount: Option<Amount>,
-}
-
-impl Terms {
-    fn describe(&self) -> String {
-        let or_none = |v: Option<String>| v.unwrap_or_else(|| "none".into());
-        format!(
-            "price {}, deadline {}, lender {}, mortgage {}",
-            self.price,
-            self.deadline,
-            or_none(self.lender.map(|a| a.to_string())),
-            or_none(self.mortgage_amount.map(|a| a.to_string()))
-        )
-    }
-}
-
-/// Execute messages.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum ExecuteMsg {
-    /// Proposes a deal (enrolled broker only). The seller must be the parcel's sole owner, the
-    /// parcel must not be frozen or held by another live deal (one past its deadline is marked
-    /// expired), the deadline (unix seconds, compared with block time) must be in the future
-    /// and at most the registry policy's `max_deal_secs` ahead. The deal starts `proposed` and
-    /// binds nothing until the seller accepts it. Response data: `{"deal_id": n}`.
-    Open {
-        /// Parcel.
-        parcel_id: String,
-        /// Sole owner selling.
-        seller: Address,
-        /// Buyer.
-        buyer: Address,
-        /// Price, positive.
-        price: Amount,
-        /// Settlement deadline, unix seconds of block time.
-        deadline: u64,
-        /// The buyer's lender and the most it may register; absent for a sale without a new
-        /// mortgage (then no bank may attach one).
-        #[serde(default)]
-        lender: Option<Lender>,
-    },
-    /// The seller accepts a proposed deal (seller only): from now on the deal holds the parcel,
-    /// until it settles, is cancelled, rejected or refunded, or its deadline passes. The parcel
-    /// and deadline are checked again as for `open`.
-    Accept {
-        /// Deal.
-        deal_id: u64,
-    },
-    /// The lender the deal names attaches the buyer's new mortgage, at most the deal's
-    /// `max_amount`, before the parties sign (proposed, open or funded, no signature yet); it
-    /// may attach again to change the amount until then. Recorded as a lien held by that bank
-    /// at settlement.
-    AttachMortgage {
-        /// Deal.
-        deal_id: u64,
-        /// Secured amount, positive.
-        amount: Amount,
-    },
-    /// The escrow reports the buyer's deposit (escrow contract only).
-    Funded {
-        /// Deal.
-        deal_id: u64,
-        /// Who deposited (must be the buyer).
-        funder: Address,
-        /// Amount (must be the price).
-        amount: Amount,
-    },
-    /// Seller or buyer signs the agreement (after funding, once each), stating the terms the
-    /// signature covers; they must be the deal's current terms.
-    Sign {
-        /// Deal.
-        deal_id: u64,
-        /// The terms signed.
-        terms: Terms,
-    },
-    /// An official of the registry policy approves (after both signatures, once each).
-    Approve {
-        /// Deal.
-        deal_id: u64,
-    },
-    /// An official of the registry policy rejects the transfer.
-    Reject {
-        /// Deal.
-        deal_id: u64,
-    },
-    /// Settles atomically (a party to the deal — broker, seller or buyer — or an official
-    /// enrolled and in the current registry policy; status approved, block time ≤ deadline,
-    /// enough approvals by officials still enrolled and in the policy).
-    Settle {
-        /// Deal.
-        deal_id: u64,
-    },
-    /// Cancels before funding (broker, seller or buyer).
-    Cancel {
-        /// Deal.
-        deal_id: u64,
-    },
-    /// The buyer reclaims the escrow after rejection, expiry or the deadline.
-    Refund {
-        /// Deal.
-        deal_id: u64,
-    },
-}
-
-/// Query messages.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum QueryMsg {
-    /// → [`Deal`].
-    Deal {
-        /// Deal.
-        deal_id: u64,
-    },
-    /// → [`DealByParcelResponse`].
-    DealByParcel {
-        /// Parcel.
-        parcel_id: String,
-    },
-}
-
-/// Where a deal stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// Proposed by the broker; binds nothing until the seller accepts.
-    Proposed,
-    /// Accepted by the seller: holds the parcel, waiting for the buyer's deposit.
-    Open,
-    /// Escrow funded; waiting for signatures.
-    Funded,
-    /// Both parties signed; waiting for approvals.
-    Signed,
-    /// Approved by the policy threshold; may settle.
-    Approved,
-    /// Settled: title moved, money paid.
-    Settled,
-    /// Cancelled before funding.
-    Cancelled,
-    /// Rejected by an official.
-    Rejected,
-    /// Its deadline passed while it held the parcel, and a new deal claimed the parcel.
-    Expired,
-    /// The buyer took the escrow back.
-    Refunded,
-}
-
-impl Status {
-    /// The snake_case name, as in JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Proposed => "proposed",
-            Status::Open => "open",
-            Status::Funded => "funded",
-            Status::Signed => "signed",
-            Status::Approved => "approved",
-            Status::Settled => "settled",
-            Status::Cancelled => "cancelled",
-            Status::Rejected => "rejected",
-            Status::Expired => "expired",
-            Status::Refunded => "refunded",
-        }
-    }
-
-    /// Whether the deal is still in progress (an official may reject it).
-    pub fn is_pending(self) -> bool {
-        matches!(self, Status::Proposed) || self.holds_parcel()
-    }
-
-    /// Whether the deal holds its parcel (blocks another deal on it until its deadline): the
-    /// seller accepted it and it has not ended.
-    pub fn holds_parcel(self) -> bool {
-        matches!(
-            self,
-            Status::Open | Status::Funded | Status::Signed | Status::Approved
-        )
-    }
-}
-
-/// The buyer's new mortgage, recorded at settlement.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct Mortgage {
-    /// The lending bank (the lien holder).
-    pub bank: Address,
-    /// Secured amount.
-    pub amount: Amount,
-}
-
-/// A deal, as stored and as returned by the `deal` query.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct Deal {
-    /// Id, from 1.
-    pub deal_id: u64,
-    /// Parcel.
-    pub parcel_id: String,
-    /// Seller (sole owner at opening and acceptance).
-    pub seller: Address,
-    /// Buyer.
-    pub buyer: Address,
-    /// Broker who opened it.
-    pub broker: Address,
-    /// Price.
-    pub price: Amount,
-    /// Settlement deadline, unix seconds of block time.
-    pub deadline: u64,
-    /// Status.
-    pub status: Status,
-    /// The buyer's lender the terms name, if any: the only bank that may attach the mortgage.
-    #[serde(default)]
-    pub lender: Option<Lender>,
-    /// The buyer's new mortgage as that lender attached it, if any.
-    pub mortgage: Option<Mortgage>,
-    /// Who signed (seller and/or buyer), in order.
-    pub signatures: Vec<Address>,
-    /// The terms every signature in `signatures` covers.
-    #[serde(default)]
-    pub signed_terms: Option<Terms>,
-    /// Officials who approved, in order.
-    pub approvals: Vec<Address>,
-    /// The official who rejected, if any.
-    pub rejected_by: Option<Address>,
-    /// Height at which it was opened (proposed).
-    pub opened_height: u64,
-    /// Height at which the seller accepted it.
-    #[serde(default)]
-    pub accepted_height: Option<u64>,
-    /// Height at which the escrow reported the buyer's deposit.
-    #[serde(default)]
-    pub funded_height: Option<u64>,
-    /// Height at which it was settled.
-    pub settled_height: Option<u64>,
-}
-
-impl Deal {
-    /// The deal's current terms, as a signature must state them.
-    pub fn terms(&self) -> Terms {
-        Terms {
-            price: self.price,
-            deadline: self.deadline,
-            lender: self.lender.map(|l| l.bank),
-            mortgage_amount: self.mortgage.map(|m| m.amount),
-        }
-    }
-}
-
-/// Answer to [`QueryMsg::DealByParcel`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct DealByParcelResponse {
-    /// Parcel.
-    pub parcel_id: String,
-    /// The accepted deal holding it, if any (a deal past its deadline at the latest block's
-    /// time no longer holds it).
-    pub deal_id: Option<u64>,
-}
-
-/// Response data of [`ExecuteMsg::Open`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct OpenResponse {
-    /// The new deal's id.
-    pub deal_id: u64,
-}
+/// The messages, answers, [`Terms`] and [`Status`] live in `hanok-messages` (one definition for
+/// the contract, its callers and clients); re-exported so `hanok_deal::ExecuteMsg` keeps working.
+pub use hanok_messages::deal::*;
 
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Config {
@@ -425,7 +121,7 @@ fn ensure_before_deadline(env: &Env, deal: &Deal) -> Result<(), ContractError> {
 /// longer than the registry allows.
 fn ensure_deadline_within_policy(
     env: &Env,
-    policy: &ext::Policy,
+    policy: &Policy,
     deadline: u64,
 ) -> Result<(), ContractError> {
     let ahead = deadline
@@ -485,11 +181,7 @@ fn release_expired(env: &Env, parcel_id: &str) -> Result<Option<Event>, Contract
 }
 
 /// Checks that `who` is an official of the registry's policy and still enrolled as one.
-fn ensure_policy_official(
-    cfg: &Config,
-    who: Address,
-    what: &str,
-) -> Result<ext::Policy, ContractError> {
+fn ensure_policy_official(cfg: &Config, who: Address, what: &str) -> Result<Policy, ContractError> {
     let policy = ext::policy(cfg)?;
     ensure!(
         is_current_official(cfg, &policy, who)?,
@@ -500,20 +192,12 @@ fn ensure_policy_official(
 
 /// Whether `who` is in the current policy and still enrolled as an official: the authority may
 /// have demoted an official without changing the policy, or the other way round.
-fn is_current_official(
-    cfg: &Config,
-    policy: &ext::Policy,
-    who: Address,
-) -> Result<bool, ContractError> {
-    Ok(policy.officials.contains(&who) && ext::has_role(cfg, who, "official")?)
+fn is_current_official(cfg: &Config, policy: &Policy, who: Address) -> Result<bool, ContractError> {
+    Ok(policy.officials.contains(&who) && ext::has_role(cfg, who, Role::Official)?)
 }
 
 /// The approvals that count now: by officials still in the policy and still enrolled.
-fn counted_approvals(
-    cfg: &Config,
-    policy: &ext::Policy,
-    deal: &Deal,
-) -> Result<usize, ContractError> {
+fn counted_approvals(cfg: &Config, policy: &Policy, deal: &Deal) -> Result<usize, ContractError> {
     let mut counted = 0usize;
     for a in &deal.approvals {
         if is_current_official(cfg, policy, *a)? {
@@ -523,7 +207,7 @@ fn counted_approvals(
     Ok(counted)
 }
 
-fn threshold(policy: &ext::Policy) -> usize {
+fn threshold(policy: &Policy) -> usize {
     usize::try_from(policy.threshold).unwrap_or(usize::MAX)
 }
 
@@ -708,10 +392,7 @@ struct Proposal {
 /// A broker's proposal: checked as the deal would be, but it holds nothing until the seller
 /// accepts, so a broker alone cannot lock a parcel.
 fn open(env: &Env, cfg: &Config, p: Proposal) -> Result<Response, ContractError> {
-    ensure!(
-        ext::has_role(cfg, env.sender, "broker")?,
-        "unauthorized: only an enrolled broker may open a deal"
-    );
+    ext::require_role(cfg, env.sender, Role::Broker, "open a deal")?;
     ensure!(p.seller != p.buyer, "seller and buyer must differ");
     ensure!(!p.price.is_zero(), "price must be positive");
     ensure_deadline_within_policy(env, &ext::policy(cfg)?, p.deadline)?;
@@ -721,7 +402,7 @@ fn open(env: &Env, cfg: &Config, p: Proposal) -> Result<Response, ContractError>
             "the lender's max_amount must be positive"
         );
         ensure!(
-            ext::has_role(cfg, l.bank, "bank")?,
+            ext::has_role(cfg, l.bank, Role::Bank)?,
             "lender {} is not an enrolled bank",
             l.bank
         );
@@ -813,10 +494,7 @@ fn attach_mortgage(
                 "unauthorized: only the lender deal {deal_id} names may attach its mortgage"
             ))
         })?;
-    ensure!(
-        ext::has_role(cfg, env.sender, "bank")?,
-        "unauthorized: only an enrolled bank may attach a mortgage"
-    );
+    ext::require_role(cfg, env.sender, Role::Bank, "attach a mortgage")?;
     if let Some(first) = deal.signatures.first() {
         bail!(
             "deal {deal_id} is already signed by {first}: the mortgage must be attached before \
@@ -867,9 +545,7 @@ fn sign(env: &Env, deal_id: u64, terms: Terms) -> Result<Response, ContractError
     let current = deal.terms();
     ensure!(
         terms == current,
-        "terms mismatch: the signature covers {}, but deal {deal_id} has {}",
-        terms.describe(),
-        current.describe()
+        "terms mismatch: the signature covers {terms}, but deal {deal_id} has {current}"
     );
     // A signature over other terms binds nobody to these: it is void, and its signer signs
     // again. (Terms cannot change once anyone signed today; this keeps that true if a message
@@ -911,8 +587,7 @@ fn settle(env: &Env, cfg: &Config, deal_id: u64) -> Result<Response, ContractErr
         deal.signed_terms == Some(terms)
             && deal.signatures.contains(&deal.seller)
             && deal.signatures.contains(&deal.buyer),
-        "deal {deal_id}'s signatures do not cover its terms ({}): both parties must sign them",
-        terms.describe()
+        "deal {deal_id}'s signatures do not cover its terms ({terms}): both parties must sign them"
     );
     let counted = counted_approvals(cfg, &policy, &deal)?;
     ensure!(
@@ -938,8 +613,8 @@ fn settle(env: &Env, cfg: &Config, deal_id: u64) -> Result<Response, ContractErr
         .iter()
         .filter(|e| e.active)
         .filter_map(|e| match &e.kind {
-            ext::Kind::Mortgage { holder, amount } => Some((e.rank, e.id, *holder, *amount)),
-            ext::Kind::Seizure { .. } => None,
+            EncumbranceKind::Mortgage { holder, amount } => Some((e.rank, e.id, *holder, *amount)),
+            EncumbranceKind::Seizure { .. } => None,
         })
         .collect();
     liens.sort_by_key(|l| l.0);

@@ -22,124 +22,27 @@
 #![deny(clippy::arithmetic_side_effects)]
 
 extern crate alloc;
-#[cfg(any(test, feature = "schema"))]
+#[cfg(test)]
 extern crate std;
-// schemars' derive output names `Box`, `ToOwned` and `vec!` unqualified, as in std.
-#[cfg(feature = "schema")]
-#[allow(unused_imports, reason = "used by the schemars derive output")]
-use std::{borrow::ToOwned, boxed::Box, vec};
 
 use alloc::format;
-use alloc::string::{String, ToString};
+use alloc::string::ToString;
 use alloc::vec::Vec;
+use hanok_messages::{deal, krw};
 use hanok_sdk::{
     call, ensure, entry_points, query as query_contract, to_json, Address, Amount, ContractError,
     Env, Event, Item, Map, Response,
 };
 use serde::{Deserialize, Serialize};
 
-/// Instantiate message.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct InstantiateMsg {
-    /// The KRW token contract.
-    pub token: Address,
-    /// The deal contract.
-    pub deal: Address,
-}
-
-/// Execute messages.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum ExecuteMsg {
-    /// Tokens arrived through the token contract's `send` (token contract only); `msg` must be
-    /// a [`FundMsg`].
-    Receive {
-        /// The funder.
-        from: Address,
-        /// Tokens received.
-        amount: Amount,
-        /// `{"fund": {"deal_id": n}}`.
-        msg: serde_json::Value,
-    },
-    /// Pays `amount` of the deal's deposit to `to` (deal contract only).
-    Release {
-        /// Deal.
-        deal_id: u64,
-        /// Recipient.
-        to: Address,
-        /// Positive, at most what is held.
-        amount: Amount,
-    },
-    /// Returns what remains of the deposit to the funder (deal contract only).
-    Refund {
-        /// Deal.
-        deal_id: u64,
-    },
-}
-
-/// The message a funder passes through the token's `send`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum FundMsg {
-    /// Funds this deal.
-    Fund {
-        /// Deal.
-        deal_id: u64,
-    },
-}
-
-/// Query messages.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum QueryMsg {
-    /// → [`Deposit`].
-    Deposit {
-        /// Deal.
-        deal_id: u64,
-    },
-}
-
-/// A deal's deposit.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct Deposit {
-    /// Deal.
-    pub deal_id: u64,
-    /// Who funded it (the buyer).
-    pub funder: Address,
-    /// Amount deposited.
-    pub amount: Amount,
-    /// Amount released so far.
-    pub released: Amount,
-    /// Amount refunded so far.
-    pub refunded: Amount,
-}
-
-impl Deposit {
-    /// What the escrow still holds for the deal.
-    pub fn held(&self) -> Option<Amount> {
-        self.amount
-            .checked_sub(self.released)?
-            .checked_sub(self.refunded)
-    }
-}
+/// The messages and the [`Deposit`] answer live in `hanok-messages` (one definition for the
+/// contract, its callers and clients); re-exported so `hanok_escrow::ExecuteMsg` keeps working.
+pub use hanok_messages::escrow::*;
 
 #[derive(Serialize, Deserialize)]
 struct Config {
     token: Address,
     deal: Address,
-}
-
-/// The fields of the deal contract's `deal` answer that the escrow checks.
-#[derive(Deserialize)]
-struct DealView {
-    status: String,
-    buyer: Address,
-    price: Amount,
 }
 
 const CONFIG: Item<Config> = Item::new("config");
@@ -152,8 +55,7 @@ fn load_deposit(deal_id: u64) -> Result<Deposit, ContractError> {
 }
 
 fn transfer(cfg: &Config, to: Address, amount: Amount) -> Result<(), ContractError> {
-    let msg = serde_json::json!({ "transfer": { "to": to, "amount": amount } });
-    call::<serde_json::Value>(&cfg.token, &msg)?;
+    call::<serde_json::Value>(&cfg.token, &krw::ExecuteMsg::Transfer { to, amount })?;
     Ok(())
 }
 
@@ -177,12 +79,9 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
                 format!("invalid receive msg (expected {{\"fund\": {{\"deal_id\": n}}}}): {e}")
             })?;
             ensure!(!DEPOSITS.has(&deal_id), "deal {deal_id} is already funded");
-            let deal: DealView = query_contract(
-                &cfg.deal,
-                &serde_json::json!({ "deal": { "deal_id": deal_id } }),
-            )?;
+            let deal: deal::Deal = query_contract(&cfg.deal, &deal::QueryMsg::Deal { deal_id })?;
             ensure!(
-                deal.status == "open",
+                deal.status == deal::Status::Open,
                 "deal {deal_id} is not open (status {})",
                 deal.status
             );
@@ -192,9 +91,11 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
                 "deal {deal_id} needs exactly {}, got {amount}",
                 deal.price
             );
-            let funded = serde_json::json!({
-                "funded": { "deal_id": deal_id, "funder": from, "amount": amount }
-            });
+            let funded = deal::ExecuteMsg::Funded {
+                deal_id,
+                funder: from,
+                amount,
+            };
             call::<serde_json::Value>(&cfg.deal, &funded)?;
             let deposit = Deposit {
                 deal_id,

@@ -19,131 +19,22 @@
 #![deny(clippy::arithmetic_side_effects)]
 
 extern crate alloc;
-#[cfg(any(test, feature = "schema"))]
+#[cfg(test)]
 extern crate std;
-// schemars' derive output names `Box`, `ToOwned` and `vec!` unqualified, as in std.
-#[cfg(feature = "schema")]
-#[allow(unused_imports, reason = "used by the schemars derive output")]
-use std::{borrow::ToOwned, boxed::Box, vec};
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use hanok_sdk::{
     bail, ensure, entry_points, to_json, Address, ContractError, Env, Event, Map, Response,
 };
-use serde::{Deserialize, Serialize};
 
-/// Default page size of `members`.
-pub const DEFAULT_LIMIT: u32 = 30;
-/// Largest page size of `members`.
-pub const MAX_LIMIT: u32 = 100;
+/// The messages, answers and [`Role`] live in `hanok-messages` (one definition for the contract,
+/// its callers and clients); re-exported so `hanok_identity::ExecuteMsg` keeps working.
+pub use hanok_messages::identity::*;
 
-/// A role an address may hold.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// The registry authority: enrols and revokes, sets policies.
-    Authority,
-    /// A registry official: registers parcels, records liens, approves transfers.
-    Official,
-    /// A bank: issues KRW deposit tokens, lends.
-    Bank,
-    /// A broker: opens deals.
-    Broker,
-    /// A citizen: buys and sells.
-    Citizen,
-    /// May upload code and instantiate contracts (a chain rule the node enforces; the authority
-    /// may too, without this role).
-    Deployer,
-}
-
-impl Role {
-    /// The snake_case name, as in JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Authority => "authority",
-            Role::Official => "official",
-            Role::Bank => "bank",
-            Role::Broker => "broker",
-            Role::Citizen => "citizen",
-            Role::Deployer => "deployer",
-        }
-    }
-}
-
-/// Instantiate message.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
-pub struct InstantiateMsg {
-    /// The first registry authority.
-    pub authority: Address,
-}
-
-/// Execute messages.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum ExecuteMsg {
-    /// Enrols `address` with exactly `roles` (authority only).
-    Enrol {
-        /// Who.
-        address: Address,
-        /// The new role set (non-empty; duplicates are ignored).
-        roles: Vec<Role>,
-    },
-    /// Removes every role of `address` (authority only).
-    Revoke {
-        /// Who.
-        address: Address,
-    },
-}
-
-/// Query messages.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum QueryMsg {
-    /// The roles of an address.
-    Roles {
-        /// Who.
-        address: Address,
-    },
-    /// Addresses holding a role, in address order, paged.
-    Members {
-        /// The role.
-        role: Role,
-        /// Continue after this address.
-        #[serde(default)]
-        start_after: Option<Address>,
-        /// Page size (default 30, at most 100).
-        #[serde(default)]
-        limit: Option<u32>,
-    },
-}
-
-/// Answer to [`QueryMsg::Roles`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct RolesResponse {
-    /// Who.
-    pub address: Address,
-    /// Its roles, sorted.
-    pub roles: Vec<Role>,
-    /// Whether it holds any role.
-    pub enrolled: bool,
-}
-
-/// Answer to [`QueryMsg::Members`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct MembersResponse {
-    /// Addresses holding the role.
-    pub members: Vec<Address>,
-}
-
-const ROLES: Map<Address, Vec<Role>> = Map::new("roles");
+// The node reads this map by key to admit senders (`roles_key`), so its namespace is part of
+// the interface.
+const ROLES: Map<Address, Vec<Role>> = Map::new(ROLES_NAMESPACE);
 const MEMBERS: Map<(&str, Address), bool> = Map::new("members");
 
 fn roles_of(address: Address) -> Result<Vec<Role>, ContractError> {

@@ -21,112 +21,20 @@
 #![deny(clippy::arithmetic_side_effects)]
 
 extern crate alloc;
-#[cfg(any(test, feature = "schema"))]
+#[cfg(test)]
 extern crate std;
-// schemars' derive output names `Box`, `ToOwned` and `vec!` unqualified, as in std.
-#[cfg(feature = "schema")]
-#[allow(unused_imports, reason = "used by the schemars derive output")]
-use std::{borrow::ToOwned, boxed::Box, vec};
 
-use alloc::string::{String, ToString};
+use alloc::string::ToString;
 use alloc::vec::Vec;
 use hanok_sdk::{
-    call, ensure, entry_points, query as query_contract, to_json, Address, Amount, ContractError,
-    Env, Event, Item, Map, Response,
+    call, ensure, entry_points, require_role, roles, to_json, Address, Amount, ContractError, Env,
+    Event, Item, Map, Response, Role,
 };
 use serde::{Deserialize, Serialize};
 
-/// Instantiate message.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct InstantiateMsg {
-    /// The identity contract, consulted for the bank role and enrolment.
-    pub identity: Address,
-}
-
-/// Execute messages.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum ExecuteMsg {
-    /// Issues new tokens (enrolled bank only; the recipient must be enrolled).
-    Mint {
-        /// Recipient.
-        to: Address,
-        /// Positive amount.
-        amount: Amount,
-    },
-    /// Redeems tokens from the sending bank's own balance (enrolled bank only).
-    Burn {
-        /// Positive amount.
-        amount: Amount,
-    },
-    /// Moves tokens from the sender.
-    Transfer {
-        /// Recipient.
-        to: Address,
-        /// Positive amount.
-        amount: Amount,
-    },
-    /// Moves tokens to a contract, then calls its `execute` with `{"receive": {from, amount,
-    /// msg}}`; fails as a whole if the contract fails.
-    Send {
-        /// The receiving contract.
-        contract: Address,
-        /// Positive amount.
-        amount: Amount,
-        /// Passed through to the contract as `msg`.
-        msg: serde_json::Value,
-    },
-}
-
-/// The message a contract receives from [`ExecuteMsg::Send`] (wrapped as `{"receive": ..}`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct ReceiveMsg {
-    /// Who sent the tokens.
-    pub from: Address,
-    /// How many.
-    pub amount: Amount,
-    /// The sender's message.
-    pub msg: serde_json::Value,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "snake_case")]
-enum ReceiverMsg {
-    Receive(ReceiveMsg),
-}
-
-/// Query messages.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum QueryMsg {
-    /// → [`BalanceResponse`].
-    Balance {
-        /// Whose.
-        address: Address,
-    },
-    /// → [`SupplyResponse`].
-    Supply {},
-}
-
-/// Answer to [`QueryMsg::Balance`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct BalanceResponse {
-    /// The balance.
-    pub balance: Amount,
-}
-
-/// Answer to [`QueryMsg::Supply`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct SupplyResponse {
-    /// Tokens in circulation.
-    pub total_supply: Amount,
-}
+/// The messages and answers live in `hanok-messages` (one definition for the contract, its
+/// callers and clients); re-exported so `hanok_krw::ExecuteMsg` keeps working.
+pub use hanok_messages::krw::*;
 
 #[derive(Serialize, Deserialize)]
 struct Config {
@@ -136,19 +44,6 @@ struct Config {
 const CONFIG: Item<Config> = Item::new("config");
 const SUPPLY: Item<Amount> = Item::new("supply");
 const BALANCES: Map<Address, Amount> = Map::new("balances");
-
-#[derive(Deserialize)]
-struct RolesAnswer {
-    roles: Vec<String>,
-    enrolled: bool,
-}
-
-fn roles(identity: &Address, who: Address) -> Result<RolesAnswer, ContractError> {
-    query_contract(
-        identity,
-        &serde_json::json!({ "roles": { "address": who } }),
-    )
-}
 
 fn balance(a: Address) -> Result<Amount, ContractError> {
     Ok(BALANCES.may_load(&a)?.unwrap_or(Amount::ZERO))
@@ -195,15 +90,9 @@ fn instantiate(_env: &Env, msg: InstantiateMsg) -> Result<Response, ContractErro
 
 fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
     let cfg = CONFIG.load()?;
-    let is_bank = |who| -> Result<bool, ContractError> {
-        Ok(roles(&cfg.identity, who)?.roles.iter().any(|r| r == "bank"))
-    };
     match msg {
         ExecuteMsg::Mint { to, amount } => {
-            ensure!(
-                is_bank(env.sender)?,
-                "unauthorized: only an enrolled bank may mint"
-            );
+            require_role(&cfg.identity, env.sender, Role::Bank, "mint")?;
             ensure!(!amount.is_zero(), "amount must be positive");
             ensure!(
                 roles(&cfg.identity, to)?.enrolled,
@@ -222,10 +111,7 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
             ))
         }
         ExecuteMsg::Burn { amount } => {
-            ensure!(
-                is_bank(env.sender)?,
-                "unauthorized: only an enrolled bank may burn"
-            );
+            require_role(&cfg.identity, env.sender, Role::Bank, "burn")?;
             ensure!(!amount.is_zero(), "amount must be positive");
             debit(env.sender, amount)?;
             SUPPLY.update(|s| {
@@ -289,7 +175,7 @@ mod tests {
     use super::*;
     use hanok_identity::Role;
     use hanok_sdk::{bail, mock};
-    use std::{format, vec};
+    use std::{format, string::String, vec};
 
     const IDENTITY: Address = Address([0x1d; 20]);
     const KRW: Address = Address([0x4b; 20]);

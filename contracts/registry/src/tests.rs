@@ -2,7 +2,7 @@
 
 use super::*;
 use hanok_identity::Role;
-use hanok_sdk::mock;
+use hanok_sdk::{mock, Amount};
 use std::vec;
 
 pub(crate) const IDENTITY: Address = Address([0x1d; 20]);

@@ -13,12 +13,14 @@
 //! parcel ids nobody has registered yet (proven absent), and checks balances as differences, so
 //! it can run again and again on the same node.
 
+use hanok_client::messages::deal::{self, Deal, Status};
+use hanok_client::messages::registry::{Encumbrance, EncumbranceKind, LandUse, Parcel};
+use hanok_client::messages::system::SystemContracts;
 use hanok_client::{
-    Client, ClientError, Lender, NewParcel, OpenDeal, Owner, Signer, TitleProof, VerifiedTitle,
+    Amount, Client, ClientError, Lender, NewParcel, OpenDeal, Owner, Signer, TitleProof,
+    VerifiedTitle,
 };
-use hanok_deal::{Deal, Status};
 use hanok_proto::v1;
-use hanok_registry::{Encumbrance, EncumbranceKind, Parcel, PastEncumbrancesResponse};
 use hanok_types::Address;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -159,43 +161,22 @@ impl Actors {
     }
 }
 
-/// The system contracts' addresses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct System {
-    /// Identity (enrolment and roles).
-    pub identity: Address,
-    /// The land registry.
-    pub registry: Address,
-    /// The KRW deposit token.
-    pub krw: Address,
-    /// The escrow the deal pays through.
-    pub escrow: Address,
-    /// The deal (title transfer) contract.
-    pub deal: Address,
-}
+/// The system contracts' addresses (the one definition, from `hanok-messages`).
+pub type System = SystemContracts;
 
-impl System {
-    /// Finds the system contracts by label among the contracts `authority` created
-    /// (`ListContracts`, every page).
-    ///
-    /// # Errors
-    /// [`ClosingError::Call`] if listing fails; [`ClosingError::MissingContract`].
-    pub async fn discover(client: &Client, authority: Address) -> Result<System> {
-        let all = client.all_contracts().await.step(1, "list contracts")?;
-        let get = |label: &'static str| {
-            all.iter()
-                .find(|c| c.label == label && c.creator.as_slice() == authority.0.as_slice())
-                .and_then(|c| Address::from_slice(&c.address))
-                .ok_or(ClosingError::MissingContract { label, authority })
-        };
-        Ok(System {
-            identity: get("identity")?,
-            registry: get("registry")?,
-            krw: get("krw")?,
-            escrow: get("escrow")?,
-            deal: get("deal")?,
-        })
-    }
+/// Finds the system contracts by label among the contracts `authority` created
+/// (`ListContracts`, every page).
+///
+/// # Errors
+/// [`ClosingError::Call`] if listing fails; [`ClosingError::MissingContract`].
+pub async fn discover(client: &Client, authority: Address) -> Result<System> {
+    let all = client.all_contracts().await.step(1, "list contracts")?;
+    SystemContracts::try_from_labels(|label| {
+        all.iter()
+            .find(|c| c.label == label && c.creator.as_slice() == authority.0.as_slice())
+            .and_then(|c| Address::from_slice(&c.address))
+            .ok_or(ClosingError::MissingContract { label, authority })
+    })
 }
 
 /// The figures of the sale.
@@ -269,29 +250,19 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     async fn parcel(&self, step: u8, id: &str) -> Result<Parcel> {
-        let v = self
-            .client
+        self.client
             .registry(self.sys.registry)
             .parcel(id)
             .await
-            .step(step, "read the parcel")?;
-        serde_json::from_value(v).map_err(|e| ClosingError::Check {
-            step,
-            message: format!("the registry's parcel answer does not parse: {e}"),
-        })
+            .step(step, "read the parcel")
     }
 
     async fn deal(&self, step: u8, id: u64) -> Result<Deal> {
-        let v = self
-            .client
+        self.client
             .deal(self.sys.deal)
             .deal(id)
             .await
-            .step(step, "read the deal")?;
-        serde_json::from_value(v).map_err(|e| ClosingError::Check {
-            step,
-            message: format!("the deal contract's answer does not parse: {e}"),
-        })
+            .step(step, "read the deal")
     }
 
     async fn balance(&self, step: u8, who: Address) -> Result<u128> {
@@ -364,7 +335,7 @@ impl Ctx<'_> {
                     lot_number: "대치동 123".into(),
                     address: "서울특별시 강남구 대치동 123".into(),
                     area_m2_hundredths: 8_497,
-                    land_use: "residential".into(),
+                    land_use: LandUse::Residential,
                     owners: vec![Owner {
                         owner: a.seller.address(),
                         share_bps: 10_000,
@@ -425,7 +396,7 @@ impl Ctx<'_> {
                     deadline,
                     lender: Some(Lender {
                         bank: a.bank_b.address(),
-                        max_amount: mortgage,
+                        max_amount: Amount(mortgage),
                     }),
                 },
             )
@@ -487,12 +458,14 @@ impl Ctx<'_> {
         if narrate {
             self.out.line(&format!(
                 "terms signed: price {}, deadline {}, lender {}, mortgage {}",
-                krw(terms.price),
+                krw(terms.price.0),
                 terms.deadline,
                 terms
                     .lender
                     .map_or_else(|| "none".into(), |l| l.to_string()),
-                terms.mortgage_amount.map_or_else(|| "none".into(), krw)
+                terms
+                    .mortgage_amount
+                    .map_or_else(|| "none".into(), |m| krw(m.0))
             ));
         }
         deals
@@ -604,7 +577,7 @@ pub async fn run_with(
         "chain {} at height {}, node {}",
         status.chain_id, status.height, status.node_version
     ));
-    let sys = System::discover(&client, a.authority.address()).await?;
+    let sys = discover(&client, a.authority.address()).await?;
     for (name, addr) in [
         ("identity", sys.identity),
         ("registry", sys.registry),
@@ -656,10 +629,7 @@ pub async fn run_with(
         .tx_builder(&a.broker)
         .await
         .step(7, "build the settlement")?
-        .execute(
-            sys.deal,
-            &serde_json::json!({"settle": {"deal_id": deal_id}}),
-        )
+        .execute(sys.deal, &deal::ExecuteMsg::Settle { deal_id })
         .step(7, "build the settlement")?
         .sign(&a.broker)
         .step(7, "sign the settlement")?;
@@ -753,13 +723,7 @@ pub async fn run_with(
         .registry(sys.registry)
         .past_encumbrances(&parcel_id, None, None)
         .await
-        .step(7, "read the past encumbrances")
-        .and_then(|v| {
-            serde_json::from_value::<PastEncumbrancesResponse>(v).map_err(|e| ClosingError::Check {
-                step: 7,
-                message: format!("the registry's past encumbrances do not parse: {e}"),
-            })
-        })?
+        .step(7, "read the past encumbrances")?
         .encumbrances;
     let mut lien_a_discharged = false;
     let mut mortgage_b_active = false;
@@ -893,19 +857,10 @@ pub async fn run_with(
         .verify_signed_by(a.authority.public_key())
         .step(9, "verify the proposer's signature")?;
     ensure(9, verified == verified_sig, || "two checks disagree".into())?;
-    let proven: Parcel = verified
-        .parcel
-        .clone()
-        .ok_or_else(|| ClosingError::Check {
-            step: 9,
-            message: "the proof says P is not registered".into(),
-        })
-        .and_then(|v| {
-            serde_json::from_value(v).map_err(|e| ClosingError::Check {
-                step: 9,
-                message: format!("the proven parcel does not parse: {e}"),
-            })
-        })?;
+    let proven: Parcel = verified.parcel.clone().ok_or_else(|| ClosingError::Check {
+        step: 9,
+        message: "the proof says P is not registered".into(),
+    })?;
     let proven_owner = proven.owners.first().map(|o| o.owner).unwrap_or_default();
     ensure(9, proven_owner == a.buyer.address(), || {
         format!("the proof shows owner {proven_owner}, not the buyer")

@@ -64,7 +64,7 @@ async fn the_story_closes_over_grpc_and_the_title_proof_checks() -> Result {
     // The proof: owner is the buyer, proven at a committed block; anyone can re-check the JSON.
     let buyer = hanok_closing::Actors::dev().buyer.address();
     let parcel = o.verified.parcel.as_ref().ok_or("no parcel in the proof")?;
-    assert_eq!(parcel["owners"][0]["owner"], buyer.to_string());
+    assert_eq!(parcel.owners[0].owner, buyer);
     let json = o.title.to_json()?;
     let again = TitleProof::from_json(&json)?.verify()?;
     assert_eq!(again, o.verified);

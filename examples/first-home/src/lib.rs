@@ -41,9 +41,11 @@ use std::{borrow::ToOwned, boxed::Box, vec};
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+// `require_role` asks the identity contract at execution time, so an enrolment revoked a block
+// ago is already refused.
 use hanok_sdk::{
-    bail, ensure, entry_points, query as query_contract, to_json, Address, Amount, ContractError,
-    Env, Event, Item, Map, Response,
+    bail, ensure, entry_points, require_role, to_json, Address, Amount, ContractError, Env, Event,
+    Item, Map, Response, Role,
 };
 use serde::{Deserialize, Serialize};
 
@@ -146,33 +148,6 @@ const CONFIG: Item<Config> = Item::new("config");
 const BUDGET: Item<BudgetResponse> = Item::new("budget");
 const CLAIMS: Map<&str, Claim> = Map::new("claims");
 
-/// The part of the identity contract's `roles` answer this contract reads; the other fields
-/// are ignored, so the identity contract may add fields without breaking this one.
-#[derive(Deserialize)]
-struct RolesAnswer {
-    roles: Vec<String>,
-    enrolled: bool,
-}
-
-/// Refuses unless `who` is enrolled with `role`. The check is a query to the identity contract
-/// at execution time, so an enrolment revoked a block ago is already refused.
-fn require_role(
-    identity: &Address,
-    who: Address,
-    role: &str,
-    action: &str,
-) -> Result<(), ContractError> {
-    let answer: RolesAnswer = query_contract(
-        identity,
-        &serde_json::json!({ "roles": { "address": who } }),
-    )?;
-    ensure!(
-        answer.enrolled && answer.roles.iter().any(|r| r == role),
-        "unauthorized: only an enrolled {role} may {action}"
-    );
-    Ok(())
-}
-
 /// Checks that `hash` looks like a SHA-256 digest in lowercase hex.
 ///
 /// Lowercase only, rather than normalising the case, because two spellings of one digest would
@@ -236,7 +211,7 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
             person_hash,
             parcel_id,
         } => {
-            require_role(&cfg.identity, env.sender, "bank", "file a claim")?;
+            require_role(&cfg.identity, env.sender, Role::Bank, "file a claim")?;
             check_person_hash(&person_hash)?;
             ensure!(
                 !parcel_id.is_empty() && parcel_id.len() <= MAX_PARCEL_ID_LEN,
@@ -275,7 +250,7 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
             ))
         }
         ExecuteMsg::Revoke { person_hash } => {
-            require_role(&cfg.identity, env.sender, "official", "revoke a claim")?;
+            require_role(&cfg.identity, env.sender, Role::Official, "revoke a claim")?;
             check_person_hash(&person_hash)?;
             let Some(mut claim) = CLAIMS.may_load(&person_hash.as_str())? else {
                 bail!("no claim for this person_hash");

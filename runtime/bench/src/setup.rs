@@ -3,10 +3,12 @@
 //! gas measurement by dry run, contract addresses and code hashes, parallel pre-signing.
 
 use crate::error::BenchError;
-use hanok_client::{Client, SignedTx, Signer, TxBuilder};
+use hanok_client::messages::identity;
+use hanok_client::{Client, Role, SignedTx, Signer, TxBuilder};
 use hanok_node::dev::{DevKeys, SystemContracts};
 use hanok_proto::v1;
 use hanok_types::{Address, Hash, SecretKey};
+use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -23,6 +25,12 @@ const SETUP_IN_FLIGHT: usize = 32;
 
 /// Gas limit used to measure a transaction's gas by dry run or warm-up.
 pub(crate) const PROBE_GAS: u64 = hanok_client::DEFAULT_GAS_LIMIT;
+
+/// A contract message as JSON. The system contracts' messages are plain data (strings,
+/// numbers, addresses, no maps), which always serialise.
+pub(crate) fn json(msg: &impl Serialize) -> Value {
+    serde_json::to_value(msg).expect("a system contract message serialises")
+}
 
 /// One call of a setup transaction.
 #[derive(Debug, Clone)]
@@ -176,13 +184,16 @@ impl Ctx {
     }
 
     /// Enrols `accounts` (address, roles) as the dev authority, 64 per transaction.
-    pub async fn enrol(&self, accounts: &[(Address, &str)]) -> Result<(), BenchError> {
+    pub async fn enrol(&self, accounts: &[(Address, Role)]) -> Result<(), BenchError> {
         let calls = accounts
             .iter()
-            .map(|(a, role)| {
+            .map(|&(address, role)| {
                 SetupCall::Execute(
                     self.sys.identity,
-                    serde_json::json!({"enrol": {"address": a, "roles": [role]}}),
+                    json(&identity::ExecuteMsg::Enrol {
+                        address,
+                        roles: vec![role],
+                    }),
                 )
             })
             .collect();

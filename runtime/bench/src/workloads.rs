@@ -2,10 +2,15 @@
 //! run (or a warm-up closing), and every measured transaction signed before the clock starts.
 
 use crate::error::BenchError;
-use crate::setup::{contract_address, gas_limit_for, sign_all, Ctx, SetupCall, ToSign, PROBE_GAS};
-use hanok_client::{SignedTx, Signer};
+use crate::setup::{
+    contract_address, gas_limit_for, json, sign_all, Ctx, SetupCall, ToSign, PROBE_GAS,
+};
+use hanok_client::messages::registry::{self, LandUse, Owner};
+use hanok_client::messages::{deal, escrow, krw};
+use hanok_client::{Amount, Role, SignedTx, Signer};
 use hanok_types::Address;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -95,19 +100,36 @@ fn per_sender(total: f64, senders: usize) -> usize {
     ((total / senders as f64).ceil() as usize).max(2)
 }
 
-fn register_msg(parcel_id: &str, owner: Address) -> Value {
-    json!({"register_parcel": {
-        "parcel_id": parcel_id,
-        "lot_number": "대치동 123",
-        "address": "서울특별시 강남구 대치동 123",
-        "area_m2_hundredths": 8_497,
-        "land_use": "residential",
-        "owners": [{"owner": owner, "share_bps": 10_000}],
-    }})
+fn register_msg(parcel_id: &str, owner: Address) -> registry::ExecuteMsg {
+    registry::ExecuteMsg::RegisterParcel {
+        parcel_id: parcel_id.to_string(),
+        lot_number: "대치동 123".into(),
+        address: "서울특별시 강남구 대치동 123".into(),
+        area_m2_hundredths: 8_497,
+        land_use: LandUse::Residential,
+        owners: vec![Owner {
+            owner,
+            share_bps: registry::FULL_SHARE_BPS,
+        }],
+    }
 }
 
-fn bytes(v: &Value) -> Vec<u8> {
-    v.to_string().into_bytes()
+/// A registry instance's instantiate message: the system identity, `deal` allowed to move
+/// titles, and a policy of 2 of `officials`.
+fn registry_init(identity: Address, deal: Address, officials: Vec<Address>) -> Value {
+    json(&registry::InstantiateMsg {
+        identity,
+        deal,
+        policy: registry::Policy {
+            threshold: 2,
+            officials,
+            max_deal_secs: registry::DEFAULT_MAX_DEAL_SECS,
+        },
+    })
+}
+
+fn bytes(msg: &impl Serialize) -> Vec<u8> {
+    json(msg).to_string().into_bytes()
 }
 
 /// `transfer`: `operators` registry instances (label `bench-registry-<run>-<i>`) from the
@@ -122,9 +144,10 @@ pub(crate) async fn transfer(
     let ops: Vec<Signer> = (0..operators).map(|i| ctx.account("operator", i)).collect();
     let (owner_a, owner_b) = (ctx.account("owner", 0), ctx.account("owner", 1));
     ctx.say(&format!("enrolling {} operators and 2 owners", ops.len()));
-    let mut enrol: Vec<(Address, &str)> = ops.iter().map(|s| (s.address(), "citizen")).collect();
-    enrol.push((owner_a.address(), "citizen"));
-    enrol.push((owner_b.address(), "citizen"));
+    let mut enrol: Vec<(Address, Role)> =
+        ops.iter().map(|s| (s.address(), Role::Citizen)).collect();
+    enrol.push((owner_a.address(), Role::Citizen));
+    enrol.push((owner_b.address(), Role::Citizen));
     ctx.enrol(&enrol).await?;
 
     ctx.say(&format!(
@@ -142,11 +165,7 @@ pub(crate) async fn transfer(
             SetupCall::Instantiate(
                 code,
                 format!("bench-registry-{}-{i}", ctx.run),
-                json!({
-                    "identity": ctx.sys.identity,
-                    "deal": op.address(),
-                    "policy": {"threshold": 2, "officials": officials},
-                }),
+                registry_init(ctx.sys.identity, op.address(), officials.clone()),
             )
         })
         .collect();
@@ -179,7 +198,7 @@ pub(crate) async fn transfer(
                 .map(move |p| (*r, p))
                 .collect::<Vec<_>>()
         })
-        .map(|(r, p)| SetupCall::Execute(r, register_msg(&parcel(p), owner_a.address())))
+        .map(|(r, p)| SetupCall::Execute(r, json(&register_msg(&parcel(p), owner_a.address()))))
         .collect();
     ctx.batch(&ctx.dev("official-1")?, calls, 32).await?;
 
@@ -190,7 +209,10 @@ pub(crate) async fn transfer(
         } else {
             owner_a.address()
         };
-        bytes(&json!({"transfer_title": {"parcel_id": parcel(j % PARCELS_PER_REGISTRY), "to": to}}))
+        bytes(&registry::ExecuteMsg::TransferTitle {
+            parcel_id: parcel(j % PARCELS_PER_REGISTRY),
+            to,
+        })
     };
     let probe = ctx
         .builder(0, PROBE_GAS)
@@ -231,7 +253,10 @@ pub(crate) async fn token(
 ) -> Result<(Plan, usize), BenchError> {
     let accounts: Vec<Signer> = (0..senders).map(|i| ctx.account("holder", i)).collect();
     ctx.say(&format!("enrolling {senders} accounts"));
-    let enrol: Vec<(Address, &str)> = accounts.iter().map(|s| (s.address(), "citizen")).collect();
+    let enrol: Vec<(Address, Role)> = accounts
+        .iter()
+        .map(|s| (s.address(), Role::Citizen))
+        .collect();
     ctx.enrol(&enrol).await?;
     let n = per_sender(total, senders);
     ctx.say(&format!("bank-b mints KRW to {senders} accounts"));
@@ -240,7 +265,10 @@ pub(crate) async fn token(
         .map(|a| {
             SetupCall::Execute(
                 ctx.sys.krw,
-                json!({"mint": {"to": a.address(), "amount": (n as u128 * 10).to_string()}}),
+                json(&krw::ExecuteMsg::Mint {
+                    to: a.address(),
+                    amount: Amount(n as u128 * 10),
+                }),
             )
         })
         .collect();
@@ -248,7 +276,12 @@ pub(crate) async fn token(
     let to: Vec<Address> = (0..senders)
         .map(|i| accounts[(i + 1) % senders].address())
         .collect();
-    let msg = |i: usize| bytes(&json!({"transfer": {"to": to[i], "amount": "1"}}));
+    let msg = |i: usize| {
+        bytes(&krw::ExecuteMsg::Transfer {
+            to: to[i],
+            amount: Amount(1),
+        })
+    };
     let probe = ctx
         .builder(0, PROBE_GAS)
         .execute_raw(ctx.sys.krw, msg(0))
@@ -279,19 +312,23 @@ pub(crate) async fn token(
 /// `query`: `parcels` parcels registered in the system registry; `parcel` queries in turn.
 pub(crate) async fn query(ctx: &Ctx, parcels: usize) -> Result<(Plan, usize), BenchError> {
     let owner = ctx.account("owner", 0);
-    ctx.enrol(&[(owner.address(), "citizen")]).await?;
+    ctx.enrol(&[(owner.address(), Role::Citizen)]).await?;
     ctx.say(&format!("registering {parcels} parcels"));
     let ids: Vec<String> = (0..parcels)
         .map(|i| format!("bench-{}-q{i}", ctx.run))
         .collect();
     let calls = ids
         .iter()
-        .map(|id| SetupCall::Execute(ctx.sys.registry, register_msg(id, owner.address())))
+        .map(|id| SetupCall::Execute(ctx.sys.registry, json(&register_msg(id, owner.address()))))
         .collect();
     ctx.batch(&ctx.dev("official-1")?, calls, 32).await?;
     let msgs = ids
         .iter()
-        .map(|id| bytes(&json!({"parcel": {"parcel_id": id}})))
+        .map(|id| {
+            bytes(&registry::QueryMsg::Parcel {
+                parcel_id: id.clone(),
+            })
+        })
         .collect();
     Ok((
         Plan::Query {
@@ -303,14 +340,14 @@ pub(crate) async fn query(ctx: &Ctx, parcels: usize) -> Result<(Plan, usize), Be
 }
 
 /// A lane's accounts, in this order.
-const LANE_ROLES: [(&str, &str); 7] = [
-    ("official-a", "official"),
-    ("official-b", "official"),
-    ("broker", "broker"),
-    ("seller", "citizen"),
-    ("buyer", "citizen"),
-    ("bank-a", "bank"),
-    ("bank-b", "bank"),
+const LANE_ROLES: [(&str, Role); 7] = [
+    ("official-a", Role::Official),
+    ("official-b", Role::Official),
+    ("broker", Role::Broker),
+    ("seller", Role::Citizen),
+    ("buyer", Role::Citizen),
+    ("bank-a", Role::Bank),
+    ("bank-b", Role::Bank),
 ];
 const OFF_A: usize = 0;
 const OFF_B: usize = 1;
@@ -345,9 +382,13 @@ fn closing_steps(
     let a = |i: usize| lane.accounts[i].address();
     let parcel = format!("{}-{l}-{k}", ctx.run);
     let deal_id = k64 + 1;
-    let amount = |v: u128| v.to_string();
-    let terms = json!({"price": amount(PRICE), "deadline": deadline, "lender": a(BANK_B),
-        "mortgage_amount": amount(MORTGAGE)});
+    let terms = deal::Terms {
+        price: Amount(PRICE),
+        deadline,
+        lender: Some(a(BANK_B)),
+        mortgage_amount: Some(Amount(MORTGAGE)),
+    };
+    let sign = deal::ExecuteMsg::Sign { deal_id, terms };
     vec![
         // Stage 0: the official registers the parcel to the seller; bank B mints the price.
         (
@@ -362,7 +403,10 @@ fn closing_steps(
             BANK_B,
             2 * k64,
             ctx.sys.krw,
-            bytes(&json!({"mint": {"to": a(BUYER), "amount": amount(PRICE)}})),
+            bytes(&krw::ExecuteMsg::Mint {
+                to: a(BUYER),
+                amount: Amount(PRICE),
+            }),
         ),
         // Stage 1: bank A's lien is recorded; the broker opens the deal.
         (
@@ -370,20 +414,28 @@ fn closing_steps(
             OFF_A,
             3 * k64 + 1,
             lane.registry,
-            bytes(
-                &json!({"record_lien": {"parcel_id": parcel, "holder": a(BANK_A), "amount": amount(LIEN)}}),
-            ),
+            bytes(&registry::ExecuteMsg::RecordLien {
+                parcel_id: parcel.clone(),
+                holder: a(BANK_A),
+                amount: Amount(LIEN),
+            }),
         ),
         (
             1,
             BROKER,
             2 * k64,
             lane.deal,
-            bytes(
-                &json!({"open": {"parcel_id": parcel, "seller": a(SELLER), "buyer": a(BUYER),
-                "price": amount(PRICE), "deadline": deadline,
-                "lender": {"bank": a(BANK_B), "max_amount": amount(MORTGAGE)}}}),
-            ),
+            bytes(&deal::ExecuteMsg::Open {
+                parcel_id: parcel.clone(),
+                seller: a(SELLER),
+                buyer: a(BUYER),
+                price: Amount(PRICE),
+                deadline,
+                lender: Some(deal::Lender {
+                    bank: a(BANK_B),
+                    max_amount: Amount(MORTGAGE),
+                }),
+            }),
         ),
         // Stage 2: the seller accepts; bank B, the lender the terms name, attaches the new
         // mortgage (allowed on a proposal, so both go in one stage).
@@ -392,14 +444,17 @@ fn closing_steps(
             SELLER,
             2 * k64,
             lane.deal,
-            bytes(&json!({"accept": {"deal_id": deal_id}})),
+            bytes(&deal::ExecuteMsg::Accept { deal_id }),
         ),
         (
             2,
             BANK_B,
             2 * k64 + 1,
             lane.deal,
-            bytes(&json!({"attach_mortgage": {"deal_id": deal_id, "amount": amount(MORTGAGE)}})),
+            bytes(&deal::ExecuteMsg::AttachMortgage {
+                deal_id,
+                amount: Amount(MORTGAGE),
+            }),
         ),
         // Stage 3: the buyer funds the escrow (the deal must be accepted first).
         (
@@ -407,40 +462,29 @@ fn closing_steps(
             BUYER,
             2 * k64,
             ctx.sys.krw,
-            bytes(
-                &json!({"send": {"contract": lane.escrow, "amount": amount(PRICE),
-                "msg": {"fund": {"deal_id": deal_id}}}}),
-            ),
+            bytes(&krw::ExecuteMsg::Send {
+                contract: lane.escrow,
+                amount: Amount(PRICE),
+                msg: json(&escrow::FundMsg::Fund { deal_id }),
+            }),
         ),
         // Stage 4: seller and buyer sign the terms.
-        (
-            4,
-            SELLER,
-            2 * k64 + 1,
-            lane.deal,
-            bytes(&json!({"sign": {"deal_id": deal_id, "terms": terms}})),
-        ),
-        (
-            4,
-            BUYER,
-            2 * k64 + 1,
-            lane.deal,
-            bytes(&json!({"sign": {"deal_id": deal_id, "terms": terms}})),
-        ),
+        (4, SELLER, 2 * k64 + 1, lane.deal, bytes(&sign)),
+        (4, BUYER, 2 * k64 + 1, lane.deal, bytes(&sign)),
         // Stage 5: two officials approve (the lane registry's policy is 2 of these 2).
         (
             5,
             OFF_A,
             3 * k64 + 2,
             lane.deal,
-            bytes(&json!({"approve": {"deal_id": deal_id}})),
+            bytes(&deal::ExecuteMsg::Approve { deal_id }),
         ),
         (
             5,
             OFF_B,
             k64,
             lane.deal,
-            bytes(&json!({"approve": {"deal_id": deal_id}})),
+            bytes(&deal::ExecuteMsg::Approve { deal_id }),
         ),
         // Stage 6: the broker settles, one atomic transaction.
         (
@@ -448,7 +492,7 @@ fn closing_steps(
             BROKER,
             2 * k64 + 1,
             lane.deal,
-            bytes(&json!({"settle": {"deal_id": deal_id}})),
+            bytes(&deal::ExecuteMsg::Settle { deal_id }),
         ),
     ]
 }
@@ -510,7 +554,7 @@ pub(crate) async fn closing(
         setups.len() * LANE_ROLES.len(),
         setups.len() * 3
     ));
-    let enrol: Vec<(Address, &str)> = setups
+    let enrol: Vec<(Address, Role)> = setups
         .iter()
         .flat_map(|s| {
             s.accounts
@@ -527,19 +571,25 @@ pub(crate) async fn closing(
         calls.push(SetupCall::Instantiate(
             codes.0,
             label("registry"),
-            json!({"identity": ctx.sys.identity, "deal": s.deal,
-                   "policy": {"threshold": 2, "officials": officials_of(&s.accounts)}}),
+            registry_init(ctx.sys.identity, s.deal, officials_of(&s.accounts)),
         ));
         calls.push(SetupCall::Instantiate(
             codes.1,
             label("escrow"),
-            json!({"token": ctx.sys.krw, "deal": s.deal}),
+            json(&escrow::InstantiateMsg {
+                token: ctx.sys.krw,
+                deal: s.deal,
+            }),
         ));
         calls.push(SetupCall::Instantiate(
             codes.2,
             label("deal"),
-            json!({"identity": ctx.sys.identity, "registry": s.registry,
-                   "escrow": s.escrow, "token": ctx.sys.krw}),
+            json(&deal::InstantiateMsg {
+                identity: ctx.sys.identity,
+                registry: s.registry,
+                escrow: s.escrow,
+                token: ctx.sys.krw,
+            }),
         ));
         expected.extend([s.registry, s.escrow, s.deal]);
     }

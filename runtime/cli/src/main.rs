@@ -402,10 +402,8 @@ fn node(
         if dev {
             println!("dev keys (DEV ONLY — never use on a real network):");
             for a in hanok_node::dev::DevKeys::new().all() {
-                println!(
-                    "  {:<10} {} {} roles={:?}",
-                    a.name, a.address, a.did, a.roles
-                );
+                let roles: Vec<&str> = a.roles.iter().map(|r| r.as_str()).collect();
+                println!("  {:<10} {} {} roles={roles:?}", a.name, a.address, a.did);
             }
         } else {
             println!("signing blocks as {proposer}");

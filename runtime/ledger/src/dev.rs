@@ -3,9 +3,11 @@
 
 use crate::genesis::NodeGenesis;
 use hanok_chain::{ChainConfig, Genesis, GenesisContract};
+use hanok_messages::identity::Role;
+use hanok_messages::{deal, escrow, identity, krw, registry, system};
 use hanok_proto::v1;
 use hanok_types::{sign_body, Address, SecretKey};
-use serde_json::{json, Value};
+use serde::Serialize;
 
 /// The dev chain's id.
 pub const DEV_CHAIN_ID: &str = "hanok-dev-1";
@@ -23,7 +25,7 @@ pub struct DevAccount {
     /// Its name, e.g. `official-1`.
     pub name: &'static str,
     /// Roles it is enrolled with at genesis.
-    pub roles: &'static [&'static str],
+    pub roles: &'static [Role],
     /// Its secret key (derived from the fixed seed `hanok-dev/<name>`; never use on a real chain).
     pub key: SecretKey,
     /// Its address.
@@ -39,16 +41,16 @@ pub struct DevKeys {
     accounts: Vec<DevAccount>,
 }
 
-const ACTORS: &[(&str, &[&str])] = &[
-    ("authority", &["authority"]),
-    ("official-1", &["official"]),
-    ("official-2", &["official"]),
-    ("official-3", &["official"]),
-    ("bank-a", &["bank"]),
-    ("bank-b", &["bank"]),
-    ("broker", &["broker"]),
-    ("seller", &["citizen"]),
-    ("buyer", &["citizen"]),
+const ACTORS: &[(&str, &[Role])] = &[
+    ("authority", &[Role::Authority]),
+    ("official-1", &[Role::Official]),
+    ("official-2", &[Role::Official]),
+    ("official-3", &[Role::Official]),
+    ("bank-a", &[Role::Bank]),
+    ("bank-b", &[Role::Bank]),
+    ("broker", &[Role::Broker]),
+    ("seller", &[Role::Citizen]),
+    ("buyer", &[Role::Citizen]),
 ];
 
 impl DevKeys {
@@ -99,41 +101,27 @@ impl Default for DevKeys {
 
 pub use crate::genesis::roles_key;
 
-/// The system contracts' addresses on a chain whose authority is `authority`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SystemContracts {
-    /// Identity and roles.
-    pub identity: Address,
-    /// Land registry.
-    pub registry: Address,
-    /// KRW deposit token.
-    pub krw: Address,
-    /// Escrow.
-    pub escrow: Address,
-    /// Deals (title transfer).
-    pub deal: Address,
-}
+/// The system contracts' addresses (`SystemContracts::of(authority)`), defined once with their
+/// interfaces in `hanok-messages`.
+pub use hanok_messages::system::SystemContracts;
 
-impl SystemContracts {
-    /// Addresses are `contract_address(authority, label)`.
-    pub fn of(authority: &Address) -> SystemContracts {
-        let a = |label: &str| hanok_vm::contract_address(authority, label);
-        SystemContracts {
-            identity: a("identity"),
-            registry: a("registry"),
-            krw: a("krw"),
-            escrow: a("escrow"),
-            deal: a("deal"),
-        }
-    }
-}
-
-fn contract(label: &str, wasm: &[u8], msg: &Value) -> GenesisContract {
+fn contract(label: &str, wasm: &[u8], msg: &impl Serialize) -> GenesisContract {
     GenesisContract {
         label: label.to_string(),
         wasm: wasm.to_vec(),
-        msg: msg.to_string().into_bytes(),
+        msg: json(msg),
     }
+}
+
+/// A message's JSON, in the form a genesis file gives it (through `serde_json::Value`, whose
+/// objects sort their keys), so the dev genesis written as a file has the same hash. The system
+/// contracts' messages are plain data (strings, numbers, addresses, no maps), which always
+/// serialise.
+fn json(msg: &impl Serialize) -> Vec<u8> {
+    serde_json::to_value(msg)
+        .expect("a system contract message serialises")
+        .to_string()
+        .into_bytes()
 }
 
 /// The dev genesis: the five system contracts wired as in `tests/src/lib.rs`, the registry's
@@ -160,38 +148,47 @@ pub fn dev_genesis() -> NodeGenesis {
         authority: authority.public_key(),
         contracts: vec![
             contract(
-                "identity",
+                system::IDENTITY,
                 hanok_contracts::IDENTITY,
-                &json!({ "authority": auth }),
+                &identity::InstantiateMsg { authority: auth },
             ),
             contract(
-                "registry",
+                system::REGISTRY,
                 hanok_contracts::REGISTRY,
-                &json!({
-                    "identity": sys.identity,
-                    "deal": sys.deal,
-                    "policy": {"threshold": 2, "officials": officials},
-                }),
+                &registry::InstantiateMsg {
+                    identity: sys.identity,
+                    deal: sys.deal,
+                    policy: registry::Policy {
+                        threshold: 2,
+                        officials: officials.to_vec(),
+                        max_deal_secs: registry::DEFAULT_MAX_DEAL_SECS,
+                    },
+                },
             ),
             contract(
-                "krw",
+                system::KRW,
                 hanok_contracts::KRW,
-                &json!({ "identity": sys.identity }),
+                &krw::InstantiateMsg {
+                    identity: sys.identity,
+                },
             ),
             contract(
-                "escrow",
+                system::ESCROW,
                 hanok_contracts::ESCROW,
-                &json!({ "token": sys.krw, "deal": sys.deal }),
+                &escrow::InstantiateMsg {
+                    token: sys.krw,
+                    deal: sys.deal,
+                },
             ),
             contract(
-                "deal",
+                system::DEAL,
                 hanok_contracts::DEAL,
-                &json!({
-                    "identity": sys.identity,
-                    "registry": sys.registry,
-                    "escrow": sys.escrow,
-                    "token": sys.krw,
-                }),
+                &deal::InstantiateMsg {
+                    identity: sys.identity,
+                    registry: sys.registry,
+                    escrow: sys.escrow,
+                    token: sys.krw,
+                },
             ),
         ],
     };
@@ -202,9 +199,10 @@ pub fn dev_genesis() -> NodeGenesis {
         .map(|a| v1::Call {
             kind: Some(v1::call::Kind::Execute(v1::Execute {
                 contract: sys.identity.0.to_vec(),
-                msg: json!({"enrol": {"address": a.address, "roles": a.roles}})
-                    .to_string()
-                    .into_bytes(),
+                msg: json(&identity::ExecuteMsg::Enrol {
+                    address: a.address,
+                    roles: a.roles.to_vec(),
+                }),
             })),
         })
         .collect();

@@ -12,10 +12,6 @@ use hanok_vm::{Backend, StorageError};
 use std::path::Path;
 use std::sync::Arc;
 
-/// Namespace of the identity contract's role map (`Map<Address, Vec<Role>>::new("roles")`):
-/// its keys are `u16 BE 5 | "roles" | 20-byte address` (see `docs/storage.md`).
-const ROLES_NAMESPACE: &str = "roles";
-
 /// The roles that may upload code and instantiate contracts. The authority may by default, so a
 /// chain can deploy from its first block; it grants `deployer` to anyone else.
 pub const DEPLOY_ROLES: &[&str] = &["authority", "deployer"];
@@ -98,12 +94,10 @@ fn holds_deploy_role(value: &[u8]) -> bool {
         .is_ok_and(|roles| roles.iter().any(|r| DEPLOY_ROLES.contains(&r.as_str())))
 }
 
-/// The key, inside the identity contract's storage, under which it stores `address`'s roles.
-pub fn roles_key(address: &Address) -> Vec<u8> {
-    hanok_types::layout::MapKey::new(ROLES_NAMESPACE)
-        .address(address)
-        .into_bytes()
-}
+/// The key, inside the identity contract's storage, under which it stores `address`'s roles
+/// (`u16 BE 5 | "roles" | 20-byte address`, see `docs/storage.md`); defined with the identity
+/// contract's interface in `hanok-messages`.
+pub use hanok_messages::identity::roles_key;
 
 /// Reads a secret key file: 64 hex digits (optionally `0x`), surrounding whitespace ignored.
 /// On unix, as ssh does, a file that group or others may access is refused.

@@ -3,7 +3,10 @@
 
 use crate::error::{LedgerError, Result};
 use crate::ledger::{CommittedBlock, Ledger};
-use hanok_chain::{execute_block, execute_calls, header_hash, Chain, Receipt, TxContext};
+use hanok_chain::{
+    execute_block, execute_calls, header_hash, Chain, ChainError, Receipt, TxContext,
+};
+use hanok_messages::identity;
 use hanok_proto::v1;
 use hanok_types::{tx_hash, Address, CheckedTx, Hash, UnsignedBody};
 use hanok_vm::{layout, BlockEnv, ContractInfo, WriteSet};
@@ -32,8 +35,8 @@ pub struct Account {
     pub next_nonce: u64,
     /// Its `did:key`, when its public key is known (it sent a transaction, or is the authority).
     pub did: Option<String>,
-    /// Its roles in the identity contract (empty when not enrolled or without one).
-    pub roles: Vec<String>,
+    /// Its roles in the identity contract, sorted (empty when not enrolled or without one).
+    pub roles: Vec<identity::Role>,
     /// Whether the identity contract has it enrolled.
     pub enrolled: bool,
 }
@@ -63,15 +66,6 @@ pub const MAX_BLOCKS_PER_READ: u64 = 64;
 
 /// Most contracts one [`Ledger::contracts`] page holds.
 pub const MAX_CONTRACTS_PER_PAGE: usize = 1000;
-
-/// The identity contract's answer to `{"roles": {"address": ..}}`.
-#[derive(Debug, Default, serde::Deserialize)]
-struct RolesAnswer {
-    #[serde(default)]
-    roles: Vec<String>,
-    #[serde(default)]
-    enrolled: bool,
-}
 
 /// The environment of the next block, for a dry run at `now` (never before the last block).
 fn next_env(c: &Chain, now: u64) -> BlockEnv {
@@ -201,22 +195,25 @@ impl Ledger {
         let (next_nonce, roles) = self.with_chain(|c| {
             let nonce = c.next_nonce(&address)?;
             let roles = match identity {
-                None => RolesAnswer::default(),
+                None => None,
                 Some(id) => {
-                    let msg = serde_json::json!({"roles": {"address": address}}).to_string();
-                    let data = c.query(id, msg.as_bytes(), gas_limit).map_err(|error| {
-                        LedgerError::Call {
+                    let msg = serde_json::to_vec(&identity::QueryMsg::Roles { address })
+                        .map_err(|e| LedgerError::Chain(ChainError::Corrupt(e.to_string())))?;
+                    let data = c
+                        .query(id, &msg, gas_limit)
+                        .map_err(|error| LedgerError::Call {
                             error,
                             contract: id,
                             gas_limit,
-                        }
-                    })?;
-                    serde_json::from_slice(&data).map_err(|e| {
-                        LedgerError::Chain(hanok_chain::ChainError::Corrupt(format!(
-                            "the identity contract {id} answered a roles query with \
-                             unexpected JSON: {e}"
-                        )))
-                    })?
+                        })?;
+                    let answer: identity::RolesResponse =
+                        serde_json::from_slice(&data).map_err(|e| {
+                            LedgerError::Chain(ChainError::Corrupt(format!(
+                                "the identity contract {id} answered a roles query with \
+                                 unexpected JSON: {e}"
+                            )))
+                        })?;
+                    Some(answer)
                 }
             };
             Ok((nonce, roles))
@@ -225,8 +222,8 @@ impl Ledger {
             address,
             next_nonce,
             did: self.known_key(&address).map(|k| k.did()),
-            roles: roles.roles,
-            enrolled: roles.enrolled,
+            enrolled: roles.as_ref().is_some_and(|r| r.enrolled),
+            roles: roles.map_or_else(Vec::new, |r| r.roles),
         })
     }
 

@@ -415,7 +415,11 @@ impl contracts_server::Contracts for Api {
             address: account.address.0.to_vec(),
             next_nonce: account.next_nonce,
             did: account.did.unwrap_or_default(),
-            roles: account.roles,
+            roles: account
+                .roles
+                .iter()
+                .map(|r| r.as_str().to_string())
+                .collect(),
             enrolled: account.enrolled,
         }))
     }

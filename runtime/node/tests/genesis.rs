@@ -2,7 +2,7 @@
 //! client SDK; restarts; another genesis on the same data dir; malformed files.
 
 use anyhow::{bail, Context, Result};
-use hanok_client::{Client, ClientError, NewParcel, Owner, Signer};
+use hanok_client::{Client, ClientError, NewParcel, Owner, Role, Signer};
 use hanok_ledger::LedgerError;
 use hanok_node::genesis_file::{load_node_genesis, GenesisFile};
 use hanok_node::{start, Error, NodeConfig, NodeHandle};
@@ -100,7 +100,7 @@ fn parcel(id: &str, owner: Address) -> NewParcel {
         lot_number: "대치동 123".into(),
         address: "서울특별시 강남구 대치동 123".into(),
         area_m2_hundredths: 8_497,
-        land_use: "residential".into(),
+        land_use: hanok_client::LandUse::Residential,
         owners: vec![Owner {
             owner,
             share_bps: 10_000,
@@ -148,7 +148,7 @@ async fn a_node_runs_from_a_genesis_file() -> Result<()> {
     // The authority (enrolled by the identity contract's instantiation) enrols the official.
     client
         .identity(identity)
-        .enrol(&authority, official.address(), &["official"])
+        .enrol(&authority, official.address(), &[Role::Official])
         .await
         .context("enrolling the official")?;
     client
@@ -157,14 +157,14 @@ async fn a_node_runs_from_a_genesis_file() -> Result<()> {
         .await
         .context("registering a parcel")?;
     let p = client.registry(registry).parcel("G-1").await?;
-    assert_eq!(p["parcel_id"], "G-1", "{p}");
-    assert_eq!(p["owners"][0]["owner"], json!(owner), "{p}");
+    assert_eq!(p.parcel_id, "G-1", "{p:?}");
+    assert_eq!(p.owners[0].owner, owner, "{p:?}");
 
     // A key nobody enrolled is still refused.
     let stranger = Signer::new(SecretKey::from_seed(b"genesis-test/runs/stranger"));
     let refused = client
         .identity(identity)
-        .enrol(&stranger, stranger.address(), &["official"])
+        .enrol(&stranger, stranger.address(), &[Role::Official])
         .await;
     expect_status(refused, tonic::Code::PermissionDenied)?;
 
@@ -176,7 +176,7 @@ async fn a_node_runs_from_a_genesis_file() -> Result<()> {
     let (node, client) = boot(&config).await?;
     assert!(client.status().await?.height >= height);
     let p = client.registry(registry).parcel("G-1").await?;
-    assert_eq!(p["parcel_id"], "G-1", "{p}");
+    assert_eq!(p.parcel_id, "G-1", "{p:?}");
     client
         .registry(registry)
         .register_parcel(&official, &parcel("G-2", owner))
@@ -398,7 +398,7 @@ fn the_dev_genesis_state_root_is_pinned() -> Result<()> {
     let vm = hanok_vm::Vm::new(hanok_vm::VmConfig::default())?;
     let (chain, _) = hanok_chain::Chain::open(dir.path(), dev.genesis, vm, dev.chain)?;
     assert_eq!(chain.height(), 0);
-    expect_test::expect!["6c78f71021b4e390a4e0ab334d7e9a75c9df79b9d359ad97a1b4f44a1ab5c87f"]
+    expect_test::expect!["ad36f174823b38cc09cc33c1d6f01f0c93307518bac7261f770184c4280c6bf0"]
         .assert_eq(&chain.state_root().to_hex());
     Ok(())
 }

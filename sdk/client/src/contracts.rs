@@ -1,46 +1,31 @@
-//! Typed clients of the five system contracts: thin JSON wrappers with the message shapes of
-//! `docs/contracts.md`. Answers are `serde_json::Value` unless a number is all a caller needs.
+//! Typed clients of the five system contracts. Requests are the contracts' own message types
+//! and answers decode into their answer types, all from `hanok-messages` (re-exported as
+//! [`crate::messages`]), so the JSON is the one `docs/contracts.md` describes and nothing here
+//! restates it.
 
 use crate::client::{call_result, Client};
 use crate::error::{ClientError, Result};
 use crate::proof::TitleProof;
 use crate::signer::Signer;
+use hanok_messages::deal::{self, Terms};
+use hanok_messages::identity::{self, Role};
+use hanok_messages::registry::{self, LandUse, Owner};
+use hanok_messages::Amount;
+use hanok_messages::{escrow, krw};
 use hanok_proto::v1::Receipt;
 use hanok_types::Address;
+use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::{json, Value};
 
-/// Reads a `u64` field from call 0's JSON data (e.g. `{"lien_id": 3}`).
-fn id_from(receipt: &Receipt, field: &str) -> Result<u64> {
+/// Decodes call 0's JSON data as a `T` (e.g. [`registry::LienResponse`]).
+fn data_of<T: DeserializeOwned>(receipt: &Receipt) -> Result<T> {
     let data = call_result(receipt, 0)?;
-    data.get(field).and_then(Value::as_u64).ok_or_else(|| {
-        ClientError::Decode(format!(
-            "expected {{\"{field}\": n}} in the call result, got {data}"
-        ))
-    })
-}
-
-/// Reads a decimal-string amount field (`{"balance": "900000000"}`).
-fn amount_from(v: &Value, field: &str) -> Result<u128> {
-    v.get(field)
-        .and_then(Value::as_str)
-        .and_then(|s| s.parse::<u128>().ok())
-        .ok_or_else(|| {
-            ClientError::Decode(format!("expected {{\"{field}\": \"<u128>\"}}, got {v}"))
-        })
-}
-
-/// An owner and share of a parcel being registered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Owner {
-    /// The owner's address.
-    pub owner: Address,
-    /// Share in basis points; the shares of a parcel sum to 10000.
-    pub share_bps: u32,
+    serde_json::from_value(data.clone())
+        .map_err(|e| ClientError::Decode(format!("unexpected call result {data}: {e}")))
 }
 
 /// The fields of `register_parcel`. No personal data: owners are addresses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewParcel {
     /// Id, 1 to 64 bytes, unique.
     pub parcel_id: String,
@@ -50,10 +35,24 @@ pub struct NewParcel {
     pub address: String,
     /// Area in hundredths of m².
     pub area_m2_hundredths: u64,
-    /// `residential`, `commercial`, `industrial`, `agricultural`, `forest` or `other`.
-    pub land_use: String,
+    /// Land use.
+    pub land_use: LandUse,
     /// 1 to 16 distinct owners.
     pub owners: Vec<Owner>,
+}
+
+impl NewParcel {
+    /// The `register_parcel` message.
+    pub fn to_msg(&self) -> registry::ExecuteMsg {
+        registry::ExecuteMsg::RegisterParcel {
+            parcel_id: self.parcel_id.clone(),
+            lot_number: self.lot_number.clone(),
+            address: self.address.clone(),
+            area_m2_hundredths: self.area_m2_hundredths,
+            land_use: self.land_use,
+            owners: self.owners.clone(),
+        }
+    }
 }
 
 /// The land registry contract.
@@ -80,7 +79,7 @@ impl<'a> Registry<'a> {
     /// [`ClientError::Contract`] with the registry's refusal, or a transport/node error.
     pub async fn register_parcel(&self, signer: &Signer, parcel: &NewParcel) -> Result<Receipt> {
         self.client
-            .execute(signer, self.address, &json!({ "register_parcel": parcel }))
+            .execute(signer, self.address, &parcel.to_msg())
             .await
     }
 
@@ -95,11 +94,13 @@ impl<'a> Registry<'a> {
         holder: Address,
         amount: u128,
     ) -> Result<u64> {
-        let msg = json!({"record_lien": {
-            "parcel_id": parcel_id, "holder": holder, "amount": amount.to_string(),
-        }});
+        let msg = registry::ExecuteMsg::RecordLien {
+            parcel_id: parcel_id.to_string(),
+            holder,
+            amount: Amount(amount),
+        };
         let r = self.client.execute(signer, self.address, &msg).await?;
-        id_from(&r, "lien_id")
+        Ok(data_of::<registry::LienResponse>(&r)?.lien_id)
     }
 
     /// Discharges a lien (the holder bank or an official).
@@ -112,7 +113,10 @@ impl<'a> Registry<'a> {
         parcel_id: &str,
         lien_id: u64,
     ) -> Result<Receipt> {
-        let msg = json!({"discharge_lien": {"parcel_id": parcel_id, "lien_id": lien_id}});
+        let msg = registry::ExecuteMsg::DischargeLien {
+            parcel_id: parcel_id.to_string(),
+            lien_id,
+        };
         self.client.execute(signer, self.address, &msg).await
     }
 
@@ -127,9 +131,12 @@ impl<'a> Registry<'a> {
         parcel_id: &str,
         court_order_hash: &str,
     ) -> Result<u64> {
-        let msg = json!({"freeze": {"parcel_id": parcel_id, "court_order_hash": court_order_hash}});
+        let msg = registry::ExecuteMsg::Freeze {
+            parcel_id: parcel_id.to_string(),
+            court_order_hash: court_order_hash.to_string(),
+        };
         let r = self.client.execute(signer, self.address, &msg).await?;
-        id_from(&r, "seizure_id")
+        Ok(data_of::<registry::SeizureResponse>(&r)?.seizure_id)
     }
 
     /// Lifts a seizure (official).
@@ -142,7 +149,10 @@ impl<'a> Registry<'a> {
         parcel_id: &str,
         seizure_id: u64,
     ) -> Result<Receipt> {
-        let msg = json!({"unfreeze": {"parcel_id": parcel_id, "seizure_id": seizure_id}});
+        let msg = registry::ExecuteMsg::Unfreeze {
+            parcel_id: parcel_id.to_string(),
+            seizure_id,
+        };
         self.client.execute(signer, self.address, &msg).await
     }
 
@@ -158,26 +168,26 @@ impl<'a> Registry<'a> {
         officials: &[Address],
         max_deal_secs: Option<u64>,
     ) -> Result<Receipt> {
-        let mut policy = json!({"threshold": threshold, "officials": officials});
-        if let Some(secs) = max_deal_secs {
-            policy["max_deal_secs"] = json!(secs);
-        }
-        self.client
-            .execute(signer, self.address, &json!({ "set_policy": policy }))
-            .await
+        let msg = registry::ExecuteMsg::SetPolicy {
+            threshold,
+            officials: officials.to_vec(),
+            max_deal_secs: max_deal_secs.unwrap_or(registry::DEFAULT_MAX_DEAL_SECS),
+        };
+        self.client.execute(signer, self.address, &msg).await
     }
 
     /// The parcel: owners, encumbrances, frozen, history length...
     ///
     /// # Errors
     /// [`ClientError::Status`] if the query fails (e.g. `parcel P not found`).
-    pub async fn parcel(&self, parcel_id: &str) -> Result<Value> {
-        self.client
-            .query(self.address, &json!({"parcel": {"parcel_id": parcel_id}}))
-            .await
+    pub async fn parcel(&self, parcel_id: &str) -> Result<registry::Parcel> {
+        let msg = registry::QueryMsg::Parcel {
+            parcel_id: parcel_id.to_string(),
+        };
+        self.client.query(self.address, &msg).await
     }
 
-    /// A page of the parcel's history: `{"entries": [{seq, height, time, action, detail}]}`.
+    /// A page of the parcel's history, in sequence order.
     ///
     /// # Errors
     /// As [`Registry::parcel`].
@@ -186,13 +196,16 @@ impl<'a> Registry<'a> {
         parcel_id: &str,
         start_after: Option<u64>,
         limit: Option<u32>,
-    ) -> Result<Value> {
-        let msg = json!({"history": {"parcel_id": parcel_id, "start_after": start_after, "limit": limit}});
+    ) -> Result<registry::HistoryResponse> {
+        let msg = registry::QueryMsg::History {
+            parcel_id: parcel_id.to_string(),
+            start_after,
+            limit,
+        };
         self.client.query(self.address, &msg).await
     }
 
-    /// A page of the parcel's past (discharged or lifted) encumbrances, in rank order:
-    /// `{"encumbrances": [{id, rank, kind, active: false, recorded_height, ended_height}]}`.
+    /// A page of the parcel's past (discharged or lifted) encumbrances, in rank order.
     ///
     /// # Errors
     /// As [`Registry::parcel`].
@@ -201,18 +214,22 @@ impl<'a> Registry<'a> {
         parcel_id: &str,
         start_after: Option<u64>,
         limit: Option<u32>,
-    ) -> Result<Value> {
-        let msg = json!({"past_encumbrances": {"parcel_id": parcel_id, "start_after": start_after, "limit": limit}});
+    ) -> Result<registry::PastEncumbrancesResponse> {
+        let msg = registry::QueryMsg::PastEncumbrances {
+            parcel_id: parcel_id.to_string(),
+            start_after,
+            limit,
+        };
         self.client.query(self.address, &msg).await
     }
 
-    /// The approval policy: `{"threshold", "officials", "max_deal_secs"}`.
+    /// The approval policy.
     ///
     /// # Errors
     /// As [`Registry::parcel`].
-    pub async fn policy(&self) -> Result<Value> {
+    pub async fn policy(&self) -> Result<registry::Policy> {
         self.client
-            .query(self.address, &json!({"policy": {}}))
+            .query(self.address, &registry::QueryMsg::Policy {})
             .await
     }
 
@@ -248,7 +265,10 @@ impl<'a> Krw<'a> {
     /// # Errors
     /// [`ClientError::Contract`] with the token's refusal, or a transport/node error.
     pub async fn mint(&self, signer: &Signer, to: Address, amount: u128) -> Result<Receipt> {
-        let msg = json!({"mint": {"to": to, "amount": amount.to_string()}});
+        let msg = krw::ExecuteMsg::Mint {
+            to,
+            amount: Amount(amount),
+        };
         self.client.execute(signer, self.address, &msg).await
     }
 
@@ -257,7 +277,9 @@ impl<'a> Krw<'a> {
     /// # Errors
     /// As [`Krw::mint`].
     pub async fn burn(&self, signer: &Signer, amount: u128) -> Result<Receipt> {
-        let msg = json!({"burn": {"amount": amount.to_string()}});
+        let msg = krw::ExecuteMsg::Burn {
+            amount: Amount(amount),
+        };
         self.client.execute(signer, self.address, &msg).await
     }
 
@@ -266,14 +288,17 @@ impl<'a> Krw<'a> {
     /// # Errors
     /// As [`Krw::mint`].
     pub async fn transfer(&self, signer: &Signer, to: Address, amount: u128) -> Result<Receipt> {
-        let msg = json!({"transfer": {"to": to, "amount": amount.to_string()}});
+        let msg = krw::ExecuteMsg::Transfer {
+            to,
+            amount: Amount(amount),
+        };
         self.client.execute(signer, self.address, &msg).await
     }
 
     /// Moves `amount` to `contract` and calls its `receive` with `msg`; fails if it fails.
     ///
     /// # Errors
-    /// As [`Krw::mint`].
+    /// [`ClientError::Invalid`] if `msg` is not JSON; as [`Krw::mint`].
     pub async fn send<T: Serialize + ?Sized>(
         &self,
         signer: &Signer,
@@ -281,7 +306,13 @@ impl<'a> Krw<'a> {
         amount: u128,
         msg: &T,
     ) -> Result<Receipt> {
-        let msg = json!({"send": {"contract": contract, "amount": amount.to_string(), "msg": msg}});
+        let msg = serde_json::to_value(msg)
+            .map_err(|e| ClientError::Invalid(format!("send message to JSON: {e}")))?;
+        let msg = krw::ExecuteMsg::Send {
+            contract,
+            amount: Amount(amount),
+            msg,
+        };
         self.client.execute(signer, self.address, &msg).await
     }
 
@@ -296,13 +327,8 @@ impl<'a> Krw<'a> {
         deal_id: u64,
         price: u128,
     ) -> Result<Receipt> {
-        self.send(
-            signer,
-            escrow,
-            price,
-            &json!({"fund": {"deal_id": deal_id}}),
-        )
-        .await
+        self.send(signer, escrow, price, &escrow::FundMsg::Fund { deal_id })
+            .await
     }
 
     /// The balance of `address`.
@@ -310,11 +336,9 @@ impl<'a> Krw<'a> {
     /// # Errors
     /// [`ClientError::Status`] if the query fails; [`ClientError::Decode`] on a bad answer.
     pub async fn balance(&self, address: Address) -> Result<u128> {
-        let v: Value = self
-            .client
-            .query(self.address, &json!({"balance": {"address": address}}))
-            .await?;
-        amount_from(&v, "balance")
+        let msg = krw::QueryMsg::Balance { address };
+        let answer: krw::BalanceResponse = self.client.query(self.address, &msg).await?;
+        Ok(answer.balance.0)
     }
 
     /// The total supply.
@@ -322,11 +346,11 @@ impl<'a> Krw<'a> {
     /// # Errors
     /// As [`Krw::balance`].
     pub async fn supply(&self) -> Result<u128> {
-        let v: Value = self
+        let answer: krw::SupplyResponse = self
             .client
-            .query(self.address, &json!({"supply": {}}))
+            .query(self.address, &krw::QueryMsg::Supply {})
             .await?;
-        amount_from(&v, "total_supply")
+        Ok(answer.total_supply.0)
     }
 }
 
@@ -365,71 +389,20 @@ pub struct OpenDeal {
     pub deadline: u64,
     /// The buyer's lender and the most it may register; `None` for a sale without a new
     /// mortgage.
-    pub lender: Option<Lender>,
+    pub lender: Option<deal::Lender>,
 }
 
-/// The buyer's lender as a deal's terms name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Lender {
-    /// The lending bank: the only one that may attach the buyer's mortgage.
-    pub bank: Address,
-    /// The most it may register, KRW.
-    pub max_amount: u128,
-}
-
-/// The terms a signature covers; `sign` sends them and the deal contract refuses a signature
-/// over anything but its current terms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SignedTerms {
-    /// The price in KRW.
-    pub price: u128,
-    /// The deadline, Unix seconds of block time.
-    pub deadline: u64,
-    /// The buyer's lender the deal names.
-    pub lender: Option<Address>,
-    /// The mortgage that lender attached, KRW.
-    pub mortgage_amount: Option<u128>,
-}
-
-impl SignedTerms {
-    /// The terms of a deal as the `deal` query returns it.
-    ///
-    /// # Errors
-    /// [`ClientError::Decode`] if the answer lacks a field or holds a malformed one.
-    pub fn of_deal(deal: &Value) -> Result<SignedTerms> {
-        let bad = |what: &str| ClientError::Decode(format!("deal has no readable {what}: {deal}"));
-        let address = |v: &Value| {
-            v.as_str()
-                .and_then(|s| s.parse::<Address>().ok())
-                .ok_or_else(|| bad("address"))
-        };
-        let lender = match deal.get("lender") {
-            None | Some(Value::Null) => None,
-            Some(l) => Some(address(l.get("bank").ok_or_else(|| bad("lender bank"))?)?),
-        };
-        let mortgage_amount = match deal.get("mortgage") {
-            None | Some(Value::Null) => None,
-            Some(m) => Some(amount_from(m, "amount")?),
-        };
-        Ok(SignedTerms {
-            price: amount_from(deal, "price")?,
-            deadline: deal
-                .get("deadline")
-                .and_then(Value::as_u64)
-                .ok_or_else(|| bad("deadline"))?,
-            lender,
-            mortgage_amount,
-        })
-    }
-
-    /// The terms as the `sign` message carries them (amounts as decimal strings).
-    pub fn to_json(self) -> Value {
-        json!({
-            "price": self.price.to_string(),
-            "deadline": self.deadline,
-            "lender": self.lender,
-            "mortgage_amount": self.mortgage_amount.map(|a| a.to_string()),
-        })
+impl OpenDeal {
+    /// The `open` message.
+    pub fn to_msg(&self) -> deal::ExecuteMsg {
+        deal::ExecuteMsg::Open {
+            parcel_id: self.parcel_id.clone(),
+            seller: self.seller,
+            buyer: self.buyer,
+            price: Amount(self.price),
+            deadline: self.deadline,
+            lender: self.lender,
+        }
     }
 }
 
@@ -451,8 +424,7 @@ impl<'a> Deal<'a> {
         self.address
     }
 
-    async fn by_id(&self, signer: &Signer, action: &str, deal_id: u64) -> Result<Receipt> {
-        let msg = json!({ action: {"deal_id": deal_id} });
+    async fn run(&self, signer: &Signer, msg: deal::ExecuteMsg) -> Result<Receipt> {
         self.client.execute(signer, self.address, &msg).await
     }
 
@@ -462,18 +434,8 @@ impl<'a> Deal<'a> {
     /// # Errors
     /// [`ClientError::Contract`] with the deal contract's refusal, or a transport/node error.
     pub async fn open(&self, signer: &Signer, deal: &OpenDeal) -> Result<u64> {
-        let mut open = json!({
-            "parcel_id": deal.parcel_id, "seller": deal.seller, "buyer": deal.buyer,
-            "price": deal.price.to_string(), "deadline": deal.deadline,
-        });
-        if let Some(l) = deal.lender {
-            open["lender"] = json!({"bank": l.bank, "max_amount": l.max_amount.to_string()});
-        }
-        let r = self
-            .client
-            .execute(signer, self.address, &json!({ "open": open }))
-            .await?;
-        id_from(&r, "deal_id")
+        let r = self.run(signer, deal.to_msg()).await?;
+        Ok(data_of::<deal::OpenResponse>(&r)?.deal_id)
     }
 
     /// Accepts a proposed deal (the seller): from then on the deal holds the parcel.
@@ -481,7 +443,7 @@ impl<'a> Deal<'a> {
     /// # Errors
     /// As [`Deal::open`].
     pub async fn accept(&self, signer: &Signer, deal_id: u64) -> Result<Receipt> {
-        self.by_id(signer, "accept", deal_id).await
+        self.run(signer, deal::ExecuteMsg::Accept { deal_id }).await
     }
 
     /// Attaches the buyer's new mortgage (the lender the deal names, at most its `max_amount`,
@@ -495,8 +457,11 @@ impl<'a> Deal<'a> {
         deal_id: u64,
         amount: u128,
     ) -> Result<Receipt> {
-        let msg = json!({"attach_mortgage": {"deal_id": deal_id, "amount": amount.to_string()}});
-        self.client.execute(signer, self.address, &msg).await
+        let msg = deal::ExecuteMsg::AttachMortgage {
+            deal_id,
+            amount: Amount(amount),
+        };
+        self.run(signer, msg).await
     }
 
     /// Signs the agreement (seller or buyer) over `terms`, which must be the deal's current
@@ -504,22 +469,20 @@ impl<'a> Deal<'a> {
     ///
     /// # Errors
     /// As [`Deal::open`]; `terms mismatch: ...` if the deal's terms are not `terms`.
-    pub async fn sign(
-        &self,
-        signer: &Signer,
-        deal_id: u64,
-        terms: &SignedTerms,
-    ) -> Result<Receipt> {
-        let msg = json!({"sign": {"deal_id": deal_id, "terms": terms.to_json()}});
-        self.client.execute(signer, self.address, &msg).await
+    pub async fn sign(&self, signer: &Signer, deal_id: u64, terms: &Terms) -> Result<Receipt> {
+        let msg = deal::ExecuteMsg::Sign {
+            deal_id,
+            terms: *terms,
+        };
+        self.run(signer, msg).await
     }
 
     /// The terms a signature on the deal must cover now.
     ///
     /// # Errors
-    /// As [`Deal::deal`]; [`ClientError::Decode`] on a bad answer.
-    pub async fn terms(&self, deal_id: u64) -> Result<SignedTerms> {
-        SignedTerms::of_deal(&self.deal(deal_id).await?)
+    /// As [`Deal::deal`].
+    pub async fn terms(&self, deal_id: u64) -> Result<Terms> {
+        Ok(self.deal(deal_id).await?.terms())
     }
 
     /// Approves the transfer (an official of the registry's policy).
@@ -527,7 +490,8 @@ impl<'a> Deal<'a> {
     /// # Errors
     /// As [`Deal::open`].
     pub async fn approve(&self, signer: &Signer, deal_id: u64) -> Result<Receipt> {
-        self.by_id(signer, "approve", deal_id).await
+        self.run(signer, deal::ExecuteMsg::Approve { deal_id })
+            .await
     }
 
     /// Rejects the transfer (an official of the registry's policy).
@@ -535,7 +499,7 @@ impl<'a> Deal<'a> {
     /// # Errors
     /// As [`Deal::open`].
     pub async fn reject(&self, signer: &Signer, deal_id: u64) -> Result<Receipt> {
-        self.by_id(signer, "reject", deal_id).await
+        self.run(signer, deal::ExecuteMsg::Reject { deal_id }).await
     }
 
     /// Settles: pays off liens, pays the seller, moves the title, records the new lien — one
@@ -544,7 +508,7 @@ impl<'a> Deal<'a> {
     /// # Errors
     /// As [`Deal::open`]; e.g. `payoff short: ...` as [`ClientError::Contract`].
     pub async fn settle(&self, signer: &Signer, deal_id: u64) -> Result<Receipt> {
-        self.by_id(signer, "settle", deal_id).await
+        self.run(signer, deal::ExecuteMsg::Settle { deal_id }).await
     }
 
     /// Cancels an unfunded deal (broker, seller or buyer).
@@ -552,7 +516,7 @@ impl<'a> Deal<'a> {
     /// # Errors
     /// As [`Deal::open`].
     pub async fn cancel(&self, signer: &Signer, deal_id: u64) -> Result<Receipt> {
-        self.by_id(signer, "cancel", deal_id).await
+        self.run(signer, deal::ExecuteMsg::Cancel { deal_id }).await
     }
 
     /// Reclaims the escrow (buyer): after rejection or after the deadline.
@@ -560,38 +524,29 @@ impl<'a> Deal<'a> {
     /// # Errors
     /// As [`Deal::open`].
     pub async fn refund(&self, signer: &Signer, deal_id: u64) -> Result<Receipt> {
-        self.by_id(signer, "refund", deal_id).await
+        self.run(signer, deal::ExecuteMsg::Refund { deal_id }).await
     }
 
     /// The deal: parties, price, deadline, status, signatures, approvals...
     ///
     /// # Errors
     /// [`ClientError::Status`] if the query fails (e.g. `deal N not found`).
-    pub async fn deal(&self, deal_id: u64) -> Result<Value> {
+    pub async fn deal(&self, deal_id: u64) -> Result<deal::Deal> {
         self.client
-            .query(self.address, &json!({"deal": {"deal_id": deal_id}}))
+            .query(self.address, &deal::QueryMsg::Deal { deal_id })
             .await
     }
 
     /// The accepted deal holding a parcel, if any (not one whose deadline has passed).
     ///
     /// # Errors
-    /// As [`Deal::deal`]; [`ClientError::Decode`] on a bad answer.
+    /// As [`Deal::deal`].
     pub async fn deal_by_parcel(&self, parcel_id: &str) -> Result<Option<u64>> {
-        let v: Value = self
-            .client
-            .query(
-                self.address,
-                &json!({"deal_by_parcel": {"parcel_id": parcel_id}}),
-            )
-            .await?;
-        match v.get("deal_id") {
-            Some(Value::Null) | None => Ok(None),
-            Some(id) => id
-                .as_u64()
-                .map(Some)
-                .ok_or_else(|| ClientError::Decode(format!("deal_id is not a number in {v}"))),
-        }
+        let msg = deal::QueryMsg::DealByParcel {
+            parcel_id: parcel_id.to_string(),
+        };
+        let answer: deal::DealByParcelResponse = self.client.query(self.address, &msg).await?;
+        Ok(answer.deal_id)
     }
 }
 
@@ -613,8 +568,7 @@ impl<'a> Identity<'a> {
         self.address
     }
 
-    /// Replaces `address`'s roles (authority): `authority`, `official`, `bank`, `broker`,
-    /// `citizen`.
+    /// Replaces `address`'s roles (authority).
     ///
     /// # Errors
     /// [`ClientError::Contract`] with the refusal, or a transport/node error.
@@ -622,9 +576,12 @@ impl<'a> Identity<'a> {
         &self,
         signer: &Signer,
         address: Address,
-        roles: &[&str],
+        roles: &[Role],
     ) -> Result<Receipt> {
-        let msg = json!({"enrol": {"address": address, "roles": roles}});
+        let msg = identity::ExecuteMsg::Enrol {
+            address,
+            roles: roles.to_vec(),
+        };
         self.client.execute(signer, self.address, &msg).await
     }
 
@@ -633,31 +590,35 @@ impl<'a> Identity<'a> {
     /// # Errors
     /// As [`Identity::enrol`].
     pub async fn revoke(&self, signer: &Signer, address: Address) -> Result<Receipt> {
-        let msg = json!({"revoke": {"address": address}});
+        let msg = identity::ExecuteMsg::Revoke { address };
         self.client.execute(signer, self.address, &msg).await
     }
 
-    /// `{"address", "roles": [..], "enrolled": bool}`.
+    /// `address`'s roles and whether it is enrolled.
     ///
     /// # Errors
-    /// [`ClientError::Status`] if the query fails.
-    pub async fn roles(&self, address: Address) -> Result<Value> {
+    /// [`ClientError::Status`] if the query fails; [`ClientError::Decode`] on a bad answer.
+    pub async fn roles(&self, address: Address) -> Result<identity::RolesResponse> {
         self.client
-            .query(self.address, &json!({"roles": {"address": address}}))
+            .query(self.address, &identity::QueryMsg::Roles { address })
             .await
     }
 
-    /// A page of the members with `role`: `{"members": [address]}`.
+    /// A page of the members with `role`, in address order.
     ///
     /// # Errors
     /// As [`Identity::roles`].
     pub async fn members(
         &self,
-        role: &str,
+        role: Role,
         start_after: Option<Address>,
         limit: Option<u32>,
-    ) -> Result<Value> {
-        let msg = json!({"members": {"role": role, "start_after": start_after, "limit": limit}});
+    ) -> Result<identity::MembersResponse> {
+        let msg = identity::QueryMsg::Members {
+            role,
+            start_after,
+            limit,
+        };
         self.client.query(self.address, &msg).await
     }
 }

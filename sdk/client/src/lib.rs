@@ -10,8 +10,9 @@
 //! - [`Client`]: async tonic client of the Ledger, Contracts and Proofs services; `execute`
 //!   fetches the nonce, builds, signs, submits and waits, turning a contract's refusal into
 //!   [`ClientError::Contract`].
-//! - [`Registry`], [`Krw`], [`Deal`], [`Identity`]: thin JSON wrappers with the message shapes
-//!   of `docs/contracts.md`.
+//! - [`Registry`], [`Krw`], [`Deal`], [`Identity`]: typed clients of the system contracts; they
+//!   send the contracts' messages and return their answers as the types of [`messages`]
+//!   (`hanok-messages`, the one definition of the JSON in `docs/contracts.md`).
 //! - [`proof`]: state keys ([`proof::MapKey`], [`proof::parcel_state_key`]),
 //!   [`verify_state`], [`verify_title`] and the portable, JSON-serialisable [`TitleProof`].
 //!
@@ -23,10 +24,14 @@
 //!
 //! let bank = Signer::dev("bank-b");
 //! let krw = Address([0x11; 20]);
+//! let mint = hanok_client::messages::krw::ExecuteMsg::Mint {
+//!     to: bank.address(),
+//!     amount: hanok_client::Amount(900_000_000),
+//! };
 //! let tx = TxBuilder::new("hanok-dev-1")
 //!     .nonce(0)
 //!     .expiry_height(100)
-//!     .execute(krw, &serde_json::json!({"mint": {"to": bank.address(), "amount": "900000000"}}))?
+//!     .execute(krw, &mint)?
 //!     .sign(&bank)?;
 //! // What every node runs on the bytes it receives:
 //! let checked = CheckedTx::check(&tx.to_bytes(), "hanok-dev-1", &TxLimits::default()).unwrap();
@@ -54,7 +59,8 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Architecture Invariant: the client depends on proto and types, never on the node or the VM.
+//! Architecture Invariant: the client depends on proto, types and the contracts' messages, never
+//! on the node or the VM.
 //! The storage-layout rules it needs (`0x01 | contract | key`, the SDK's map keys) come from the
 //! one definition, `hanok_abi::layout` (re-exported as `hanok_types::layout`), through
 //! [`proof::contract_state_key`] and [`proof::MapKey`]. Proofs are checked
@@ -79,10 +85,14 @@ pub use client::{
     call_result, check_receipt, Account, Client, NodeStatus, Simulation, DEFAULT_EXPIRY_BLOCKS,
     DEFAULT_WAIT,
 };
-pub use contracts::{
-    format_krw, Deal, Identity, Krw, Lender, NewParcel, OpenDeal, Owner, Registry, SignedTerms,
-};
+pub use contracts::{format_krw, Deal, Identity, Krw, NewParcel, OpenDeal, Registry};
 pub use error::{ClientError, Result};
+/// The system contracts' messages and answers, which the typed clients send and return.
+pub use hanok_messages as messages;
+pub use hanok_messages::deal::{Lender, Terms as SignedTerms};
+pub use hanok_messages::identity::Role;
+pub use hanok_messages::registry::{LandUse, Owner};
+pub use hanok_messages::Amount;
 pub use proof::{verify_state, verify_title, StateProof, TitleProof, VerifiedTitle};
 pub use signer::Signer;
 pub use tls::{channel, endpoint, Tls};

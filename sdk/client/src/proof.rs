@@ -20,8 +20,8 @@ pub use hanok_types::layout::MapKey;
 /// The namespace byte of contract storage in the state ([`layout::CONTRACT_STORAGE`]).
 pub use hanok_types::layout::CONTRACT_STORAGE;
 
-/// The registry's namespace of parcels (`Map<&str, Parcel>`).
-pub const PARCELS_NAMESPACE: &str = "parcels";
+/// The registry's namespace of parcels (`Map<&str, Parcel>`), defined with its interface.
+pub use hanok_messages::registry::PARCELS_NAMESPACE;
 /// The `format` tag of a serialised [`TitleProof`].
 pub const TITLE_PROOF_FORMAT: &str = "hanok.title-proof.v1";
 
@@ -32,9 +32,7 @@ pub fn contract_state_key(contract: &Address, key: &[u8]) -> Vec<u8> {
 }
 
 /// The registry's storage key of parcel `parcel_id`.
-pub fn parcel_storage_key(parcel_id: &str) -> Vec<u8> {
-    MapKey::new(PARCELS_NAMESPACE).str(parcel_id).into_bytes()
-}
+pub use hanok_messages::registry::parcel_key as parcel_storage_key;
 
 /// The state key of parcel `parcel_id` in the registry at `registry`.
 pub fn parcel_state_key(registry: &Address, parcel_id: &str) -> Vec<u8> {
@@ -174,8 +172,8 @@ pub struct VerifiedTitle {
     pub state_root: Hash,
     /// The proposer whose signature over the header checked, if the proof carries one.
     pub signed_by: Option<PublicKey>,
-    /// The parcel as stored (JSON); `None` if it is not registered.
-    pub parcel: Option<serde_json::Value>,
+    /// The parcel as stored; `None` if it is not registered.
+    pub parcel: Option<hanok_messages::registry::Parcel>,
 }
 
 fn unhex(field: &str, s: &str) -> Result<Vec<u8>> {
@@ -285,7 +283,7 @@ impl TitleProof {
         let parcel = value
             .map(|v| {
                 serde_json::from_slice(&v)
-                    .map_err(|e| ClientError::Decode(format!("stored parcel is not JSON: {e}")))
+                    .map_err(|e| ClientError::Decode(format!("stored parcel does not decode: {e}")))
             })
             .transpose()?;
         Ok(VerifiedTitle {

@@ -255,7 +255,8 @@ fn the_parcel_state_key_of_docs_storage_md() {
 /// A one-leaf state holding parcel `P-1`, and the title proof of it in a signed header.
 fn one_leaf_title(proposer: &Signer) -> (TitleProof, Vec<u8>) {
     let registry = Address([0x5a; 20]);
-    let value = br#"{"parcel_id":"P-1","owners":[]}"#.to_vec();
+    // As the registry stores it.
+    let value = br#"{"parcel_id":"P-1","lot_number":"","address":"A","area_m2_hundredths":1,"land_use":"residential","owners":[],"encumbrances":[],"frozen":false,"registered_height":1,"history_len":1,"last_rank":0,"past_encumbrances":0}"#.to_vec();
     let key = parcel_state_key(&registry, "P-1");
     let leaf = ProofLeaf {
         key_hash: key_hash(&key),
@@ -298,6 +299,7 @@ fn title_proof_checks_offline_after_a_json_round_trip() -> crate::Result<()> {
     let v = back.verify_signed_by(proposer.public_key())?;
     assert_eq!(v.height, 42);
     assert_eq!(v.parcel, serde_json::from_slice(&value).ok());
+    assert_eq!(v.parcel.map(|p| p.parcel_id), Some("P-1".to_string()));
     back.verify_against_header(&v.header_hash)?;
     // Another proposer, another header hash: refused.
     let other = Signer::from_dev_seed("someone");
@@ -350,37 +352,49 @@ fn tampered_title_proofs_fail() {
 
 #[test]
 fn signed_terms_read_from_a_deal_and_sent_as_the_contract_expects() -> crate::Result<()> {
-    use crate::SignedTerms;
+    use crate::messages::deal::{Deal, ExecuteMsg};
+    use crate::{Amount, SignedTerms};
     let bank = Address([0xbb; 20]);
-    // A deal as the `deal` query answers it (fields trimmed to those the terms come from).
+    let party = Address([0x11; 20]);
+    // A deal as the `deal` query answers it.
     let deal = serde_json::json!({
-        "deal_id": 1, "price": "900000000", "deadline": 1_800_000_000u64, "status": "funded",
+        "deal_id": 1, "parcel_id": "P", "seller": party, "buyer": party, "broker": party,
+        "price": "900000000", "deadline": 1_800_000_000u64, "status": "funded",
         "lender": {"bank": bank, "max_amount": "700000000"},
         "mortgage": {"bank": bank, "amount": "600000000"},
+        "signatures": [], "approvals": [], "rejected_by": null, "opened_height": 3,
+        "settled_height": null,
     });
-    let terms = SignedTerms::of_deal(&deal)?;
+    let deal: Deal = serde_json::from_value(deal)
+        .map_err(|e| ClientError::Decode(format!("deal answer: {e}")))?;
+    let terms = deal.terms();
     assert_eq!(
         terms,
         SignedTerms {
-            price: 900_000_000,
+            price: Amount(900_000_000),
             deadline: 1_800_000_000,
             lender: Some(bank),
-            mortgage_amount: Some(600_000_000),
+            mortgage_amount: Some(Amount(600_000_000)),
         }
     );
+    // The `sign` message carries them with amounts as decimal strings.
+    let sign = serde_json::to_value(ExecuteMsg::Sign { deal_id: 1, terms })
+        .map_err(|e| ClientError::Invalid(e.to_string()))?;
     assert_eq!(
-        terms.to_json(),
-        serde_json::json!({"price": "900000000", "deadline": 1_800_000_000u64,
-            "lender": bank, "mortgage_amount": "600000000"})
+        sign,
+        serde_json::json!({"sign": {"deal_id": 1, "terms": {"price": "900000000",
+            "deadline": 1_800_000_000u64, "lender": bank, "mortgage_amount": "600000000"}}})
     );
     // A cash sale: no lender, no mortgage, both null.
-    let cash = serde_json::json!({"price": "1", "deadline": 5, "lender": null, "mortgage": null});
-    let t = SignedTerms::of_deal(&cash)?;
-    assert_eq!((t.lender, t.mortgage_amount), (None, None));
-    assert_eq!(t.to_json()["lender"], serde_json::Value::Null);
-    assert!(matches!(
-        SignedTerms::of_deal(&serde_json::json!({"deadline": 5})),
-        Err(ClientError::Decode(_))
-    ));
+    let cash = SignedTerms {
+        lender: None,
+        mortgage_amount: None,
+        ..terms
+    };
+    let v = serde_json::to_value(cash).map_err(|e| ClientError::Invalid(e.to_string()))?;
+    assert_eq!(
+        (&v["lender"], &v["mortgage_amount"]),
+        (&serde_json::Value::Null, &serde_json::Value::Null)
+    );
     Ok(())
 }

@@ -4,10 +4,12 @@
 //! [`entry_points!`] and keeps its state in [`Item`]s and [`Map`]s. Messages are JSON (serde).
 //! Key items: [`entry_points!`], [`Response`], [`ContractError`] with [`bail!`]/[`ensure!`],
 //! [`Item`], [`Map`], [`emit`], [`env`], [`call`], [`query`], [`sha256`], [`secp256k1_verify`],
-//! and the native [`mock`] host for unit tests.
+//! the roles query ([`require_role`], [`has_role`], [`roles()`]) and the native [`mock`] host for
+//! unit tests.
 //!
-//! Architecture Invariant: the SDK knows nothing of real estate and depends only on `hanok-abi`
-//! and serde. On `wasm32` it talks to the VM through the `hanok` host imports, installs a bump
+//! Architecture Invariant: the SDK knows nothing of real estate and depends only on `hanok-abi`,
+//! serde and `hanok-messages`, for one interface: the identity contract's roles query, which
+//! every contract that checks a role makes through [`require_role`] or [`has_role`]. On `wasm32` it talks to the VM through the `hanok` host imports, installs a bump
 //! allocator (every call runs on a fresh instance, so memory is reclaimed when the call ends
 //! and nothing is ever freed) and a panic handler that reports the panic message through
 //! `abort`. On every other target the same API runs against the thread-local [`mock`] host and
@@ -66,6 +68,7 @@ extern crate std;
 
 pub mod entry;
 mod error;
+pub mod roles;
 pub mod storage;
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -81,6 +84,8 @@ use wasm as host;
 pub use entry::{EntryPoints, Response};
 pub use error::ContractError;
 pub use hanok_abi::{Address, Amount, Env, Event};
+pub use hanok_messages::identity::Role;
+pub use roles::{has_role, require_role, roles};
 pub use storage::{Item, Map};
 
 use alloc::format;

@@ -4,7 +4,10 @@
 //! system contracts as wasm, driven with the client SDK's typed clients.
 
 use super::{dev_node, Result};
-use hanok_client::{Client, ClientError, Lender, NewParcel, OpenDeal, Owner, SignedTerms, Signer};
+use hanok_client::messages::registry::{self, LandUse};
+use hanok_client::{
+    Amount, Client, ClientError, Lender, NewParcel, OpenDeal, Owner, Role, SignedTerms, Signer,
+};
 use hanok_closing::{Actors, System, EOK};
 use hanok_node::NodeHandle;
 use hanok_types::Address;
@@ -50,7 +53,7 @@ impl World {
         let node = dev_node(dir.path()).await?;
         let client = Client::connect(format!("http://{}", node.local_addr)).await?;
         let a = Actors::dev();
-        let sys = System::discover(&client, a.authority.address()).await?;
+        let sys = hanok_closing::discover(&client, a.authority.address()).await?;
         let w = World {
             node,
             client,
@@ -68,7 +71,7 @@ impl World {
                     lot_number: "대치동 777".into(),
                     address: "서울특별시 강남구 대치동 777".into(),
                     area_m2_hundredths: 8_497,
-                    land_use: "residential".into(),
+                    land_use: LandUse::Residential,
                     owners: vec![Owner {
                         owner: w.a.seller.address(),
                         share_bps: 10_000,
@@ -97,7 +100,7 @@ impl World {
             deadline,
             lender: Some(Lender {
                 bank: self.a.bank_b.address(),
-                max_amount: MORTGAGE,
+                max_amount: Amount(MORTGAGE),
             }),
         }
     }
@@ -136,20 +139,23 @@ impl World {
         Ok(id)
     }
 
+    /// The deal as JSON, as a client in another language reads it.
     async fn deal(&self, id: u64) -> Result<Value> {
-        Ok(self.deals().deal(id).await?)
+        Ok(serde_json::to_value(self.deals().deal(id).await?)?)
     }
 
+    /// The parcel as JSON, as a client in another language reads it.
     async fn parcel(&self) -> Result<Value> {
-        Ok(self
+        let p = self
             .client
             .registry(self.sys.registry)
             .parcel(&self.parcel)
-            .await?)
+            .await?;
+        Ok(serde_json::to_value(p)?)
     }
 
     /// The authority replaces `who`'s roles.
-    async fn enrol(&self, who: &Signer, role: &str) -> Result<()> {
+    async fn enrol(&self, who: &Signer, role: Role) -> Result<()> {
         self.client
             .identity(self.sys.identity)
             .enrol(&self.a.authority, who.address(), &[role])
@@ -190,7 +196,7 @@ async fn over_grpc_only_the_named_lender_attaches_the_agreed_mortgage_before_sig
     // A signature must state the deal's exact terms.
     let terms = d.terms(id).await?;
     let other = SignedTerms {
-        mortgage_amount: Some(EOK),
+        mortgage_amount: Some(Amount(EOK)),
         ..terms
     };
     let msg = refused(
@@ -308,7 +314,7 @@ async fn over_grpc_a_demoted_official_neither_settles_nor_counts() -> Result {
     let [_, second, third] = &w.a.officials;
 
     // Official 3 is in the policy but no longer enrolled as an official.
-    w.enrol(third, "citizen").await?;
+    w.enrol(third, Role::Citizen).await?;
     let msg = refused(
         d.settle(third, id).await,
         "settlement by a demoted official",
@@ -318,7 +324,7 @@ async fn over_grpc_a_demoted_official_neither_settles_nor_counts() -> Result {
         "unauthorized: only the broker, seller, buyer or a policy official may settle"
     );
     // Official 2 approved, then was demoted: that approval no longer counts.
-    w.enrol(second, "citizen").await?;
+    w.enrol(second, Role::Citizen).await?;
     let msg = refused(
         d.settle(&w.a.broker, id).await,
         "settlement with a demoted official's approval",
@@ -337,7 +343,7 @@ async fn over_grpc_a_demoted_official_neither_settles_nor_counts() -> Result {
     );
 
     // Official 3, enrolled again, approves and settles: a current official closes the deal.
-    w.enrol(third, "official").await?;
+    w.enrol(third, Role::Official).await?;
     d.approve(third, id).await?;
     d.settle(third, id).await?;
     assert_eq!(w.deal(id).await?["status"], "settled");
@@ -361,11 +367,18 @@ async fn over_grpc_a_parcel_with_100_past_liens_takes_a_new_mortgage_and_a_seizu
         for i in 1..=10 {
             record = record.execute(
                 registry,
-                &json!({"record_lien": {"parcel_id": w.parcel, "holder": bank_a, "amount": "1000000"}}),
+                &registry::ExecuteMsg::RecordLien {
+                    parcel_id: w.parcel.clone(),
+                    holder: bank_a,
+                    amount: Amount(1_000_000),
+                },
             )?;
             discharge = discharge.execute(
                 registry,
-                &json!({"discharge_lien": {"parcel_id": w.parcel, "lien_id": round * 10 + i}}),
+                &registry::ExecuteMsg::DischargeLien {
+                    parcel_id: w.parcel.clone(),
+                    lien_id: round * 10 + i,
+                },
             )?;
         }
         w.client
@@ -397,9 +410,7 @@ async fn over_grpc_a_parcel_with_100_past_liens_takes_a_new_mortgage_and_a_seizu
         .map_or(Vec::new(), |e| e.iter().map(|e| &e["rank"]).collect());
     assert_eq!(ranks, [&json!(101), &json!(102)]);
     let page = reg.past_encumbrances(&w.parcel, Some(90), None).await?;
-    let past: Vec<u64> = page["encumbrances"].as_array().map_or(Vec::new(), |e| {
-        e.iter().filter_map(|e| e["rank"].as_u64()).collect()
-    });
+    let past: Vec<u64> = page.encumbrances.iter().map(|e| e.rank).collect();
     assert_eq!(past, (91..=100).collect::<Vec<_>>());
     w.node.shutdown().await?;
     Ok(())

@@ -2,12 +2,11 @@
 //! KRW token.
 
 use super::{krw, parse_address, parse_amount, print_json, print_receipt, refused, utc, Ctx};
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use clap::Subcommand;
-use hanok_client::{Lender, OpenDeal, SignedTerms};
+use hanok_client::messages::deal::{Deal, ExecuteMsg};
+use hanok_client::{Amount, Lender, OpenDeal, SignedTerms};
 use hanok_types::Address;
-use serde::Deserialize;
-use serde_json::Value;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A deadline: Unix seconds, or `+DURATION` from now.
@@ -141,79 +140,39 @@ pub enum DealCmd {
     },
 }
 
-#[derive(Deserialize)]
-struct DealView {
-    deal_id: u64,
-    parcel_id: String,
-    seller: String,
-    buyer: String,
-    broker: String,
-    price: String,
-    deadline: u64,
-    status: String,
-    #[serde(default)]
-    lender: Option<LenderView>,
-    #[serde(default)]
-    mortgage: Option<MortgageView>,
-    #[serde(default)]
-    signatures: Vec<String>,
-    #[serde(default)]
-    approvals: Vec<String>,
-    #[serde(default)]
-    rejected_by: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct MortgageView {
-    bank: String,
-    amount: String,
-}
-
-#[derive(Deserialize)]
-struct LenderView {
-    bank: String,
-    max_amount: String,
-}
-
-fn amount_text(s: &str) -> String {
-    s.parse::<u128>().map_or_else(|_| s.to_string(), krw)
-}
-
-impl DealView {
-    fn print(&self) {
-        println!("deal          {}", self.deal_id);
-        println!("parcel        {}", self.parcel_id);
-        println!("status        {}", self.status);
-        println!("price         {}", amount_text(&self.price));
-        println!("deadline      {} ({})", utc(self.deadline), self.deadline);
-        println!("seller        {}", self.seller);
-        println!("buyer         {}", self.buyer);
-        println!("broker        {}", self.broker);
-        match &self.lender {
-            Some(l) => println!(
-                "lender        {} (up to {})",
-                l.bank,
-                amount_text(&l.max_amount)
-            ),
-            None => println!("lender        none (no new mortgage)"),
-        }
-        match &self.mortgage {
-            Some(m) => println!("new mortgage  {} from {}", amount_text(&m.amount), m.bank),
-            None => println!("new mortgage  none"),
-        }
-        println!("signed by     {}", list(&self.signatures));
-        println!("approved by   {}", list(&self.approvals));
-        if let Some(r) = &self.rejected_by {
-            println!("rejected by   {r}");
-        }
+/// Prints a deal for people.
+fn print_deal(d: &Deal) {
+    println!("deal          {}", d.deal_id);
+    println!("parcel        {}", d.parcel_id);
+    println!("status        {}", d.status);
+    println!("price         {}", krw(d.price.0));
+    println!("deadline      {} ({})", utc(d.deadline), d.deadline);
+    println!("seller        {}", d.seller);
+    println!("buyer         {}", d.buyer);
+    println!("broker        {}", d.broker);
+    match &d.lender {
+        Some(l) => println!("lender        {} (up to {})", l.bank, krw(l.max_amount.0)),
+        None => println!("lender        none (no new mortgage)"),
+    }
+    match &d.mortgage {
+        Some(m) => println!("new mortgage  {} from {}", krw(m.amount.0), m.bank),
+        None => println!("new mortgage  none"),
+    }
+    println!("signed by     {}", list(&d.signatures));
+    println!("approved by   {}", list(&d.approvals));
+    if let Some(r) = &d.rejected_by {
+        println!("rejected by   {r}");
     }
 }
 
-fn list(v: &[String]) -> String {
+fn list(v: &[Address]) -> String {
     if v.is_empty() {
         "nobody yet".into()
     } else {
-        v.join(", ")
+        v.iter()
+            .map(Address::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -255,9 +214,10 @@ pub async fn run(mut ctx: Ctx, cmd: DealCmd) -> Result<()> {
                 price,
                 deadline,
                 // clap makes each flag require the other.
-                lender: lender
-                    .zip(max_mortgage)
-                    .map(|(bank, max_amount)| Lender { bank, max_amount }),
+                lender: lender.zip(max_mortgage).map(|(bank, max_amount)| Lender {
+                    bank,
+                    max_amount: Amount(max_amount),
+                }),
             };
             let id = ctx
                 .client
@@ -277,7 +237,14 @@ pub async fn run(mut ctx: Ctx, cmd: DealCmd) -> Result<()> {
             Ok(())
         }
         DealCmd::Accept { deal_id } => {
-            by_id(&ctx, deal_addr, "accept", "accepted", deal_id).await?;
+            by_id(
+                &ctx,
+                deal_addr,
+                deal_id,
+                |deal_id| ExecuteMsg::Accept { deal_id },
+                ("accept", "accepted"),
+            )
+            .await?;
             if !ctx.node.json {
                 println!(
                     "next: the buyer funds it with `hanok deal fund {deal_id} --key BUYER.key`"
@@ -306,11 +273,7 @@ pub async fn run(mut ctx: Ctx, cmd: DealCmd) -> Result<()> {
                 .deal(deal_id)
                 .await
                 .map_err(refused(format!("reading deal {deal_id}")))?;
-            let price = deal
-                .get("price")
-                .and_then(Value::as_str)
-                .and_then(|p| p.parse::<u128>().ok())
-                .ok_or_else(|| anyhow!("deal {deal_id} has no readable price: {deal}"))?;
+            let price = deal.price.0;
             let escrow = ctx.escrow().await?;
             let token = ctx.krw().await?;
             let r = ctx
@@ -344,26 +307,66 @@ pub async fn run(mut ctx: Ctx, cmd: DealCmd) -> Result<()> {
             print_receipt(&ctx, &r)
         }
         DealCmd::Approve { deal_id } => {
-            by_id(&ctx, deal_addr, "approve", "approved", deal_id).await
+            by_id(
+                &ctx,
+                deal_addr,
+                deal_id,
+                |deal_id| ExecuteMsg::Approve { deal_id },
+                ("approve", "approved"),
+            )
+            .await
         }
-        DealCmd::Reject { deal_id } => by_id(&ctx, deal_addr, "reject", "rejected", deal_id).await,
-        DealCmd::Settle { deal_id } => by_id(&ctx, deal_addr, "settle", "settled", deal_id).await,
-        DealCmd::Cancel { deal_id } => by_id(&ctx, deal_addr, "cancel", "cancelled", deal_id).await,
-        DealCmd::Refund { deal_id } => by_id(&ctx, deal_addr, "refund", "refunded", deal_id).await,
+        DealCmd::Reject { deal_id } => {
+            by_id(
+                &ctx,
+                deal_addr,
+                deal_id,
+                |deal_id| ExecuteMsg::Reject { deal_id },
+                ("reject", "rejected"),
+            )
+            .await
+        }
+        DealCmd::Settle { deal_id } => {
+            by_id(
+                &ctx,
+                deal_addr,
+                deal_id,
+                |deal_id| ExecuteMsg::Settle { deal_id },
+                ("settle", "settled"),
+            )
+            .await
+        }
+        DealCmd::Cancel { deal_id } => {
+            by_id(
+                &ctx,
+                deal_addr,
+                deal_id,
+                |deal_id| ExecuteMsg::Cancel { deal_id },
+                ("cancel", "cancelled"),
+            )
+            .await
+        }
+        DealCmd::Refund { deal_id } => {
+            by_id(
+                &ctx,
+                deal_addr,
+                deal_id,
+                |deal_id| ExecuteMsg::Refund { deal_id },
+                ("refund", "refunded"),
+            )
+            .await
+        }
         DealCmd::Show { deal_id } => {
-            let v = ctx
+            let d = ctx
                 .client
                 .deal(deal_addr)
                 .deal(deal_id)
                 .await
                 .map_err(refused(format!("reading deal {deal_id}")))?;
             if ctx.node.json {
-                return print_json(&v);
+                return print_json(&d);
             }
-            match serde_json::from_value::<DealView>(v.clone()) {
-                Ok(d) => d.print(),
-                Err(_) => print_json(&v)?,
-            }
+            print_deal(&d);
             Ok(())
         }
         DealCmd::ByParcel { parcel } => {
@@ -390,19 +393,28 @@ fn describe(t: &SignedTerms) -> String {
     let lender = t
         .lender
         .map_or_else(|| "none".to_string(), |a| a.to_string());
-    let mortgage = t.mortgage_amount.map_or_else(|| "none".to_string(), krw);
+    let mortgage = t
+        .mortgage_amount
+        .map_or_else(|| "none".to_string(), |a| krw(a.0));
     format!(
         "price {}, deadline {} ({}), lender {lender}, new mortgage {mortgage}",
-        krw(t.price),
+        krw(t.price.0),
         utc(t.deadline),
         t.deadline
     )
 }
 
-/// Executes `{action: {deal_id}}` as the signer and reports it.
-async fn by_id(ctx: &Ctx, deal: Address, action: &str, done: &str, deal_id: u64) -> Result<()> {
+/// Executes one of the deal's `{action: {deal_id}}` messages, `to(deal_id)`, as the signer and
+/// reports it.
+async fn by_id(
+    ctx: &Ctx,
+    deal: Address,
+    deal_id: u64,
+    to: fn(u64) -> ExecuteMsg,
+    (action, done): (&str, &str),
+) -> Result<()> {
+    let msg = to(deal_id);
     let signer = ctx.signer()?;
-    let msg = serde_json::json!({ action: { "deal_id": deal_id } });
     let r = ctx
         .client
         .execute(&signer, deal, &msg)

@@ -2,33 +2,15 @@
 
 use super::{parse_address, print_json, print_receipt, refused, Ctx};
 use anyhow::Result;
-use clap::{Subcommand, ValueEnum};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::Subcommand;
+use hanok_client::Role;
 use hanok_types::Address;
-use serde_json::Value;
 
-/// A role of the identity contract.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Role {
-    Authority,
-    Official,
-    Bank,
-    Broker,
-    Citizen,
-    /// May upload code and instantiate contracts.
-    Deployer,
-}
-
-impl Role {
-    fn as_str(self) -> &'static str {
-        match self {
-            Role::Authority => "authority",
-            Role::Official => "official",
-            Role::Bank => "bank",
-            Role::Broker => "broker",
-            Role::Citizen => "citizen",
-            Role::Deployer => "deployer",
-        }
-    }
+/// Parses a role by its name in the identity contract's JSON (`bank`, `official`, …); `--help`
+/// lists the names.
+fn role_parser() -> impl TypedValueParser<Value = Role> {
+    PossibleValuesParser::new(Role::NAMES).try_map(|s| s.parse::<Role>())
 }
 
 #[derive(Subcommand)]
@@ -40,7 +22,7 @@ pub enum IdentityCmd {
         #[arg(value_name = "ADDR", value_parser = parse_address)]
         address: Address,
         /// A role; repeat for several (--role bank --role citizen).
-        #[arg(long, value_enum, required = true)]
+        #[arg(long, value_name = "ROLE", required = true, value_parser = role_parser())]
         role: Vec<Role>,
     },
     /// Remove every role of an account (the registry authority).
@@ -58,7 +40,7 @@ pub enum IdentityCmd {
     /// List the accounts holding a role.
     Members {
         /// The role.
-        #[arg(value_enum)]
+        #[arg(value_name = "ROLE", value_parser = role_parser())]
         role: Role,
         /// Start after this address (paging).
         #[arg(long, value_name = "ADDR", value_parser = parse_address)]
@@ -77,7 +59,7 @@ pub async fn run(mut ctx: Ctx, cmd: IdentityCmd) -> Result<()> {
             let signer = ctx.signer()?;
             let roles: Vec<&str> = role.iter().map(|r| r.as_str()).collect();
             let r = identity
-                .enrol(&signer, address, &roles)
+                .enrol(&signer, address, &role)
                 .await
                 .map_err(refused(format!("enrolling {address}")))?;
             if !ctx.node.json {
@@ -104,13 +86,8 @@ pub async fn run(mut ctx: Ctx, cmd: IdentityCmd) -> Result<()> {
             if ctx.node.json {
                 return print_json(&v);
             }
-            let roles: Vec<&str> = v
-                .get("roles")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            let enrolled = v.get("enrolled").and_then(Value::as_bool).unwrap_or(false);
-            if enrolled && !roles.is_empty() {
+            let roles: Vec<&str> = v.roles.iter().map(|r| r.as_str()).collect();
+            if v.enrolled && !roles.is_empty() {
                 println!("{address}  {}", roles.join(", "));
             } else {
                 println!("{address}  not enrolled");
@@ -118,21 +95,18 @@ pub async fn run(mut ctx: Ctx, cmd: IdentityCmd) -> Result<()> {
             Ok(())
         }
         IdentityCmd::Members { role, after, limit } => {
-            let v = identity
-                .members(role.as_str(), after, limit)
+            let page = identity
+                .members(role, after, limit)
                 .await
-                .map_err(refused(format!("listing the {} members", role.as_str())))?;
+                .map_err(refused(format!("listing the {role} members")))?;
             if ctx.node.json {
-                return print_json(&v);
+                return print_json(&page);
             }
-            let members = v.get("members").and_then(Value::as_array);
-            match members {
-                Some(m) if !m.is_empty() => {
-                    for a in m {
-                        println!("{}", a.as_str().unwrap_or_default());
-                    }
-                }
-                _ => println!("no {} members", role.as_str()),
+            if page.members.is_empty() {
+                println!("no {role} members");
+            }
+            for a in &page.members {
+                println!("{a}");
             }
             Ok(())
         }

@@ -2,34 +2,18 @@
 
 use super::{krw, parse_address, parse_amount, print_json, print_receipt, refused, utc, Ctx};
 use anyhow::{bail, Context, Result};
-use clap::{Subcommand, ValueEnum};
-use hanok_client::{call_result, NewParcel, Owner};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::Subcommand;
+use hanok_client::messages::registry::{
+    Encumbrance, EncumbranceKind, ExecuteMsg, LandUse, LienResponse, Owner, Parcel, SeizureResponse,
+};
+use hanok_client::{call_result, Amount, NewParcel};
 use hanok_types::Address;
-use serde::Deserialize;
-use serde_json::{json, Value};
 
-/// How the land is used (the registry's `land_use`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LandUse {
-    Residential,
-    Commercial,
-    Industrial,
-    Agricultural,
-    Forest,
-    Other,
-}
-
-impl LandUse {
-    fn as_str(self) -> &'static str {
-        match self {
-            LandUse::Residential => "residential",
-            LandUse::Commercial => "commercial",
-            LandUse::Industrial => "industrial",
-            LandUse::Agricultural => "agricultural",
-            LandUse::Forest => "forest",
-            LandUse::Other => "other",
-        }
-    }
+/// Parses a land use by its name in the registry's JSON (`residential`, `commercial`, …);
+/// `--help` lists the names.
+fn land_use_parser() -> impl TypedValueParser<Value = LandUse> {
+    PossibleValuesParser::new(LandUse::NAMES).try_map(|s| s.parse::<LandUse>())
 }
 
 /// One `--owner ADDR[=BPS]`.
@@ -107,7 +91,12 @@ pub enum ParcelCmd {
         )]
         lot: String,
         /// Land use.
-        #[arg(long, value_enum, default_value_t = LandUse::Residential)]
+        #[arg(
+            long,
+            value_name = "USE",
+            default_value = "residential",
+            value_parser = land_use_parser()
+        )]
         land_use: LandUse,
     },
     /// Show a parcel's title: owners, active encumbrances (liens, seizures), frozen or not.
@@ -182,162 +171,84 @@ pub enum LienCmd {
     },
 }
 
-/// The registry's parcel, as the `parcel` query returns it (for printing).
-#[derive(Deserialize)]
-pub(crate) struct ParcelView {
-    pub parcel_id: String,
-    #[serde(default)]
-    pub lot_number: String,
-    #[serde(default)]
-    pub address: String,
-    pub area_m2_hundredths: u64,
-    pub land_use: String,
-    pub owners: Vec<OwnerView>,
-    #[serde(default)]
-    pub encumbrances: Vec<EncumbranceView>,
-    #[serde(default)]
-    pub frozen: bool,
-    #[serde(default)]
-    pub registered_height: u64,
-    #[serde(default)]
-    pub history_len: u64,
-    #[serde(default)]
-    pub past_encumbrances: u64,
-}
-
-#[derive(Deserialize)]
-pub(crate) struct OwnerView {
-    pub owner: String,
-    pub share_bps: u32,
-}
-
-#[derive(Deserialize)]
-pub(crate) struct EncumbranceView {
-    pub rank: u64,
-    pub kind: Value,
-    pub active: bool,
-    #[serde(default)]
-    pub recorded_height: u64,
-    #[serde(default)]
-    pub ended_height: Option<u64>,
-}
-
-impl EncumbranceView {
-    /// One line: `rank 1  mortgage  holder 0x…  300,000,000 KRW  active`.
-    pub fn line(&self) -> String {
-        let state = |on: &str, off: &str| if self.active { on } else { off }.to_string();
-        if let Some(m) = self.kind.get("mortgage") {
-            let holder = m.get("holder").and_then(Value::as_str).unwrap_or("?");
-            let amount = m
-                .get("amount")
-                .and_then(Value::as_str)
-                .and_then(|a| a.parse::<u128>().ok())
-                .map_or_else(|| "?".into(), krw);
-            format!(
-                "rank {}  mortgage  holder {holder}  {amount}  {}  (recorded at height {}{})",
-                self.rank,
-                state("active", "discharged"),
-                self.recorded_height,
-                self.ended("discharged")
-            )
-        } else if let Some(s) = self.kind.get("seizure") {
-            let order = s
-                .get("court_order_hash")
-                .and_then(Value::as_str)
-                .unwrap_or("?");
-            format!(
-                "rank {}  seizure   court order {order}  {}  (recorded at height {}{})",
-                self.rank,
-                state("active", "lifted"),
-                self.recorded_height,
-                self.ended("lifted")
-            )
-        } else {
-            format!("rank {}  {}  active={}", self.rank, self.kind, self.active)
-        }
-    }
-}
-
-impl EncumbranceView {
-    fn ended(&self, how: &str) -> String {
-        self.ended_height
+/// One line of an encumbrance: `rank 1  mortgage  holder 0x…  300,000,000 KRW  active  (…)`.
+pub(crate) fn encumbrance_line(e: &Encumbrance) -> String {
+    let state = |on: &str, off: &str| if e.active { on } else { off }.to_string();
+    let ended = |how: &str| {
+        e.ended_height
             .map_or_else(String::new, |h| format!(", {how} at height {h}"))
+    };
+    match &e.kind {
+        EncumbranceKind::Mortgage { holder, amount } => format!(
+            "rank {}  mortgage  holder {holder}  {}  {}  (recorded at height {}{})",
+            e.rank,
+            krw(amount.0),
+            state("active", "discharged"),
+            e.recorded_height,
+            ended("discharged")
+        ),
+        EncumbranceKind::Seizure { court_order_hash } => format!(
+            "rank {}  seizure   court order {court_order_hash}  {}  (recorded at height {}{})",
+            e.rank,
+            state("active", "lifted"),
+            e.recorded_height,
+            ended("lifted")
+        ),
     }
 }
 
-impl ParcelView {
-    pub fn print(&self) {
-        println!("parcel        {}", self.parcel_id);
-        if !self.lot_number.is_empty() {
-            println!("lot number    {}", self.lot_number);
-        }
-        println!("address       {}", self.address);
+/// Prints a parcel's title for people.
+pub(crate) fn print_parcel(p: &Parcel) {
+    println!("parcel        {}", p.parcel_id);
+    if !p.lot_number.is_empty() {
+        println!("lot number    {}", p.lot_number);
+    }
+    println!("address       {}", p.address);
+    println!(
+        "area          {}.{:02} m²",
+        p.area_m2_hundredths / 100,
+        p.area_m2_hundredths % 100
+    );
+    println!("land use      {}", p.land_use);
+    for (i, o) in p.owners.iter().enumerate() {
         println!(
-            "area          {}.{:02} m²",
-            self.area_m2_hundredths / 100,
-            self.area_m2_hundredths % 100
-        );
-        println!("land use      {}", self.land_use);
-        for (i, o) in self.owners.iter().enumerate() {
-            println!(
-                "{}{}  {}.{:02}%",
-                if i == 0 {
-                    "owner(s)      "
-                } else {
-                    "              "
-                },
-                o.owner,
-                o.share_bps / 100,
-                o.share_bps % 100
-            );
-        }
-        println!(
-            "frozen        {}",
-            if self.frozen {
-                "YES (an active court seizure: the title cannot be transferred)"
+            "{}{}  {}.{:02}%",
+            if i == 0 {
+                "owner(s)      "
             } else {
-                "no"
-            }
-        );
-        if self.encumbrances.is_empty() {
-            println!("encumbrances  none active");
-        } else {
-            println!("encumbrances");
-            for e in &self.encumbrances {
-                println!("  {}", e.line());
-            }
-        }
-        if self.past_encumbrances > 0 {
-            println!(
-                "past          {} discharged or lifted (`hanok parcel past {}`)",
-                self.past_encumbrances, self.parcel_id
-            );
-        }
-        println!(
-            "registered at height {}; {} history entries (`hanok parcel history {}`)",
-            self.registered_height, self.history_len, self.parcel_id
+                "              "
+            },
+            o.owner,
+            o.share_bps / 100,
+            o.share_bps % 100
         );
     }
-}
-
-#[derive(Deserialize)]
-struct PastView {
-    encumbrances: Vec<EncumbranceView>,
-}
-
-#[derive(Deserialize)]
-struct HistoryView {
-    entries: Vec<HistoryEntryView>,
-}
-
-#[derive(Deserialize)]
-struct HistoryEntryView {
-    seq: u64,
-    height: u64,
-    time: u64,
-    action: String,
-    #[serde(default)]
-    detail: String,
+    println!(
+        "frozen        {}",
+        if p.frozen {
+            "YES (an active court seizure: the title cannot be transferred)"
+        } else {
+            "no"
+        }
+    );
+    if p.encumbrances.is_empty() {
+        println!("encumbrances  none active");
+    } else {
+        println!("encumbrances");
+        for e in &p.encumbrances {
+            println!("  {}", encumbrance_line(e));
+        }
+    }
+    if p.past_encumbrances > 0 {
+        println!(
+            "past          {} discharged or lifted (`hanok parcel past {}`)",
+            p.past_encumbrances, p.parcel_id
+        );
+    }
+    println!(
+        "registered at height {}; {} history entries (`hanok parcel history {}`)",
+        p.registered_height, p.history_len, p.parcel_id
+    );
 }
 
 fn owners_of(args: Vec<OwnerArg>) -> Result<Vec<Owner>> {
@@ -381,7 +292,7 @@ pub async fn run(mut ctx: Ctx, cmd: ParcelCmd) -> Result<()> {
                 lot_number: lot,
                 address,
                 area_m2_hundredths: area_m2,
-                land_use: land_use.as_str().to_string(),
+                land_use,
                 owners: owners_of(owner)?,
             };
             let r = registry
@@ -394,51 +305,42 @@ pub async fn run(mut ctx: Ctx, cmd: ParcelCmd) -> Result<()> {
             print_receipt(&ctx, &r)
         }
         ParcelCmd::Show { id } => {
-            let v = registry
+            let p = registry
                 .parcel(&id)
                 .await
                 .map_err(refused(format!("reading parcel {id}")))?;
             if ctx.node.json {
-                return print_json(&v);
+                return print_json(&p);
             }
-            match serde_json::from_value::<ParcelView>(v.clone()) {
-                Ok(p) => p.print(),
-                Err(_) => print_json(&v)?,
-            }
+            print_parcel(&p);
             Ok(())
         }
         ParcelCmd::Past { id, after, limit } => {
-            let v = registry
+            let p = registry
                 .past_encumbrances(&id, after, limit)
                 .await
                 .map_err(refused(format!(
                     "reading the past encumbrances of parcel {id}"
                 )))?;
             if ctx.node.json {
-                return print_json(&v);
+                return print_json(&p);
             }
-            let Ok(p) = serde_json::from_value::<PastView>(v.clone()) else {
-                return print_json(&v);
-            };
             if p.encumbrances.is_empty() {
                 println!("no past encumbrances");
             }
             for e in &p.encumbrances {
-                println!("{}", e.line());
+                println!("{}", encumbrance_line(e));
             }
             Ok(())
         }
         ParcelCmd::History { id, after, limit } => {
-            let v = registry
+            let h = registry
                 .history(&id, after, limit)
                 .await
                 .map_err(refused(format!("reading the history of parcel {id}")))?;
             if ctx.node.json {
-                return print_json(&v);
+                return print_json(&h);
             }
-            let Ok(h) = serde_json::from_value::<HistoryView>(v.clone()) else {
-                return print_json(&v);
-            };
             if h.entries.is_empty() {
                 println!("no history entries");
             }
@@ -448,7 +350,7 @@ pub async fn run(mut ctx: Ctx, cmd: ParcelCmd) -> Result<()> {
                     e.seq,
                     e.height,
                     utc(e.time),
-                    e.action,
+                    e.action.as_str(),
                     e.detail
                 );
             }
@@ -459,7 +361,10 @@ pub async fn run(mut ctx: Ctx, cmd: ParcelCmd) -> Result<()> {
             court_order_hash,
         } => {
             let signer = ctx.signer()?;
-            let msg = json!({"freeze": {"parcel_id": id, "court_order_hash": court_order_hash}});
+            let msg = ExecuteMsg::Freeze {
+                parcel_id: id.clone(),
+                court_order_hash,
+            };
             let r = ctx
                 .client
                 .execute(&signer, registry_addr, &msg)
@@ -468,7 +373,8 @@ pub async fn run(mut ctx: Ctx, cmd: ParcelCmd) -> Result<()> {
             if !ctx.node.json {
                 let seizure = call_result(&r, 0)
                     .ok()
-                    .and_then(|v| v.get("seizure_id").and_then(Value::as_u64));
+                    .and_then(|v| serde_json::from_value::<SeizureResponse>(v).ok())
+                    .map(|s| s.seizure_id);
                 match seizure {
                     Some(n) => println!("parcel {id} frozen: seizure {n}"),
                     None => println!("parcel {id} frozen"),
@@ -499,9 +405,11 @@ pub async fn run_lien(mut ctx: Ctx, cmd: LienCmd) -> Result<()> {
             holder,
             amount,
         } => {
-            let msg = json!({"record_lien": {
-                "parcel_id": parcel, "holder": holder, "amount": amount.to_string(),
-            }});
+            let msg = ExecuteMsg::RecordLien {
+                parcel_id: parcel.clone(),
+                holder,
+                amount: Amount(amount),
+            };
             let r = ctx
                 .client
                 .execute(&signer, registry_addr, &msg)
@@ -510,7 +418,8 @@ pub async fn run_lien(mut ctx: Ctx, cmd: LienCmd) -> Result<()> {
             if !ctx.node.json {
                 let rank = call_result(&r, 0)
                     .ok()
-                    .and_then(|v| v.get("lien_id").and_then(Value::as_u64))
+                    .and_then(|v| serde_json::from_value::<LienResponse>(v).ok())
+                    .map(|l| l.lien_id)
                     .context("the registry did not return the lien's rank")?;
                 println!(
                     "lien recorded on parcel {parcel}: rank {rank}, holder {holder}, {}",

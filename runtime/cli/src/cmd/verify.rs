@@ -1,6 +1,6 @@
 //! `hanok verify`: a parcel's title with a proof against a committed block, checked offline.
 
-use super::parcel::ParcelView;
+use super::parcel::print_parcel;
 use super::{
     connect, parse_address, parse_hash, print_json, refused, resolve_system, utc, NodeOpts,
     SystemOpts,
@@ -9,7 +9,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use hanok_client::{TitleProof, VerifiedTitle};
 use hanok_types::{Address, Hash};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::path::PathBuf;
 
 #[derive(Args, Debug, Clone)]
@@ -124,18 +124,9 @@ pub async fn run(node: NodeOpts, system: SystemOpts, args: VerifyArgs) -> Result
 
 /// The owners' addresses in the proven parcel (none if it is not registered).
 fn owners(title: &VerifiedTitle) -> Vec<String> {
-    title
-        .parcel
-        .as_ref()
-        .and_then(|p| p.get("owners"))
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|o| o.get("owner").and_then(Value::as_str))
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
+    title.parcel.as_ref().map_or_else(Vec::new, |p| {
+        p.owners.iter().map(|o| o.owner.to_string()).collect()
+    })
 }
 
 fn print_title(proof: &TitleProof, title: &VerifiedTitle, trusted: bool) {
@@ -169,9 +160,6 @@ fn print_title(proof: &TitleProof, title: &VerifiedTitle, trusted: bool) {
     }
     if let Some(parcel) = &title.parcel {
         println!();
-        match serde_json::from_value::<ParcelView>(parcel.clone()) {
-            Ok(p) => p.print(),
-            Err(_) => println!("{parcel}"),
-        }
+        print_parcel(parcel);
     }
 }

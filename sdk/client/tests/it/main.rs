@@ -186,7 +186,7 @@ fn proofs_from_a_real_tree_check_for_inclusion_and_absence() -> TestResult {
     };
     let title = TitleProof::new(registry, PARCEL, &header, &[], Some(value), proof);
     let checked = TitleProof::from_json(&title.to_json()?)?.verify()?;
-    assert_eq!(checked.parcel.ok_or("no parcel")?["parcel_id"], PARCEL);
+    assert_eq!(checked.parcel.ok_or("no parcel")?.parcel_id, PARCEL);
     assert!(checked.signed_by.is_none());
     Ok(())
 }

@@ -1,0 +1,318 @@
+//! The deal (title-transfer) contract's interface: its messages, [`Terms`], [`Status`] and the
+//! [`Deal`] answer.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+use hanok_abi::{Address, Amount};
+use serde::{Deserialize, Serialize};
+
+/// Instantiate message: the addresses of the contracts the deal contract drives.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct InstantiateMsg {
+    /// The identity contract (roles).
+    pub identity: Address,
+    /// The registry contract (parcels, policy).
+    pub registry: Address,
+    /// The escrow contract.
+    pub escrow: Address,
+    /// The KRW token contract.
+    pub token: Address,
+}
+
+/// The buyer's lender as the deal's terms name it: the only bank that may attach the buyer's
+/// new mortgage, and the most that mortgage may secure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Lender {
+    /// The lending bank (an enrolled bank).
+    pub bank: Address,
+    /// The most it may register, positive.
+    pub max_amount: Amount,
+}
+
+/// The terms a signature covers. A signer states them in `sign`; they must equal the deal's
+/// current terms, so nobody can sign one thing and be bound to another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Terms {
+    /// The price.
+    pub price: Amount,
+    /// The settlement deadline, unix seconds of block time.
+    pub deadline: u64,
+    /// The buyer's lender the deal names, or null for none.
+    pub lender: Option<Address>,
+    /// The mortgage that lender attached, or null for none: exactly what settlement records.
+    pub mortgage_amount: Option<Amount>,
+}
+
+/// `price P, deadline D, lender L, mortgage M` (`none` for an absent lender or mortgage): how
+/// the deal contract's errors show the terms a signature covers.
+impl fmt::Display for Terms {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "price {}, deadline {}, lender ",
+            self.price, self.deadline
+        )?;
+        match self.lender {
+            Some(a) => write!(f, "{a}")?,
+            None => f.write_str("none")?,
+        }
+        f.write_str(", mortgage ")?;
+        match self.mortgage_amount {
+            Some(a) => write!(f, "{a}"),
+            None => f.write_str("none"),
+        }
+    }
+}
+
+/// Execute messages.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ExecuteMsg {
+    /// Proposes a deal (enrolled broker only). The seller must be the parcel's sole owner, the
+    /// parcel must not be frozen or held by another live deal (one past its deadline is marked
+    /// expired), the deadline (unix seconds, compared with block time) must be in the future
+    /// and at most the registry policy's `max_deal_secs` ahead. The deal starts `proposed` and
+    /// binds nothing until the seller accepts it. Response data: `{"deal_id": n}`.
+    Open {
+        /// Parcel.
+        parcel_id: String,
+        /// Sole owner selling.
+        seller: Address,
+        /// Buyer.
+        buyer: Address,
+        /// Price, positive.
+        price: Amount,
+        /// Settlement deadline, unix seconds of block time.
+        deadline: u64,
+        /// The buyer's lender and the most it may register; absent for a sale without a new
+        /// mortgage (then no bank may attach one).
+        #[serde(default)]
+        lender: Option<Lender>,
+    },
+    /// The seller accepts a proposed deal (seller only): from now on the deal holds the parcel,
+    /// until it settles, is cancelled, rejected or refunded, or its deadline passes. The parcel
+    /// and deadline are checked again as for `open`.
+    Accept {
+        /// Deal.
+        deal_id: u64,
+    },
+    /// The lender the deal names attaches the buyer's new mortgage, at most the deal's
+    /// `max_amount`, before the parties sign (proposed, open or funded, no signature yet); it
+    /// may attach again to change the amount until then. Recorded as a lien held by that bank
+    /// at settlement.
+    AttachMortgage {
+        /// Deal.
+        deal_id: u64,
+        /// Secured amount, positive.
+        amount: Amount,
+    },
+    /// The escrow reports the buyer's deposit (escrow contract only).
+    Funded {
+        /// Deal.
+        deal_id: u64,
+        /// Who deposited (must be the buyer).
+        funder: Address,
+        /// Amount (must be the price).
+        amount: Amount,
+    },
+    /// Seller or buyer signs the agreement (after funding, once each), stating the terms the
+    /// signature covers; they must be the deal's current terms.
+    Sign {
+        /// Deal.
+        deal_id: u64,
+        /// The terms signed.
+        terms: Terms,
+    },
+    /// An official of the registry policy approves (after both signatures, once each).
+    Approve {
+        /// Deal.
+        deal_id: u64,
+    },
+    /// An official of the registry policy rejects the transfer.
+    Reject {
+        /// Deal.
+        deal_id: u64,
+    },
+    /// Settles atomically (a party to the deal — broker, seller or buyer — or an official
+    /// enrolled and in the current registry policy; status approved, block time ≤ deadline,
+    /// enough approvals by officials still enrolled and in the policy).
+    Settle {
+        /// Deal.
+        deal_id: u64,
+    },
+    /// Cancels before funding (broker, seller or buyer).
+    Cancel {
+        /// Deal.
+        deal_id: u64,
+    },
+    /// The buyer reclaims the escrow after rejection, expiry or the deadline.
+    Refund {
+        /// Deal.
+        deal_id: u64,
+    },
+}
+
+/// Query messages.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum QueryMsg {
+    /// → [`Deal`].
+    Deal {
+        /// Deal.
+        deal_id: u64,
+    },
+    /// → [`DealByParcelResponse`].
+    DealByParcel {
+        /// Parcel.
+        parcel_id: String,
+    },
+}
+
+/// Where a deal stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Proposed by the broker; binds nothing until the seller accepts.
+    Proposed,
+    /// Accepted by the seller: holds the parcel, waiting for the buyer's deposit.
+    Open,
+    /// Escrow funded; waiting for signatures.
+    Funded,
+    /// Both parties signed; waiting for approvals.
+    Signed,
+    /// Approved by the policy threshold; may settle.
+    Approved,
+    /// Settled: title moved, money paid.
+    Settled,
+    /// Cancelled before funding.
+    Cancelled,
+    /// Rejected by an official.
+    Rejected,
+    /// Its deadline passed while it held the parcel, and a new deal claimed the parcel.
+    Expired,
+    /// The buyer took the escrow back.
+    Refunded,
+}
+
+crate::names!(Status, "deal status", {
+    Proposed => "proposed",
+    Open => "open",
+    Funded => "funded",
+    Signed => "signed",
+    Approved => "approved",
+    Settled => "settled",
+    Cancelled => "cancelled",
+    Rejected => "rejected",
+    Expired => "expired",
+    Refunded => "refunded",
+});
+
+impl Status {
+    /// Whether the deal is still in progress (an official may reject it).
+    pub fn is_pending(self) -> bool {
+        matches!(self, Status::Proposed) || self.holds_parcel()
+    }
+
+    /// Whether the deal holds its parcel (blocks another deal on it until its deadline): the
+    /// seller accepted it and it has not ended.
+    pub fn holds_parcel(self) -> bool {
+        matches!(
+            self,
+            Status::Open | Status::Funded | Status::Signed | Status::Approved
+        )
+    }
+}
+
+/// The buyer's new mortgage, recorded at settlement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Mortgage {
+    /// The lending bank (the lien holder).
+    pub bank: Address,
+    /// Secured amount.
+    pub amount: Amount,
+}
+
+/// A deal, as stored and as returned by the `deal` query.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Deal {
+    /// Id, from 1.
+    pub deal_id: u64,
+    /// Parcel.
+    pub parcel_id: String,
+    /// Seller (sole owner at opening and acceptance).
+    pub seller: Address,
+    /// Buyer.
+    pub buyer: Address,
+    /// Broker who opened it.
+    pub broker: Address,
+    /// Price.
+    pub price: Amount,
+    /// Settlement deadline, unix seconds of block time.
+    pub deadline: u64,
+    /// Status.
+    pub status: Status,
+    /// The buyer's lender the terms name, if any: the only bank that may attach the mortgage.
+    #[serde(default)]
+    pub lender: Option<Lender>,
+    /// The buyer's new mortgage as that lender attached it, if any.
+    pub mortgage: Option<Mortgage>,
+    /// Who signed (seller and/or buyer), in order.
+    pub signatures: Vec<Address>,
+    /// The terms every signature in `signatures` covers.
+    #[serde(default)]
+    pub signed_terms: Option<Terms>,
+    /// Officials who approved, in order.
+    pub approvals: Vec<Address>,
+    /// The official who rejected, if any.
+    pub rejected_by: Option<Address>,
+    /// Height at which it was opened (proposed).
+    pub opened_height: u64,
+    /// Height at which the seller accepted it.
+    #[serde(default)]
+    pub accepted_height: Option<u64>,
+    /// Height at which the escrow reported the buyer's deposit.
+    #[serde(default)]
+    pub funded_height: Option<u64>,
+    /// Height at which it was settled.
+    pub settled_height: Option<u64>,
+}
+
+impl Deal {
+    /// The deal's current terms, as a signature must state them.
+    pub fn terms(&self) -> Terms {
+        Terms {
+            price: self.price,
+            deadline: self.deadline,
+            lender: self.lender.map(|l| l.bank),
+            mortgage_amount: self.mortgage.map(|m| m.amount),
+        }
+    }
+}
+
+/// Answer to [`QueryMsg::DealByParcel`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct DealByParcelResponse {
+    /// Parcel.
+    pub parcel_id: String,
+    /// The accepted deal holding it, if any (a deal past its deadline at the latest block's
+    /// time no longer holds it).
+    pub deal_id: Option<u64>,
+}
+
+/// Response data of [`ExecuteMsg::Open`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct OpenResponse {
+    /// The new deal's id.
+    pub deal_id: u64,
+}
