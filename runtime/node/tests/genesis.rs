@@ -398,7 +398,7 @@ fn the_dev_genesis_state_root_is_pinned() -> Result<()> {
     let vm = hanok_vm::Vm::new(hanok_vm::VmConfig::default())?;
     let (chain, _) = hanok_chain::Chain::open(dir.path(), dev.genesis, vm, dev.chain)?;
     assert_eq!(chain.height(), 0);
-    expect_test::expect!["934a355d7909923da5aa47458928790afbe5aed70e970a18f1e3bb8398d55162"]
+    expect_test::expect!["d0469cf8e6e04e3b5e6720c8fefca9ba5f8b5e6d2101272d594126426af4e760"]
         .assert_eq(&chain.state_root().to_hex());
     Ok(())
 }
