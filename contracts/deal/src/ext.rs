@@ -22,7 +22,7 @@ pub(crate) fn policy(cfg: &Config) -> Result<registry::Policy, ContractError> {
     query(&cfg.registry, &registry::QueryMsg::Policy {})
 }
 
-pub(crate) fn parcel(cfg: &Config, parcel_id: &str) -> Result<registry::Parcel, ContractError> {
+pub(crate) fn parcel(cfg: &Config, parcel_id: &str) -> Result<registry::ParcelView, ContractError> {
     let msg = registry::QueryMsg::Parcel {
         parcel_id: parcel_id.into(),
     };
@@ -71,7 +71,7 @@ pub(crate) fn record_lien(
 
 /// What the escrow still holds for the deal.
 pub(crate) fn escrow_held(cfg: &Config, deal_id: u64) -> Result<Amount, ContractError> {
-    let d: escrow::Deposit = query(&cfg.escrow, &escrow::QueryMsg::Deposit { deal_id })?;
+    let d: escrow::DepositView = query(&cfg.escrow, &escrow::QueryMsg::Deposit { deal_id })?;
     d.held()
         .ok_or_else(|| ContractError::new("escrow accounting broken"))
 }

@@ -58,7 +58,7 @@ mod ext;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use hanok_messages::registry::{EncumbranceKind, Policy};
+use hanok_messages::registry::{EncumbranceKindView, Policy};
 use hanok_sdk::{
     bail, ensure, entry_points, to_json, Address, Amount, ContractError, Env, Event, Item, Map,
     Response, Role,
@@ -613,8 +613,10 @@ fn settle(env: &Env, cfg: &Config, deal_id: u64) -> Result<Response, ContractErr
         .iter()
         .filter(|e| e.active)
         .filter_map(|e| match &e.kind {
-            EncumbranceKind::Mortgage { holder, amount } => Some((e.rank, e.id, *holder, *amount)),
-            EncumbranceKind::Seizure { .. } => None,
+            EncumbranceKindView::Mortgage { holder, amount } => {
+                Some((e.rank, e.id, *holder, *amount))
+            }
+            EncumbranceKindView::Seizure {} => None,
         })
         .collect();
     liens.sort_by_key(|l| l.0);

@@ -79,7 +79,8 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
                 format!("invalid receive msg (expected {{\"fund\": {{\"deal_id\": n}}}}): {e}")
             })?;
             ensure!(!DEPOSITS.has(&deal_id), "deal {deal_id} is already funded");
-            let deal: deal::Deal = query_contract(&cfg.deal, &deal::QueryMsg::Deal { deal_id })?;
+            let deal: deal::DealView =
+                query_contract(&cfg.deal, &deal::QueryMsg::Deal { deal_id })?;
             ensure!(
                 deal.status == deal::Status::Open,
                 "deal {deal_id} is not open (status {})",

@@ -398,7 +398,7 @@ fn the_dev_genesis_state_root_is_pinned() -> Result<()> {
     let vm = hanok_vm::Vm::new(hanok_vm::VmConfig::default())?;
     let (chain, _) = hanok_chain::Chain::open(dir.path(), dev.genesis, vm, dev.chain)?;
     assert_eq!(chain.height(), 0);
-    expect_test::expect!["ad36f174823b38cc09cc33c1d6f01f0c93307518bac7261f770184c4280c6bf0"]
+    expect_test::expect!["1effc5a1892dad16412bb2e94c32a537b5af78b763fd65790f002e04d9939922"]
         .assert_eq(&chain.state_root().to_hex());
     Ok(())
 }

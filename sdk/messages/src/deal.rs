@@ -288,6 +288,7 @@ pub struct Deal {
 
 impl Deal {
     /// The deal's current terms, as a signature must state them.
+    #[inline]
     pub fn terms(&self) -> Terms {
         Terms {
             price: self.price,
@@ -296,6 +297,19 @@ impl Deal {
             mortgage_amount: self.mortgage.map(|m| m.amount),
         }
     }
+}
+
+/// A caller's view of [`Deal`]: only what the escrow checks before it takes a deposit. The
+/// JSON is the same `deal` answer; unknown fields are skipped, never parsed, so a contract that
+/// reads a deal pays gas for these three fields only.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct DealView {
+    /// Status.
+    pub status: Status,
+    /// Buyer.
+    pub buyer: Address,
+    /// Price.
+    pub price: Amount,
 }
 
 /// Answer to [`QueryMsg::DealByParcel`].

@@ -92,3 +92,25 @@ impl Deposit {
             .checked_sub(self.refunded)
     }
 }
+
+/// A caller's view of [`Deposit`]: only its amounts, what the deal contract reads to know what
+/// the escrow holds. The JSON is the same `deposit` answer; unknown fields are skipped, never
+/// parsed, so the reader pays gas for the amounts only.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct DepositView {
+    /// Amount deposited.
+    pub amount: Amount,
+    /// Amount released so far.
+    pub released: Amount,
+    /// Amount refunded so far.
+    pub refunded: Amount,
+}
+
+impl DepositView {
+    /// What the escrow still holds for the deal.
+    pub fn held(&self) -> Option<Amount> {
+        self.amount
+            .checked_sub(self.released)?
+            .checked_sub(self.refunded)
+    }
+}

@@ -113,6 +113,18 @@ pub struct RolesResponse {
     pub enrolled: bool,
 }
 
+/// A caller's view of [`RolesResponse`]: the roles and the enrolment, without the echoed
+/// address. The JSON is the same answer; decoding only what a role check reads (unknown
+/// fields are skipped, never parsed) keeps every cross-contract roles check as cheap in gas as
+/// it was when each contract declared its own narrow answer type.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct RolesView {
+    /// Its roles, sorted.
+    pub roles: Vec<Role>,
+    /// Whether it holds any role.
+    pub enrolled: bool,
+}
+
 /// Answer to [`QueryMsg::Members`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

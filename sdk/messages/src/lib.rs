@@ -70,6 +70,7 @@ macro_rules! names {
             pub const NAMES: &'static [&'static str] = &[$($name,)+];
 
             /// The snake_case name, as in JSON.
+            #[inline]
             pub fn as_str(self) -> &'static str {
                 match self {
                     $($ty::$variant => $name,)+

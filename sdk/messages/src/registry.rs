@@ -179,6 +179,55 @@ pub struct Parcel {
     pub past_encumbrances: u64,
 }
 
+/// A caller's view of [`Parcel`]: what the deal contract checks before it opens or settles a
+/// deal (ownership, the freeze, the active encumbrances). The JSON is the same `parcel` answer;
+/// unknown fields are skipped, never parsed, so the reader pays gas only for these.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct ParcelView {
+    /// Owners.
+    pub owners: Vec<OwnerView>,
+    /// Active encumbrances in rank order.
+    pub encumbrances: Vec<EncumbranceView>,
+    /// Whether an active court seizure freezes the title.
+    pub frozen: bool,
+}
+
+/// A caller's view of [`Owner`]: who, not the share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub struct OwnerView {
+    /// The owner.
+    pub owner: Address,
+}
+
+/// A caller's view of [`Encumbrance`]: its id, rank, kind and whether it is active.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub struct EncumbranceView {
+    /// Id within the parcel.
+    pub id: u64,
+    /// Rank: order of recording on this parcel.
+    pub rank: u64,
+    /// What it is.
+    pub kind: EncumbranceKindView,
+    /// False once discharged or lifted.
+    pub active: bool,
+}
+
+/// A caller's view of [`EncumbranceKind`]: a mortgage's holder and amount; of a seizure,
+/// only that it is one (the court order's hash is skipped).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EncumbranceKindView {
+    /// A mortgage lien held by a bank.
+    Mortgage {
+        /// The lending bank.
+        holder: Address,
+        /// The secured amount.
+        amount: Amount,
+    },
+    /// A court seizure.
+    Seizure {},
+}
+
 /// Execute messages.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
