@@ -131,7 +131,7 @@ mod tests {
         let refused = "lender".parse::<Role>().err().map(|e| e.to_string());
         assert_eq!(
             refused.as_deref(),
-            Some("`lender` is not a role (one of: authority, official, bank, broker, citizen)")
+            Some("`lender` is not a role (one of: authority, official, bank, broker, citizen, deployer)")
         );
         Ok(())
     }
