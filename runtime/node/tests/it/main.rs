@@ -681,11 +681,19 @@ async fn a_stop_answers_calls_in_flight_unavailable_and_ends_in_seconds() -> Res
     let mut waiting_client = n.ledger.clone();
     let wait_tx = tx.clone();
     let waiting = tokio::spawn(async move { waiting_client.submit_and_wait(req(wait_tx)).await });
-    // Admitted once the same bytes are refused as a duplicate.
+    // Admitted once the node says it waits in the mempool (a second submission of the same
+    // bytes would race the SubmitAndWait above for admission).
+    let hash = hanok_types::Hash::sha256(&tx.encode_to_vec()).0.to_vec();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        match n.ledger.submit(req(tx.clone())).await {
-            Err(s) if s.code() == Code::AlreadyExists => break,
+        let asked = n
+            .ledger
+            .get_receipt(v1::GetReceiptRequest {
+                tx_hash: hash.clone(),
+            })
+            .await;
+        match asked {
+            Err(s) if s.code() == Code::NotFound && s.message().contains("in the mempool") => break,
             other => {
                 if Instant::now() > deadline {
                     bail!("the waiting transaction was never admitted: {other:?}");
