@@ -304,19 +304,7 @@ impl Ledger {
                 return Err(e.into());
             }
         };
-        tracing::info!(
-            height = report.height,
-            replayed = report.replayed,
-            truncated_bytes = report.truncated_bytes,
-            "reopened the chain after a storage error"
-        );
-        if let Some(rebuilt) = &report.rebuilt {
-            tracing::warn!(
-                reason = %rebuilt.reason,
-                moved_to = ?rebuilt.moved_to,
-                "the state database could not be reopened as it was: rebuilt it from the block log"
-            );
-        }
+        log_open_report(&report, "reopened the chain after a storage error");
         let mut commits = Vec::new();
         for height in before.saturating_add(1)..=chain.height() {
             let block = chain.block(height)?.ok_or_else(|| {
@@ -627,4 +615,51 @@ fn bootstrap(chain: &mut Chain, txs: Vec<v1::SignedTx>, proposer: &SecretKey) ->
     chain.commit_proposal(proposal)?;
     tracing::info!("bootstrap block 1 committed");
     Ok(())
+}
+
+/// Logs what opening the chain found and did (`what` is the headline: "chain opened", or the
+/// reopening after a storage error): its height and replay, and a warning for each repair an
+/// operator should know of — a converted log, a rebuilt state database, a cut incomplete record.
+pub fn log_open_report(report: &OpenReport, what: &str) {
+    tracing::info!(
+        height = report.height,
+        replayed = report.replayed,
+        truncated_bytes = report.truncated_bytes,
+        "{what}"
+    );
+    if let Some(kept) = &report.migrated_log {
+        tracing::warn!(
+            kept = %kept.display(),
+            "converted the block log to the current format; the original is kept beside it \
+             (delete it once the node runs)"
+        );
+    }
+    if let Some(rebuilt) = &report.rebuilt {
+        match &rebuilt.moved_to {
+            Some(moved) => tracing::warn!(
+                reason = %rebuilt.reason,
+                moved_to = %moved.display(),
+                replayed = report.replayed,
+                "the state database was damaged: moved it aside and rebuilt it from the block \
+                 log (delete the moved directory once you no longer need it for diagnosis)"
+            ),
+            None => tracing::warn!(
+                reason = %rebuilt.reason,
+                replayed = report.replayed,
+                "the state database was in an older layout: rebuilt it from the block log"
+            ),
+        }
+    }
+    if let Some(torn) = &report.torn {
+        // A crash mid-append: the record was never complete, so its fsync never returned and
+        // no client heard "committed" (the log is synced before any receipt goes out).
+        tracing::warn!(
+            offset = torn.offset,
+            truncated_bytes = report.truncated_bytes,
+            height = report.height,
+            reason = %torn.reason,
+            "cut an incomplete last record from the block log (a crash while it was being \
+             written; it was never acknowledged)"
+        );
+    }
 }

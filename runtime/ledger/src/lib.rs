@@ -41,7 +41,9 @@ mod read;
 pub use error::{LedgerError, Result};
 pub use genesis::{read_secret_key, roles_key, NodeGenesis, DEPLOY_ROLES};
 pub use hanok_chain::{OpenReport, Proposal};
-pub use ledger::{BlockCommit, BlockTimings, CommittedBlock, Ledger, LedgerConfig};
+pub use ledger::{
+    log_open_report, BlockCommit, BlockTimings, CommittedBlock, Ledger, LedgerConfig,
+};
 pub use read::{
     state_diff, Account, LedgerStatus, Simulation, StateProof, MAX_BLOCKS_PER_READ,
     MAX_CONTRACTS_PER_PAGE,

@@ -509,47 +509,7 @@ impl Starting {
                 return Err(e);
             }
         };
-        tracing::info!(
-            height = report.height,
-            replayed = report.replayed,
-            truncated_bytes = report.truncated_bytes,
-            "chain opened"
-        );
-        if let Some(kept) = &report.migrated_log {
-            tracing::warn!(
-                kept = %kept.display(),
-                "converted the block log to the current format; the original is kept beside it \
-                 (delete it once the node runs)"
-            );
-        }
-        if let Some(rebuilt) = &report.rebuilt {
-            match &rebuilt.moved_to {
-                Some(moved) => tracing::warn!(
-                    reason = %rebuilt.reason,
-                    moved_to = %moved.display(),
-                    replayed = report.replayed,
-                    "the state database was damaged: moved it aside and rebuilt it from the block \
-                     log (delete the moved directory once you no longer need it for diagnosis)"
-                ),
-                None => tracing::warn!(
-                    reason = %rebuilt.reason,
-                    replayed = report.replayed,
-                    "the state database was in an older layout: rebuilt it from the block log"
-                ),
-            }
-        }
-        if let Some(torn) = &report.torn {
-            // A crash mid-append: the record was never complete, so its fsync never returned and
-            // no client heard "committed" (the log is synced before any receipt goes out).
-            tracing::warn!(
-                offset = torn.offset,
-                truncated_bytes = report.truncated_bytes,
-                height = report.height,
-                reason = %torn.reason,
-                "cut an incomplete last record from the block log (a crash while it was being \
-                 written; it was never acknowledged)"
-            );
-        }
+        hanok_ledger::log_open_report(&report, "chain opened");
         let (blocks, _) = broadcast::channel(256);
         let shared = Arc::new(Shared {
             config: gate.config.clone(),

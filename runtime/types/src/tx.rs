@@ -220,15 +220,7 @@ impl CheckedTx {
                 max: limits.max_gas,
             });
         }
-        if body.calls.is_empty() {
-            return Err(TxError::NoCalls);
-        }
-        if body.calls.len() > limits.max_calls {
-            return Err(TxError::TooManyCalls {
-                count: body.calls.len(),
-                limit: limits.max_calls,
-            });
-        }
+        check_call_count(&body.calls, limits)?;
         let calls = body
             .calls
             .into_iter()
@@ -337,15 +329,7 @@ impl UnsignedBody {
         let sender = Address::from_slice(&body.sender).ok_or(TxError::BadSender {
             len: body.sender.len(),
         })?;
-        if body.calls.is_empty() {
-            return Err(TxError::NoCalls);
-        }
-        if body.calls.len() > limits.max_calls {
-            return Err(TxError::TooManyCalls {
-                count: body.calls.len(),
-                limit: limits.max_calls,
-            });
-        }
+        check_call_count(&body.calls, limits)?;
         let gas_limit = match body.gas_limit {
             0 => limits.max_gas,
             g => g.min(limits.max_gas),
@@ -381,4 +365,18 @@ pub fn sign_body(key: &SecretKey, body: &v1::TxBody) -> v1::SignedTx {
         body: bytes,
         signature,
     }
+}
+
+/// A transaction holds at least one call and at most `limits.max_calls`.
+fn check_call_count(calls: &[v1::Call], limits: &TxLimits) -> Result<()> {
+    if calls.is_empty() {
+        return Err(TxError::NoCalls);
+    }
+    if calls.len() > limits.max_calls {
+        return Err(TxError::TooManyCalls {
+            count: calls.len(),
+            limit: limits.max_calls,
+        });
+    }
+    Ok(())
 }
