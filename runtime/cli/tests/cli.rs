@@ -641,7 +641,6 @@ impl NodeProcess {
     /// Starts `hanok node --dev` on a fresh data dir with `args`, and waits (with a deadline)
     /// for its `gRPC endpoint:` line. Fails with the node's output if it exits instead.
     fn start(args: &[&str]) -> Result<NodeProcess> {
-        use std::io::BufRead;
         let dir = tempfile::tempdir()?;
         let data_dir = dir.path().to_str().context("utf-8 path")?.to_string();
         let mut child = Command::new(env!("CARGO_BIN_EXE_hanok"))
@@ -653,16 +652,7 @@ impl NodeProcess {
             .spawn()
             .context("spawning hanok node")?;
         let stdout = child.stdout.take().context("stdout")?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Keep reading to the end: a closed pipe would make the node's next print fail.
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(|l| l.ok())
-            {
-                let _ = tx.send(line);
-            }
-        });
+        let rx = stdout_lines(stdout);
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut seen = Vec::new();
         loop {
@@ -937,15 +927,7 @@ impl OpsNode {
             }
         });
         let stdout = child.stdout.take().context("stdout")?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(|l| l.ok())
-            {
-                let _ = tx.send(line);
-            }
-        });
+        let rx = stdout_lines(stdout);
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut metrics = None;
         let mut seen = Vec::new();
@@ -1304,4 +1286,20 @@ fn the_descriptor_limit_holds_through_a_connection_flood_and_blocks_flow_again()
         "no warning about the lowered cap in {lines:?}"
     );
     Ok(())
+}
+
+/// The lines a child prints on `stdout`, as they come. Reads to the end: a closed pipe would
+/// make the node's next print fail.
+fn stdout_lines(stdout: std::process::ChildStdout) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(|l| l.ok())
+        {
+            let _ = tx.send(line);
+        }
+    });
+    rx
 }
