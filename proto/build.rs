@@ -10,6 +10,7 @@ const PROTOS: &[&str] = &[
     "hanok/v1/ledger.proto",
     "hanok/v1/contracts.proto",
     "hanok/v1/proofs.proto",
+    "hanok/v1/raft.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

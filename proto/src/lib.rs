@@ -1,7 +1,7 @@
 //! `hanok-proto`: the `hanok.v1` protobuf messages and gRPC services, generated at build time.
 //!
 //! Key items: [`v1::TxBody`], [`v1::SignedTx`], [`v1::Block`], [`v1::Receipt`], and the services
-//! `Ledger`, `Contracts` and `Proofs` ([`v1::ledger_server`], [`v1::ledger_client`], ...).
+//! `Ledger`, `Contracts`, `Proofs` and `Raft` (consensus between nodes) ([`v1::ledger_server`], [`v1::ledger_client`], ...).
 //! [`FILE_DESCRIPTOR_SET`] is the encoded descriptor set for gRPC server reflection.
 //!
 //! The `.proto` files under `proto/hanok/v1/` are the contract with clients in every language
