@@ -146,7 +146,8 @@ pub(crate) fn open(
     }
     shared.record_heights(&recent);
 
-    let applied = get(&meta, KEY_APPLIED)?;
+    let applied: Option<LogId<NodeId>> =
+        get::<Option<LogId<NodeId>>>(&meta, KEY_APPLIED)?.flatten();
     let membership = get(&meta, KEY_MEMBERSHIP)?.unwrap_or_default();
     Ok(Opened {
         db: db.clone(),
