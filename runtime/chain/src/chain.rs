@@ -1,6 +1,6 @@
 //! [`Chain`]: the block log, the state store and the VM wired together — open, propose, commit.
 
-use crate::error::{AheadOfLog, ChainError, Result};
+use crate::error::{AheadOfLog, ChainError, Divergence, Result};
 use crate::exec::{
     execute_block, receipts_root, tx_root, BlockOutput, EncodedReceipts, Receipt, Rules,
 };
@@ -8,8 +8,8 @@ use crate::genesis::{genesis_writes, Genesis};
 use crate::{account, AllowAll, StoreBackend};
 use hanok_proto::v1;
 use hanok_storage::{
-    create_dir_durable, height_key, sync_parent_dir, BlockLog, Index, IndexWrite, Proof,
-    StateStore, TornTail,
+    create_dir_durable, height_key, sync_parent_dir, BlockLog, Index, IndexWrite, PreparedState,
+    Proof, StateStore, TornTail,
 };
 use hanok_types::{Address, CheckedTx, Hash, PublicKey, SecretKey, TxLimits};
 use hanok_vm::{Backend, BlockEnv, CallError, Vm};
@@ -76,7 +76,7 @@ pub struct Committed {
     pub height: u64,
     /// sha256 of its header encoding.
     pub block_hash: Hash,
-    /// The state root after it (the next block's header carries it).
+    /// The state root after it, which its own header carries.
     pub state_root: Hash,
     /// One receipt per transaction.
     pub receipts: Vec<Receipt>,
@@ -102,6 +102,8 @@ pub struct Proposal {
     output: BlockOutput,
     receipts: EncodedReceipts,
     senders: Vec<(Address, PublicKey)>,
+    /// Its state changes with the root after them (the header's `state_root`), ready to write.
+    prepared: PreparedState,
     /// The checked transactions the block holds, so a proposer whose commit fails before the
     /// block is durable can put them back in its mempool.
     txs: Vec<CheckedTx>,
@@ -295,7 +297,10 @@ impl Chain {
         // Only now, with nothing derived from it ahead of the log, may the torn record go.
         let truncated_bytes = log.cut_torn_tail()?;
         if log_last.is_none() {
-            log.append(0, &genesis_block(&genesis).encode_to_vec())?;
+            // Block 0's header commits to the state genesis sets up, like every header.
+            let effects = genesis_writes(&vm, &genesis)?;
+            let root = store.prepare_block(0, &effects.writes)?.root();
+            log.append(0, &genesis_block(&genesis, root).encode_to_vec())?;
         }
         let block0 = decode_block(0, log.read(0)?)?;
         let header0 = block0.header.unwrap_or_default();
@@ -348,12 +353,34 @@ impl Chain {
         let effects = genesis_writes(&self.vm, &self.genesis)?;
         let header = block.header.clone().unwrap_or_default();
         let hash = header_hash(&header);
+        let prepared = self.store().prepare_block(0, &effects.writes)?;
+        if header.state_root != prepared.root().0 {
+            if header.state_root.iter().all(|b| *b == 0) {
+                return Err(ChainError::Corrupt(format!(
+                    "the block log {} was written by an older hanok whose block headers \
+                     committed to the state before their block; this version's headers commit \
+                     to the state after it and cannot replay that log. Start this genesis in a \
+                     new data directory",
+                    self.dir.join("blocks.log").display()
+                )));
+            }
+            return Err(ChainError::Diverged(Box::new(Divergence {
+                height: 0,
+                header_gas_used: 0,
+                gas_used: 0,
+                header_state_root: hex::encode(&header.state_root),
+                state_root: prepared.root().to_hex(),
+                header_receipts_root: hex::encode(&header.receipts_root),
+                receipts_root: hex::encode(&header.receipts_root),
+                receipts: Vec::new(),
+            })));
+        }
         let index = [IndexWrite {
             index: Index::BlocksByHash,
             key: hash.0.to_vec(),
             value: height_key(0).to_vec(),
         }];
-        self.store_mut().commit_block(0, &effects.writes, &index)?;
+        self.store_mut().commit_prepared(prepared, &index)?;
         self.last_hash = hash;
         self.last = header;
         Ok(())
@@ -561,13 +588,24 @@ impl Chain {
             return Err(Box::new(ProposeFailed { error, txs }));
         };
         let receipts = EncodedReceipts::new(&output.receipts);
+        // The header commits to the state after its block: the tree update is computed now
+        // (and written at commit without computing it again).
+        let prepared = match self.store().prepare_block(height, &output.writes) {
+            Ok(p) => p,
+            Err(e) => {
+                return Err(Box::new(ProposeFailed {
+                    error: e.into(),
+                    txs,
+                }))
+            }
+        };
         let header = v1::BlockHeader {
             chain_id: self.genesis.chain_id.clone(),
             height,
             time,
             prev_hash: self.last_hash.0.to_vec(),
             tx_root: tx_root(txs.iter().map(CheckedTx::hash)).0.to_vec(),
-            state_root: self.state_root().0.to_vec(),
+            state_root: prepared.root().0.to_vec(),
             receipts_root: receipts.root().0.to_vec(),
             proposer_pubkey: proposer.public_key().to_bytes().to_vec(),
             tx_count,
@@ -586,6 +624,7 @@ impl Chain {
             output,
             receipts,
             senders,
+            prepared,
             txs,
         })
     }
@@ -601,15 +640,24 @@ impl Chain {
             Some(header) => self.check_header_link(header)?,
             None => self.check_header_link(&v1::BlockHeader::default())?,
         }
-        self.persist(proposal.block, proposal.output, proposal.receipts, true)
+        self.persist(
+            proposal.block,
+            proposal.output,
+            proposal.receipts,
+            proposal.prepared,
+            true,
+        )
     }
 
     /// Checks, executes and commits a block received from elsewhere (another proposer, a
     /// consensus engine): every tx is re-checked, the header verified, the block re-executed
-    /// and its `gas_used` and `receipts_root` compared. Log first (fsync), then state.
+    /// and its `gas_used`, `state_root` (the root after it) and `receipts_root` compared with
+    /// our own results before anything is written. Log first (fsync), then state.
     ///
     /// # Errors
-    /// [`ChainError::InvalidBlock`], [`ChainError::InvalidTx`], [`ChainError::BlockGasLimit`];
+    /// [`ChainError::InvalidBlock`] (it does not link to this chain, or is malformed),
+    /// [`ChainError::InvalidTx`], [`ChainError::BlockGasLimit`]; [`ChainError::Diverged`] when
+    /// re-execution gives other results than its header states;
     /// [`ChainError::Store`] / [`ChainError::State`] on storage failure.
     pub fn commit(&mut self, block: v1::Block) -> Result<Committed> {
         self.apply(block, true)
@@ -629,9 +677,6 @@ impl Chain {
         }
         if header.time < self.last.time {
             return Err(invalid(height, "time goes backwards"));
-        }
-        if header.state_root != self.state_root().0 {
-            return Err(invalid(height, "state_root is not the current state root"));
         }
         Ok(())
     }
@@ -675,14 +720,25 @@ impl Chain {
             chain_id: self.genesis.chain_id.clone(),
         };
         let output = execute_block(&self.vm, self.backend(), &env, &txs, &self.config.rules)?;
-        if output.gas_used != header.gas_used {
-            return Err(invalid(height, "gas_used differs from re-execution"));
-        }
         let receipts = EncodedReceipts::new(&output.receipts);
-        if header.receipts_root != receipts.root().0 {
-            return Err(invalid(height, "receipts_root differs from re-execution"));
+        let prepared = self.store().prepare_block(height, &output.writes)?;
+        let ours = (output.gas_used, prepared.root(), receipts.root());
+        if header.gas_used != ours.0
+            || header.state_root != ours.1 .0
+            || header.receipts_root != ours.2 .0
+        {
+            return Err(ChainError::Diverged(Box::new(Divergence {
+                height,
+                header_gas_used: header.gas_used,
+                gas_used: ours.0,
+                header_state_root: hex::encode(&header.state_root),
+                state_root: ours.1.to_hex(),
+                header_receipts_root: hex::encode(&header.receipts_root),
+                receipts_root: ours.2.to_hex(),
+                receipts: receipts.protos,
+            })));
         }
-        self.persist(block, output, receipts, append)
+        self.persist(block, output, receipts, prepared, append)
     }
 
     /// Appends `block` to the log (when `append`), then commits its state and indexes.
@@ -692,6 +748,7 @@ impl Chain {
         block: v1::Block,
         output: BlockOutput,
         receipts: EncodedReceipts,
+        prepared: PreparedState,
         append: bool,
     ) -> Result<Committed> {
         let header = block.header.clone().unwrap_or_default();
@@ -731,9 +788,7 @@ impl Chain {
                 value: receipt_bytes,
             });
         }
-        let committed = self
-            .store_mut()
-            .commit_block(height, &output.writes, &index);
+        let committed = self.store_mut().commit_prepared(prepared, &index);
         let root = match committed {
             Ok(root) => root,
             Err(source) if append => {
@@ -848,16 +903,17 @@ fn aside_path(state_dir: &Path) -> PathBuf {
     candidate
 }
 
-/// Block 0: no transactions; `prev_hash` is the genesis hash; unsigned (genesis is trusted
-/// configuration, not a proposal).
-pub fn genesis_block(genesis: &Genesis) -> v1::Block {
+/// Block 0: no transactions; `prev_hash` is the genesis hash; `state_root` the root of the
+/// state genesis sets up (`state_root`); unsigned (genesis is trusted configuration, not a
+/// proposal).
+pub fn genesis_block(genesis: &Genesis, state_root: Hash) -> v1::Block {
     let header = v1::BlockHeader {
         chain_id: genesis.chain_id.clone(),
         height: 0,
         time: genesis.time,
         prev_hash: genesis.hash().0.to_vec(),
         tx_root: tx_root([]).0.to_vec(),
-        state_root: vec![0; 32],
+        state_root: state_root.0.to_vec(),
         receipts_root: receipts_root(&[]).0.to_vec(),
         proposer_pubkey: genesis.authority.to_bytes().to_vec(),
         tx_count: 0,

@@ -77,6 +77,11 @@ pub enum ChainError {
         #[source]
         source: TxError,
     },
+    /// Re-executing a block gave other results than its header states: this node cannot
+    /// reproduce it (a different build, a nondeterminism, or a proposer that lied). The block
+    /// is not applied; a node that meets this must stop applying blocks.
+    #[error(transparent)]
+    Diverged(Box<Divergence>),
     /// The transactions' gas limits add up to more than a block may use.
     #[error("transactions ask for {total} gas, above the block limit of {max}")]
     BlockGasLimit { total: u128, max: u64 },
@@ -134,4 +139,31 @@ pub struct AheadOfLog {
     pub state: std::path::PathBuf,
     /// An incomplete last record, if the log ends in one.
     pub torn: Option<hanok_storage::TornTail>,
+}
+
+/// The details of [`ChainError::Diverged`]: the header's figures and ours.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "block {height} does not re-execute to what its header states: state root {header_state_root} \
+     in the header, {state_root} here; receipts root {header_receipts_root} in the header, \
+     {receipts_root} here; gas used {header_gas_used} in the header, {gas_used} here. The block \
+     is not applied"
+)]
+pub struct Divergence {
+    /// The block.
+    pub height: u64,
+    /// `gas_used` in the header.
+    pub header_gas_used: u64,
+    /// Gas used by our re-execution.
+    pub gas_used: u64,
+    /// `state_root` in the header (hex).
+    pub header_state_root: String,
+    /// The root after our re-execution (hex).
+    pub state_root: String,
+    /// `receipts_root` in the header (hex).
+    pub header_receipts_root: String,
+    /// The root of our receipts (hex).
+    pub receipts_root: String,
+    /// Our receipts, so a caller holding the proposer's can name the first that differs.
+    pub receipts: Vec<hanok_proto::v1::Receipt>,
 }

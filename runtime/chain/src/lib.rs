@@ -22,9 +22,12 @@
 //!
 //! Architecture Invariant: the chain's error never names sled; storage errors are wrapped.
 //!
-//! Architecture Invariant: a block header's `state_root` is the root *before* its transactions
-//! (after block `height - 1`), as CometBFT's `app_hash`; the state store has no way to compute a
-//! root without committing, and state may only be committed after the block is in the log.
+//! Architecture Invariant: a block header's `state_root` is the root *after* its transactions:
+//! the proposer computes the tree update before the block is in the log
+//! (`StateStore::prepare_block`) and writes it, unchanged, after; a node applying a block from
+//! elsewhere re-executes it and refuses it ([`ChainError::Diverged`]) unless its gas, state root
+//! and receipts root are exactly ours. So the last header always commits to the current state,
+//! and a proof of the current state is checked against it.
 #![deny(clippy::arithmetic_side_effects)]
 
 mod account;
@@ -42,7 +45,7 @@ pub use chain::{
     genesis_block, header_hash, Chain, ChainConfig, ChainFault, ChainParts, Committed, OpenReport,
     Proposal, ProposeFailed, StateRebuild,
 };
-pub use error::{AheadOfLog, ChainError, Result};
+pub use error::{AheadOfLog, ChainError, Divergence, Result};
 pub use exec::{
     check_enrolled, check_expiry, check_may_deploy, execute_block, execute_calls, execute_tx,
     receipts_root, stateful_check, tx_root, BlockOutput, Receipt, Rules, TxContext, TxStatus,

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 mod cmd;
+mod consortium;
 mod genesis;
 
 /// hanok: a permissioned ledger for real-estate transactions.
@@ -69,6 +70,11 @@ enum Command {
         /// Step 8 waits for a deal's deadline to pass: seconds from opening it to its deadline.
         #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(2..=600))]
         deadline_secs: u64,
+        /// The chain's genesis file: step 9 trusts a block header signed by any of its
+        /// `proposers` (a consortium's member nodes). Default: the dev authority, which signs a
+        /// dev node's blocks.
+        #[arg(long, value_name = "FILE")]
+        genesis: Option<PathBuf>,
         #[command(flatten)]
         tls: ClientTlsArgs,
     },
@@ -99,6 +105,12 @@ enum Command {
     Tls {
         #[command(subcommand)]
         cmd: TlsCmd,
+    },
+    /// A consortium: `init` writes a trial one on this machine (CA, certificates, node keys,
+    /// genesis and one config per member); start each member with `hanok node --config`.
+    Consortium {
+        #[command(subcommand)]
+        cmd: consortium::ConsortiumCmd,
     },
     /// Genesis files for a real chain (`hanok node --config node.toml` with `genesis` and
     /// `proposer_key`): `dev` prints the dev genesis in that format, `check` validates one.
@@ -271,13 +283,22 @@ async fn stop_signal() -> Result<()> {
 fn demo(
     endpoint: Option<String>,
     failure_deadline_secs: u64,
+    genesis: Option<PathBuf>,
     tls: Option<hanok_client::Tls>,
 ) -> Result<()> {
     let started = Instant::now();
+    let trusted = match &genesis {
+        Some(path) => {
+            let resolved = hanok_node::genesis_file::GenesisFile::load(path)?.resolve(path)?;
+            resolved.chain.proposers.unwrap_or_default()
+        }
+        None => hanok_closing::Terms::default().trusted_proposers,
+    };
     let rt = tokio::runtime::Runtime::new().context("starting tokio")?;
     rt.block_on(async move {
         let terms = hanok_closing::Terms {
             failure_deadline: std::time::Duration::from_secs(failure_deadline_secs),
+            trusted_proposers: trusted,
             ..hanok_closing::Terms::default()
         };
         let mut out = hanok_closing::Stdout;
@@ -461,8 +482,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Demo {
             endpoint,
             deadline_secs,
+            genesis,
             tls,
-        } => demo(endpoint, deadline_secs, tls.tls()?),
+        } => demo(endpoint, deadline_secs, genesis, tls.tls()?),
         Command::Node {
             dev,
             data_dir,
@@ -473,6 +495,7 @@ fn run(cli: Cli) -> Result<()> {
         } => node(dev, data_dir, listen, config, tls, ops),
         Command::Tls { cmd } => tls(cmd),
         Command::Genesis { cmd } => genesis::run(cmd),
+        Command::Consortium { cmd } => consortium::run(cmd),
         Command::Contracts => {
             for (name, wasm) in hanok_contracts::ALL {
                 println!(

@@ -433,8 +433,8 @@ fn builds(keys: &DevKeys) -> Result<Vec<(Signer, Build)>> {
     Ok(out)
 }
 
-/// Both nodes are idle (nothing is submitted to them, and a node seals a block only for
-/// transactions or a proof request), so they must agree on the head and on every block.
+/// Both nodes are idle (nothing is submitted to them, and a node makes a block only for
+/// transactions), so they must agree on the head and on every block.
 async fn assert_same_chain(
     a: &mut LedgerClient<Channel>,
     b: &mut LedgerClient<Channel>,

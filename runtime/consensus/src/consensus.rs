@@ -200,6 +200,19 @@ impl Consensus {
         })
     }
 
+    /// The handler behind [`Self::service`], for a node that mounts the service before Raft
+    /// starts and hands calls to it once it runs. `authorize` runs first on every call.
+    #[must_use]
+    pub fn handler(&self, authorize: Authorize) -> RaftService {
+        RaftService {
+            raft: self.raft.clone(),
+            genesis: self.genesis,
+            id: self.id,
+            name: self.name.clone(),
+            authorize,
+        }
+    }
+
     /// The tonic service for peers, to add to the node's gRPC server. `authorize` runs first on
     /// every call.
     #[must_use]

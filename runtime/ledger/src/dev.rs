@@ -192,13 +192,29 @@ pub fn dev_genesis() -> NodeGenesis {
             ),
         ],
     };
+    let bootstrap = dev_enrolment(DEV_CHAIN_ID);
+    let chain = ChainConfig {
+        proposers: Some(vec![authority.public_key()]),
+        ..ChainConfig::default()
+    };
+    NodeGenesis::gated_by(genesis, chain, sys.identity, authority, vec![bootstrap])
+}
+
+/// The transaction that enrols every dev account but the authority with its roles, signed by
+/// the dev authority for chain `chain_id` (nonce 0, RFC 6979: the same bytes every time): the
+/// dev genesis' bootstrap block, and a genesis file's with `enrol_dev_accounts`.
+pub fn dev_enrolment(chain_id: &str) -> v1::SignedTx {
+    let keys = DevKeys::new();
+    let authority = keys.authority().key.clone();
+    let auth = authority.address();
+    let identity = SystemContracts::of(&auth).identity;
     let calls = keys
         .all()
         .iter()
         .filter(|a| a.address != auth)
         .map(|a| v1::Call {
             kind: Some(v1::call::Kind::Execute(v1::Execute {
-                contract: sys.identity.0.to_vec(),
+                contract: identity.0.to_vec(),
                 msg: json(&identity::ExecuteMsg::Enrol {
                     address: a.address,
                     roles: a.roles.to_vec(),
@@ -207,7 +223,7 @@ pub fn dev_genesis() -> NodeGenesis {
         })
         .collect();
     let body = v1::TxBody {
-        chain_id: DEV_CHAIN_ID.to_string(),
+        chain_id: chain_id.to_string(),
         sender: auth.0.to_vec(),
         sender_pubkey: authority.public_key().to_bytes().to_vec(),
         nonce: 0,
@@ -216,10 +232,5 @@ pub fn dev_genesis() -> NodeGenesis {
         calls,
         memo: "dev genesis: enrol the dev accounts".into(),
     };
-    let bootstrap = sign_body(&authority, &body);
-    let chain = ChainConfig {
-        proposers: Some(vec![authority.public_key()]),
-        ..ChainConfig::default()
-    };
-    NodeGenesis::gated_by(genesis, chain, sys.identity, authority, vec![bootstrap])
+    sign_body(&authority, &body)
 }

@@ -76,6 +76,11 @@ pub struct GenesisFile {
     pub limits: Option<GenesisLimits>,
     /// Contracts deployed at genesis, in order.
     pub contracts: Vec<GenesisFileContract>,
+    /// For a trial chain on the dev keys (`hanok consortium init`): block 1 enrols the dev
+    /// accounts, as on a dev node. Needs the dev authority (its key is public, so never on a
+    /// real chain). In a consortium the first leader proposes that block.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub enrol_dev_accounts: bool,
 }
 
 /// One contract of a [`GenesisFile`].
@@ -228,6 +233,7 @@ const FIELDS: &[&str] = &[
     "admission",
     "limits",
     "contracts",
+    "enrol_dev_accounts",
 ];
 const CONTRACT_FIELDS: &[&str] = &["label", "code", "msg"];
 const LIMIT_FIELDS: &[&str] = &["max_block_gas", "max_tx_gas", "min_tx_gas", "max_calls"];
@@ -243,6 +249,11 @@ fn parse_value(v: Value) -> Result<GenesisFile, Bad> {
     let limits = match obj.remove("limits") {
         None | Some(Value::Null) => None,
         Some(v) => Some(parse_limits(v)?),
+    };
+    let enrol_dev_accounts = match obj.remove("enrol_dev_accounts") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => b,
+        Some(_) => return Err(bad("enrol_dev_accounts", "expected true or false")),
     };
     let raw: Vec<Value> = take(&mut obj, "", "contracts")?;
     let mut contracts = Vec::with_capacity(raw.len());
@@ -263,6 +274,7 @@ fn parse_value(v: Value) -> Result<GenesisFile, Bad> {
         admission,
         limits,
         contracts,
+        enrol_dev_accounts,
     })
 }
 
@@ -551,12 +563,29 @@ impl GenesisFile {
             )
             .at(file));
         }
+        let bootstrap = if self.enrol_dev_accounts {
+            let dev_authority = dev::DevKeys::new().authority().key.public_key();
+            if resolved.genesis.authority != dev_authority {
+                return Err(bad(
+                    "enrol_dev_accounts",
+                    format!(
+                        "needs the dev authority ({}) as `authority`: the dev accounts are \
+                         enrolled by a transaction signed with its (public) key",
+                        dev_authority.did()
+                    ),
+                )
+                .at(file));
+            }
+            vec![dev::dev_enrolment(&resolved.genesis.chain_id)]
+        } else {
+            Vec::new()
+        };
         Ok(NodeGenesis::gated_by(
             resolved.genesis,
             resolved.chain,
             resolved.identity,
             proposer,
-            Vec::new(),
+            bootstrap,
         ))
     }
 
@@ -615,6 +644,7 @@ impl GenesisFile {
                 max_calls: Some(chain.tx_limits.max_calls),
             }),
             contracts,
+            enrol_dev_accounts: false,
         })
     }
 

@@ -341,6 +341,20 @@ impl Ledger {
         if fault != Some(ChainFault::Reopen) {
             lock(&self.mempool).restore(txs);
         }
+        if let ChainError::Diverged(d) = e {
+            // This node cannot reproduce a block the others hold: it must not apply any
+            // later block, nor take transactions it could never commit.
+            tracing::error!(
+                height = d.height,
+                header_state_root = %d.header_state_root,
+                state_root = %d.state_root,
+                header_receipts_root = %d.header_receipts_root,
+                receipts_root = %d.receipts_root,
+                "this node cannot reproduce a block: it stops applying blocks"
+            );
+            self.halt(e.to_string());
+            return;
+        }
         if !is_storage(e) {
             return;
         }
@@ -478,14 +492,28 @@ impl Ledger {
         self.commit_with(senders, txs, |chain| chain.commit_proposal(proposal))
     }
 
+    /// Gives a proposal up without committing it (consensus did not order it, or ordered
+    /// another block first): its transactions go back to the mempool.
+    pub fn abandon(&self, mut proposal: Proposal) {
+        lock(&self.mempool).restore(proposal.take_txs());
+    }
+
+    /// Takes every ready transaction out of the mempool, for a node that is not the one
+    /// proposing blocks to hand them to the one that is.
+    pub fn drain_ready(&self) -> Vec<v1::SignedTx> {
+        let txs = lock(&self.mempool).take_ready(usize::MAX, u64::MAX, usize::MAX, usize::MAX);
+        txs.into_iter().map(CheckedTx::into_signed).collect()
+    }
+
     /// *Apply an ordered block* from elsewhere (a consensus engine, a peer): every transaction is
     /// checked, the header verified, the block re-executed and its results compared with the
     /// header; then it is committed as [`Self::commit_proposal`] does. A block that does not
     /// reproduce is refused and changes nothing.
     ///
     /// # Errors
-    /// [`LedgerError::Chain`]: `InvalidBlock` / `InvalidTx` for a block that does not apply,
-    /// a storage failure (which also halts the ledger).
+    /// [`LedgerError::Chain`]: `InvalidBlock` / `InvalidTx` for a block that does not apply;
+    /// `Diverged` when re-executing it gives other results than its header states (which
+    /// halts the ledger: it never applies a block it cannot reproduce); a storage failure.
     pub fn apply_block(&self, block: v1::Block) -> Result<BlockCommit> {
         let senders = block
             .txs
@@ -514,21 +542,6 @@ impl Ledger {
         let mut commit = self.commit_proposal(proposal)?;
         commit.timings.execute = execute;
         Ok(Some(commit))
-    }
-
-    /// Commits an empty block when the last header does not commit to the current state, so
-    /// that a proof of the current state has a header to be checked against (a header's
-    /// `state_root` is the root *before* its block). `None` when the state is sealed already.
-    ///
-    /// # Errors
-    /// As [`Self::commit_proposal`].
-    pub fn seal(&self, time: u64) -> Result<Option<BlockCommit>> {
-        let sealed = self.with_chain(|c| Ok(c.last_header().state_root == c.state_root().0))?;
-        if sealed {
-            return Ok(None);
-        }
-        let proposal = self.propose_txs(Vec::new(), time)?;
-        self.commit_proposal(proposal).map(Some)
     }
 
     /// Commits with `commit` under the write lock. `txs` are the block's transactions taken

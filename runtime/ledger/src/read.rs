@@ -395,22 +395,26 @@ impl Ledger {
         })
     }
 
-    /// The state value at raw key `key` with its proof against the last header, or `None` when
-    /// the last header does not commit to the current state yet (then [`Ledger::seal`] first).
+    /// The state value at raw key `key` with its proof against the last header (whose
+    /// `state_root` is the root after its block, so the current state).
     ///
     /// # Errors
     /// [`LedgerError::Chain`].
-    pub fn state_proof(&self, key: &[u8]) -> Result<Option<StateProof>> {
+    pub fn state_proof(&self, key: &[u8]) -> Result<StateProof> {
         self.with_chain(|c| {
-            if c.last_header().state_root != c.state_root().0 {
-                return Ok(None);
-            }
             let (value, proof) = c.get_with_proof(key)?;
-            Ok(Some(StateProof {
+            let header = c.last_header().clone();
+            if header.state_root != c.state_root().0 {
+                return Err(LedgerError::Chain(ChainError::Corrupt(format!(
+                    "the state root differs from block {}'s header",
+                    header.height
+                ))));
+            }
+            Ok(StateProof {
                 value,
                 proof: proof.to_bytes(),
-                header: c.last_header().clone(),
-            }))
+                header,
+            })
         })
     }
 }

@@ -108,6 +108,83 @@ pub struct NodeConfig {
     /// unix the file must not be accessible by group or others (`chmod 600`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proposer_key: Option<PathBuf>,
+    /// Membership of a consortium whose blocks are ordered by Raft; unset: a single node that
+    /// orders its own blocks. Needs mutual TLS (`tls_cert`, `tls_key`, `client_ca`: the
+    /// consortium's CA), a genesis file and `proposer_key` (this member's node key, one of the
+    /// genesis `proposers`). See docs/consortium.md.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consortium: Option<ConsortiumConfig>,
+}
+
+/// The `[consortium]` section of a node's config.
+///
+/// ```toml
+/// [consortium]
+/// id = 1
+/// [[consortium.members]]
+/// id = 1
+/// name = "registry"
+/// addr = "10.0.0.1:7100"
+/// [[consortium.members]]
+/// id = 2
+/// name = "bank-a"
+/// addr = "10.0.1.1:7100"
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsortiumConfig {
+    /// This node's member id.
+    pub id: u64,
+    /// Every member, this node included: the voters a new consortium starts with. The name is
+    /// the organisation (the `O` of the member's certificate, checked on every Raft message);
+    /// the address is where its gRPC port is reached.
+    pub members: Vec<ConsortiumMember>,
+    /// How often the leader sends heartbeats (ms).
+    #[serde(default = "default_heartbeat_ms")]
+    pub heartbeat_ms: u64,
+    /// A follower that hears no leader for this long (randomised up to twice as long) starts an
+    /// election (ms).
+    #[serde(default = "default_election_timeout_ms")]
+    pub election_timeout_ms: u64,
+    /// A snapshot is built after this many Raft log entries since the last one.
+    #[serde(default = "default_snapshot_every")]
+    pub snapshot_every: u64,
+    /// Raft log entries kept after a snapshot for followers that lag a little (older ones are
+    /// purged; a follower further behind installs the snapshot).
+    #[serde(default = "default_keep_logs")]
+    pub keep_logs: u64,
+}
+
+/// One member of a consortium.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsortiumMember {
+    /// Its id (unique, not 0).
+    pub id: u64,
+    /// The organisation running it, e.g. `bank-a`.
+    pub name: String,
+    /// `host:port` of its gRPC server.
+    pub addr: String,
+}
+
+fn default_heartbeat_ms() -> u64 {
+    100
+}
+fn default_election_timeout_ms() -> u64 {
+    1_000
+}
+fn default_snapshot_every() -> u64 {
+    5_000
+}
+fn default_keep_logs() -> u64 {
+    1_000
+}
+
+impl ConsortiumConfig {
+    /// This node's own entry.
+    pub fn me(&self) -> Option<&ConsortiumMember> {
+        self.members.iter().find(|m| m.id == self.id)
+    }
 }
 
 impl Default for NodeConfig {
@@ -142,6 +219,7 @@ impl Default for NodeConfig {
             tls_key: None,
             client_ca: None,
             insecure: false,
+            consortium: None,
         }
     }
 }

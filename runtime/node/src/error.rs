@@ -7,6 +7,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// The consortium's ordering could not start, or a peer runs another genesis.
+    #[error("consortium: {0}")]
+    Consortium(String),
     /// The configuration file could not be read or parsed.
     #[error("node config {path}: {reason}")]
     Config {

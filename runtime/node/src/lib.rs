@@ -21,6 +21,7 @@
 //! (further submits get `UNAVAILABLE`); it is never recorded as a transaction outcome.
 
 pub mod config;
+pub mod consortium;
 mod error;
 mod metrics;
 mod net;

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::net::{AcceptRules, Conns};
 use crate::status;
-use hanok_ledger::{BlockCommit, CommittedBlock, Ledger, LedgerError, NodeGenesis, StateProof};
+use hanok_ledger::{BlockCommit, CommittedBlock, Ledger, LedgerError, NodeGenesis};
 use hanok_proto::v1;
 use hanok_types::Hash;
 use std::collections::HashMap;
@@ -19,7 +19,6 @@ use tokio::sync::{broadcast, oneshot, watch, Notify};
 use tonic::Status;
 
 type Waiter = oneshot::Sender<Result<v1::Receipt, Status>>;
-type ProofReply = oneshot::Sender<Result<StateProof, Status>>;
 
 /// What the services and the producer share: the ledger plus the async plumbing around it
 /// (who waits for which receipt, who is subscribed to blocks, when to wake the producer).
@@ -27,7 +26,6 @@ pub(crate) struct Shared {
     pub config: NodeConfig,
     pub ledger: Ledger,
     waiters: Mutex<HashMap<Hash, Vec<Waiter>>>,
-    proofs: Mutex<Vec<(Vec<u8>, ProofReply)>>,
     pub wake: Notify,
     pub blocks: broadcast::Sender<Arc<CommittedBlock>>,
     pub shutdown: watch::Receiver<bool>,
@@ -37,6 +35,8 @@ pub(crate) struct Shared {
     pub metrics: Metrics,
     /// Subscriptions (`StreamBlocks`, `StreamEvents`) open, all connections together.
     pub subscriptions: AtomicUsize,
+    /// In a consortium: Raft and the way to the leader (set once Raft runs).
+    pub consortium: OnceLock<Arc<crate::consortium::Consortium>>,
 }
 
 /// The services whose health follows block production: the server as a whole ("") and ours.
@@ -58,7 +58,7 @@ impl std::fmt::Debug for Shared {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -96,18 +96,9 @@ impl Shared {
         lock(&self.waiters).remove(hash);
     }
 
-    /// Queues a proof request for the producer (used when the last header does not commit to
-    /// the current state) and wakes it.
-    pub fn request_proof(&self, key: Vec<u8>) -> oneshot::Receiver<Result<StateProof, Status>> {
-        let (tx, rx) = oneshot::channel();
-        lock(&self.proofs).push((key, tx));
-        self.wake.notify_one();
-        rx
-    }
-
     /// Answers everyone waiting for a receipt of `commit`'s block or for a transaction it
     /// evicted, then tells the stream subscribers.
-    fn committed(&self, commit: BlockCommit) {
+    pub(crate) fn committed(&self, commit: BlockCommit) {
         let BlockCommit { block, evicted, .. } = commit;
         // Each waiter gets its own copy; a receipt nobody waits for is not copied at all.
         let waiting: Vec<(Vec<Waiter>, &v1::Receipt)> = {
@@ -162,13 +153,10 @@ impl Shared {
                 let _ = w.send(Err(status::not_committed_at_shutdown(&hash)));
             }
         }
-        for (_, reply) in lock(&self.proofs).drain(..) {
-            let _ = reply.send(Err(status::shutting_down()));
-        }
     }
 
     /// Counts a committed block: its transactions by outcome and its stage timings.
-    fn count(&self, commit: &BlockCommit, total: std::time::Duration) {
+    pub(crate) fn count(&self, commit: &BlockCommit, total: std::time::Duration) {
         let m = &self.metrics;
         m.blocks.inc();
         m.height
@@ -206,18 +194,14 @@ impl Shared {
     }
 
     /// Fails every waiter: block production stopped.
-    fn fail_all(&self, reason: &str) {
+    pub(crate) fn fail_all(&self, reason: &str) {
         let waiters: Vec<Waiter> = lock(&self.waiters).drain().flat_map(|(_, w)| w).collect();
         for w in waiters {
             let _ = w.send(Err(status::halted(reason)));
         }
-        for (_, reply) in lock(&self.proofs).drain(..) {
-            let _ = reply.send(Err(status::halted(reason)));
-        }
     }
 
-    /// One turn of the producer, on a blocking thread: a block of what is ready, then (if
-    /// proofs wait) a seal of the state and the proofs, while nothing else commits.
+    /// One turn of the producer, on a blocking thread: a block of what is ready.
     fn produce(&self) -> Result<(), LedgerError> {
         let started = std::time::Instant::now();
         if let Some(commit) = self.ledger.produce_block(now_secs())? {
@@ -233,26 +217,12 @@ impl Shared {
             self.count(&commit, started.elapsed());
             self.committed(commit);
         }
-        let proofs: Vec<_> = lock(&self.proofs).drain(..).collect();
-        if !proofs.is_empty() {
-            if let Some(commit) = self.ledger.seal(now_secs())? {
-                self.committed(commit);
-            }
-            for (key, reply) in proofs {
-                let answer = self.ledger.state_proof(&key).and_then(|p| {
-                    p.ok_or_else(|| {
-                        LedgerError::NotFound("the state moved before the proof was taken".into())
-                    })
-                });
-                let _ = reply.send(answer.map_err(|e| status::ledger(&e)));
-            }
-        }
         Ok(())
     }
 }
 
 /// The producer: one task, so blocks are produced one at a time. It sleeps until a transaction
-/// is admitted or a proof is requested (both notify `wake`), then starts a block as soon as the
+/// is admitted (which notifies `wake`), then starts a block as soon as the
 /// block interval since the previous block's start has passed: under light load a transaction
 /// waits at most one interval, and under heavy load each block takes what arrived while the
 /// previous one was produced (group commit: one fsync for all of them). The VM and the fsync
@@ -321,7 +291,7 @@ async fn producer(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
         if shared.ledger.halted().is_some() {
             continue;
         }
-        if !shared.ledger.has_ready() && lock(&shared.proofs).is_empty() {
+        if !shared.ledger.has_ready() {
             continue;
         }
         last_start = Some(tokio::time::Instant::now());
@@ -448,6 +418,11 @@ pub struct Starting {
     opening: tokio::task::JoinHandle<Result<(Ledger, hanok_ledger::OpenReport)>>,
     health: tonic_health::server::HealthReporter,
     tls_mode: &'static str,
+    /// In a consortium: the Raft service mounted on the server, and the bootstrap block's
+    /// transactions, which the first leader proposes (each node does not commit its own).
+    raft: crate::consortium::LazyRaft,
+    bootstrap: Vec<v1::SignedTx>,
+    consortium_genesis: [u8; 32],
 }
 
 impl Starting {
@@ -494,6 +469,9 @@ impl Starting {
             server,
             health,
             tls_mode,
+            raft,
+            bootstrap,
+            consortium_genesis,
             ..
         } = self;
         let opened = match opened {
@@ -515,19 +493,54 @@ impl Starting {
             config: gate.config.clone(),
             ledger,
             waiters: Mutex::new(HashMap::new()),
-            proofs: Mutex::new(Vec::new()),
             wake: Notify::new(),
             blocks,
             shutdown: shutdown.clone(),
             health: OnceLock::new(),
             metrics: gate.metrics.clone(),
             subscriptions: AtomicUsize::new(0),
+            consortium: OnceLock::new(),
         });
         let _ = shared.health.set(health);
         gate.metrics
             .height
             .set(i64::try_from(report.height).unwrap_or(i64::MAX));
-        let producer = tokio::spawn(producer(shared.clone(), shutdown));
+        let producer = match gate.config.consortium.clone() {
+            Some(cc) => {
+                let started =
+                    crate::consortium::start(&shared, &gate.config, &cc, consortium_genesis, &raft)
+                        .await;
+                let consortium = match started {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let _ = stop.send(true);
+                        gate.conns.close_all();
+                        let _ = server.await;
+                        return Err(e);
+                    }
+                };
+                // On a new chain, whoever leads first proposes the bootstrap block.
+                if matches!(shared.ledger.height(), Ok(0)) {
+                    for tx in bootstrap {
+                        let s = shared.clone();
+                        let admitted = tokio::task::spawn_blocking(move || {
+                            s.ledger.check(tx).and_then(|c| s.ledger.admit(c))
+                        })
+                        .await;
+                        if let Ok(Err(e)) = admitted {
+                            tracing::warn!(error = %e, "bootstrap transaction not admitted");
+                        }
+                    }
+                }
+                let _ = shared.consortium.set(consortium.clone());
+                tokio::spawn(crate::consortium::producer(
+                    shared.clone(),
+                    consortium,
+                    shutdown,
+                ))
+            }
+            None => tokio::spawn(producer(shared.clone(), shutdown)),
+        };
         let _ = gate.node.set(shared.clone());
         shared.set_serving(true).await;
         tracing::info!(%local_addr, chain_id = %shared.ledger.chain_id(), tls = tls_mode, "node serving");
@@ -587,6 +600,11 @@ impl NodeHandle {
         let _ = stop.send(true);
         shared.set_serving(false).await;
         producer.await.map_err(|e| Error::Task(e.to_string()))?;
+        if let Some(c) = shared.consortium.get() {
+            if let Err(e) = c.consensus.shutdown().await {
+                tracing::warn!(error = %e, "Raft did not stop cleanly");
+            }
+        }
         shared.stop_waiters();
         let grace = gate.config.shutdown_grace();
         let served = match tokio::time::timeout(grace, &mut server).await {
@@ -628,7 +646,7 @@ pub async fn start(config: NodeConfig, genesis: NodeGenesis) -> Result<NodeHandl
 /// # Errors
 /// [`Error::Config`] if the chain ids differ or TLS is misconfigured; [`Error::Limits`] if the
 /// descriptor limit is too low; [`Error::Listen`] if an address cannot be bound.
-pub async fn launch(config: NodeConfig, genesis: NodeGenesis) -> Result<Starting> {
+pub async fn launch(config: NodeConfig, mut genesis: NodeGenesis) -> Result<Starting> {
     if genesis.genesis.chain_id != config.chain_id {
         return Err(Error::Config {
             path: "<config>".into(),
@@ -640,6 +658,18 @@ pub async fn launch(config: NodeConfig, genesis: NodeGenesis) -> Result<Starting
     }
     // Refuse a bad TLS setup before the (possibly long) replay.
     let tls = config.server_tls()?;
+    if let Some(c) = &config.consortium {
+        crate::consortium::check(&config, c)?;
+    }
+    let consortium_genesis = crate::consortium::consortium_genesis_hash(&genesis);
+    // In a consortium the bootstrap block is ordered like any other: the first leader
+    // proposes it, rather than every node committing its own copy.
+    let bootstrap = if config.consortium.is_some() {
+        std::mem::take(&mut genesis.bootstrap)
+    } else {
+        Vec::new()
+    };
+    let raft = crate::consortium::LazyRaft::default();
     let (cap, fd_limit) =
         crate::net::connection_cap(config.max_connections).map_err(Error::Limits)?;
     let metrics = Metrics::new();
@@ -691,8 +721,14 @@ pub async fn launch(config: NodeConfig, genesis: NodeGenesis) -> Result<Starting
         handshake: config.handshake_timeout(),
     };
     let incoming = crate::net::incoming(listener, conns, rules, shutdown.clone());
-    let (server, health) =
-        crate::services::serve(gate.clone(), incoming, tls, shutdown.clone()).await?;
+    let (server, health) = crate::services::serve(
+        gate.clone(),
+        incoming,
+        tls,
+        shutdown.clone(),
+        config.consortium.is_some().then(|| raft.clone()),
+    )
+    .await?;
     let metrics_addr = metrics_listener.map(|(l, bound)| {
         let g = gate.clone();
         tokio::spawn(crate::metrics::serve(
@@ -733,6 +769,9 @@ pub async fn launch(config: NodeConfig, genesis: NodeGenesis) -> Result<Starting
         opening,
         health,
         tls_mode,
+        raft,
+        bootstrap,
+        consortium_genesis,
     })
 }
 

@@ -27,6 +27,7 @@ pub(crate) async fn serve(
     incoming: impl tokio_stream::Stream<Item = std::io::Result<Conn>> + Send + 'static,
     tls: Option<tonic::transport::ServerTlsConfig>,
     mut shutdown: watch::Receiver<bool>,
+    raft: Option<crate::consortium::LazyRaft>,
 ) -> crate::Result<(
     tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
     HealthReporter,
@@ -85,7 +86,8 @@ pub(crate) async fn serve(
         .add_service(health)
         .add_service(ledger)
         .add_service(contracts)
-        .add_service(proofs);
+        .add_service(proofs)
+        .add_optional_service(raft.map(|r| r.server()));
     let router = match reflection_v1 {
         Ok(r) => router.add_service(r),
         Err(e) => {
@@ -184,6 +186,16 @@ impl Api {
     /// read lock, which a block commit holds for a while, so signature checks go on meanwhile).
     /// With `wait`, a waiter for the receipt is registered before the mempool can hand the
     /// transaction to a block.
+    /// In a consortium, when this node is not the leader: the way to it.
+    fn follower(&self) -> Result<Option<Arc<crate::consortium::Consortium>>, Status> {
+        Ok(self
+            .node()?
+            .consortium
+            .get()
+            .filter(|c| !c.is_leader())
+            .cloned())
+    }
+
     async fn admit(
         &self,
         signed: Option<v1::SignedTx>,
@@ -240,6 +252,13 @@ impl Api {
 #[tonic::async_trait]
 impl ledger_server::Ledger for Api {
     async fn submit(&self, req: Request<v1::SubmitRequest>) -> Res<v1::SubmitResponse> {
+        if let Some(c) = self.follower()? {
+            let tx = req
+                .into_inner()
+                .tx
+                .ok_or_else(|| status::bad_field("tx", "missing SignedTx"))?;
+            return c.forward(tx).await.map(Response::new);
+        }
         let (hash, _) = self.admit(req.into_inner().tx, false).await?;
         Ok(Response::new(v1::SubmitResponse {
             tx_hash: hash.0.to_vec(),
@@ -256,7 +275,25 @@ impl ledger_server::Ledger for Api {
         });
         let wait = limit.saturating_sub(Duration::from_millis(100).min(limit / 10));
         let started = tokio::time::Instant::now();
-        let (hash, waiter) = self.admit(req.into_inner().tx, true).await?;
+        let (hash, waiter) = match self.follower()? {
+            // A follower hands the transaction to the leader and answers once the block is
+            // ordered and applied here.
+            Some(c) => {
+                let tx = req
+                    .into_inner()
+                    .tx
+                    .ok_or_else(|| status::bad_field("tx", "missing SignedTx"))?;
+                let hash = hanok_types::tx_hash(&tx.body, &tx.signature);
+                let s = self.node()?;
+                let waiter = s.add_waiter(hash);
+                if let Err(e) = c.forward(tx).await {
+                    s.drop_waiters(&hash);
+                    return Err(e);
+                }
+                (hash, Some(waiter))
+            }
+            None => self.admit(req.into_inner().tx, true).await?,
+        };
         let waiter = waiter.ok_or_else(|| status::task(&"no waiter registered"))?;
         let remaining = wait.saturating_sub(started.elapsed());
         match tokio::time::timeout(remaining, waiter).await {
@@ -329,6 +366,7 @@ impl ledger_server::Ledger for Api {
             state_root: s.state_root.0.to_vec(),
             latest_block_time: s.latest_block_time,
             node_version: env!("CARGO_PKG_VERSION").to_string(),
+            consensus: self.node()?.consortium.get().map(|c| c.status_proto()),
         }))
     }
 
@@ -471,19 +509,9 @@ impl proofs_server::Proofs for Api {
                 ))
             }
         };
-        // Fast path: the last header already commits to the current state. Otherwise the
-        // producer seals the state in an empty block and answers.
+        // The last header commits to the current state (its root is the root after it).
         let k = key.clone();
-        let proof = match self.node()?.blocking(move |l| l.state_proof(&k)).await? {
-            Some(p) => p,
-            None => {
-                let rx = self.node()?.request_proof(key.clone());
-                tokio::time::timeout(self.0.config.request_timeout(), rx)
-                    .await
-                    .map_err(|_| status::no_seal_in_time())?
-                    .map_err(|_| status::shutting_down())??
-            }
-        };
+        let proof = self.node()?.blocking(move |l| l.state_proof(&k)).await?;
         Ok(Response::new(v1::GetStateProofResponse {
             key,
             value: proof.value,

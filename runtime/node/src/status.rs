@@ -83,11 +83,6 @@ pub fn stalled_subscriber(stall: Duration, next_height: u64) -> Status {
     ))
 }
 
-/// No block sealed the state in time for a proof.
-pub fn no_seal_in_time() -> Status {
-    Status::deadline_exceeded("no block sealed the state in time for the proof; retry")
-}
-
 /// A transaction refused by a stateless check (signature, chain id, size...) or a stateful one
 /// at submit (nonce, expiry, enrolment).
 pub fn tx_error(e: &TxError) -> Status {

@@ -106,6 +106,73 @@ pub const DEV_CERT_FILES: &[&str] = &["ca.pem", "node.pem", "node.key", "client.
 /// # Errors
 /// [`Error::Tls`] if a file cannot be written or a certificate cannot be made.
 pub fn write_dev_certs(dir: &Path, client_org: &str) -> Result<Vec<PathBuf>> {
+    write_certs(
+        dir,
+        "hanok dev CA",
+        false,
+        &[
+            Leaf {
+                stem: "node",
+                org: "hanok dev node",
+                server: true,
+                client: false,
+            },
+            Leaf {
+                stem: "client",
+                org: client_org,
+                server: false,
+                client: true,
+            },
+        ],
+    )
+}
+
+/// Writes a trial consortium's certificates in `dir`: a CA (`ca.pem`, and `ca.key` to issue
+/// more later), for each member `<name>.pem` / `<name>.key` (organisation `<name>`, valid for
+/// `127.0.0.1` and `localhost`, usable to serve and to call other members), and a client
+/// certificate `client.pem` / `client.key` of organisation `client_org`.
+///
+/// # Errors
+/// [`Error::Tls`] if a file cannot be written or a certificate cannot be made.
+pub fn write_consortium_certs(
+    dir: &Path,
+    members: &[String],
+    client_org: &str,
+) -> Result<Vec<PathBuf>> {
+    let mut leaves: Vec<Leaf<'_>> = members
+        .iter()
+        .map(|m| Leaf {
+            stem: m,
+            org: m,
+            server: true,
+            client: true,
+        })
+        .collect();
+    leaves.push(Leaf {
+        stem: "client",
+        org: client_org,
+        server: false,
+        client: true,
+    });
+    write_certs(dir, "hanok trial consortium CA", true, &leaves)
+}
+
+/// One certificate [`write_certs`] issues: `<stem>.pem` and `<stem>.key`.
+struct Leaf<'a> {
+    stem: &'a str,
+    org: &'a str,
+    /// Valid to serve (for `127.0.0.1` and `localhost`).
+    server: bool,
+    /// Valid as a client certificate.
+    client: bool,
+}
+
+fn write_certs(
+    dir: &Path,
+    ca_name: &str,
+    keep_ca_key: bool,
+    leaves: &[Leaf<'_>],
+) -> Result<Vec<PathBuf>> {
     use rcgen::{
         BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
         IsCa, KeyPair, KeyUsagePurpose,
@@ -119,45 +186,49 @@ pub fn write_dev_certs(dir: &Path, client_org: &str) -> Result<Vec<PathBuf>> {
 
     let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(gen)?;
     ca.distinguished_name
-        .push(DnType::OrganizationName, "hanok dev CA");
-    ca.distinguished_name
-        .push(DnType::CommonName, "hanok dev CA (not for production)");
+        .push(DnType::OrganizationName, ca_name);
+    ca.distinguished_name.push(
+        DnType::CommonName,
+        format!("{ca_name} (not for production)"),
+    );
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().map_err(gen)?).map_err(gen)?;
+    let ca_key = KeyPair::generate().map_err(gen)?;
+    let ca_key_pem = ca_key.serialize_pem();
+    let ca = CertifiedIssuer::self_signed(ca, ca_key).map_err(gen)?;
 
-    let leaf = |names: Vec<String>, org: &str, usage: ExtendedKeyUsagePurpose| {
+    let mut files = vec![("ca.pem".to_string(), ca.pem(), false)];
+    if keep_ca_key {
+        files.push(("ca.key".to_string(), ca_key_pem, true));
+    }
+    for leaf in leaves {
         let key = KeyPair::generate().map_err(gen)?;
+        let names = if leaf.server {
+            vec!["localhost".to_string(), "127.0.0.1".to_string()]
+        } else {
+            vec![leaf.org.to_string()]
+        };
         let mut p = CertificateParams::new(names).map_err(gen)?;
-        p.distinguished_name.push(DnType::OrganizationName, org);
-        p.distinguished_name.push(DnType::CommonName, org);
+        p.distinguished_name
+            .push(DnType::OrganizationName, leaf.org);
+        p.distinguished_name.push(DnType::CommonName, leaf.org);
         p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        p.extended_key_usages = vec![usage];
+        if leaf.server {
+            p.extended_key_usages
+                .push(ExtendedKeyUsagePurpose::ServerAuth);
+        }
+        if leaf.client {
+            p.extended_key_usages
+                .push(ExtendedKeyUsagePurpose::ClientAuth);
+        }
         let cert = p.signed_by(&key, &ca).map_err(gen)?;
-        Ok::<_, Error>((cert.pem(), key.serialize_pem()))
-    };
-    let (node_cert, node_key) = leaf(
-        vec!["localhost".into(), "127.0.0.1".into()],
-        "hanok dev node",
-        ExtendedKeyUsagePurpose::ServerAuth,
-    )?;
-    let (client_cert, client_key) = leaf(
-        vec![client_org.to_string()],
-        client_org,
-        ExtendedKeyUsagePurpose::ClientAuth,
-    )?;
-
-    let files = [
-        ("ca.pem", ca.pem(), false),
-        ("node.pem", node_cert, false),
-        ("node.key", node_key, true),
-        ("client.pem", client_cert, false),
-        ("client.key", client_key, true),
-    ];
+        files.push((format!("{}.pem", leaf.stem), cert.pem(), false));
+        files.push((format!("{}.key", leaf.stem), key.serialize_pem(), true));
+    }
     let mut written = Vec::with_capacity(files.len());
     for (name, text, secret) in files {
         let path = dir.join(name);
@@ -169,7 +240,7 @@ pub fn write_dev_certs(dir: &Path, client_org: &str) -> Result<Vec<PathBuf>> {
 
 /// Writes `bytes` to `path`; a secret is created readable by its owner only (never briefly
 /// readable by others, as a chmod after writing would leave it).
-fn write_file(path: &Path, bytes: &[u8], secret: bool) -> std::io::Result<()> {
+pub(crate) fn write_file(path: &Path, bytes: &[u8], secret: bool) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

@@ -43,4 +43,4 @@ pub use log::{
 };
 pub use proof::{Hash, Proof, ProofError, ProofLeaf, EMPTY_HASH};
 pub use smt::SparseMerkleTree;
-pub use state::{height_key, Index, IndexWrite, StateStore};
+pub use state::{height_key, Index, IndexWrite, PreparedState, StateStore};

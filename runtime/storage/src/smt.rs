@@ -254,7 +254,7 @@ impl Pending {
 
 /// The new root computed by [`SparseMerkleTree::prepare`], installed with
 /// [`SparseMerkleTree::set_root`] once its batch is applied.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct NewRoot {
     top: Child,
     hash: Hash,

@@ -6,7 +6,9 @@ use std::path::Path;
 
 use crate::error::{db, Error, Result};
 use crate::proof::{Hash, Proof};
-use crate::smt::{open_db, prefixed, SparseMerkleTree, META_PREFIX, NODE_PREFIX, VALUE_PREFIX};
+use crate::smt::{
+    open_db, prefixed, NewRoot, SparseMerkleTree, META_PREFIX, NODE_PREFIX, VALUE_PREFIX,
+};
 
 /// `m | applied_height -> u64 BE`, written in the same atomic batch as the state.
 const META_APPLIED_HEIGHT: &[u8] = b"mapplied_height";
@@ -21,6 +23,28 @@ const SLED_DATA_FILE: &str = "db";
 const RECEIPTS_PREFIX: u8 = b'r';
 /// Key prefix of the block-hash index: `b | header hash -> height`.
 const BLOCK_HASH_PREFIX: u8 = b'b';
+
+/// A block's state changes with the root they lead to, computed by
+/// [`StateStore::prepare_block`] and not yet written.
+#[derive(Debug, Clone)]
+pub struct PreparedState {
+    height: u64,
+    /// The root it was computed on.
+    base: Hash,
+    root: NewRoot,
+    batch: sled::Batch,
+}
+
+impl PreparedState {
+    /// The state root after the block.
+    pub fn root(&self) -> Hash {
+        self.root.hash()
+    }
+    /// The block height it was prepared for.
+    pub fn height(&self) -> u64 {
+        self.height
+    }
+}
 
 /// The derived indexes kept beside the state, each its own sled tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -153,8 +177,43 @@ impl StateStore {
         })
     }
 
-    /// Commits block `height`: state writes, tree update, root, index writes and
-    /// `applied_height` in ONE atomic batch. Returns the new state root.
+    /// Computes the state root after `state_writes` and everything needed to commit them as
+    /// block `height`, without writing anything: what a proposer needs to put the root after
+    /// its block in the block's own header, and what a node re-executing a block needs to check
+    /// that header before the block reaches the log. Commit it with [`Self::commit_prepared`].
+    ///
+    /// # Errors
+    /// [`Error::HeightMismatch`] unless `height == applied_height + 1` (any height when nothing
+    /// is applied yet); [`Error::Db`]; [`Error::CorruptState`].
+    pub fn prepare_block(
+        &self,
+        height: u64,
+        state_writes: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    ) -> Result<PreparedState> {
+        if let Some(applied) = self.applied_height {
+            let expected = applied.saturating_add(1);
+            if height != expected {
+                return Err(Error::HeightMismatch {
+                    expected,
+                    got: height,
+                });
+            }
+        }
+        let (root, batch) = self.smt.prepare(
+            state_writes
+                .iter()
+                .map(|(k, v)| (k.as_slice(), v.as_deref())),
+        )?;
+        Ok(PreparedState {
+            height,
+            base: self.smt.root(),
+            root,
+            batch,
+        })
+    }
+
+    /// Commits a block prepared by [`Self::prepare_block`]: state writes, tree update, root,
+    /// `index_writes` and `applied_height` in ONE atomic batch. Returns the new state root.
     ///
     /// Why one batch: sled makes a `Batch` on one tree atomic across crashes but not batches
     /// on several trees, so indexes kept apart could survive a crash whose state batch did not
@@ -172,14 +231,19 @@ impl StateStore {
     /// complete batch from disk.
     ///
     /// # Errors
-    /// [`Error::HeightMismatch`] unless `height == applied_height + 1` (any height when nothing
-    /// is applied yet); [`Error::Db`]; [`Error::CorruptState`].
-    pub fn commit_block(
+    /// [`Error::HeightMismatch`] if another block was committed since it was prepared, or
+    /// [`Error::CorruptState`] if the tree moved; [`Error::Db`].
+    pub fn commit_prepared(
         &mut self,
-        height: u64,
-        state_writes: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+        prepared: PreparedState,
         index_writes: &[IndexWrite],
     ) -> Result<Hash> {
+        let PreparedState {
+            height,
+            base,
+            root,
+            mut batch,
+        } = prepared;
         if let Some(applied) = self.applied_height {
             let expected = applied.saturating_add(1);
             if height != expected {
@@ -189,11 +253,11 @@ impl StateStore {
                 });
             }
         }
-        let (root, mut batch) = self.smt.prepare(
-            state_writes
-                .iter()
-                .map(|(k, v)| (k.as_slice(), v.as_deref())),
-        )?;
+        if base != self.smt.root() {
+            return Err(Error::CorruptState(format!(
+                "block {height} was prepared on another state root than the current one"
+            )));
+        }
         for w in index_writes {
             batch.insert(prefixed(w.index.prefix(), &w.key), w.value.as_slice());
         }
@@ -204,6 +268,21 @@ impl StateStore {
         self.smt.set_root(root);
         self.applied_height = Some(height);
         Ok(hash)
+    }
+
+    /// [`Self::prepare_block`] then [`Self::commit_prepared`]: commits block `height` and
+    /// returns the new state root.
+    ///
+    /// # Errors
+    /// As those two.
+    pub fn commit_block(
+        &mut self,
+        height: u64,
+        state_writes: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+        index_writes: &[IndexWrite],
+    ) -> Result<Hash> {
+        let prepared = self.prepare_block(height, state_writes)?;
+        self.commit_prepared(prepared, index_writes)
     }
 
     /// The committed value of a state key.

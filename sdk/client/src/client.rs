@@ -22,7 +22,7 @@ pub const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 pub const DEFAULT_EXPIRY_BLOCKS: u64 = 100;
 
 /// The node's view of the chain head.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NodeStatus {
     /// The chain id transactions must carry.
     pub chain_id: String,
@@ -36,7 +36,13 @@ pub struct NodeStatus {
     pub latest_block_time: u64,
     /// The node's software version.
     pub node_version: String,
+    /// In a consortium: the node's role in ordering blocks, the leader, and each member's
+    /// progress (the protobuf message as served). `None` on a single node.
+    pub consensus: Option<v1::ConsensusStatus>,
 }
+
+// The protobuf messages have no float fields, so their `PartialEq` is an equivalence.
+impl Eq for NodeStatus {}
 
 /// An account as the node sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +164,7 @@ impl Client {
             state_root: r.state_root,
             latest_block_time: r.latest_block_time,
             node_version: r.node_version,
+            consensus: r.consensus,
         })
     }
 

@@ -312,6 +312,24 @@ impl TitleProof {
         Ok(v)
     }
 
+    /// [`TitleProof::verify`], and the header must be signed by one of `proposers` (a
+    /// consortium's member node keys, from its genesis `proposers`).
+    ///
+    /// # Errors
+    /// As [`TitleProof::verify`]; [`ClientError::ProofInvalid`] if unsigned or signed by a key
+    /// not in `proposers`.
+    pub fn verify_signed_by_any(&self, proposers: &[PublicKey]) -> Result<VerifiedTitle> {
+        let v = self.verify()?;
+        match &v.signed_by {
+            Some(k) if proposers.contains(k) => Ok(v),
+            Some(k) => Err(ClientError::ProofInvalid(format!(
+                "the header is signed by {}, which is not a trusted proposer",
+                k.did()
+            ))),
+            None => Err(ClientError::ProofInvalid("the header is not signed".into())),
+        }
+    }
+
     /// [`TitleProof::verify`], and the header hash must be `trusted`.
     ///
     /// # Errors

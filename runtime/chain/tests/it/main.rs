@@ -2,7 +2,8 @@
 
 use anyhow::{Context, Result};
 use hanok_chain::{
-    Chain, ChainConfig, Genesis, GenesisContract, OpenReport, StorageKeyAdmission, TxStatus,
+    Chain, ChainConfig, ChainError, Genesis, GenesisContract, OpenReport, StorageKeyAdmission,
+    TxStatus,
 };
 use hanok_proto::v1;
 use hanok_types::{sign_body, Address, CheckedTx, SecretKey, TxLimits};
@@ -149,6 +150,51 @@ fn blocks_commit_deterministically_and_replay_on_a_second_node() -> Result<()> {
         h.gas_used += 1;
     }
     assert!(nb.commit(bad).is_err());
+    Ok(())
+}
+
+/// A header commits to the state after its block: a block whose header carries another root
+/// (here the root before it, as headers once did) is refused by a re-executing node, signed or
+/// not, with both roots named, and nothing of it is written.
+#[test]
+fn a_header_commits_to_its_post_state_and_a_wrong_root_is_refused() -> Result<()> {
+    let (a, b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let mut na = open(a.path(), ChainConfig::default())?;
+    let mut nb = open(b.path(), ChainConfig::default())?;
+    let alice = SecretKey::from_seed(b"alice");
+    // Block 0 commits to the state genesis sets up.
+    assert_eq!(na.last_header().state_root, na.state_root().0);
+    let before = na.state_root();
+    let c1 = produce(&mut na, vec![tx(&alice, 0, 10, &[b"{}"])?])?;
+    assert_ne!(c1.state_root, before);
+    let header = c1.block.header.clone().context("header")?;
+    assert_eq!(
+        header.state_root, c1.state_root.0,
+        "the header names the root after it"
+    );
+    assert_eq!(na.last_header().state_root, na.state_root().0);
+
+    let mut bad = c1.block.clone();
+    let h = bad.header.as_mut().context("header")?;
+    h.state_root = before.0.to_vec();
+    bad.signature = authority()
+        .sign_prehash(&hanok_chain::header_hash(h))
+        .to_vec();
+    let (height_b, root_b) = (nb.height(), nb.state_root());
+    match nb.commit(bad) {
+        Err(ChainError::Diverged(d)) => {
+            assert_eq!(d.height, 1);
+            assert_eq!(d.header_state_root, before.to_hex());
+            assert_eq!(d.state_root, c1.state_root.to_hex());
+            assert_eq!(d.receipts.len(), 1);
+        }
+        other => anyhow::bail!("expected Diverged, got {other:?}"),
+    }
+    assert_eq!((nb.height(), nb.state_root()), (height_b, root_b));
+    assert!(nb.block(1)?.is_none(), "nothing reached the log");
+    // The true block applies, and reaches the same root.
+    let good = na.block(1)?.context("block 1")?;
+    assert_eq!(nb.commit(good)?.state_root, c1.state_root);
     Ok(())
 }
 

@@ -92,7 +92,7 @@ fn chosen(node: &NodeOpts, signer: &SignerOpts) -> Result<Signer> {
     })
 }
 
-fn random_signer() -> Result<Signer> {
+pub(crate) fn random_signer() -> Result<Signer> {
     // A random 32-byte string is a valid key unless it is zero or not below the curve order
     // (probability about 2^-128); draw again in that case.
     for _ in 0..8 {
@@ -140,7 +140,7 @@ fn new_key(node: &NodeOpts, out: Option<&Path>) -> Result<()> {
 }
 
 /// Writes the hex key and a newline to a new file, mode 0600 on unix.
-fn write_secret(path: &Path, hex_key: &str) -> Result<()> {
+pub(crate) fn write_secret(path: &Path, hex_key: &str) -> Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

@@ -11,7 +11,7 @@
 mod contract;
 mod deal;
 mod identity;
-mod keys;
+pub(crate) mod keys;
 mod parcel;
 mod token;
 mod verify;
@@ -503,8 +503,11 @@ async fn status(node: NodeOpts) -> Result<()> {
         .status()
         .await
         .context("asking the node for its status")?;
+    let c = s.consensus.as_ref();
+    let role = c.map_or("single", |c| c.role.as_str());
+    let leader = c.and_then(|c| c.leader.as_ref());
     if node.json {
-        return print_json(&json!({
+        let mut v = json!({
             "chain_id": s.chain_id,
             "height": s.height,
             "latest_block_hash": hex::encode(&s.latest_block_hash),
@@ -512,14 +515,33 @@ async fn status(node: NodeOpts) -> Result<()> {
             "latest_block_time": s.latest_block_time,
             "node_version": s.node_version,
             "endpoint": node.endpoint,
-        }));
+            "role": role,
+            "leader": leader.map(|l| json!({"id": l.id, "name": l.name, "addr": l.addr})),
+        });
+        if let Some(c) = c {
+            v["consensus"] = json!({
+                "node": c.node.as_ref().map(|n| json!({"id": n.id, "name": n.name, "addr": n.addr})),
+                "term": c.term,
+                "committed_index": c.committed_index,
+                "applied_index": c.applied_index,
+                "applied_height": c.applied_height,
+                "halted": (!c.halted.is_empty()).then_some(&c.halted),
+                "members": c.members.iter().map(|m| json!({
+                    "id": m.member.as_ref().map(|x| x.id),
+                    "name": m.member.as_ref().map(|x| x.name.clone()),
+                    "addr": m.member.as_ref().map(|x| x.addr.clone()),
+                    "height": m.height_known.then_some(m.height),
+                })).collect::<Vec<_>>(),
+            });
+        }
+        return print_json(&v);
     }
     println!("endpoint      {}", node.endpoint);
     println!("chain id      {}", s.chain_id);
     println!("height        {}", s.height);
     println!("block hash    {}", hex::encode(&s.latest_block_hash));
     println!(
-        "state root    {}  (state before block {}'s transactions)",
+        "state root    {}  (state after block {})",
         hex::encode(&s.state_root),
         s.height
     );
@@ -528,6 +550,32 @@ async fn status(node: NodeOpts) -> Result<()> {
         utc(s.latest_block_time),
         s.latest_block_time
     );
+    if let Some(c) = c {
+        let me = c
+            .node
+            .as_ref()
+            .map_or_else(String::new, |n| format!("{} (node {})", n.name, n.id));
+        println!("role          {role} — {me}, term {}", c.term);
+        match leader {
+            Some(l) => println!("leader        {} (node {}) at {}", l.name, l.id, l.addr),
+            None => println!("leader        none elected at the moment"),
+        }
+        for m in &c.members {
+            let Some(x) = &m.member else { continue };
+            let h = if m.height_known {
+                m.height.to_string()
+            } else {
+                "-".to_string()
+            };
+            println!(
+                "  member      {:<12} node {} {:<22} height {h}",
+                x.name, x.id, x.addr
+            );
+        }
+        if !c.halted.is_empty() {
+            println!("HALTED        {}", c.halted);
+        }
+    }
     println!("node version  {}", s.node_version);
     Ok(())
 }

@@ -1,0 +1,436 @@
+//! A consortium as its members run it: `hanok consortium init` writes three members (the
+//! registry and two banks), each starts as its own `hanok node --config` process on loopback
+//! over mutual TLS, blocks are ordered by Raft and re-executed by every member.
+//!
+//! What is promised (docs/consortium.md): a client may talk to any member; a sale closes through
+//! a follower; every member holds the same block at every height; a transaction any member
+//! acknowledged survives the leader's SIGKILL on every survivor; a new leader is elected and the
+//! killed member catches up by itself; a restart of all members loses nothing.
+
+use anyhow::{bail, ensure, Context, Result};
+use hanok_client::{Client, SignedTx, Signer, Tls, TxBuilder, DEFAULT_GAS_LIMIT};
+use hanok_node::dev::{DevKeys, SystemContracts, DEV_CHAIN_ID};
+use hanok_proto::v1::{self, ledger_client::LedgerClient};
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hanok");
+const MEMBERS: [&str; 3] = ["registry", "bank-a", "bank-b"];
+/// How long a member may take to open its chain and serve.
+const START_DEADLINE: Duration = Duration::from_secs(60);
+/// How long the members may take to elect a leader (several election timeouts).
+const ELECTION_DEADLINE: Duration = Duration::from_secs(30);
+/// How long members may take to reach the same head.
+const CATCH_UP_DEADLINE: Duration = Duration::from_secs(60);
+const WAIT: Duration = Duration::from_secs(10);
+
+/// One member's `hanok node --config` process. Dropping it kills it.
+struct Member {
+    name: &'static str,
+    config: PathBuf,
+    url: String,
+    child: Option<Child>,
+    /// Where its stderr goes (kept for a failing test's message).
+    log: PathBuf,
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+impl Member {
+    fn start(dir: &Path, name: &'static str, run: usize) -> Result<Member> {
+        let config = dir.join(format!("{name}.toml"));
+        let text = std::fs::read_to_string(&config)?;
+        let listen = text
+            .lines()
+            .find_map(|l| l.strip_prefix("listen = "))
+            .context("listen in the config")?
+            .trim_matches('"')
+            .to_string();
+        let mut m = Member {
+            name,
+            config,
+            url: format!("https://{listen}"),
+            child: None,
+            log: dir.join(format!("{name}-{run}.log")),
+        };
+        m.spawn()?;
+        Ok(m)
+    }
+
+    fn spawn(&mut self) -> Result<()> {
+        let log = std::fs::File::create(&self.log)?;
+        let mut child = Command::new(BIN)
+            .args(["--log", "info,openraft=warn", "node", "--config"])
+            .arg(&self.config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .context("spawning hanok node")?;
+        let stdout = child.stdout.take().context("stdout")?;
+        self.child = Some(child);
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + START_DEADLINE;
+        loop {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) if line.starts_with("gRPC endpoint: ") => return Ok(()),
+                Ok(_) => {}
+                Err(_) => bail!(
+                    "member {} did not serve within {START_DEADLINE:?}:\n{}",
+                    self.name,
+                    self.stderr()
+                ),
+            }
+        }
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGINT, and the exit status must be success.
+    fn interrupt(&mut self) -> Result<()> {
+        let Some(mut c) = self.child.take() else {
+            return Ok(());
+        };
+        let sent = Command::new("kill")
+            .args(["-INT", &c.id().to_string()])
+            .status()?;
+        ensure!(sent.success(), "kill -INT failed");
+        let status = c.wait()?;
+        ensure!(
+            status.success(),
+            "{} exited with {status}:\n{}",
+            self.name,
+            self.stderr()
+        );
+        Ok(())
+    }
+}
+
+fn tls(dir: &Path) -> Result<Tls> {
+    Ok(Tls::from_files(
+        Some(&dir.join("ca.pem")),
+        Some(&dir.join("client.pem")),
+        Some(&dir.join("client.key")),
+    )?)
+}
+
+async fn client(dir: &Path, m: &Member) -> Result<Client> {
+    Ok(Client::connect_with(&m.url, Some(&tls(dir)?)).await?)
+}
+
+async fn ledger(dir: &Path, m: &Member) -> Result<LedgerClient<Channel>> {
+    let channel = hanok_client::endpoint(&m.url, Some(&tls(dir)?))?
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(5))
+        .connect()
+        .await?;
+    Ok(LedgerClient::new(channel))
+}
+
+async fn status(dir: &Path, m: &Member) -> Result<v1::GetStatusResponse> {
+    Ok(ledger(dir, m)
+        .await?
+        .get_status(v1::GetStatusRequest {})
+        .await?
+        .into_inner())
+}
+
+/// Polls until every member in `members` names the same leader, which says it leads; returns
+/// its name.
+async fn agreed_leader(dir: &Path, members: &[&Member]) -> Result<String> {
+    let deadline = Instant::now() + ELECTION_DEADLINE;
+    loop {
+        let mut leaders = Vec::new();
+        let mut leading = Vec::new();
+        for m in members {
+            if let Ok(s) = status(dir, m).await {
+                let c = s
+                    .consensus
+                    .context("a consortium member reports consensus")?;
+                leaders.push(c.leader.map(|l| l.name));
+                if c.role == "leader" {
+                    leading.push(m.name.to_string());
+                }
+            }
+        }
+        if leaders.len() == members.len() && leading.len() == 1 {
+            let l = leading.remove(0);
+            if leaders.iter().all(|x| x.as_deref() == Some(l.as_str())) {
+                return Ok(l);
+            }
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "no agreed leader within {ELECTION_DEADLINE:?}: leaders seen {leaders:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Polls until every member is at the same height (at least `min`); then compares the header
+/// hash of every height and the state root on all of them.
+async fn same_chain(dir: &Path, members: &[&Member], min: u64) -> Result<u64> {
+    let deadline = Instant::now() + CATCH_UP_DEADLINE;
+    let height = loop {
+        let mut hs = Vec::new();
+        for m in members {
+            hs.push(status(dir, m).await.map(|s| s.height).unwrap_or(0));
+        }
+        if hs.iter().all(|h| *h == hs[0] && *h >= min) {
+            break hs[0];
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "members did not reach the same head within {CATCH_UP_DEADLINE:?}: heights {hs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut clients = Vec::new();
+    for m in members {
+        clients.push(ledger(dir, m).await?);
+    }
+    for h in 0..=height {
+        let mut hashes = Vec::new();
+        for c in &mut clients {
+            let b = c
+                .get_block(v1::GetBlockRequest {
+                    height: Some(h),
+                    ..Default::default()
+                })
+                .await?
+                .into_inner();
+            hashes.push(b.hash);
+        }
+        ensure!(
+            hashes.iter().all(|x| *x == hashes[0]),
+            "members hold different blocks at height {h}"
+        );
+    }
+    let mut roots = Vec::new();
+    for m in members {
+        roots.push(status(dir, m).await?.state_root);
+    }
+    ensure!(roots.iter().all(|r| *r == roots[0]), "state roots differ");
+    Ok(height)
+}
+
+fn dev_signer(keys: &DevKeys, name: &str) -> Result<Signer> {
+    Ok(Signer::from_bytes(
+        &keys.get(name).context("dev key")?.key.to_bytes(),
+    )?)
+}
+
+/// Bank A mints to the buyer, one transaction after another, through `m`, until `stop`:
+/// every acknowledged transaction (a receipt came back) with its receipt.
+async fn load(
+    client: Client,
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Vec<(SignedTx, v1::Receipt)>>>,
+) -> Result<()> {
+    let keys = DevKeys::new();
+    let sys = SystemContracts::of(&keys.authority().address);
+    let buyer = keys.get("buyer").context("buyer")?.address;
+    let bank = dev_signer(&keys, "bank-a")?;
+    let mut nonce = client.next_nonce(bank.address()).await?;
+    while !stop.load(SeqCst) {
+        let tx = TxBuilder::new(DEV_CHAIN_ID)
+            .nonce(nonce)
+            .expiry_height(1_000_000)
+            .gas_limit(DEFAULT_GAS_LIMIT)
+            .execute(sys.krw, &json!({"mint": {"to": buyer, "amount": "1"}}))?
+            .sign(&bank)?;
+        match client.submit_and_wait(&tx, WAIT).await {
+            Ok(r) => {
+                ensure!(r.status == v1::TxStatus::Ok as i32, "{}", r.error);
+                acked
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((tx, r));
+                nonce += 1;
+            }
+            // While the leader changes, the member may answer UNAVAILABLE or time out; the
+            // same transaction is sent again (a duplicate is refused if it went through).
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                nonce = client.next_nonce(bank.address()).await.unwrap_or(nonce);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn assert_present(dir: &Path, m: &Member, acked: &[(SignedTx, v1::Receipt)]) -> Result<()> {
+    let mut l = ledger(dir, m).await?;
+    for (tx, receipt) in acked {
+        let found = l
+            .get_transaction(v1::GetTransactionRequest {
+                tx_hash: tx.hash().0.to_vec(),
+            })
+            .await
+            .with_context(|| format!("an acknowledged tx is missing on {}", m.name))?
+            .into_inner();
+        ensure!(
+            (found.height, found.index) == (receipt.height, receipt.index),
+            "an acknowledged tx moved on {}",
+            m.name
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_closes_through_a_follower_and_survives_the_leader() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("trial");
+    let init = Command::new(BIN)
+        .args([
+            "consortium",
+            "init",
+            "--members",
+            &MEMBERS.join(","),
+            "--out",
+        ])
+        .arg(&dir)
+        .output()?;
+    ensure!(
+        init.status.success(),
+        "consortium init failed: {}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    for f in [
+        "ca.pem",
+        "genesis.json",
+        "client.pem",
+        "client.key",
+        "registry.toml",
+    ] {
+        ensure!(dir.join(f).exists(), "consortium init wrote no {f}");
+    }
+    let mut members = Vec::new();
+    for name in MEMBERS {
+        members.push(Member::start(&dir, name, 0)?);
+    }
+    let all: Vec<&Member> = members.iter().collect();
+    let leader = agreed_leader(&dir, &all).await?;
+
+    // The acceptance story through a follower.
+    let follower = members
+        .iter()
+        .find(|m| m.name != leader)
+        .context("a follower")?;
+    let follower_name = follower.name;
+    let demo = Command::new(BIN)
+        .args(["demo", "--deadline-secs", "3", "--endpoint", &follower.url])
+        .arg("--ca")
+        .arg(dir.join("ca.pem"))
+        .arg("--cert")
+        .arg(dir.join("client.pem"))
+        .arg("--key")
+        .arg(dir.join("client.key"))
+        .arg("--genesis")
+        .arg(dir.join("genesis.json"))
+        .output()?;
+    ensure!(
+        demo.status.success(),
+        "the story through follower {follower_name} failed:\n{}\n{}",
+        String::from_utf8_lossy(&demo.stdout),
+        String::from_utf8_lossy(&demo.stderr)
+    );
+    let height = same_chain(&dir, &all, 2).await?;
+
+    // Under load through a follower, SIGKILL the leader.
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let load_task = tokio::spawn(load(
+        client(&dir, follower).await?,
+        stop.clone(),
+        acked.clone(),
+    ));
+    let enough = |n: usize| {
+        let acked = acked.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while acked.lock().unwrap_or_else(|e| e.into_inner()).len() < n {
+                ensure!(Instant::now() < deadline, "the load made no progress");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Ok::<_, anyhow::Error>(())
+        }
+    };
+    enough(10).await?;
+    let li = members
+        .iter()
+        .position(|m| m.name == leader)
+        .context("leader index")?;
+    members[li].kill9();
+    let killed_at = Instant::now();
+    let survivors: Vec<&Member> = members.iter().filter(|m| m.name != leader).collect();
+    let new_leader = agreed_leader(&dir, &survivors).await?;
+    let election = killed_at.elapsed();
+    ensure!(new_leader != leader, "the killed member still leads");
+    let before = acked.lock().unwrap_or_else(|e| e.into_inner()).len();
+    enough(before + 10).await?;
+    stop.store(true, SeqCst);
+    load_task.await??;
+    let acked: Vec<_> = acked.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for m in &survivors {
+        assert_present(&dir, m, &acked).await?;
+    }
+    let survivors_height = same_chain(&dir, &survivors, height).await?;
+
+    // The killed member restarts and catches up by itself.
+    members[li].spawn()?;
+    let all: Vec<&Member> = members.iter().collect();
+    let caught_up = same_chain(&dir, &all, survivors_height).await?;
+    assert_present(&dir, &members[li], &acked).await?;
+
+    // All three stop and start again from their data directories: nothing is lost.
+    for m in &mut members {
+        m.interrupt()?;
+    }
+    for m in &mut members {
+        m.spawn()?;
+    }
+    let all: Vec<&Member> = members.iter().collect();
+    agreed_leader(&dir, &all).await?;
+    let after = same_chain(&dir, &all, caught_up).await?;
+    ensure!(
+        after == caught_up,
+        "the head moved across a restart: {caught_up} → {after}"
+    );
+    for m in &members {
+        assert_present(&dir, m, &acked).await?;
+    }
+    println!(
+        "consortium: story through {follower_name}; leader {leader} killed, {new_leader} elected \
+         in {:.0?}; {} load txs acknowledged, all present on every member at height {after}",
+        election,
+        acked.len()
+    );
+    Ok(())
+}

@@ -1,0 +1,599 @@
+//! A consortium node: blocks ordered by Raft (`hanok-consensus`, over openraft) among the
+//! members the config names, every member re-executing every block.
+//!
+//! - [`LedgerMachine`] is what Raft drives: it applies each committed entry (one block) to the
+//!   ledger. On the leader the block it proposed itself is committed without executing it
+//!   again ([`hanok_ledger::Ledger::commit_proposal`]); everywhere else the block is
+//!   re-executed and its roots checked ([`hanok_ledger::Ledger::apply_block`]); a block this
+//!   node cannot reproduce halts it. A block that does not link to the head (a deposed
+//!   leader's late proposal) is skipped, identically on every member.
+//! - [`producer`] replaces the single node's producer: only the leader proposes, one block at
+//!   a time, once everything in its Raft log is applied; a member that is not the leader hands
+//!   what its mempool holds to the leader.
+//! - [`Consortium::forward`]: `Submit` on a follower goes to the leader.
+//! - [`LazyRaft`]: the `hanok.v1.Raft` service is mounted when the server starts (before the
+//!   ledger is open) and answers `UNAVAILABLE` until Raft runs.
+//!
+//! Raft's own traffic uses the node's TLS identity (its certificate from the consortium's CA)
+//! both ways; a caller whose certificate does not name a member organisation is refused before
+//! any Raft message is read. See docs/consortium.md.
+
+use crate::config::{ConsortiumConfig, NodeConfig};
+use crate::error::{Error, Result};
+use crate::node::{lock, now_secs, Shared};
+use hanok_chain::header_hash;
+use hanok_consensus::{
+    Applied, Authorize, BlockMachine, Consensus, ConsensusConfig, ConsensusError, MachineError,
+    Member, RaftService, Role,
+};
+use hanok_ledger::{LedgerError, NodeGenesis, Proposal};
+use hanok_proto::v1::{self, ledger_client::LedgerClient, raft_server};
+use hanok_types::Hash;
+use prost::Message;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+use tokio::sync::watch;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::{Request, Response, Status};
+
+/// How often the producer looks at its role when nothing wakes it: a new leader starts
+/// proposing within this long of its election.
+const ROLE_POLL: Duration = Duration::from_millis(50);
+
+/// How long a forwarded submission may take at the leader.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The hash members compare before they talk: the genesis (block 0's configuration) and the
+/// proposer set (the members' node keys), which the genesis hash alone does not cover.
+pub fn consortium_genesis_hash(genesis: &NodeGenesis) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"hanok-consortium/v1");
+    h.update(genesis.genesis.hash().0);
+    for key in genesis.chain.proposers.iter().flatten() {
+        h.update(key.to_bytes());
+    }
+    h.finalize().into()
+}
+
+/// Checks the consortium section against the rest of the config.
+///
+/// # Errors
+/// [`Error::Config`] saying what to fix.
+pub fn check(config: &NodeConfig, c: &ConsortiumConfig) -> Result<()> {
+    let bad = |reason: String| Error::Config {
+        path: "<config>".into(),
+        reason,
+    };
+    if config.tls_cert.is_none() || config.tls_key.is_none() || config.client_ca.is_none() {
+        return Err(bad(
+            "a consortium member needs mutual TLS: set `tls_cert` and `tls_key` (this node's \
+             certificate from the consortium's CA) and `client_ca` (that CA)"
+                .into(),
+        ));
+    }
+    if config.genesis.is_none() || config.proposer_key.is_none() {
+        return Err(bad(
+            "a consortium member needs `genesis` (the consortium's genesis file) and \
+             `proposer_key` (this member's node key, one of the genesis proposers)"
+                .into(),
+        ));
+    }
+    let mut ids = std::collections::HashSet::new();
+    let mut names = std::collections::HashSet::new();
+    for m in &c.members {
+        if m.id == 0 {
+            return Err(bad(format!(
+                "consortium member `{}` has id 0; ids start at 1",
+                m.name
+            )));
+        }
+        if !ids.insert(m.id) {
+            return Err(bad(format!("consortium member id {} appears twice", m.id)));
+        }
+        if !names.insert(m.name.as_str()) {
+            return Err(bad(format!(
+                "consortium member name `{}` appears twice",
+                m.name
+            )));
+        }
+    }
+    if c.me().is_none() {
+        return Err(bad(format!(
+            "`consortium.id` is {} but no member has that id",
+            c.id
+        )));
+    }
+    Ok(())
+}
+
+fn member(m: &crate::config::ConsortiumMember) -> Member {
+    Member {
+        id: m.id,
+        name: m.name.clone(),
+        addr: m.addr.clone(),
+    }
+}
+
+/// The TLS this node uses when it calls another member: the consortium's CA and its own
+/// certificate.
+fn client_tls(config: &NodeConfig) -> Result<ClientTlsConfig> {
+    let read = |p: &Option<std::path::PathBuf>, what: &str| -> Result<Vec<u8>> {
+        let path = p.clone().unwrap_or_default();
+        std::fs::read(&path).map_err(|e| Error::Tls {
+            path,
+            reason: format!("cannot read the {what}: {e}"),
+        })
+    };
+    let ca = read(&config.client_ca, "consortium CA certificate")?;
+    let cert = read(&config.tls_cert, "node certificate")?;
+    let key = read(&config.tls_key, "node key")?;
+    Ok(ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca))
+        .identity(Identity::from_pem(cert, key)))
+}
+
+/// A consortium node's ordering: Raft, the members, and the way to the leader.
+pub(crate) struct Consortium {
+    pub consensus: Consensus,
+    pub me: Member,
+    pub members: Vec<Member>,
+    machine: Arc<LedgerMachine>,
+    tls: ClientTlsConfig,
+    clients: Mutex<HashMap<String, LedgerClient<Channel>>>,
+}
+
+impl Consortium {
+    /// Whether this node is the leader now.
+    pub fn is_leader(&self) -> bool {
+        self.consensus.status().role == Role::Leader
+    }
+
+    fn client(&self, addr: &str) -> Result<LedgerClient<Channel>, Status> {
+        if let Some(c) = lock(&self.clients).get(addr) {
+            return Ok(c.clone());
+        }
+        let endpoint = Endpoint::from_shared(format!("https://{addr}"))
+            .and_then(|e| e.tls_config(self.tls.clone()))
+            .map_err(|e| Status::internal(format!("leader address {addr}: {e}")))?
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(FORWARD_TIMEOUT);
+        let client = LedgerClient::new(endpoint.connect_lazy());
+        lock(&self.clients).insert(addr.to_string(), client.clone());
+        Ok(client)
+    }
+
+    /// The leader, when it is another node.
+    fn leader(&self) -> Result<Member, Status> {
+        let status = self.consensus.status();
+        match status.leader {
+            Some(l) if l.id != self.me.id => Ok(l),
+            Some(_) => Err(Status::unavailable(
+                "this node was the consortium's leader a moment ago and no longer is; retry",
+            )),
+            None => Err(Status::unavailable(
+                "the consortium has no leader at the moment (an election is under way, or too \
+                 few members are up to elect one); retry shortly",
+            )),
+        }
+    }
+
+    /// Hands a transaction to the leader (`Submit` on a follower). The leader's answer is the
+    /// answer; a leader that cannot be reached is `UNAVAILABLE` naming it.
+    pub async fn forward(&self, tx: v1::SignedTx) -> Result<v1::SubmitResponse, Status> {
+        let leader = self.leader()?;
+        let mut client = self.client(&leader.addr)?;
+        match client.submit(v1::SubmitRequest { tx: Some(tx) }).await {
+            Ok(r) => Ok(r.into_inner()),
+            Err(s) if s.code() == tonic::Code::Unavailable || s.code() == tonic::Code::Unknown => {
+                Err(Status::unavailable(format!(
+                    "the consortium's leader, {leader}, did not take the transaction: {}; retry",
+                    s.message()
+                )))
+            }
+            Err(s) => Err(s),
+        }
+    }
+
+    /// The status fields of `GetStatus`.
+    pub fn status_proto(&self) -> v1::ConsensusStatus {
+        let s = self.consensus.status();
+        let proto = |m: &Member| v1::ConsortiumMember {
+            id: m.id,
+            name: m.name.clone(),
+            addr: m.addr.clone(),
+        };
+        let role = match s.role {
+            Role::Leader => "leader",
+            Role::Follower => "follower",
+            Role::Candidate => "candidate",
+            Role::Learner => "learner",
+            Role::Shutdown => "stopped",
+        };
+        let members = if s.members.is_empty() {
+            self.members
+                .iter()
+                .map(|m| v1::MemberStatus {
+                    member: Some(proto(m)),
+                    height_known: false,
+                    height: 0,
+                })
+                .collect()
+        } else {
+            s.members
+                .iter()
+                .map(|m| {
+                    // The leader knows its own height without replication.
+                    let height = if m.member.id == self.me.id {
+                        Some(s.applied_height)
+                    } else {
+                        m.matched_height
+                    };
+                    v1::MemberStatus {
+                        member: Some(proto(&m.member)),
+                        height_known: height.is_some(),
+                        height: height.unwrap_or(0),
+                    }
+                })
+                .collect()
+        };
+        v1::ConsensusStatus {
+            role: role.into(),
+            term: s.term,
+            node: Some(proto(&self.me)),
+            leader: s.leader.as_ref().map(proto),
+            committed_index: s.committed_index.unwrap_or(0),
+            applied_index: s.applied_index.unwrap_or(0),
+            applied_height: s.applied_height,
+            members,
+            halted: self.consensus.halted().unwrap_or_default(),
+        }
+    }
+}
+
+/// What Raft drives: the ledger, behind the node's shared state.
+pub(crate) struct LedgerMachine {
+    shared: Weak<Shared>,
+    /// The block this node proposed and is waiting for Raft to order, by header hash: applied
+    /// without executing it again.
+    pending: Mutex<Option<(Hash, Proposal)>>,
+}
+
+impl LedgerMachine {
+    fn shared(&self) -> Result<Arc<Shared>, MachineError> {
+        self.shared
+            .upgrade()
+            .ok_or_else(|| MachineError::Storage("the node is stopping".into()))
+    }
+
+    fn take_pending(&self, hash: &Hash) -> Option<Proposal> {
+        let mut pending = lock(&self.pending);
+        match pending.as_ref() {
+            Some((h, _)) if h == hash => pending.take().map(|(_, p)| p),
+            _ => None,
+        }
+    }
+}
+
+impl BlockMachine for LedgerMachine {
+    fn head(&self) -> (u64, [u8; 32]) {
+        match self.shared().and_then(|s| {
+            s.ledger
+                .status()
+                .map_err(|e| MachineError::Storage(e.to_string()))
+        }) {
+            Ok(st) => (st.height, st.latest_block_hash.0),
+            Err(_) => (0, [0; 32]),
+        }
+    }
+
+    fn apply(&self, bytes: &[u8]) -> Result<Applied, MachineError> {
+        let shared = self.shared()?;
+        let ledger = &shared.ledger;
+        let block = match v1::Block::decode(bytes) {
+            Ok(b) => b,
+            Err(e) => {
+                return Ok(Applied::Skipped {
+                    reason: format!("the entry is not a block: {e}"),
+                })
+            }
+        };
+        let header = block.header.clone().unwrap_or_default();
+        let hash = header_hash(&header);
+        let head = ledger
+            .status()
+            .map_err(|e| MachineError::Storage(e.to_string()))?;
+        if header.height <= head.height {
+            // Raft re-delivers entries applied before a restart: the same block is a no-op;
+            // another block at a height we hold was skipped the first time too.
+            let ours = ledger
+                .block(Some(header.height))
+                .map_err(|e| MachineError::Storage(e.to_string()))?;
+            return Ok(if ours.1 == hash {
+                Applied::AlreadyApplied {
+                    height: header.height,
+                }
+            } else {
+                Applied::Skipped {
+                    reason: format!(
+                        "block {} {hash} is not the block this chain holds at that height",
+                        header.height
+                    ),
+                }
+            });
+        }
+        if header.height != head.height.saturating_add(1)
+            || header.prev_hash != head.latest_block_hash.0
+        {
+            return Ok(Applied::Skipped {
+                reason: format!(
+                    "block {} {hash} does not follow the head (block {} {})",
+                    header.height, head.height, head.latest_block_hash
+                ),
+            });
+        }
+        let started = std::time::Instant::now();
+        let result = match self.take_pending(&hash) {
+            Some(proposal) => ledger.commit_proposal(proposal),
+            None => ledger.apply_block(block),
+        };
+        match result {
+            Ok(commit) => {
+                let height = commit.block.height();
+                shared.count(&commit, started.elapsed());
+                shared.committed(commit);
+                Ok(Applied::Committed { height })
+            }
+            Err(LedgerError::Chain(hanok_chain::ChainError::Diverged(d))) => {
+                Err(MachineError::Diverged(d.to_string()))
+            }
+            Err(LedgerError::Chain(
+                e @ (hanok_chain::ChainError::InvalidBlock { .. }
+                | hanok_chain::ChainError::InvalidTx { .. }
+                | hanok_chain::ChainError::BlockGasLimit { .. }),
+            )) => {
+                // Decided from the block and the chain alone: every member refuses it alike.
+                tracing::error!(height = header.height, error = %e, "an ordered block is invalid; skipped");
+                Ok(Applied::Skipped {
+                    reason: e.to_string(),
+                })
+            }
+            Err(e) => Err(MachineError::Storage(e.to_string())),
+        }
+    }
+
+    fn blocks(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, MachineError> {
+        let shared = self.shared()?;
+        let mut out = Vec::new();
+        for h in from..=to {
+            let (block, _) = shared
+                .ledger
+                .block(Some(h))
+                .map_err(|e| MachineError::Storage(e.to_string()))?;
+            out.push(block.encode_to_vec());
+        }
+        Ok(out)
+    }
+}
+
+/// The `hanok.v1.Raft` service, mounted before Raft runs.
+#[derive(Clone, Default)]
+pub struct LazyRaft(Arc<OnceLock<RaftService>>);
+
+impl std::fmt::Debug for LazyRaft {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LazyRaft")
+            .field("running", &self.0.get().is_some())
+            .finish()
+    }
+}
+
+impl LazyRaft {
+    fn get(&self) -> Result<&RaftService, Status> {
+        self.0
+            .get()
+            .ok_or_else(|| Status::unavailable("this node's Raft is not running yet; retry"))
+    }
+
+    /// The tonic service for the node's router.
+    pub fn server(&self) -> raft_server::RaftServer<LazyRaft> {
+        raft_server::RaftServer::new(self.clone())
+            .max_decoding_message_size(256 * 1024 * 1024)
+            .max_encoding_message_size(256 * 1024 * 1024)
+    }
+}
+
+#[tonic::async_trait]
+impl raft_server::Raft for LazyRaft {
+    async fn append_entries(
+        &self,
+        req: Request<v1::RaftRequest>,
+    ) -> Result<Response<v1::RaftReply>, Status> {
+        raft_server::Raft::append_entries(self.get()?, req).await
+    }
+    async fn vote(&self, req: Request<v1::RaftRequest>) -> Result<Response<v1::RaftReply>, Status> {
+        raft_server::Raft::vote(self.get()?, req).await
+    }
+    async fn install_snapshot(
+        &self,
+        req: Request<v1::RaftRequest>,
+    ) -> Result<Response<v1::RaftReply>, Status> {
+        raft_server::Raft::install_snapshot(self.get()?, req).await
+    }
+    async fn hello(
+        &self,
+        req: Request<v1::HelloRequest>,
+    ) -> Result<Response<v1::HelloReply>, Status> {
+        raft_server::Raft::hello(self.get()?, req).await
+    }
+}
+
+/// Starts Raft for a node whose ledger is open: checks the peers that answer share this
+/// genesis, and mounts the service.
+///
+/// # Errors
+/// [`Error::Config`]; [`Error::Consortium`] when Raft cannot start or a peer runs another
+/// genesis (both hashes named).
+pub(crate) async fn start(
+    shared: &Arc<Shared>,
+    config: &NodeConfig,
+    c: &ConsortiumConfig,
+    genesis_hash: [u8; 32],
+    lazy: &LazyRaft,
+) -> Result<Arc<Consortium>> {
+    check(config, c)?;
+    let me = c.me().map(member).unwrap_or_default();
+    let members: Vec<Member> = c.members.iter().map(member).collect();
+    let tls = client_tls(config)?;
+    let mut cc = ConsensusConfig::new(
+        c.id,
+        members.clone(),
+        config.data_dir.join("raft"),
+        genesis_hash,
+    );
+    cc.tls = Some(tls.clone());
+    cc.heartbeat_ms = c.heartbeat_ms.max(10);
+    cc.election_timeout_min_ms = c.election_timeout_ms.max(cc.heartbeat_ms.saturating_mul(3));
+    cc.election_timeout_max_ms = cc.election_timeout_min_ms.saturating_mul(2);
+    cc.snapshot_logs_since_last = c.snapshot_every.max(1);
+    cc.max_in_snapshot_log_to_keep = c.keep_logs;
+    let machine = Arc::new(LedgerMachine {
+        shared: Arc::downgrade(shared),
+        pending: Mutex::new(None),
+    });
+    let consensus = Consensus::start(cc, machine.clone())
+        .await
+        .map_err(|e| Error::Consortium(format!("Raft could not start: {e}")))?;
+    let names: Vec<String> = members.iter().map(|m| m.name.clone()).collect();
+    let authorize: Authorize = Arc::new(move |ext| {
+        let org = crate::tls::caller(ext);
+        if names.contains(&org) {
+            Ok(())
+        } else {
+            Err(format!(
+                "the caller's certificate names organisation `{org}`, which is not a member \
+                 ({})",
+                names.join(", ")
+            ))
+        }
+    });
+    let _ = lazy.0.set(consensus.handler(authorize));
+    for peer in members.iter().filter(|m| m.id != me.id) {
+        match tokio::time::timeout(Duration::from_secs(3), consensus.hello(&peer.addr)).await {
+            Ok(Ok(hello)) if hello.genesis_hash != genesis_hash => {
+                let _ = consensus.shutdown().await;
+                return Err(Error::Consortium(format!(
+                    "member {peer} runs another genesis: its consortium genesis hash is {}, \
+                     this node's is {}. Every member must start from the same genesis file \
+                     (and proposer set); refusing to join",
+                    hex::encode(hello.genesis_hash),
+                    hex::encode(genesis_hash)
+                )));
+            }
+            Ok(Ok(_)) => tracing::info!(peer = %peer, "peer shares this genesis"),
+            Ok(Err(e)) => tracing::warn!(peer = %peer, error = %e, "peer not reachable yet"),
+            Err(_) => tracing::warn!(peer = %peer, "peer did not answer hello in time"),
+        }
+    }
+    Ok(Arc::new(Consortium {
+        consensus,
+        me,
+        members,
+        machine,
+        tls,
+        clients: Mutex::new(HashMap::new()),
+    }))
+}
+
+/// The consortium's producer: only the leader proposes, one block at a time.
+pub(crate) async fn producer(
+    shared: Arc<Shared>,
+    c: Arc<Consortium>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let spacing = shared.config.block_interval();
+    let mut last_start: Option<tokio::time::Instant> = None;
+    loop {
+        tokio::select! {
+            _ = shared.wake.notified() => {}
+            _ = tokio::time::sleep(ROLE_POLL) => {}
+            _ = shutdown.changed() => break,
+        }
+        if let Some(reason) = c.consensus.halted().or_else(|| shared.ledger.halted()) {
+            shared.fail_all(&reason);
+            shared.set_serving(false).await;
+            continue;
+        }
+        let status = c.consensus.status();
+        if status.role != Role::Leader {
+            if shared.ledger.has_ready() && status.leader.is_some() {
+                // Admitted while this node led, or before it knew it no longer did.
+                for tx in shared.ledger.drain_ready() {
+                    if let Err(e) = c.forward(tx).await {
+                        tracing::debug!(error = %e, "could not hand a transaction to the leader");
+                    }
+                }
+            }
+            continue;
+        }
+        if !shared.ledger.has_ready() {
+            continue;
+        }
+        // A new leader first applies what earlier leaders got committed.
+        if status.applied_index < status.last_log_index {
+            if let Some(index) = status.last_log_index {
+                let _ = c
+                    .consensus
+                    .wait_applied(index, Duration::from_secs(1))
+                    .await;
+            }
+            shared.wake.notify_one();
+            continue;
+        }
+        if let Some(next) = last_start.map(|t| t + spacing) {
+            tokio::select! {
+                _ = tokio::time::sleep_until(next) => {}
+                _ = shutdown.changed() => break,
+            }
+        }
+        last_start = Some(tokio::time::Instant::now());
+        let s = shared.clone();
+        let proposal =
+            match tokio::task::spawn_blocking(move || s.ledger.propose_block(now_secs())).await {
+                Ok(Ok(Some(p))) => p,
+                Ok(Ok(None)) => continue,
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "could not propose a block");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "block proposal task failed");
+                    continue;
+                }
+            };
+        let header = proposal.block().header.clone().unwrap_or_default();
+        let hash = header_hash(&header);
+        let bytes = proposal.block().encode_to_vec();
+        *lock(&c.machine.pending) = Some((hash, proposal));
+        let outcome = c.consensus.propose(bytes).await;
+        if let Some(p) = c.machine.take_pending(&hash) {
+            // Not applied through our own proposal: its transactions wait for the next block
+            // (those another block committed meanwhile are dropped when it lands).
+            shared.ledger.abandon(p);
+        }
+        match outcome {
+            Ok(Applied::Committed { .. } | Applied::AlreadyApplied { .. }) => {}
+            Ok(Applied::Skipped { reason }) => {
+                tracing::warn!(height = header.height, %reason, "our block was ordered but skipped");
+            }
+            Err(ConsensusError::NotLeader { leader }) => {
+                tracing::info!(leader = ?leader, "no longer the leader; handing over");
+            }
+            Err(e) => tracing::warn!(error = %e, "block not ordered"),
+        }
+        if shared.ledger.has_ready() {
+            shared.wake.notify_one();
+        }
+    }
+}
