@@ -5,7 +5,8 @@ use crate::{Member, NodeId, TypeConfig};
 use hanok_proto::v1::raft_client::RaftClient;
 use hanok_proto::v1::RaftRequest;
 use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError,
+    Unreachable,
 };
 use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -84,7 +85,8 @@ pub(crate) struct PeerClient {
 
 #[derive(Clone, Copy)]
 enum Rpc {
-    Append,
+    /// With the number of entries, to ask openraft for smaller batches when a message is too big.
+    Append(u64),
     Vote,
     Snapshot,
 }
@@ -92,9 +94,16 @@ enum Rpc {
 impl PeerClient {
     fn status_error<E: std::error::Error>(
         &self,
+        rpc: Rpc,
         status: &tonic::Status,
     ) -> RPCError<NodeId, Member, RaftError<NodeId, E>> {
         use tonic::Code;
+        if let (Rpc::Append(n @ 2..), Code::ResourceExhausted | Code::OutOfRange) =
+            (rpc, status.code())
+        {
+            tracing::warn!(peer = %self.node, entries = n, %status, "AppendEntries too large; halving the batch");
+            return RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(n / 2));
+        }
         match status.code() {
             Code::FailedPrecondition => {
                 let theirs = status
@@ -161,11 +170,11 @@ impl PeerClient {
         });
         request.set_timeout(timeout);
         let reply = match rpc {
-            Rpc::Append => client.append_entries(request).await,
+            Rpc::Append(_) => client.append_entries(request).await,
             Rpc::Vote => client.vote(request).await,
             Rpc::Snapshot => client.install_snapshot(request).await,
         };
-        let reply = reply.map_err(|s| self.status_error(&s))?.into_inner();
+        let reply = reply.map_err(|s| self.status_error(rpc, &s))?.into_inner();
         let result: Result<R, RaftError<NodeId, E>> =
             decode(&reply.payload).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         result.map_err(|e| {
@@ -184,7 +193,9 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Member, RaftError<NodeId>>> {
-        self.send(Rpc::Append, &rpc, option.hard_ttl()).await
+        let entries = rpc.entries.len() as u64;
+        self.send(Rpc::Append(entries), &rpc, option.hard_ttl())
+            .await
     }
 
     async fn install_snapshot(

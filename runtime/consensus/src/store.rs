@@ -323,6 +323,23 @@ struct SnapshotRecord {
     height: u64,
 }
 
+/// Stores the snapshot record unless a newer one is already there (a build from an older state
+/// can finish after a newer snapshot was installed).
+fn save_snapshot_record(meta: &sled::Tree, record: &SnapshotRecord) -> StoreResult<()> {
+    let new = encode(record).map_err(write_err)?;
+    meta.fetch_and_update(KEY_SNAPSHOT, |old| {
+        let keep_old = old
+            .and_then(|o| decode::<SnapshotRecord>(o).ok())
+            .is_some_and(|o| o.meta.last_log_id > record.meta.last_log_id);
+        match old {
+            Some(o) if keep_old => Some(o.to_vec()),
+            _ => Some(new.clone()),
+        }
+    })
+    .map_err(write_err)?;
+    Ok(())
+}
+
 /// The header at the start of snapshot data.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct SnapshotHeader {
@@ -576,9 +593,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         };
         self.applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
-        put(
+        save_snapshot_record(
             &self.meta,
-            KEY_SNAPSHOT,
             &SnapshotRecord {
                 meta: meta.clone(),
                 height,
@@ -654,9 +670,8 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             last_membership: header.last_membership,
             snapshot_id,
         };
-        put(
+        save_snapshot_record(
             &self.meta,
-            KEY_SNAPSHOT,
             &SnapshotRecord {
                 meta: meta.clone(),
                 height: header.height,
