@@ -65,6 +65,65 @@
 //! `FAILED_PRECONDITION` naming both hashes; `Hello` answers whatever the genesis, so a starting
 //! node can compare its peers' hashes with its own.
 //!
+//! # Using it from the node
+//!
+//! ```no_run
+//! use hanok_consensus::{Applied, BlockMachine, Consensus, ConsensusConfig, ConsensusError, Member};
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! async fn run(
+//!     ledger: Arc<dyn BlockMachine>,
+//!     members: Vec<Member>,
+//!     genesis: [u8; 32],
+//!     tls: tonic::transport::ClientTlsConfig,
+//! ) -> Result<(), ConsensusError> {
+//!     let mut config = ConsensusConfig::new(1, members.clone(), "data/raft".into(), genesis);
+//!     config.tls = Some(tls);
+//!     let consensus = Consensus::start(config, ledger).await?;
+//!     // Mount next to the client services; `authorize` checks the peer certificate.
+//!     let _raft_service = consensus.service(Arc::new(|_ext| Ok(())));
+//!     // Refuse to run beside a peer on another chain.
+//!     for m in members.iter().filter(|m| m.id != 1) {
+//!         if let Ok(peer) = consensus.hello(&m.addr).await {
+//!             assert_eq!(peer.genesis_hash, genesis, "{} is on another chain", peer.name);
+//!         }
+//!     }
+//!     consensus.wait_for_leader(Duration::from_secs(10)).await?;
+//!     let block: Vec<u8> = Vec::new(); // a signed, encoded hanok.v1.Block on the current head
+//!     match consensus.propose(block).await {
+//!         Ok(Applied::Committed { height }) => println!("committed at {height}"),
+//!         Ok(Applied::Skipped { reason }) => println!("lost the race: {reason}"),
+//!         Ok(Applied::AlreadyApplied { .. }) => {}
+//!         Err(ConsensusError::NotLeader { leader }) => println!("forward to {leader:?}"),
+//!         Err(e) => return Err(e),
+//!     }
+//!     consensus.shutdown().await
+//! }
+//! ```
+//!
+//! # openraft 0.9 behaviour the integrator should know
+//!
+//! - `initialize` on every initial voter with the same members is safe: each writes the same
+//!   first membership entry; a node that already has a log answers `NotAllowed`, which
+//!   [`Consensus::start`] ignores. Membership changes after that go through
+//!   [`Consensus::add_member`] on the leader; editing `members` in a restarted node's config does
+//!   nothing.
+//! - `client_write` (behind [`Consensus::propose`]) returns once the entry is committed *and*
+//!   applied on this node. If leadership is lost mid-way it answers `ForwardToLeader`
+//!   ([`ConsensusError::NotLeader`]) although the entry may still be committed by the next
+//!   leader: never assume a refused block was dropped. Rebuild on the new head and retry; the
+//!   stale one is skipped by the linkage rule if it lands.
+//! - Any storage error (ours or the machine's) is fatal to openraft: the Raft task stops, every
+//!   later call answers [`ConsensusError::Halted`] and [`Consensus::halted`] says why. There is no
+//!   restart-in-place; restart the process after repairing.
+//! - Proposals on a follower are not forwarded; the node forwards to `leader.addr` itself.
+//! - With TLS, peers are dialled as `https://{addr}`: each peer's certificate must be valid for
+//!   the host in its `addr` (an IP SAN for an IP address), since one `ClientTlsConfig` serves
+//!   every peer.
+//! - sled locks its directory: a node restarted in the same process must drop its old
+//!   [`Consensus`] first ([`Consensus::start`] retries the lock for a few seconds).
+//!
 //! Architecture Invariant: this crate knows nothing of transactions, contracts or state; a block
 //! is opaque bytes and the ledger behind [`BlockMachine`] gives them meaning. The only consensus
 //! logic is openraft's; this crate supplies storage, transport and the mapping to hanok types.
