@@ -151,6 +151,18 @@ impl Consensus {
         shared.applied_height.store(height, Ordering::Relaxed);
         let opened = store::open(db, machine, shared.clone())
             .map_err(|e| ConsensusError::Store(e.to_string()))?;
+        // The Raft state must never be ahead of the ledger: openraft would not re-apply what it
+        // believes applied, and every later block would then fail to link.
+        if let Some(recorded) = opened.applied_height() {
+            if recorded > height {
+                return Err(ConsensusError::Store(format!(
+                    "the ledger is at height {height} but the Raft state in {} records block \
+                     height {recorded} as applied; restore the ledger, or remove the Raft dir to \
+                     rejoin from the other members",
+                    config.dir.display()
+                )));
+            }
+        }
 
         let channels = ChannelSettings {
             tls: config.tls.clone(),
@@ -161,6 +173,7 @@ impl Consensus {
             settings: channels.clone(),
             genesis: config.genesis_hash,
             from: config.id,
+            channels: Default::default(),
         };
         let raft = openraft::Raft::new(
             config.id,

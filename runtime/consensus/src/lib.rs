@@ -29,7 +29,9 @@
 //! applied log id, last membership, log index → block height) is written and fsynced *after*
 //! the machine applied the entries: it may lag the machine by one batch after a crash, never
 //! lead it. On restart openraft re-applies the lagging entries; [`BlockMachine::apply`] is
-//! idempotent, so they answer [`Applied::AlreadyApplied`].
+//! idempotent, so they answer [`Applied::AlreadyApplied`]. The converse is refused:
+//! [`Consensus::start`] fails when the ledger's head is below the height recorded for the last
+//! applied entry (a ledger restored from an old backup beside a newer Raft dir).
 //!
 //! # Snapshots
 //!

@@ -15,6 +15,7 @@ use openraft::raft::{
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::time::Duration;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
@@ -53,21 +54,29 @@ impl ChannelSettings {
     }
 }
 
-/// Creates a [`PeerClient`] per target for openraft.
+/// Creates a [`PeerClient`] per target for openraft, reusing one channel per address (openraft
+/// asks again whenever a replication stream restarts; tonic channels reconnect by themselves).
 pub(crate) struct Network {
     pub settings: ChannelSettings,
     pub genesis: [u8; 32],
     pub from: NodeId,
+    pub channels: HashMap<String, Result<RaftClient<Channel>, String>>,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: NodeId, node: &Member) -> PeerClient {
+        let settings = &self.settings;
+        let client = self
+            .channels
+            .entry(node.addr.clone())
+            .or_insert_with(|| settings.client(&node.addr))
+            .clone();
         PeerClient {
             target,
             node: node.clone(),
-            client: self.settings.client(&node.addr),
+            client,
             genesis: self.genesis,
             from: self.from,
         }

@@ -126,6 +126,15 @@ pub(crate) struct Opened {
     pub sm: StateMachine,
 }
 
+impl Opened {
+    /// Block height recorded for the state machine's last applied entry, if any.
+    pub(crate) fn applied_height(&self) -> Option<u64> {
+        self.sm
+            .applied
+            .and_then(|l| self.sm.shared.height_at(l.index))
+    }
+}
+
 /// Opens (or creates) the store in `dir`.
 pub(crate) fn open(
     db: sled::Db,

@@ -157,3 +157,24 @@ async fn a_diverging_ledger_halts_its_node_and_the_others_go_on() -> anyhow::Res
     cluster.converge(10).await?;
     cluster.shutdown().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_behind_the_raft_state_refuses_to_start() -> anyhow::Result<()> {
+    let mut cluster = Cluster::start(1, |_| {}).await?;
+    for h in 1..=3 {
+        cluster.propose_next(&format!("block {h}")).await?;
+    }
+    cluster.stop(0).await?;
+    // The ledger was lost (restored from an old backup) but the Raft dir was kept.
+    cluster.nodes[0].machine = Arc::new(crate::harness::MemMachine::default());
+    let err = cluster
+        .restart(0)
+        .await
+        .expect_err("a ledger behind the Raft state must not start");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("ledger is at height 0") && msg.contains("height 3"),
+        "{msg}"
+    );
+    Ok(())
+}

@@ -316,7 +316,12 @@ impl Cluster {
                 // Our block lost a race with another leader's: build again on the new head.
                 Ok(Applied::Skipped { .. }) => {}
                 Ok(applied) => return Ok(applied),
-                Err(ConsensusError::NotLeader { .. } | ConsensusError::Stopped) => {}
+                // The leader stepped down, stopped, or halted itself: find the next one.
+                Err(
+                    ConsensusError::NotLeader { .. }
+                    | ConsensusError::Stopped
+                    | ConsensusError::Halted(_),
+                ) => {}
                 Err(e) => return Err(e.into()),
             }
             if Instant::now() > deadline {
