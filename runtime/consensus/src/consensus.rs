@@ -183,7 +183,12 @@ impl Consensus {
             opened.sm,
         )
         .await
-        .map_err(|e| ConsensusError::Raft(format!("starting openraft: {e}")))?;
+        // Starting re-applies committed entries the ledger may not have seen: a divergence there
+        // halts the node before it ever runs.
+        .map_err(|e| match lock(&shared.halted).clone() {
+            Some(reason) => ConsensusError::Halted(reason),
+            None => ConsensusError::Raft(format!("starting openraft: {e}")),
+        })?;
 
         if !config.members.is_empty() {
             let members: BTreeMap<NodeId, Member> =
@@ -419,6 +424,23 @@ impl Consensus {
             name: reply.name,
             genesis_hash,
         })
+    }
+
+    /// [`Consensus::hello`], then checks that the peer is on our chain.
+    ///
+    /// # Errors
+    ///
+    /// [`ConsensusError::GenesisMismatch`] naming both hashes; the errors of `hello`.
+    pub async fn check_genesis(&self, addr: &str) -> Result<PeerHello> {
+        let hello = self.hello(addr).await?;
+        if hello.genesis_hash != self.genesis {
+            return Err(ConsensusError::GenesisMismatch {
+                peer: format!("{} (node {}, {addr})", hello.name, hello.id),
+                ours: hex::encode(self.genesis),
+                theirs: hex::encode(hello.genesis_hash),
+            });
+        }
+        Ok(hello)
     }
 
     /// Why this node halted (its ledger diverged or a store failed), if it did.

@@ -87,8 +87,10 @@
 //!     let _raft_service = consensus.service(Arc::new(|_ext| Ok(())));
 //!     // Refuse to run beside a peer on another chain.
 //!     for m in members.iter().filter(|m| m.id != 1) {
-//!         if let Ok(peer) = consensus.hello(&m.addr).await {
-//!             assert_eq!(peer.genesis_hash, genesis, "{} is on another chain", peer.name);
+//!         match consensus.check_genesis(&m.addr).await {
+//!             Err(e @ ConsensusError::GenesisMismatch { .. }) => return Err(e),
+//!             Err(e) => eprintln!("peer {m} not reachable yet: {e}"),
+//!             Ok(_) => {}
 //!         }
 //!     }
 //!     consensus.wait_for_leader(Duration::from_secs(10)).await?;

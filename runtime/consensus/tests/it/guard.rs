@@ -110,6 +110,22 @@ async fn a_peer_on_another_chain_never_joins() -> anyhow::Result<()> {
     let hello = intruder.hello(&node.member.addr).await?;
     assert_eq!(hello.genesis_hash, GENESIS);
     assert_ne!(hello.genesis_hash, [9; 32]);
+    let err = intruder
+        .check_genesis(&node.member.addr)
+        .await
+        .expect_err("another chain");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&hex::encode(GENESIS)) && msg.contains(&hex::encode([9u8; 32])),
+        "{msg}"
+    );
+    assert_eq!(
+        node.c()
+            .check_genesis(&node.member.addr)
+            .await?
+            .genesis_hash,
+        GENESIS
+    );
     crate::harness::eventually("the intruder campaigned and was refused twice", || {
         intruder.status().term >= 3
     })
