@@ -190,7 +190,12 @@ impl Consensus {
             None => ConsensusError::Raft(format!("starting openraft: {e}")),
         })?;
 
-        if !config.members.is_empty() {
+        // Only a fresh store is initialized (openraft logs an error for every refused call).
+        let fresh = !raft
+            .is_initialized()
+            .await
+            .map_err(|e| ConsensusError::Raft(format!("reading the Raft state: {e}")))?;
+        if fresh && !config.members.is_empty() {
             let members: BTreeMap<NodeId, Member> =
                 config.members.iter().map(|m| (m.id, m.clone())).collect();
             match raft.initialize(members).await {
