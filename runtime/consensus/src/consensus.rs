@@ -233,6 +233,7 @@ impl Consensus {
             id: self.id,
             name: self.name.clone(),
             authorize,
+            snapshot_end: std::sync::Mutex::new(0),
         })
         .max_decoding_message_size(self.channels.max_message_bytes)
         .max_encoding_message_size(self.channels.max_message_bytes)

@@ -143,6 +143,9 @@ mod store;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// The openraft version this crate is built on, for [`Consensus::raft`]'s metrics and types.
+pub use openraft;
+
 pub use config::ConsensusConfig;
 pub use consensus::{Consensus, ConsensusStatus, MemberStatus, PeerHello, Role};
 pub use error::{ConsensusError, Result};

@@ -46,6 +46,26 @@ async fn refuses_foreign_genesis_unauthorized_callers_and_malformed_payloads() -
     }
     assert_eq!(node.c().status().role, Role::Leader);
 
+    // A snapshot chunk may not jump ahead: openraft would allocate up to its offset.
+    let chunk =
+        hanok_consensus::openraft::raft::InstallSnapshotRequest::<hanok_consensus::TypeConfig> {
+            vote: hanok_consensus::openraft::Vote::new_committed(1, 1),
+            meta: Default::default(),
+            offset: 1 << 50,
+            data: vec![1, 2, 3],
+            done: false,
+        };
+    let status = client
+        .install_snapshot(RaftRequest {
+            genesis_hash: GENESIS.to_vec(),
+            from: 42,
+            payload: postcard::to_stdvec(&chunk)?,
+        })
+        .await
+        .expect_err("a jump ahead is refused");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert_eq!(node.c().status().role, Role::Leader);
+
     // Hello answers whatever the caller's chain, so the caller can name both hashes.
     let hello = node.c().hello(&node.member.addr).await?;
     assert_eq!((hello.id, hello.name.as_str()), (1, "bank-1"));
