@@ -40,8 +40,9 @@
 //! height `h`), then blocks `1..=h` from [`BlockMachine::blocks`], each as a `u32` big-endian
 //! length and the encoded block. Installing one calls [`BlockMachine::apply`] on every block in
 //! order: blocks at or below the local head are checked by the idempotent apply, the rest are
-//! re-executed. Only the snapshot's metadata is stored; its data is re-read from the block log
-//! when a peer needs it. The policy ([`ConsensusConfig::snapshot_logs_since_last`],
+//! re-executed. Only the snapshot's metadata (and height) is stored; its data is re-read from
+//! the block log when a peer needs it (and once at start, where openraft reads the current
+//! snapshot's metadata). The data is held in memory while sent or received. The policy ([`ConsensusConfig::snapshot_logs_since_last`],
 //! [`ConsensusConfig::max_in_snapshot_log_to_keep`]) decides when the Raft log is purged.
 //!
 //! # Stale proposals

@@ -652,45 +652,39 @@ pub(crate) struct SnapshotBuilder {
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    /// Records a snapshot at the current applied state; returns it with **empty data**.
+    ///
+    /// openraft 0.9.25 keeps only the meta of a built snapshot (`core/sm/worker.rs` maps the
+    /// result to `snap.meta`; `StorageHelper` likewise), and the data is re-derivable from the
+    /// block log, so reading the whole block log here every `snapshot_logs_since_last` entries
+    /// would be wasted: [`RaftStateMachine::get_current_snapshot`] produces the data when a peer
+    /// needs it. This relies on the `=0.9.25` pin; re-check it when upgrading openraft.
     async fn build_snapshot(&mut self) -> StoreResult<Snapshot<TypeConfig>> {
         let machine = self.machine.clone();
-        let last_applied = self.applied;
-        let last_membership = self.membership.clone();
         // The machine's head is at or above `applied` (the metadata never leads the machine);
         // blocks above it are re-checked idempotently by whoever installs the snapshot.
-        let (header, data) = blocking(move || {
-            let (height, _) = machine.head();
-            let header = SnapshotHeader {
-                last_applied,
-                last_membership,
-                height,
-            };
-            let data = snapshot_data(machine.as_ref(), &header);
-            (header, data)
-        })
-        .await?;
-        let data = data.map_err(|e| StorageIOError::write_snapshot(None, AnyError::new(&e)))?;
-        let snapshot_id = match &header.last_applied {
-            Some(l) => format!("{}-{}-h{}", l.leader_id, l.index, header.height),
-            None => format!("empty-h{}", header.height),
+        let (height, _) = blocking(move || machine.head()).await?;
+        let snapshot_id = match &self.applied {
+            Some(l) => format!("{}-{}-h{height}", l.leader_id, l.index),
+            None => format!("empty-h{height}"),
         };
         let meta = SnapshotMeta {
-            last_log_id: header.last_applied,
-            last_membership: header.last_membership,
+            last_log_id: self.applied,
+            last_membership: self.membership.clone(),
             snapshot_id,
         };
         save_snapshot_record(
             &self.meta,
             &SnapshotRecord {
                 meta: meta.clone(),
-                height: header.height,
+                height,
             },
         )?;
         flush(&self.db).await?;
-        tracing::info!(snapshot = %meta.snapshot_id, bytes = data.len(), "built snapshot");
+        tracing::info!(snapshot = %meta.snapshot_id, "recorded snapshot");
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(data)),
+            snapshot: Box::new(Cursor::new(Vec::new())),
         })
     }
 }
