@@ -42,7 +42,8 @@
 //! order: blocks at or below the local head are checked by the idempotent apply, the rest are
 //! re-executed. Only the snapshot's metadata (and height) is stored; its data is re-read from
 //! the block log when a peer needs it (and once at start, where openraft reads the current
-//! snapshot's metadata). The data is held in memory while sent or received. The policy ([`ConsensusConfig::snapshot_logs_since_last`],
+//! snapshot's metadata). The data is held in memory while sent or received. The policy
+//! ([`ConsensusConfig::snapshot_logs_since_last`],
 //! [`ConsensusConfig::max_in_snapshot_log_to_keep`]) decides when the Raft log is purged.
 //!
 //! # Stale proposals
@@ -56,8 +57,9 @@
 //!
 //! [`MachineError::Diverged`] (re-executing a committed block gives a different result), a
 //! machine storage error, a snapshot block that does not link, or a Raft store I/O error. The
-//! node records the reason ([`Consensus::halted`]) and openraft stops: the node serves no more
-//! Raft traffic or writes and never applies a block it cannot reproduce. The other members go
+//! node records the reason ([`Consensus::halted`]) and openraft stops: the node votes,
+//! replicates and writes no more (its service answers peers with an error) and never applies a
+//! block it cannot reproduce. The other members go
 //! on without it; an operator must repair it.
 //!
 //! # Wire
@@ -110,15 +112,18 @@
 //! # openraft 0.9 behaviour the integrator should know
 //!
 //! - `initialize` on every initial voter with the same members is safe: each writes the same
-//!   first membership entry; a node that already has a log answers `NotAllowed`, which
-//!   [`Consensus::start`] ignores. Membership changes after that go through
-//!   [`Consensus::add_member`] on the leader; editing `members` in a restarted node's config does
-//!   nothing.
+//!   first membership entry. [`Consensus::start`] calls it only on a fresh store, and ignores
+//!   the `NotAllowed` of a node that a faster peer replicated to in between. Membership changes
+//!   after that go through [`Consensus::add_member`] on the leader; editing `members` in a
+//!   restarted node's config does nothing.
 //! - `client_write` (behind [`Consensus::propose`]) returns once the entry is committed *and*
-//!   applied on this node. If leadership is lost mid-way it answers `ForwardToLeader`
-//!   ([`ConsensusError::NotLeader`]) although the entry may still be committed by the next
-//!   leader: never assume a refused block was dropped. Rebuild on the new head and retry; the
-//!   stale one is skipped by the linkage rule if it lands.
+//!   applied on this node. If this node loses leadership after appending the entry, the call
+//!   keeps waiting: it answers `Ok` if the next leader commits the entry (it is applied here as
+//!   a follower), or [`ConsensusError::NotLeader`] once the entry is truncated away. While the
+//!   node is cut off it may wait for a long time, so the node should wrap `propose` in a
+//!   timeout and treat a timeout as "outcome unknown": rebuild on the head it then sees and
+//!   propose again; if the earlier block lands too, the linkage rule skips the loser. A
+//!   `NotLeader` answered *before* appending (the usual case) means nothing was written.
 //! - Any storage error (ours or the machine's) is fatal to openraft: the Raft task stops, every
 //!   later call answers [`ConsensusError::Halted`] and [`Consensus::halted`] says why. There is no
 //!   restart-in-place; restart the process after repairing.
