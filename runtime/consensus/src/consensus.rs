@@ -151,6 +151,18 @@ impl Consensus {
         shared.applied_height.store(height, Ordering::Relaxed);
         let opened = store::open(db, machine, shared.clone())
             .map_err(|e| ConsensusError::Store(e.to_string()))?;
+        // The Raft state must never be ahead of the ledger: openraft would not re-apply what it
+        // believes applied, and every later block would then fail to link.
+        if let Some(recorded) = opened.applied_height() {
+            if recorded > height {
+                return Err(ConsensusError::Store(format!(
+                    "the ledger is at height {height} but the Raft state in {} records block \
+                     height {recorded} as applied; restore the ledger, or remove the Raft dir to \
+                     rejoin from the other members",
+                    config.dir.display()
+                )));
+            }
+        }
 
         let channels = ChannelSettings {
             tls: config.tls.clone(),
@@ -161,6 +173,7 @@ impl Consensus {
             settings: channels.clone(),
             genesis: config.genesis_hash,
             from: config.id,
+            channels: Default::default(),
         };
         let raft = openraft::Raft::new(
             config.id,
@@ -170,9 +183,19 @@ impl Consensus {
             opened.sm,
         )
         .await
-        .map_err(|e| ConsensusError::Raft(format!("starting openraft: {e}")))?;
+        // Starting re-applies committed entries the ledger may not have seen: a divergence there
+        // halts the node before it ever runs.
+        .map_err(|e| match lock(&shared.halted).clone() {
+            Some(reason) => ConsensusError::Halted(reason),
+            None => ConsensusError::Raft(format!("starting openraft: {e}")),
+        })?;
 
-        if !config.members.is_empty() {
+        // Only a fresh store is initialized (openraft logs an error for every refused call).
+        let fresh = !raft
+            .is_initialized()
+            .await
+            .map_err(|e| ConsensusError::Raft(format!("reading the Raft state: {e}")))?;
+        if fresh && !config.members.is_empty() {
             let members: BTreeMap<NodeId, Member> =
                 config.members.iter().map(|m| (m.id, m.clone())).collect();
             match raft.initialize(members).await {
@@ -223,6 +246,7 @@ impl Consensus {
             id: self.id,
             name: self.name.clone(),
             authorize,
+            snapshot_end: std::sync::Mutex::new(0),
         })
         .max_decoding_message_size(self.channels.max_message_bytes)
         .max_encoding_message_size(self.channels.max_message_bytes)
@@ -419,6 +443,23 @@ impl Consensus {
             name: reply.name,
             genesis_hash,
         })
+    }
+
+    /// [`Consensus::hello`], then checks that the peer is on our chain.
+    ///
+    /// # Errors
+    ///
+    /// [`ConsensusError::GenesisMismatch`] naming both hashes; the errors of `hello`.
+    pub async fn check_genesis(&self, addr: &str) -> Result<PeerHello> {
+        let hello = self.hello(addr).await?;
+        if hello.genesis_hash != self.genesis {
+            return Err(ConsensusError::GenesisMismatch {
+                peer: format!("{} (node {}, {addr})", hello.name, hello.id),
+                ours: hex::encode(self.genesis),
+                theirs: hex::encode(hello.genesis_hash),
+            });
+        }
+        Ok(hello)
     }
 
     /// Why this node halted (its ledger diverged or a store failed), if it did.

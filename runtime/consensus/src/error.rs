@@ -34,6 +34,16 @@ pub enum ConsensusError {
         /// What went wrong.
         message: String,
     },
+    /// A peer is on another chain.
+    #[error("peer {peer} is on another chain: its genesis hash is {theirs}, ours is {ours}")]
+    GenesisMismatch {
+        /// The peer (name and address, as far as known).
+        peer: String,
+        /// Our genesis hash, hex.
+        ours: String,
+        /// The peer's genesis hash, hex.
+        theirs: String,
+    },
     /// A wait did not finish in time.
     #[error("timed out: {0}")]
     Timeout(String),

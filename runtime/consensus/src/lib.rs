@@ -29,7 +29,9 @@
 //! applied log id, last membership, log index → block height) is written and fsynced *after*
 //! the machine applied the entries: it may lag the machine by one batch after a crash, never
 //! lead it. On restart openraft re-applies the lagging entries; [`BlockMachine::apply`] is
-//! idempotent, so they answer [`Applied::AlreadyApplied`].
+//! idempotent, so they answer [`Applied::AlreadyApplied`]. The converse is refused:
+//! [`Consensus::start`] fails when the ledger's head is below the height recorded for the last
+//! applied entry (a ledger restored from an old backup beside a newer Raft dir).
 //!
 //! # Snapshots
 //!
@@ -38,8 +40,10 @@
 //! height `h`), then blocks `1..=h` from [`BlockMachine::blocks`], each as a `u32` big-endian
 //! length and the encoded block. Installing one calls [`BlockMachine::apply`] on every block in
 //! order: blocks at or below the local head are checked by the idempotent apply, the rest are
-//! re-executed. Only the snapshot's metadata is stored; its data is re-read from the block log
-//! when a peer needs it. The policy ([`ConsensusConfig::snapshot_logs_since_last`],
+//! re-executed. Only the snapshot's metadata (and height) is stored; its data is re-read from
+//! the block log when a peer needs it (and once at start, where openraft reads the current
+//! snapshot's metadata). The data is held in memory while sent or received. The policy
+//! ([`ConsensusConfig::snapshot_logs_since_last`],
 //! [`ConsensusConfig::max_in_snapshot_log_to_keep`]) decides when the Raft log is purged.
 //!
 //! # Stale proposals
@@ -53,8 +57,9 @@
 //!
 //! [`MachineError::Diverged`] (re-executing a committed block gives a different result), a
 //! machine storage error, a snapshot block that does not link, or a Raft store I/O error. The
-//! node records the reason ([`Consensus::halted`]) and openraft stops: the node serves no more
-//! Raft traffic or writes and never applies a block it cannot reproduce. The other members go
+//! node records the reason ([`Consensus::halted`]) and openraft stops: the node votes,
+//! replicates and writes no more (its service answers peers with an error) and never applies a
+//! block it cannot reproduce. The other members go
 //! on without it; an operator must repair it.
 //!
 //! # Wire
@@ -64,6 +69,70 @@
 //! (which checks the TLS client certificate), then refuses a foreign genesis hash with
 //! `FAILED_PRECONDITION` naming both hashes; `Hello` answers whatever the genesis, so a starting
 //! node can compare its peers' hashes with its own.
+//!
+//! # Using it from the node
+//!
+//! ```no_run
+//! use hanok_consensus::{Applied, BlockMachine, Consensus, ConsensusConfig, ConsensusError, Member};
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! async fn run(
+//!     ledger: Arc<dyn BlockMachine>,
+//!     members: Vec<Member>,
+//!     genesis: [u8; 32],
+//!     tls: tonic::transport::ClientTlsConfig,
+//! ) -> Result<(), ConsensusError> {
+//!     let mut config = ConsensusConfig::new(1, members.clone(), "data/raft".into(), genesis);
+//!     config.tls = Some(tls);
+//!     let consensus = Consensus::start(config, ledger).await?;
+//!     // Mount next to the client services; `authorize` checks the peer certificate.
+//!     let _raft_service = consensus.service(Arc::new(|_ext| Ok(())));
+//!     // Refuse to run beside a peer on another chain.
+//!     for m in members.iter().filter(|m| m.id != 1) {
+//!         match consensus.check_genesis(&m.addr).await {
+//!             Err(e @ ConsensusError::GenesisMismatch { .. }) => return Err(e),
+//!             Err(e) => eprintln!("peer {m} not reachable yet: {e}"),
+//!             Ok(_) => {}
+//!         }
+//!     }
+//!     consensus.wait_for_leader(Duration::from_secs(10)).await?;
+//!     let block: Vec<u8> = Vec::new(); // a signed, encoded hanok.v1.Block on the current head
+//!     match consensus.propose(block).await {
+//!         Ok(Applied::Committed { height }) => println!("committed at {height}"),
+//!         Ok(Applied::Skipped { reason }) => println!("lost the race: {reason}"),
+//!         Ok(Applied::AlreadyApplied { .. }) => {}
+//!         Err(ConsensusError::NotLeader { leader }) => println!("forward to {leader:?}"),
+//!         Err(e) => return Err(e),
+//!     }
+//!     consensus.shutdown().await
+//! }
+//! ```
+//!
+//! # openraft 0.9 behaviour the integrator should know
+//!
+//! - `initialize` on every initial voter with the same members is safe: each writes the same
+//!   first membership entry. [`Consensus::start`] calls it only on a fresh store, and ignores
+//!   the `NotAllowed` of a node that a faster peer replicated to in between. Membership changes
+//!   after that go through [`Consensus::add_member`] on the leader; editing `members` in a
+//!   restarted node's config does nothing.
+//! - `client_write` (behind [`Consensus::propose`]) returns once the entry is committed *and*
+//!   applied on this node. If this node loses leadership after appending the entry, the call
+//!   keeps waiting: it answers `Ok` if the next leader commits the entry (it is applied here as
+//!   a follower), or [`ConsensusError::NotLeader`] once the entry is truncated away. While the
+//!   node is cut off it may wait for a long time, so the node should wrap `propose` in a
+//!   timeout and treat a timeout as "outcome unknown": rebuild on the head it then sees and
+//!   propose again; if the earlier block lands too, the linkage rule skips the loser. A
+//!   `NotLeader` answered *before* appending (the usual case) means nothing was written.
+//! - Any storage error (ours or the machine's) is fatal to openraft: the Raft task stops, every
+//!   later call answers [`ConsensusError::Halted`] and [`Consensus::halted`] says why. There is no
+//!   restart-in-place; restart the process after repairing.
+//! - Proposals on a follower are not forwarded; the node forwards to `leader.addr` itself.
+//! - With TLS, peers are dialled as `https://{addr}`: each peer's certificate must be valid for
+//!   the host in its `addr` (an IP SAN for an IP address), since one `ClientTlsConfig` serves
+//!   every peer.
+//! - sled locks its directory: a node restarted in the same process must drop its old
+//!   [`Consensus`] first ([`Consensus::start`] retries the lock for a few seconds).
 //!
 //! Architecture Invariant: this crate knows nothing of transactions, contracts or state; a block
 //! is opaque bytes and the ledger behind [`BlockMachine`] gives them meaning. The only consensus
@@ -79,6 +148,9 @@ mod store;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+
+/// The openraft version this crate is built on, for [`Consensus::raft`]'s metrics and types.
+pub use openraft;
 
 pub use config::ConsensusConfig;
 pub use consensus::{Consensus, ConsensusStatus, MemberStatus, PeerHello, Role};

@@ -5,7 +5,8 @@ use crate::{Member, NodeId, TypeConfig};
 use hanok_proto::v1::raft_client::RaftClient;
 use hanok_proto::v1::RaftRequest;
 use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError,
+    Unreachable,
 };
 use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -14,6 +15,7 @@ use openraft::raft::{
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::time::Duration;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
@@ -52,21 +54,29 @@ impl ChannelSettings {
     }
 }
 
-/// Creates a [`PeerClient`] per target for openraft.
+/// Creates a [`PeerClient`] per target for openraft, reusing one channel per address (openraft
+/// asks again whenever a replication stream restarts; tonic channels reconnect by themselves).
 pub(crate) struct Network {
     pub settings: ChannelSettings,
     pub genesis: [u8; 32],
     pub from: NodeId,
+    pub channels: HashMap<String, Result<RaftClient<Channel>, String>>,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: NodeId, node: &Member) -> PeerClient {
+        let settings = &self.settings;
+        let client = self
+            .channels
+            .entry(node.addr.clone())
+            .or_insert_with(|| settings.client(&node.addr))
+            .clone();
         PeerClient {
             target,
             node: node.clone(),
-            client: self.settings.client(&node.addr),
+            client,
             genesis: self.genesis,
             from: self.from,
         }
@@ -84,7 +94,8 @@ pub(crate) struct PeerClient {
 
 #[derive(Clone, Copy)]
 enum Rpc {
-    Append,
+    /// With the number of entries, to ask openraft for smaller batches when a message is too big.
+    Append(u64),
     Vote,
     Snapshot,
 }
@@ -92,9 +103,16 @@ enum Rpc {
 impl PeerClient {
     fn status_error<E: std::error::Error>(
         &self,
+        rpc: Rpc,
         status: &tonic::Status,
     ) -> RPCError<NodeId, Member, RaftError<NodeId, E>> {
         use tonic::Code;
+        if let (Rpc::Append(n @ 2..), Code::ResourceExhausted | Code::OutOfRange) =
+            (rpc, status.code())
+        {
+            tracing::warn!(peer = %self.node, entries = n, %status, "AppendEntries too large; halving the batch");
+            return RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(n / 2));
+        }
         match status.code() {
             Code::FailedPrecondition => {
                 let theirs = status
@@ -161,11 +179,11 @@ impl PeerClient {
         });
         request.set_timeout(timeout);
         let reply = match rpc {
-            Rpc::Append => client.append_entries(request).await,
+            Rpc::Append(_) => client.append_entries(request).await,
             Rpc::Vote => client.vote(request).await,
             Rpc::Snapshot => client.install_snapshot(request).await,
         };
-        let reply = reply.map_err(|s| self.status_error(&s))?.into_inner();
+        let reply = reply.map_err(|s| self.status_error(rpc, &s))?.into_inner();
         let result: Result<R, RaftError<NodeId, E>> =
             decode(&reply.payload).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         result.map_err(|e| {
@@ -184,7 +202,9 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Member, RaftError<NodeId>>> {
-        self.send(Rpc::Append, &rpc, option.hard_ttl()).await
+        let entries = rpc.entries.len() as u64;
+        self.send(Rpc::Append(entries), &rpc, option.hard_ttl())
+            .await
     }
 
     async fn install_snapshot(

@@ -2,11 +2,13 @@
 
 use crate::codec::{decode, encode};
 use crate::network::GENESIS_METADATA;
+use crate::store::lock;
 use crate::{NodeId, TypeConfig};
 use hanok_proto::v1::raft_server;
 use hanok_proto::v1::{HelloReply, HelloRequest, RaftReply, RaftRequest};
+use openraft::raft::InstallSnapshotRequest;
 use serde::Serialize;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tonic::codegen::http::Extensions;
 use tonic::{Request, Response, Status};
 
@@ -22,6 +24,10 @@ pub struct RaftService {
     pub(crate) id: NodeId,
     pub(crate) name: String,
     pub(crate) authorize: Authorize,
+    /// End of the snapshot bytes received so far: a chunk may restart at 0 or rewind, never
+    /// jump ahead (openraft writes at the given offset into memory, so a jump would allocate
+    /// whatever a peer asks).
+    pub(crate) snapshot_end: Mutex<u64>,
 }
 
 impl RaftService {
@@ -87,7 +93,20 @@ impl raft_server::Raft for RaftService {
         request: Request<RaftRequest>,
     ) -> Result<Response<RaftReply>, Status> {
         let req = self.admit(request)?;
-        let rpc = payload(&req)?;
+        let rpc: InstallSnapshotRequest<TypeConfig> = payload(&req)?;
+        {
+            let mut end = lock(&self.snapshot_end);
+            if rpc.offset == 0 {
+                *end = 0;
+            }
+            if rpc.offset > *end {
+                return Err(Status::invalid_argument(format!(
+                    "snapshot chunk at offset {} skips past the {} bytes received",
+                    rpc.offset, *end
+                )));
+            }
+            *end = (*end).max(rpc.offset.saturating_add(rpc.data.len() as u64));
+        }
         reply(&self.raft.install_snapshot(rpc).await)
     }
 

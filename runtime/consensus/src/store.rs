@@ -126,6 +126,15 @@ pub(crate) struct Opened {
     pub sm: StateMachine,
 }
 
+impl Opened {
+    /// Block height recorded for the state machine's last applied entry, if any.
+    pub(crate) fn applied_height(&self) -> Option<u64> {
+        self.sm
+            .applied
+            .and_then(|l| self.sm.shared.height_at(l.index))
+    }
+}
+
 /// Opens (or creates) the store in `dir`.
 pub(crate) fn open(
     db: sled::Db,
@@ -321,6 +330,23 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 struct SnapshotRecord {
     meta: SnapshotMeta<NodeId, Member>,
     height: u64,
+}
+
+/// Stores the snapshot record unless a newer one is already there (a build from an older state
+/// can finish after a newer snapshot was installed).
+fn save_snapshot_record(meta: &sled::Tree, record: &SnapshotRecord) -> StoreResult<()> {
+    let new = encode(record).map_err(write_err)?;
+    meta.fetch_and_update(KEY_SNAPSHOT, |old| {
+        let keep_old = old
+            .and_then(|o| decode::<SnapshotRecord>(o).ok())
+            .is_some_and(|o| o.meta.last_log_id > record.meta.last_log_id);
+        match old {
+            Some(o) if keep_old => Some(o.to_vec()),
+            _ => Some(new.clone()),
+        }
+    })
+    .map_err(write_err)?;
+    Ok(())
 }
 
 /// The header at the start of snapshot data.
@@ -576,9 +602,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         };
         self.applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
-        put(
+        save_snapshot_record(
             &self.meta,
-            KEY_SNAPSHOT,
             &SnapshotRecord {
                 meta: meta.clone(),
                 height,
@@ -627,46 +652,39 @@ pub(crate) struct SnapshotBuilder {
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    /// Records a snapshot at the current applied state; returns it with **empty data**.
+    ///
+    /// openraft 0.9.25 keeps only the meta of a built snapshot (`core/sm/worker.rs` maps the
+    /// result to `snap.meta`; `StorageHelper` likewise), and the data is re-derivable from the
+    /// block log, so reading the whole block log here every `snapshot_logs_since_last` entries
+    /// would be wasted: [`RaftStateMachine::get_current_snapshot`] produces the data when a peer
+    /// needs it. This relies on the `=0.9.25` pin; re-check it when upgrading openraft.
     async fn build_snapshot(&mut self) -> StoreResult<Snapshot<TypeConfig>> {
         let machine = self.machine.clone();
-        let last_applied = self.applied;
-        let last_membership = self.membership.clone();
         // The machine's head is at or above `applied` (the metadata never leads the machine);
         // blocks above it are re-checked idempotently by whoever installs the snapshot.
-        let (header, data) = blocking(move || {
-            let (height, _) = machine.head();
-            let header = SnapshotHeader {
-                last_applied,
-                last_membership,
-                height,
-            };
-            let data = snapshot_data(machine.as_ref(), &header);
-            (header, data)
-        })
-        .await?;
-        let data = data.map_err(|e| StorageIOError::write_snapshot(None, AnyError::new(&e)))?;
-        let snapshot_id = match &header.last_applied {
-            Some(l) => format!("{}-{}-h{}", l.leader_id, l.index, header.height),
-            None => format!("empty-h{}", header.height),
+        let (height, _) = blocking(move || machine.head()).await?;
+        let snapshot_id = match &self.applied {
+            Some(l) => format!("{}-{}-h{height}", l.leader_id, l.index),
+            None => format!("empty-h{height}"),
         };
         let meta = SnapshotMeta {
-            last_log_id: header.last_applied,
-            last_membership: header.last_membership,
+            last_log_id: self.applied,
+            last_membership: self.membership.clone(),
             snapshot_id,
         };
-        put(
+        save_snapshot_record(
             &self.meta,
-            KEY_SNAPSHOT,
             &SnapshotRecord {
                 meta: meta.clone(),
-                height: header.height,
+                height,
             },
         )?;
         flush(&self.db).await?;
-        tracing::info!(snapshot = %meta.snapshot_id, bytes = data.len(), "built snapshot");
+        tracing::info!(snapshot = %meta.snapshot_id, "recorded snapshot");
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(data)),
+            snapshot: Box::new(Cursor::new(Vec::new())),
         })
     }
 }

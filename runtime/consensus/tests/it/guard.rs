@@ -46,6 +46,26 @@ async fn refuses_foreign_genesis_unauthorized_callers_and_malformed_payloads() -
     }
     assert_eq!(node.c().status().role, Role::Leader);
 
+    // A snapshot chunk may not jump ahead: openraft would allocate up to its offset.
+    let chunk =
+        hanok_consensus::openraft::raft::InstallSnapshotRequest::<hanok_consensus::TypeConfig> {
+            vote: hanok_consensus::openraft::Vote::new_committed(1, 1),
+            meta: Default::default(),
+            offset: 1 << 50,
+            data: vec![1, 2, 3],
+            done: false,
+        };
+    let status = client
+        .install_snapshot(RaftRequest {
+            genesis_hash: GENESIS.to_vec(),
+            from: 42,
+            payload: postcard::to_stdvec(&chunk)?,
+        })
+        .await
+        .expect_err("a jump ahead is refused");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert_eq!(node.c().status().role, Role::Leader);
+
     // Hello answers whatever the caller's chain, so the caller can name both hashes.
     let hello = node.c().hello(&node.member.addr).await?;
     assert_eq!((hello.id, hello.name.as_str()), (1, "bank-1"));
@@ -110,6 +130,22 @@ async fn a_peer_on_another_chain_never_joins() -> anyhow::Result<()> {
     let hello = intruder.hello(&node.member.addr).await?;
     assert_eq!(hello.genesis_hash, GENESIS);
     assert_ne!(hello.genesis_hash, [9; 32]);
+    let err = intruder
+        .check_genesis(&node.member.addr)
+        .await
+        .expect_err("another chain");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&hex::encode(GENESIS)) && msg.contains(&hex::encode([9u8; 32])),
+        "{msg}"
+    );
+    assert_eq!(
+        node.c()
+            .check_genesis(&node.member.addr)
+            .await?
+            .genesis_hash,
+        GENESIS
+    );
     crate::harness::eventually("the intruder campaigned and was refused twice", || {
         intruder.status().term >= 3
     })
@@ -156,4 +192,25 @@ async fn a_diverging_ledger_halts_its_node_and_the_others_go_on() -> anyhow::Res
     assert!(err.to_string().contains("halted"), "{err}");
     cluster.converge(10).await?;
     cluster.shutdown().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_behind_the_raft_state_refuses_to_start() -> anyhow::Result<()> {
+    let mut cluster = Cluster::start(1, |_| {}).await?;
+    for h in 1..=3 {
+        cluster.propose_next(&format!("block {h}")).await?;
+    }
+    cluster.stop(0).await?;
+    // The ledger was lost (restored from an old backup) but the Raft dir was kept.
+    cluster.nodes[0].machine = Arc::new(crate::harness::MemMachine::default());
+    let err = cluster
+        .restart(0)
+        .await
+        .expect_err("a ledger behind the Raft state must not start");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("ledger is at height 0") && msg.contains("height 3"),
+        "{msg}"
+    );
+    Ok(())
 }

@@ -110,6 +110,16 @@ impl BlockMachine for MemMachine {
     }
 }
 
+/// Logs to the test output when `RUST_LOG` is set (e.g. `RUST_LOG=hanok_consensus=debug`).
+pub fn init_logs() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 pub fn allow_all() -> Authorize {
     Arc::new(|_| Ok(()))
 }
@@ -146,6 +156,7 @@ fn fast_timings(c: &mut ConsensusConfig) {
 impl Cluster {
     /// Starts `n` nodes that know each other as initial voters.
     pub async fn start(n: u64, tweak: fn(&mut ConsensusConfig)) -> anyhow::Result<Cluster> {
+        init_logs();
         let tmp = tempfile::tempdir()?;
         let mut listeners = Vec::new();
         let mut members = Vec::new();
@@ -316,7 +327,12 @@ impl Cluster {
                 // Our block lost a race with another leader's: build again on the new head.
                 Ok(Applied::Skipped { .. }) => {}
                 Ok(applied) => return Ok(applied),
-                Err(ConsensusError::NotLeader { .. } | ConsensusError::Stopped) => {}
+                // The leader stepped down, stopped, or halted itself: find the next one.
+                Err(
+                    ConsensusError::NotLeader { .. }
+                    | ConsensusError::Stopped
+                    | ConsensusError::Halted(_),
+                ) => {}
                 Err(e) => return Err(e.into()),
             }
             if Instant::now() > deadline {
