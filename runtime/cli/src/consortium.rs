@@ -150,7 +150,7 @@ pub fn init(
             })
             .collect(),
         heartbeat_ms: 100,
-        election_timeout_ms: 1_000,
+        election_timeout_ms: 500,
         snapshot_every: 5_000,
         keep_logs: 1_000,
     };
@@ -173,4 +173,216 @@ pub fn init(
         configs.push(path);
     }
     Ok(Written { dir, configs })
+}
+
+/// The members `hanok demo --consortium` starts.
+const DEMO_MEMBERS: [&str; 3] = ["registry", "bank-a", "bank-b"];
+/// The step at whose start the demo stops the leader: the settlement then closes on the next.
+const DEMO_KILL_AT_STEP: u8 = 7;
+
+/// One member of the in-process demo consortium.
+struct DemoNode {
+    name: &'static str,
+    config: PathBuf,
+    url: String,
+    handle: Option<hanok_node::NodeHandle>,
+}
+
+async fn start_member(config: &Path) -> Result<hanok_node::NodeHandle> {
+    let c = NodeConfig::load(config)?;
+    let genesis = c.node_genesis()?;
+    Ok(hanok_node::start(c, genesis).await?)
+}
+
+async fn member_status(url: &str, tls: &hanok_client::Tls) -> Result<hanok_client::NodeStatus> {
+    let client = hanok_client::Client::connect_with(url, Some(tls)).await?;
+    Ok(client.status().await?)
+}
+
+/// Polls until one of `nodes` (the running ones) leads and the others name it.
+async fn demo_leader(nodes: &[DemoNode], tls: &hanok_client::Tls) -> Result<usize> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let mut leader = None;
+        let mut agreed = true;
+        for (i, n) in nodes.iter().enumerate().filter(|(_, n)| n.handle.is_some()) {
+            let named = member_status(&n.url, tls)
+                .await
+                .ok()
+                .and_then(|s| s.consensus)
+                .and_then(|c| {
+                    if c.role == "leader" {
+                        leader = Some(i);
+                    }
+                    c.leader.map(|l| l.name)
+                });
+            agreed &=
+                named.is_some_and(|l| nodes.iter().any(|m| m.name == l && m.handle.is_some()));
+        }
+        if let (Some(i), true) = (leader, agreed) {
+            return Ok(i);
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("the demo consortium elected no leader within 30 s");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Prints the story, and stops the leader when step [`DEMO_KILL_AT_STEP`] starts.
+struct KillingNarrator<'a> {
+    out: hanok_closing::Stdout,
+    nodes: &'a mut Vec<DemoNode>,
+    tls: &'a hanok_client::Tls,
+    /// When the leader was stopped and who it was, once it was.
+    killed: Option<(std::time::Instant, &'static str)>,
+}
+
+impl hanok_closing::Narrator for KillingNarrator<'_> {
+    fn step(&mut self, number: u8, title: &str) {
+        if number == DEMO_KILL_AT_STEP && self.killed.is_none() {
+            // Between two steps no transaction is in flight: the story goes on through its
+            // follower, which hands the next transactions to whoever leads next.
+            let rt = tokio::runtime::Handle::current();
+            let nodes = &mut *self.nodes;
+            let tls = self.tls;
+            let stopped = tokio::task::block_in_place(|| {
+                rt.block_on(async {
+                    let i = demo_leader(nodes, tls).await?;
+                    let name = nodes[i].name;
+                    if let Some(h) = nodes[i].handle.take() {
+                        h.shutdown().await?;
+                    }
+                    let stopped_at = std::time::Instant::now();
+                    let next = demo_leader(nodes, tls).await?;
+                    Ok::<_, anyhow::Error>((name, stopped_at, nodes[next].name))
+                })
+            });
+            match stopped {
+                Ok((name, at, next)) => {
+                    println!(
+                        "\n*** the leader, {name}, is stopped; {next} was elected in {:.1?} ***",
+                        at.elapsed()
+                    );
+                    self.killed = Some((at, name));
+                }
+                Err(e) => println!("\n*** could not stop the leader: {e:#} ***"),
+            }
+        }
+        self.out.step(number, title);
+    }
+    fn line(&mut self, text: &str) {
+        self.out.line(text);
+    }
+}
+
+/// `hanok demo --consortium`: three members in this process on loopback over mutual TLS; the
+/// acceptance story through a follower; the leader stopped when the settlement starts; the
+/// story finished on the new leader; the stopped member restarted; every member's head hash
+/// and state root printed.
+pub async fn demo(failure_deadline: std::time::Duration) -> Result<()> {
+    let started = std::time::Instant::now();
+    let tmp = tempfile::Builder::new()
+        .prefix("hanok-consortium-demo-")
+        .tempdir()
+        .context("creating a temporary directory")?;
+    let members: Vec<String> = DEMO_MEMBERS.iter().map(|m| m.to_string()).collect();
+    let written = init(&members, &tmp.path().join("trial"), None, "client")?;
+    let tls = hanok_client::Tls::from_files(
+        Some(&written.dir.join("ca.pem")),
+        Some(&written.dir.join("client.pem")),
+        Some(&written.dir.join("client.key")),
+    )?;
+    let mut nodes = Vec::new();
+    for (name, config) in DEMO_MEMBERS.iter().zip(&written.configs) {
+        let handle = start_member(config)
+            .await
+            .with_context(|| format!("starting member {name}"))?;
+        let url = format!("https://{}", handle.local_addr);
+        println!("member {name:<9} serving at {url}");
+        nodes.push(DemoNode {
+            name,
+            config: config.clone(),
+            url,
+            handle: Some(handle),
+        });
+    }
+    let leader = demo_leader(&nodes, &tls).await?;
+    let follower = (leader + 1) % nodes.len();
+    println!(
+        "leader: {}; the story talks to {}, a follower, which forwards its transactions",
+        nodes[leader].name, nodes[follower].name
+    );
+    let path = written.dir.join("genesis.json");
+    let proposers = GenesisFile::load(&path)?
+        .resolve(&path)?
+        .chain
+        .proposers
+        .unwrap_or_default();
+    let terms = hanok_closing::Terms {
+        failure_deadline,
+        trusted_proposers: proposers,
+        ..hanok_closing::Terms::default()
+    };
+    let url = nodes[follower].url.clone();
+    let mut narrator = KillingNarrator {
+        out: hanok_closing::Stdout,
+        nodes: &mut nodes,
+        tls: &tls,
+        killed: None,
+    };
+    let outcome = hanok_closing::run_with(&url, Some(&tls), &terms, &mut narrator).await;
+    let killed = narrator.killed;
+    let outcome = outcome?;
+    let (killed_at, killed_name) = killed.context("the leader was never stopped")?;
+    let new_leader = demo_leader(&nodes, &tls).await?;
+    println!(
+        "\nthe story finished on the new leader, {} ({:.1?} after {killed_name} stopped)",
+        nodes[new_leader].name,
+        killed_at.elapsed()
+    );
+    // The stopped member comes back and catches up by itself.
+    for n in nodes.iter_mut().filter(|n| n.handle.is_none()) {
+        n.handle = Some(start_member(&n.config).await?);
+        println!("member {} restarted; it catches up from the others", n.name);
+    }
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let heads = loop {
+        let mut heads = Vec::new();
+        for n in &nodes {
+            let s = member_status(&n.url, &tls).await?;
+            heads.push((n.name, s.height, s.latest_block_hash, s.state_root));
+        }
+        let same = heads
+            .iter()
+            .all(|h| (h.1, &h.2, &h.3) == (heads[0].1, &heads[0].2, &heads[0].3));
+        if same && heads[0].1 >= outcome.verified.height {
+            break heads;
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("the members did not reach the same head within 60 s: {heads:?}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    println!();
+    for (name, height, hash, root) in &heads {
+        println!(
+            "{name:<9} height {height}  head {}  state root {}",
+            hex::encode(hash),
+            hex::encode(root)
+        );
+    }
+    println!(
+        "\nEvery member holds the same head and state root. All steps passed in {:.1?}: parcel {} \
+         belongs to the buyer (deal #{}).",
+        started.elapsed(),
+        outcome.parcel_id,
+        outcome.deal_id
+    );
+    for n in &mut nodes {
+        if let Some(h) = n.handle.take() {
+            h.shutdown().await?;
+        }
+    }
+    Ok(())
 }

@@ -75,6 +75,11 @@ enum Command {
         /// dev node's blocks.
         #[arg(long, value_name = "FILE")]
         genesis: Option<PathBuf>,
+        /// Start a three-member consortium in this process instead (registry, bank-a, bank-b,
+        /// mutual TLS on loopback), run the story through a follower, stop the leader when the
+        /// settlement starts, finish on the new leader, and show every member's head.
+        #[arg(long, conflicts_with_all = ["endpoint", "genesis"])]
+        consortium: bool,
         #[command(flatten)]
         tls: ClientTlsArgs,
     },
@@ -480,10 +485,21 @@ fn run(cli: Cli) -> Result<()> {
     init_logging(cli.log.as_deref(), default_log, cli.log_format)?;
     match cli.command {
         Command::Demo {
+            deadline_secs,
+            consortium: true,
+            ..
+        } => {
+            let rt = tokio::runtime::Runtime::new().context("starting tokio")?;
+            rt.block_on(consortium::demo(std::time::Duration::from_secs(
+                deadline_secs,
+            )))
+        }
+        Command::Demo {
             endpoint,
             deadline_secs,
             genesis,
             tls,
+            ..
         } => demo(endpoint, deadline_secs, genesis, tls.tls()?),
         Command::Node {
             dev,

@@ -233,6 +233,7 @@ impl Consensus {
             id: self.id,
             name: self.name.clone(),
             authorize,
+            snapshot_end: std::sync::Mutex::new(0),
         }
     }
 
@@ -240,16 +241,9 @@ impl Consensus {
     /// every call.
     #[must_use]
     pub fn service(&self, authorize: Authorize) -> RaftServer {
-        RaftServer::new(RaftService {
-            raft: self.raft.clone(),
-            genesis: self.genesis,
-            id: self.id,
-            name: self.name.clone(),
-            authorize,
-            snapshot_end: std::sync::Mutex::new(0),
-        })
-        .max_decoding_message_size(self.channels.max_message_bytes)
-        .max_encoding_message_size(self.channels.max_message_bytes)
+        RaftServer::new(self.handler(authorize))
+            .max_decoding_message_size(self.channels.max_message_bytes)
+            .max_encoding_message_size(self.channels.max_message_bytes)
     }
 
     /// Proposes one encoded block. Returns once the entry is committed and applied on this node.

@@ -171,7 +171,7 @@ fn default_heartbeat_ms() -> u64 {
     100
 }
 fn default_election_timeout_ms() -> u64 {
-    1_000
+    500
 }
 fn default_snapshot_every() -> u64 {
     5_000

@@ -42,6 +42,10 @@ use tonic::{Request, Response, Status};
 /// proposing within this long of its election.
 const ROLE_POLL: Duration = Duration::from_millis(50);
 
+/// How long the leader waits for its block to be ordered before it treats the outcome as
+/// unknown.
+const PROPOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How long a forwarded submission may take at the leader.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -576,7 +580,17 @@ pub(crate) async fn producer(
         let hash = header_hash(&header);
         let bytes = proposal.block().encode_to_vec();
         *lock(&c.machine.pending) = Some((hash, proposal));
-        let outcome = c.consensus.propose(bytes).await;
+        // openraft answers once the entry is committed and applied here; a leader cut off
+        // from the others could wait forever. After this long the outcome is unknown: the
+        // transactions wait for the next block, and whichever block loses is skipped.
+        let outcome = match tokio::time::timeout(PROPOSE_TIMEOUT, c.consensus.propose(bytes)).await
+        {
+            Ok(o) => o,
+            Err(_) => Err(ConsensusError::Timeout(format!(
+                "block {} not ordered within {PROPOSE_TIMEOUT:?}",
+                header.height
+            ))),
+        };
         if let Some(p) = c.machine.take_pending(&hash) {
             // Not applied through our own proposal: its transactions wait for the next block
             // (those another block committed meanwhile are dropped when it lands).

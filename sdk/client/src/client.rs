@@ -17,6 +17,9 @@ use tonic::transport::Channel;
 
 /// How long [`Client::execute`] waits for a receipt by default.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(30);
+/// Pause before submitting again after `UNAVAILABLE` (see [`Client::submit_and_wait`]).
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
+
 /// How many blocks after the current height a transaction built by [`Client::execute`] stays
 /// valid.
 pub const DEFAULT_EXPIRY_BLOCKS: u64 = 100;
@@ -225,29 +228,67 @@ impl Client {
     /// Submits and waits until the transaction is committed, returning its receipt whatever its
     /// status (use [`check_receipt`] to turn a failure into an error).
     ///
+    /// Within `timeout` it tries again while the node answers `UNAVAILABLE` (in a consortium:
+    /// no leader at the moment, or the leader unreachable; the same signed transaction can
+    /// only commit once, so a retry is safe), and a transaction the node says is committed
+    /// already (`ALREADY_EXISTS`, e.g. an earlier attempt went through) answers with its
+    /// receipt.
+    ///
     /// # Errors
     /// [`ClientError::Timeout`] if no receipt arrives within `timeout` (the transaction may still
     /// commit); [`ClientError::Status`] if the node refuses it.
     pub async fn submit_and_wait(&self, tx: &SignedTx, timeout: Duration) -> Result<v1::Receipt> {
         let tx_hash = tx.hash().to_hex();
-        let mut req = tonic::Request::new(v1::SubmitRequest {
-            tx: Some(tx.as_proto().clone()),
-        });
-        req.set_timeout(timeout);
-        let mut ledger = self.ledger.clone();
-        // The grpc-timeout header asks the node to give up in time; the local timer (with a
-        // margin for the network) covers a node that ignores it.
-        let margin = timeout.saturating_add(Duration::from_secs(1));
-        let resp = match tokio::time::timeout(margin, ledger.submit_and_wait(req)).await {
-            Err(_) => return Err(ClientError::Timeout { tx_hash }),
-            Ok(Err(s)) if s.code() == tonic::Code::DeadlineExceeded => {
-                return Err(ClientError::Timeout { tx_hash })
+        let started = tokio::time::Instant::now();
+        loop {
+            let remaining = timeout.saturating_sub(started.elapsed());
+            if remaining.is_zero() {
+                return Err(ClientError::Timeout { tx_hash });
             }
-            Ok(r) => r?.into_inner(),
-        };
-        resp.receipt.ok_or_else(|| {
-            ClientError::Decode(format!("SubmitAndWait returned no receipt for {tx_hash}"))
-        })
+            let mut req = tonic::Request::new(v1::SubmitRequest {
+                tx: Some(tx.as_proto().clone()),
+            });
+            req.set_timeout(remaining);
+            let mut ledger = self.ledger.clone();
+            // The grpc-timeout header asks the node to give up in time; the local timer (with a
+            // margin for the network) covers a node that ignores it.
+            let margin = remaining.saturating_add(Duration::from_secs(1));
+            let resp = match tokio::time::timeout(margin, ledger.submit_and_wait(req)).await {
+                Err(_) => return Err(ClientError::Timeout { tx_hash }),
+                Ok(Err(s)) if s.code() == tonic::Code::DeadlineExceeded => {
+                    return Err(ClientError::Timeout { tx_hash })
+                }
+                Ok(Err(s)) if s.code() == tonic::Code::Unavailable => {
+                    if started.elapsed() + RETRY_PAUSE >= timeout {
+                        return Err(s.into());
+                    }
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                    continue;
+                }
+                Ok(Err(s)) if s.code() == tonic::Code::AlreadyExists => {
+                    // Committed already, or waiting in the node's mempool: poll its receipt.
+                    loop {
+                        match self.receipt(&tx.hash()).await {
+                            Err(ClientError::Status {
+                                code: tonic::Code::NotFound,
+                                ..
+                            }) if started.elapsed() + RETRY_PAUSE < timeout => {
+                                tokio::time::sleep(RETRY_PAUSE).await;
+                            }
+                            Err(ClientError::Status {
+                                code: tonic::Code::NotFound,
+                                ..
+                            }) => return Err(ClientError::Timeout { tx_hash }),
+                            other => return other,
+                        }
+                    }
+                }
+                Ok(r) => r?.into_inner(),
+            };
+            return resp.receipt.ok_or_else(|| {
+                ClientError::Decode(format!("SubmitAndWait returned no receipt for {tx_hash}"))
+            });
+        }
     }
 
     /// A committed transaction's receipt.
