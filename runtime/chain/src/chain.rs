@@ -27,6 +27,12 @@ pub struct ChainConfig {
     /// Keys allowed to sign blocks; `None` accepts any correctly signed block (ordering is then
     /// someone else's job, e.g. a consensus engine).
     pub proposers: Option<Vec<PublicKey>>,
+    /// TEST ONLY: from this height on, re-executing a block from elsewhere writes one extra
+    /// state key, so this node's results differ from everyone else's (how the tests make a
+    /// consortium member diverge). Only the perturbed node is affected: it refuses the block
+    /// and halts. Never set it otherwise.
+    #[doc(hidden)]
+    pub perturb_from_height: Option<u64>,
 }
 
 impl Default for ChainConfig {
@@ -38,6 +44,7 @@ impl Default for ChainConfig {
                 max_block_gas: 10_000_000_000,
             },
             proposers: None,
+            perturb_from_height: None,
         }
     }
 }
@@ -719,7 +726,13 @@ impl Chain {
             time: header.time,
             chain_id: self.genesis.chain_id.clone(),
         };
-        let output = execute_block(&self.vm, self.backend(), &env, &txs, &self.config.rules)?;
+        let mut output = execute_block(&self.vm, self.backend(), &env, &txs, &self.config.rules)?;
+        if self.config.perturb_from_height.is_some_and(|h| height >= h) {
+            output.writes.insert(
+                b"test-only perturbation".to_vec(),
+                Some(height.to_be_bytes().to_vec()),
+            );
+        }
         let receipts = EncodedReceipts::new(&output.receipts);
         let prepared = self.store().prepare_block(height, &output.writes)?;
         let ours = (output.gas_used, prepared.root(), receipts.root());

@@ -38,6 +38,8 @@ struct Member {
     child: Option<Child>,
     /// Where its stderr goes (kept for a failing test's message).
     log: PathBuf,
+    /// Extra environment variables.
+    env: Vec<(&'static str, String)>,
 }
 
 impl Drop for Member {
@@ -48,6 +50,12 @@ impl Drop for Member {
 
 impl Member {
     fn start(dir: &Path, name: &'static str, run: usize) -> Result<Member> {
+        let mut m = Member::new(dir, name, run)?;
+        m.spawn()?;
+        Ok(m)
+    }
+
+    fn new(dir: &Path, name: &'static str, run: usize) -> Result<Member> {
         let config = dir.join(format!("{name}.toml"));
         let text = std::fs::read_to_string(&config)?;
         let listen = text
@@ -56,15 +64,14 @@ impl Member {
             .context("listen in the config")?
             .trim_matches('"')
             .to_string();
-        let mut m = Member {
+        Ok(Member {
             name,
             config,
             url: format!("https://{listen}"),
             child: None,
             log: dir.join(format!("{name}-{run}.log")),
-        };
-        m.spawn()?;
-        Ok(m)
+            env: Vec::new(),
+        })
     }
 
     fn spawn(&mut self) -> Result<()> {
@@ -72,6 +79,7 @@ impl Member {
         let mut child = Command::new(BIN)
             .args(["--log", "info,openraft=warn", "node", "--config"])
             .arg(&self.config)
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -109,6 +117,16 @@ impl Member {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Sends a signal (`STOP`, `CONT`) to the process.
+    fn signal(&self, sig: &str) -> Result<()> {
+        let c = self.child.as_ref().context("not running")?;
+        let sent = Command::new("kill")
+            .args([&format!("-{sig}"), &c.id().to_string()])
+            .status()?;
+        ensure!(sent.success(), "kill -{sig} failed");
+        Ok(())
     }
 
     /// SIGINT, and the exit status must be success.
@@ -284,6 +302,56 @@ async fn load(
     Ok(())
 }
 
+/// `n` mints by Bank A through `m`, each acknowledged before the next.
+async fn mints(dir: &Path, m: &Member, n: usize) -> Result<Vec<(SignedTx, v1::Receipt)>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let task = tokio::spawn(load(client(dir, m).await?, stop.clone(), acked.clone()));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while acked.lock().unwrap_or_else(|e| e.into_inner()).len() < n {
+        ensure!(
+            Instant::now() < deadline,
+            "mints through {} made no progress",
+            m.name
+        );
+        ensure!(!task.is_finished(), "the load stopped early");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.store(true, SeqCst);
+    task.await??;
+    let out = acked.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    Ok(out)
+}
+
+/// Writes a consortium with `hanok consortium init` into `dir`.
+fn init(dir: &Path) -> Result<()> {
+    let init = Command::new(BIN)
+        .args([
+            "consortium",
+            "init",
+            "--members",
+            &MEMBERS.join(","),
+            "--out",
+        ])
+        .arg(dir)
+        .output()?;
+    ensure!(
+        init.status.success(),
+        "consortium init failed: {}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    Ok(())
+}
+
+/// Replaces `from` by `to` in a member's config.
+fn edit_config(dir: &Path, name: &str, from: &str, to: &str) -> Result<()> {
+    let path = dir.join(format!("{name}.toml"));
+    let text = std::fs::read_to_string(&path)?;
+    ensure!(text.contains(from), "{name}.toml has no `{from}`");
+    std::fs::write(&path, text.replace(from, to))?;
+    Ok(())
+}
+
 async fn assert_present(dir: &Path, m: &Member, acked: &[(SignedTx, v1::Receipt)]) -> Result<()> {
     let mut l = ledger(dir, m).await?;
     for (tx, receipt) in acked {
@@ -431,6 +499,120 @@ async fn a_sale_closes_through_a_follower_and_survives_the_leader() -> Result<()
          in {:.0?}; {} load txs acknowledged, all present on every member at height {after}",
         election,
         acked.len()
+    );
+    Ok(())
+}
+
+/// A member whose re-execution differs (a test-only perturbation from height 4) halts, says why,
+/// refuses writes, and the two others go on; a member started from another genesis is refused
+/// with both hashes named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_diverging_member_halts_and_a_foreign_genesis_is_refused() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("trial");
+    init(&dir)?;
+    // bank-b joins after the other two elected a leader, so it follows and re-executes.
+    let registry = Member::start(&dir, "registry", 0)?;
+    let bank_a = Member::start(&dir, "bank-a", 0)?;
+    agreed_leader(&dir, &[&registry, &bank_a]).await?;
+    let mut bank_b = Member::new(&dir, "bank-b", 0)?;
+    bank_b
+        .env
+        .push(("HANOK_TEST_ONLY_PERTURB_FROM_HEIGHT", "4".into()));
+    bank_b.spawn()?;
+    mints(&dir, &registry, 6).await?;
+    let deadline = Instant::now() + CATCH_UP_DEADLINE;
+    let halted = loop {
+        let c = status(&dir, &bank_b)
+            .await?
+            .consensus
+            .context("consensus status")?;
+        if !c.halted.is_empty() {
+            break c;
+        }
+        ensure!(Instant::now() < deadline, "bank-b never halted: {c:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    ensure!(
+        halted.halted.contains("state root") && halted.applied_height < 4,
+        "the halt must name the roots, at the first block that differs: {halted:?}"
+    );
+    let refused = client(&dir, &bank_b)
+        .await?
+        .krw(SystemContracts::of(&DevKeys::new().authority().address).krw)
+        .mint(
+            &dev_signer(&DevKeys::new(), "bank-a")?,
+            DevKeys::new().get("buyer").context("buyer")?.address,
+            1,
+        )
+        .await;
+    ensure!(refused.is_err(), "a halted member took a write");
+    // The others go on.
+    let before = status(&dir, &registry).await?.height;
+    mints(&dir, &bank_a, 3).await?;
+    let after = same_chain(&dir, &[&registry, &bank_a], before + 3).await?;
+    ensure!(
+        status(&dir, &bank_b).await?.height < after,
+        "the halted member applied more blocks"
+    );
+    bank_b.kill9();
+
+    // bank-b comes back on another genesis (another time): refused, both hashes named.
+    let genesis = std::fs::read_to_string(dir.join("genesis.json"))?;
+    let other = genesis.replacen("\"time\": ", "\"time\": 1", 1);
+    ensure!(other != genesis, "genesis.json has no time field");
+    std::fs::write(dir.join("genesis-other.json"), other)?;
+    edit_config(&dir, "bank-b", "genesis.json", "genesis-other.json")?;
+    edit_config(&dir, "bank-b", "bank-b-data", "bank-b-other-data")?;
+    let out = Command::new(BIN)
+        .args(["node", "--config"])
+        .arg(dir.join("bank-b.toml"))
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(!out.status.success(), "a member on another genesis started");
+    ensure!(
+        stderr.contains("runs another genesis") && stderr.matches("genesis hash").count() >= 1,
+        "the refusal must say why and name both hashes:\n{stderr}"
+    );
+    Ok(())
+}
+
+/// A follower stopped (SIGSTOP) while the others commit past their log's purge point installs
+/// a snapshot when it resumes, and ends on the same chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_follower_catches_up_through_a_snapshot() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("trial");
+    init(&dir)?;
+    for m in MEMBERS {
+        edit_config(&dir, m, "snapshot_every = 5000", "snapshot_every = 10")?;
+        edit_config(&dir, m, "keep_logs = 1000", "keep_logs = 0")?;
+    }
+    let mut members = Vec::new();
+    for name in MEMBERS {
+        members.push(Member::start(&dir, name, 0)?);
+    }
+    let all: Vec<&Member> = members.iter().collect();
+    let leader = agreed_leader(&dir, &all).await?;
+    let paused = members
+        .iter()
+        .find(|m| m.name != leader)
+        .context("a follower")?;
+    let active = members
+        .iter()
+        .find(|m| m.name == leader)
+        .context("the leader")?;
+    paused.signal("STOP")?;
+    let acked = mints(&dir, active, 40).await?;
+    paused.signal("CONT")?;
+    let all: Vec<&Member> = members.iter().collect();
+    same_chain(&dir, &all, 40).await?;
+    assert_present(&dir, paused, &acked).await?;
+    ensure!(
+        paused.stderr().contains("installed snapshot"),
+        "{} caught up without a snapshot:\n{}",
+        paused.name,
+        paused.stderr()
     );
     Ok(())
 }

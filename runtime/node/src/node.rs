@@ -46,6 +46,10 @@ pub(crate) const HEALTH_SERVICES: [&str; 4] = [
     "hanok.v1.Contracts",
     "hanok.v1.Proofs",
 ];
+/// TEST ONLY: makes this node's re-execution differ from the given height on
+/// (`hanok_chain::ChainConfig::perturb_from_height`), to test that a diverging member halts.
+pub const PERTURB_ENV: &str = "HANOK_TEST_ONLY_PERTURB_FROM_HEIGHT";
+
 /// First and longest wait between attempts to resume block production after a storage error.
 const RETRY_MIN: std::time::Duration = std::time::Duration::from_millis(100);
 const RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(2);
@@ -662,6 +666,17 @@ pub async fn launch(config: NodeConfig, mut genesis: NodeGenesis) -> Result<Star
         crate::consortium::check(&config, c)?;
     }
     let consortium_genesis = crate::consortium::consortium_genesis_hash(&genesis);
+    if let Some(h) = std::env::var(PERTURB_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        tracing::warn!(
+            from_height = h,
+            "{PERTURB_ENV} is set: this node will disagree with every other from that height \
+             (a test of divergence; never set it otherwise)"
+        );
+        genesis.chain.perturb_from_height = Some(h);
+    }
     // In a consortium the bootstrap block is ordered like any other: the first leader
     // proposes it, rather than every node committing its own copy.
     let bootstrap = if config.consortium.is_some() {

@@ -187,13 +187,18 @@ impl Api {
     /// With `wait`, a waiter for the receipt is registered before the mempool can hand the
     /// transaction to a block.
     /// In a consortium, when this node is not the leader: the way to it.
+    /// A member that halted takes no write: it could never apply the block.
     fn follower(&self) -> Result<Option<Arc<crate::consortium::Consortium>>, Status> {
-        Ok(self
-            .node()?
-            .consortium
-            .get()
-            .filter(|c| !c.is_leader())
-            .cloned())
+        let Some(c) = self.node()?.consortium.get() else {
+            return Ok(None);
+        };
+        if let Some(reason) = c.consensus.halted() {
+            return Err(Status::unavailable(format!(
+                "this consortium member stopped applying blocks ({reason}); it serves reads at \
+                 its last height only: send transactions to another member"
+            )));
+        }
+        Ok((!c.is_leader()).then(|| c.clone()))
     }
 
     async fn admit(
