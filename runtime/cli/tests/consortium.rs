@@ -352,6 +352,40 @@ fn edit_config(dir: &Path, name: &str, from: &str, to: &str) -> Result<()> {
     Ok(())
 }
 
+/// The KRW supply invariant on `m`: every won in circulation is held by someone (the dev
+/// accounts and the system contracts are every holder there is), and the supply is `supply`.
+async fn assert_supply(dir: &Path, m: &Member, supply: Option<u128>) -> Result<u128> {
+    let keys = DevKeys::new();
+    let sys = SystemContracts::of(&keys.authority().address);
+    let c = client(dir, m).await?;
+    let krw = c.krw(sys.krw);
+    let total = krw.supply().await?;
+    let mut held = 0u128;
+    let holders = keys.all().iter().map(|a| a.address).chain([
+        sys.identity,
+        sys.registry,
+        sys.krw,
+        sys.escrow,
+        sys.deal,
+    ]);
+    for a in holders {
+        held += krw.balance(a).await?;
+    }
+    ensure!(
+        held == total,
+        "{}: balances add up to {held}, the supply is {total}",
+        m.name
+    );
+    if let Some(s) = supply {
+        ensure!(
+            total == s,
+            "{}: supply {total}, another member says {s}",
+            m.name
+        );
+    }
+    Ok(total)
+}
+
 async fn assert_present(dir: &Path, m: &Member, acked: &[(SignedTx, v1::Receipt)]) -> Result<()> {
     let mut l = ledger(dir, m).await?;
     for (tx, receipt) in acked {
@@ -491,8 +525,10 @@ async fn a_sale_closes_through_a_follower_and_survives_the_leader() -> Result<()
         after == caught_up,
         "the head moved across a restart: {caught_up} → {after}"
     );
+    let mut supply = None;
     for m in &members {
         assert_present(&dir, m, &acked).await?;
+        supply = Some(assert_supply(&dir, m, supply).await?);
     }
     println!(
         "consortium: story through {follower_name}; leader {leader} killed, {new_leader} elected \

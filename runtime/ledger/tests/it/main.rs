@@ -216,7 +216,10 @@ fn a_block_proposed_by_one_ledger_applies_on_another() -> Result<()> {
     assert_eq!(b.height()?, a.height()? - 1);
 
     // A block whose header claims other results, even correctly signed by the proposer, is
-    // refused: the follower re-executes and compares.
+    // refused: the follower re-executes and compares, and halts: it never applies a block it
+    // cannot reproduce, nor anything after it.
+    let dir_c = tempfile::tempdir()?;
+    let c = open(dir_c.path())?;
     let mut lying = block.clone();
     let header = lying.header.as_mut().context("header")?;
     header.gas_used += 1;
@@ -226,12 +229,19 @@ fn a_block_proposed_by_one_ledger_applies_on_another() -> Result<()> {
         .key
         .sign_prehash(&hanok_chain::header_hash(header))
         .to_vec();
-    match b.apply_block(lying) {
-        Err(LedgerError::Chain(e)) => {
-            assert!(e.to_string().contains("gas_used differs"), "{e}")
+    match c.apply_block(lying) {
+        Err(LedgerError::Chain(hanok_chain::ChainError::Diverged(d))) => {
+            assert_eq!(d.header_gas_used, d.gas_used + 1, "{d}");
+            assert_eq!(d.header_state_root, d.state_root, "{d}");
         }
         other => bail!("expected a re-execution mismatch, got {other:?}"),
     }
+    assert!(c.halted().is_some(), "a ledger that diverged must halt");
+    assert_eq!(
+        c.height()?,
+        a.height()? - 1,
+        "nothing of the lying block was applied"
+    );
 
     // The block itself applies, and both ledgers agree byte for byte.
     let commit = b.apply_block(block)?;
