@@ -593,6 +593,50 @@ async fn a_diverging_member_halts_and_a_foreign_genesis_is_refused() -> Result<(
     );
     bank_b.kill9();
 
+    // bank-b comes back with a certificate from another CA: the others refuse it in the TLS
+    // handshake, before any Raft message; it says why and never applies a block.
+    let other_ca = dir.join("other-ca");
+    let made = Command::new(BIN)
+        .args(["tls", "dev-certs", "--out"])
+        .arg(&other_ca)
+        .output()?;
+    ensure!(made.status.success(), "tls dev-certs failed");
+    let text = std::fs::read_to_string(dir.join("bank-b.toml"))?;
+    let path = |f: &str| dir.join(f).display().to_string();
+    let foreign = text
+        .replace(
+            &path("bank-b.pem"),
+            &other_ca.join("node.pem").display().to_string(),
+        )
+        .replace(
+            &path("bank-b.key"),
+            &other_ca.join("node.key").display().to_string(),
+        )
+        .replace("bank-b-data", "bank-b-foreign-data");
+    std::fs::write(dir.join("bank-b-foreign.toml"), foreign)?;
+    let mut foreign = Member::new(&dir, "bank-b", 1)?;
+    foreign.config = dir.join("bank-b-foreign.toml");
+    foreign.log = dir.join("bank-b-foreign.log");
+    foreign.spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !foreign.stderr().contains("over a certificate") {
+        ensure!(
+            Instant::now() < deadline,
+            "a member with a foreign certificate did not say why it cannot join:\n{}",
+            foreign.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    mints(&dir, &registry, 1).await?;
+    let s = status(&dir, &registry).await?;
+    ensure!(s.height > 1, "the others go on");
+    foreign.kill9();
+    let replayed = std::fs::read_to_string(&foreign.log)?;
+    ensure!(
+        !replayed.contains("block committed") && !replayed.contains("installed snapshot"),
+        "the member with a foreign certificate applied blocks"
+    );
+
     // bank-b comes back on another genesis (another time): refused, both hashes named.
     let genesis = std::fs::read_to_string(dir.join("genesis.json"))?;
     let other = genesis.replacen("\"time\": ", "\"time\": 1", 1);

@@ -424,7 +424,7 @@ impl Consensus {
         let reply = client
             .hello(request)
             .await
-            .map_err(|s| peer(format!("{}: {}", s.code(), s.message())))?
+            .map_err(|s| peer(crate::network::status_text(&s)))?
             .into_inner();
         let genesis_hash = <[u8; 32]>::try_from(reply.genesis_hash.as_slice()).map_err(|_| {
             peer(format!(

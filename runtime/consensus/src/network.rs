@@ -27,6 +27,20 @@ pub(crate) const GENESIS_METADATA: &str = "hanok-genesis";
 #[error("{0}")]
 pub(crate) struct WireError(pub String);
 
+/// A status as an operator needs to read it: its code, its message and, for a status made on
+/// this side from a broken connection, the chain of causes (a TLS alert such as `UnknownCA`
+/// says more than "transport error").
+pub(crate) fn status_text(status: &tonic::Status) -> String {
+    let mut text = format!("{}: {}", status.code(), status.message());
+    let mut source = std::error::Error::source(status);
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
 /// How to reach peers.
 #[derive(Clone)]
 pub(crate) struct ChannelSettings {
@@ -135,12 +149,7 @@ impl PeerClient {
             ),
             _ => tracing::debug!(peer = %self.node, %status, "raft rpc failed"),
         }
-        let err = WireError(format!(
-            "{}: {}: {}",
-            self.node,
-            status.code(),
-            status.message()
-        ));
+        let err = WireError(format!("{}: {}", self.node, status_text(&status)));
         match status.code() {
             // Retrying at once would not help: back off.
             Code::Unavailable

@@ -61,6 +61,14 @@ pub fn consortium_genesis_hash(genesis: &NodeGenesis) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// Whether a failed call to a peer failed over a TLS certificate (ours refused, or theirs).
+fn is_certificate_error(text: &str) -> bool {
+    let text = text.to_ascii_lowercase();
+    ["certificate", "unknownca", "unknownissuer"]
+        .iter()
+        .any(|k| text.contains(k))
+}
+
 /// Checks the consortium section against the rest of the config.
 ///
 /// # Errors
@@ -484,7 +492,26 @@ pub(crate) async fn start(
     });
     let _ = lazy.0.set(consensus.handler(authorize));
     for peer in members.iter().filter(|m| m.id != me.id) {
-        match tokio::time::timeout(Duration::from_secs(3), consensus.hello(&peer.addr)).await {
+        // A refused handshake does not always reach us as the TLS alert (the peer may close
+        // first): ask a few times before settling for "not reachable".
+        let mut answer = None;
+        for attempt in 0..3 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            let a = tokio::time::timeout(Duration::from_secs(3), consensus.hello(&peer.addr)).await;
+            let done = match &a {
+                Ok(Ok(_)) => true,
+                Ok(Err(e)) => is_certificate_error(&e.to_string()),
+                Err(_) => false,
+            };
+            answer = Some(a);
+            if done {
+                break;
+            }
+        }
+        let Some(answer) = answer else { continue };
+        match answer {
             Ok(Ok(hello)) if hello.genesis_hash != genesis_hash => {
                 let _ = consensus.shutdown().await;
                 return Err(Error::Consortium(format!(
@@ -496,6 +523,13 @@ pub(crate) async fn start(
                 )));
             }
             Ok(Ok(_)) => tracing::info!(peer = %peer, "peer shares this genesis"),
+            Ok(Err(e)) if is_certificate_error(&e.to_string()) => tracing::error!(
+                peer = %peer,
+                error = %e,
+                "the TLS handshake with this member failed over a certificate: every member's \
+                 certificate (`tls_cert`) must be issued by the consortium's CA (`client_ca`), \
+                 for the host it is dialled at"
+            ),
             Ok(Err(e)) => tracing::warn!(peer = %peer, error = %e, "peer not reachable yet"),
             Err(_) => tracing::warn!(peer = %peer, "peer did not answer hello in time"),
         }
