@@ -149,7 +149,7 @@ impl PeerClient {
             ),
             _ => tracing::debug!(peer = %self.node, %status, "raft rpc failed"),
         }
-        let err = WireError(format!("{}: {}", self.node, status_text(&status)));
+        let err = WireError(format!("{}: {}", self.node, status_text(status)));
         match status.code() {
             // Retrying at once would not help: back off.
             Code::Unavailable
