@@ -343,6 +343,18 @@ fn init(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Starts every member and waits for them to agree on a leader: the members and the leader's
+/// name.
+async fn start_all(dir: &Path) -> Result<(Vec<Member>, String)> {
+    let mut members = Vec::new();
+    for name in MEMBERS {
+        members.push(Member::start(dir, name, 0)?);
+    }
+    let all: Vec<&Member> = members.iter().collect();
+    let leader = agreed_leader(dir, &all).await?;
+    Ok((members, leader))
+}
+
 /// Replaces `from` by `to` in a member's config.
 fn edit_config(dir: &Path, name: &str, from: &str, to: &str) -> Result<()> {
     let path = dir.join(format!("{name}.toml"));
@@ -409,21 +421,7 @@ async fn assert_present(dir: &Path, m: &Member, acked: &[(SignedTx, v1::Receipt)
 async fn a_sale_closes_through_a_follower_and_survives_the_leader() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path().join("trial");
-    let init = Command::new(BIN)
-        .args([
-            "consortium",
-            "init",
-            "--members",
-            &MEMBERS.join(","),
-            "--out",
-        ])
-        .arg(&dir)
-        .output()?;
-    ensure!(
-        init.status.success(),
-        "consortium init failed: {}",
-        String::from_utf8_lossy(&init.stderr)
-    );
+    init(&dir)?;
     for f in [
         "ca.pem",
         "genesis.json",
@@ -433,12 +431,8 @@ async fn a_sale_closes_through_a_follower_and_survives_the_leader() -> Result<()
     ] {
         ensure!(dir.join(f).exists(), "consortium init wrote no {f}");
     }
-    let mut members = Vec::new();
-    for name in MEMBERS {
-        members.push(Member::start(&dir, name, 0)?);
-    }
+    let (mut members, leader) = start_all(&dir).await?;
     let all: Vec<&Member> = members.iter().collect();
-    let leader = agreed_leader(&dir, &all).await?;
 
     // The acceptance story through a follower.
     let follower = members
@@ -668,12 +662,7 @@ async fn a_paused_follower_catches_up_through_a_snapshot() -> Result<()> {
         edit_config(&dir, m, "snapshot_every = 5000", "snapshot_every = 10")?;
         edit_config(&dir, m, "keep_logs = 1000", "keep_logs = 0")?;
     }
-    let mut members = Vec::new();
-    for name in MEMBERS {
-        members.push(Member::start(&dir, name, 0)?);
-    }
-    let all: Vec<&Member> = members.iter().collect();
-    let leader = agreed_leader(&dir, &all).await?;
+    let (members, leader) = start_all(&dir).await?;
     let paused = members
         .iter()
         .find(|m| m.name != leader)

@@ -190,15 +190,7 @@ impl StateStore {
         height: u64,
         state_writes: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     ) -> Result<PreparedState> {
-        if let Some(applied) = self.applied_height {
-            let expected = applied.saturating_add(1);
-            if height != expected {
-                return Err(Error::HeightMismatch {
-                    expected,
-                    got: height,
-                });
-            }
-        }
+        self.check_next(height)?;
         let (root, batch) = self.smt.prepare(
             state_writes
                 .iter()
@@ -244,15 +236,7 @@ impl StateStore {
             root,
             mut batch,
         } = prepared;
-        if let Some(applied) = self.applied_height {
-            let expected = applied.saturating_add(1);
-            if height != expected {
-                return Err(Error::HeightMismatch {
-                    expected,
-                    got: height,
-                });
-            }
-        }
+        self.check_next(height)?;
         if base != self.smt.root() {
             return Err(Error::CorruptState(format!(
                 "block {height} was prepared on another state root than the current one"
@@ -268,6 +252,20 @@ impl StateStore {
         self.smt.set_root(root);
         self.applied_height = Some(height);
         Ok(hash)
+    }
+
+    /// Refuses any height but the next one (any height when nothing is applied yet).
+    fn check_next(&self, height: u64) -> Result<()> {
+        if let Some(applied) = self.applied_height {
+            let expected = applied.saturating_add(1);
+            if height != expected {
+                return Err(Error::HeightMismatch {
+                    expected,
+                    got: height,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// [`Self::prepare_block`] then [`Self::commit_prepared`]: commits block `height` and
