@@ -69,6 +69,25 @@ fn is_certificate_error(text: &str) -> bool {
         .any(|k| text.contains(k))
 }
 
+/// Whether a caller may speak Raft: only a member's own certificate, whose organisation is a
+/// member's name and which is a node certificate (valid to serve), not a client certificate of
+/// the same organisation (a bank's applications must not be able to vote). `peer` is the
+/// caller's certificate organisation and whether it may serve.
+pub(crate) fn authorize_peer(names: &[String], peer: Option<(String, bool)>) -> Result<(), String> {
+    match peer {
+        Some((org, true)) if names.contains(&org) => Ok(()),
+        Some((org, false)) if names.contains(&org) => Err(format!(
+            "the caller's certificate names member `{org}` but is a client certificate (no \
+             server authentication usage): only a member node's own certificate may speak Raft"
+        )),
+        Some((org, _)) => Err(format!(
+            "the caller's certificate names organisation `{org}`, which is not a member ({})",
+            names.join(", ")
+        )),
+        None => Err("the caller presented no certificate".into()),
+    }
+}
+
 /// Checks the consortium section against the rest of the config.
 ///
 /// # Errors
@@ -478,18 +497,11 @@ pub(crate) async fn start(
         .await
         .map_err(|e| Error::Consortium(format!("Raft could not start: {e}")))?;
     let names: Vec<String> = members.iter().map(|m| m.name.clone()).collect();
-    let authorize: Authorize = Arc::new(move |ext| {
-        let org = crate::tls::caller(ext);
-        if names.contains(&org) {
-            Ok(())
-        } else {
-            Err(format!(
-                "the caller's certificate names organisation `{org}`, which is not a member \
-                 ({})",
-                names.join(", ")
-            ))
-        }
-    });
+    // Only a member's own certificate speaks Raft: its organisation is a member's name, and it
+    // is a node certificate (valid to serve), not a client certificate of the same
+    // organisation (a bank's applications must not be able to vote).
+    let authorize: Authorize =
+        Arc::new(move |ext| authorize_peer(&names, crate::tls::peer_node(ext)));
     let _ = lazy.0.set(consensus.handler(authorize));
     for peer in members.iter().filter(|m| m.id != me.id) {
         // A refused handshake does not always reach us as the TLS alert (the peer may close
@@ -643,5 +655,21 @@ pub(crate) async fn producer(
         if shared.ledger.has_ready() {
             shared.wake.notify_one();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::authorize_peer;
+
+    #[test]
+    fn only_a_member_node_certificate_speaks_raft() {
+        let names = vec!["registry".to_string(), "bank-a".to_string()];
+        assert!(authorize_peer(&names, Some(("bank-a".into(), true))).is_ok());
+        let client = authorize_peer(&names, Some(("bank-a".into(), false)));
+        assert!(client.is_err_and(|e| e.contains("client certificate")));
+        let stranger = authorize_peer(&names, Some(("bank-z".into(), true)));
+        assert!(stranger.is_err_and(|e| e.contains("not a member")));
+        assert!(authorize_peer(&names, None).is_err());
     }
 }

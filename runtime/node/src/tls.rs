@@ -95,6 +95,33 @@ pub(crate) fn caller(extensions: &tonic::codegen::http::Extensions) -> String {
         .unwrap_or_else(|| ANONYMOUS.to_string())
 }
 
+/// The calling peer as a consortium member sees it: the organisation of its client
+/// certificate, and whether that certificate may also serve (the server-authentication
+/// extended key usage, which member certificates carry and client certificates do not).
+/// `None` without a client certificate.
+pub(crate) fn peer_node(extensions: &tonic::codegen::http::Extensions) -> Option<(String, bool)> {
+    use tonic::transport::server::TlsConnectInfo;
+    let certs = extensions
+        .get::<TlsConnectInfo<crate::net::ConnInfo>>()
+        .and_then(|info| info.peer_certs())?;
+    node_identity(certs.first()?.as_ref())
+}
+
+/// A certificate's organisation, and whether it carries the server-authentication usage.
+pub(crate) fn node_identity(der: &[u8]) -> Option<(String, bool)> {
+    let org = organisation(der)?;
+    let serves = x509_parser::parse_x509_certificate(der)
+        .ok()
+        .and_then(|(_, cert)| {
+            cert.extended_key_usage()
+                .ok()
+                .flatten()
+                .map(|e| e.value.server_auth)
+        })
+        .unwrap_or(false);
+    Some((org, serves))
+}
+
 /// The files `hanok tls dev-certs` writes, by name.
 pub const DEV_CERT_FILES: &[&str] = &["ca.pem", "node.pem", "node.key", "client.pem", "client.key"];
 
@@ -259,6 +286,29 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8], secret: bool) -> std::io::Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn member_certificates_serve_and_client_certificates_do_not() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::Task(e.to_string()))?;
+        // A client certificate naming a member's organisation must not pass for the member.
+        write_consortium_certs(dir.path(), &["registry".to_string()], "registry")?;
+        let der = |name: &str| -> Result<Vec<u8>> {
+            let pem =
+                std::fs::read(dir.path().join(name)).map_err(|e| Error::Task(e.to_string()))?;
+            let (_, p) =
+                x509_parser::pem::parse_x509_pem(&pem).map_err(|e| Error::Task(e.to_string()))?;
+            Ok(p.contents)
+        };
+        assert_eq!(
+            node_identity(&der("registry.pem")?),
+            Some(("registry".to_string(), true))
+        );
+        assert_eq!(
+            node_identity(&der("client.pem")?),
+            Some(("registry".to_string(), false))
+        );
+        Ok(())
+    }
 
     #[test]
     fn dev_certs_name_their_organisations_and_load() -> Result<()> {
