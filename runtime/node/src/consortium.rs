@@ -35,7 +35,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 use tokio::sync::watch;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic::{Request, Response, Status};
 
 /// How often the producer looks at its role when nothing wakes it: a new leader starts
@@ -150,19 +150,13 @@ fn member(m: &crate::config::ConsortiumMember) -> Member {
 /// The TLS this node uses when it calls another member: the consortium's CA and its own
 /// certificate.
 fn client_tls(config: &NodeConfig) -> Result<ClientTlsConfig> {
-    let read = |p: &Option<std::path::PathBuf>, what: &str| -> Result<Vec<u8>> {
-        let path = p.clone().unwrap_or_default();
-        std::fs::read(&path).map_err(|e| Error::Tls {
-            path,
-            reason: format!("cannot read the {what}: {e}"),
-        })
-    };
-    let ca = read(&config.client_ca, "consortium CA certificate")?;
-    let cert = read(&config.tls_cert, "node certificate")?;
-    let key = read(&config.tls_key, "node key")?;
-    Ok(ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(ca))
-        .identity(Identity::from_pem(cert, key)))
+    match (&config.tls_cert, &config.tls_key, &config.client_ca) {
+        (Some(cert), Some(key), Some(ca)) => crate::tls::client_config(cert, key, ca),
+        _ => Err(Error::Config {
+            path: "<config>".into(),
+            reason: "a consortium member needs `tls_cert`, `tls_key` and `client_ca`".into(),
+        }),
+    }
 }
 
 /// A consortium node's ordering: Raft, the members, and the way to the leader.

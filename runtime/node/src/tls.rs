@@ -7,7 +7,7 @@
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 
 /// The organisation shown for a client that presented no certificate (plaintext or one-way TLS).
 pub const ANONYMOUS: &str = "-";
@@ -68,6 +68,24 @@ pub fn server_config(
             .client_auth_optional(false);
     }
     Ok(config)
+}
+
+/// The client side of the same files, for a consortium member calling the others: the
+/// consortium's CA (`ca`) and this node's certificate and key, checked as [`server_config`]
+/// checks them.
+///
+/// # Errors
+/// [`Error::Tls`] naming the file that cannot be read or is not PEM.
+pub(crate) fn client_config(cert: &Path, key: &Path, ca: &Path) -> Result<ClientTlsConfig> {
+    let cert_pem = read(cert, "certificate")?;
+    expect_pem(cert, &cert_pem, "certificate", &["CERTIFICATE"])?;
+    let key_pem = read(key, "private key")?;
+    expect_pem(key, &key_pem, "private key", KEY_LABELS)?;
+    let ca_pem = read(ca, "consortium CA certificate")?;
+    expect_pem(ca, &ca_pem, "CA certificate", &["CERTIFICATE"])?;
+    Ok(ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca_pem))
+        .identity(Identity::from_pem(cert_pem, key_pem)))
 }
 
 /// The organisation a certificate names: its subject's `O`, else its `CN`.
