@@ -42,6 +42,7 @@ impl Default for ChainConfig {
             rules: Rules {
                 admission: Arc::new(AllowAll),
                 max_block_gas: 10_000_000_000,
+                membership: None,
             },
             proposers: None,
             perturb_from_height: None,
@@ -274,6 +275,16 @@ impl Chain {
         config: ChainConfig,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<(Chain, OpenReport)> {
+        let mut config = config;
+        // A chain with a proposer set is a consortium: its genesis authority may add members.
+        config.rules.membership =
+            config
+                .proposers
+                .as_ref()
+                .map(|founders| crate::members::Membership {
+                    authority: genesis.authority.address(),
+                    founders: founders.clone(),
+                });
         let dir = dir.as_ref();
         create_dir_durable(dir)?;
         let log_path = dir.join("blocks.log");
@@ -695,8 +706,19 @@ impl Chain {
         let proposer = PublicKey::from_compressed(&header.proposer_pubkey)
             .ok_or_else(|| invalid(height, "proposer_pubkey is not a compressed secp256k1 key"))?;
         if let Some(allowed) = &self.config.proposers {
-            if !allowed.contains(&proposer) {
-                return Err(invalid(height, "proposer is not allowed to sign blocks"));
+            // The genesis proposers, and the members added since (as of the block before).
+            if !allowed.contains(&proposer)
+                && !crate::members::members(&StoreBackend(self.store.clone()))?
+                    .iter()
+                    .any(|m| m.node_key == proposer)
+            {
+                return Err(invalid(
+                    height,
+                    format!(
+                        "proposer {} is neither a genesis proposer nor a member added since",
+                        proposer.did()
+                    ),
+                ));
             }
         }
         proposer

@@ -103,12 +103,16 @@ pub struct Rules {
     pub admission: Arc<dyn Admission>,
     /// Most gas a block's transactions may ask for, summed over their gas limits.
     pub max_block_gas: u64,
+    /// Who may add consortium members ([`crate::members`]); `None`: the chain has no proposer
+    /// set and membership calls fail. [`crate::Chain::open`] sets it from the genesis.
+    pub membership: Option<crate::members::Membership>,
 }
 
 impl std::fmt::Debug for Rules {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Rules")
             .field("max_block_gas", &self.max_block_gas)
+            .field("membership", &self.membership)
             .finish_non_exhaustive()
     }
 }
@@ -437,16 +441,20 @@ pub fn execute_tx(
             })
         }
     };
-    let backend: Arc<dyn Backend> = pending.clone();
-    let (receipt, writes) = execute_calls(
-        vm,
-        backend,
-        ctx,
-        tx.hash(),
-        tx.sender(),
-        tx.gas_limit(),
-        tx.calls(),
-    )?;
+    let (receipt, writes) = if crate::members::is_membership_tx(tx) {
+        crate::members::execute(pending.as_ref(), ctx, tx, rules.membership.as_ref())?
+    } else {
+        let backend: Arc<dyn Backend> = pending.clone();
+        execute_calls(
+            vm,
+            backend,
+            ctx,
+            tx.hash(),
+            tx.sender(),
+            tx.gas_limit(),
+            tx.calls(),
+        )?
+    };
     pending.apply(writes);
     // The nonce is used whether or not the calls succeeded: the signed bytes can never run again.
     pending.put(

@@ -37,6 +37,7 @@ mod chain;
 mod error;
 mod exec;
 mod genesis;
+pub mod members;
 
 pub use account::{next_nonce, nonce_key, ACCOUNT_NONCE};
 pub use admission::{Admission, AllowAll, StorageKeyAdmission};

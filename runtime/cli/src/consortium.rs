@@ -33,6 +33,51 @@ pub enum ConsortiumCmd {
         #[arg(long, default_value = "client")]
         client_org: String,
     },
+    /// Prepare a new member for the trial consortium in DIR (written by `init`): its
+    /// certificate (from DIR/ca.key), TLS key, node key and `<name>.toml`, which sets
+    /// `join = true` (it waits to be added instead of starting a cluster). Then the authority
+    /// adds it (`hanok consortium add-member`) and it starts with `hanok node --config`, in
+    /// either order.
+    NewMember {
+        /// The consortium's directory (from `hanok consortium init`).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The new member's organisation, e.g. `bank-c`.
+        #[arg(long)]
+        name: String,
+        /// Its port on 127.0.0.1. Default: a free port.
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Add a member to a running consortium: a transaction signed by the genesis authority
+    /// (`--key FILE` or `--dev authority`) that records the member (id, organisation, address,
+    /// node key) on chain. The leader then adds its node to Raft, first as a learner and, once
+    /// it holds the chain, as a voter; this command waits for that unless `--no-wait`.
+    AddMember {
+        /// The new member's config (from `new-member`): its id, name, address and node key
+        /// are read from it. Or give them with --id, --name, --addr and --node-key.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["id", "name", "addr", "node_key"])]
+        config: Option<PathBuf>,
+        /// Its Raft id (unique among the members).
+        #[arg(long, requires_all = ["name", "addr", "node_key"])]
+        id: Option<u64>,
+        /// Its organisation: the organisation its node certificate names.
+        #[arg(long)]
+        name: Option<String>,
+        /// `host:port` where the other members reach its node.
+        #[arg(long)]
+        addr: Option<String>,
+        /// The did:key of its node key (the key that signs the blocks it proposes).
+        #[arg(long, value_name = "DID")]
+        node_key: Option<String>,
+        /// Return once the transaction is committed, without waiting for the member to vote.
+        #[arg(long)]
+        no_wait: bool,
+        #[command(flatten)]
+        node: crate::cmd::NodeOpts,
+        #[command(flatten)]
+        signer: crate::cmd::SignerOpts,
+    },
 }
 
 pub fn run(cmd: ConsortiumCmd) -> Result<()> {
@@ -58,6 +103,259 @@ pub fn run(cmd: ConsortiumCmd) -> Result<()> {
             );
             Ok(())
         }
+        ConsortiumCmd::NewMember { out, name, port } => {
+            let m = new_member(&out, &name, port)?;
+            println!(
+                "member {} `{name}` prepared: {} (node key {})",
+                m.id,
+                m.config.display(),
+                m.node_key
+            );
+            println!(
+                "  add it:   hanok consortium add-member --config {} --dev authority \
+                 --endpoint https://<a member's address> --ca {d}/ca.pem --cert {d}/client.pem \
+                 --key {d}/client.key",
+                m.config.display(),
+                d = m.dir.display()
+            );
+            println!("  start it: hanok node --config {}", m.config.display());
+            Ok(())
+        }
+        ConsortiumCmd::AddMember {
+            config,
+            id,
+            name,
+            addr,
+            node_key,
+            no_wait,
+            node,
+            signer,
+        } => {
+            let member = match config {
+                Some(path) => MemberSpec::from_config(&path)?,
+                None => MemberSpec {
+                    id: id.context("give --config FILE, or --id, --name, --addr and --node-key")?,
+                    name: name.context("--name is missing")?,
+                    addr: addr.context("--addr is missing")?,
+                    node_key: node_key.context("--node-key is missing")?,
+                },
+            };
+            let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            rt.block_on(add_member(member, !no_wait, &node, &signer))
+        }
+    }
+}
+
+/// What [`new_member`] wrote.
+pub struct NewMember {
+    /// The consortium's directory, absolute.
+    pub dir: PathBuf,
+    /// The new member's config file.
+    pub config: PathBuf,
+    /// Its id.
+    pub id: u64,
+    /// The did:key of its node key.
+    pub node_key: String,
+}
+
+/// Prepares a member for the trial consortium in `out` (see [`ConsortiumCmd::NewMember`]).
+pub fn new_member(out: &Path, name: &str, port: Option<u16>) -> Result<NewMember> {
+    check_name(name)?;
+    let dir = out
+        .canonicalize()
+        .with_context(|| format!("{} (run `hanok consortium init` first)", out.display()))?;
+    let genesis_path = dir.join("genesis.json");
+    if !genesis_path.exists() {
+        bail!(
+            "{} holds no consortium (no genesis.json); run `hanok consortium init` first",
+            dir.display()
+        );
+    }
+    let config_path = dir.join(format!("{name}.toml"));
+    if config_path.exists() {
+        bail!(
+            "{} exists: `{name}` is a member already",
+            config_path.display()
+        );
+    }
+    // Every member's config in the directory: the new one lists them all (it dials them).
+    let mut members: Vec<ConsortiumMember> = Vec::new();
+    let mut template: Option<ConsortiumConfig> = None;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    entries.sort();
+    for path in entries {
+        let Ok(config) = NodeConfig::load(&path) else {
+            continue;
+        };
+        let Some(c) = config.consortium else { continue };
+        for m in &c.members {
+            if !members.iter().any(|x| x.id == m.id) {
+                members.push(m.clone());
+            }
+        }
+        template.get_or_insert(c);
+    }
+    let Some(template) = template else {
+        bail!("{} holds no member config (*.toml)", dir.display());
+    };
+    let id = members.iter().map(|m| m.id).max().unwrap_or(0) + 1;
+    let addr = SocketAddr::from((
+        [127, 0, 0, 1],
+        match port {
+            Some(p) => p,
+            None => free_port()?,
+        },
+    ));
+    members.push(ConsortiumMember {
+        id,
+        name: name.to_string(),
+        addr: addr.to_string(),
+    });
+    hanok_node::tls::write_member_cert(&dir, name)?;
+    let signer = random_signer()?;
+    let key_path = dir.join(format!("{name}.node.key"));
+    write_secret(&key_path, &signer.secret_hex())?;
+    let config = NodeConfig {
+        data_dir: dir.join(format!("{name}-data")),
+        listen: addr,
+        genesis: Some(genesis_path),
+        proposer_key: Some(key_path),
+        tls_cert: Some(dir.join(format!("{name}.pem"))),
+        tls_key: Some(dir.join(format!("{name}.key"))),
+        client_ca: Some(dir.join("ca.pem")),
+        consortium: Some(ConsortiumConfig {
+            id,
+            members,
+            join: true,
+            ..template
+        }),
+        ..NodeConfig::default()
+    };
+    std::fs::write(&config_path, config.to_toml()?)
+        .with_context(|| format!("writing {}", config_path.display()))?;
+    Ok(NewMember {
+        dir,
+        config: config_path,
+        id,
+        node_key: signer.did(),
+    })
+}
+
+/// The member an `add_member` transaction records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberSpec {
+    /// Raft id.
+    pub id: u64,
+    /// Organisation.
+    pub name: String,
+    /// `host:port`.
+    pub addr: String,
+    /// did:key of its node key.
+    pub node_key: String,
+}
+
+impl MemberSpec {
+    /// Reads the member from its own config: `consortium.id`, its entry in
+    /// `consortium.members`, and the public half of `proposer_key`.
+    pub fn from_config(path: &Path) -> Result<MemberSpec> {
+        let config = NodeConfig::load(path)?;
+        let c = config
+            .consortium
+            .as_ref()
+            .with_context(|| format!("{} has no [consortium] section", path.display()))?;
+        let me = c.me().with_context(|| {
+            format!(
+                "{}: consortium.id {} is not among its members",
+                path.display(),
+                c.id
+            )
+        })?;
+        let key = config
+            .proposer_key
+            .as_deref()
+            .with_context(|| format!("{} names no proposer_key", path.display()))?;
+        let node_key = crate::cmd::read_key_file(key)?.did();
+        Ok(MemberSpec {
+            id: me.id,
+            name: me.name.clone(),
+            addr: me.addr.clone(),
+            node_key,
+        })
+    }
+}
+
+/// Submits the authority's `add_member` transaction and, with `wait`, waits until the member
+/// votes (see [`ConsortiumCmd::AddMember`]).
+async fn add_member(
+    member: MemberSpec,
+    wait: bool,
+    node: &crate::cmd::NodeOpts,
+    signer: &crate::cmd::SignerOpts,
+) -> Result<()> {
+    let signer = crate::cmd::signer_of(node, signer)?.context(
+        "adding a member is signed by the genesis authority: pass --key FILE (its key) or \
+         --dev authority (a trial consortium's dev authority)",
+    )?;
+    let client = crate::cmd::connect(node).await?;
+    let msg = serde_json::json!({"add_member": {
+        "id": member.id,
+        "name": member.name,
+        "addr": member.addr,
+        "node_key": member.node_key,
+    }});
+    let receipt = client
+        .execute(&signer, hanok_types::layout::CONSORTIUM_ADDRESS, &msg)
+        .await
+        .map_err(crate::cmd::refused(format!(
+            "adding member `{}`",
+            member.name
+        )))?;
+    println!(
+        "member {} `{}` ({}) recorded on chain in block {} (tx {})",
+        member.id,
+        member.name,
+        member.addr,
+        receipt.height,
+        hex::encode(&receipt.tx_hash)
+    );
+    if !wait {
+        return Ok(());
+    }
+    println!("waiting for the leader to add its node to Raft (start it with `hanok node --config ...` if it is not running)");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(node.wait.max(1));
+    let mut last = String::new();
+    loop {
+        let status = client.status().await.context("reading the node's status")?;
+        let state = status.consensus.as_ref().and_then(|c| {
+            c.members
+                .iter()
+                .find(|m| m.member.as_ref().is_some_and(|x| x.id == member.id))
+                .map(|m| if m.learner { "learner" } else { "voter" })
+        });
+        let now = state.unwrap_or("not yet in Raft").to_string();
+        if now != last {
+            println!("  {now}");
+            last = now;
+        }
+        if state == Some("voter") {
+            println!("member `{}` votes", member.name);
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            bail!(
+                "member `{}` is recorded on chain but its node is not a voter after {}s ({last}); \
+                 is it running at {} with `join = true`? The leader keeps trying; see `hanok \
+                 status` on the leader",
+                member.name,
+                node.wait.max(1),
+                member.addr
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
 }
 
@@ -75,6 +373,22 @@ fn free_port() -> Result<u16> {
     Ok(l.local_addr()?.port())
 }
 
+/// A member name names files: letters, digits, `-` and `_`, and not one of the consortium's
+/// own files.
+fn check_name(m: &str) -> Result<()> {
+    if m.is_empty()
+        || !m
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        bail!("member name `{m}`: use letters, digits, `-` and `_` (it names files)");
+    }
+    if m == "client" || m == "ca" || m == "genesis" {
+        bail!("member name `{m}` is reserved for the consortium's own files");
+    }
+    Ok(())
+}
+
 /// Writes the trial consortium (see [`ConsortiumCmd::Init`]).
 pub fn init(
     members: &[String],
@@ -86,16 +400,7 @@ pub fn init(
         bail!("--members names no member");
     }
     for (i, m) in members.iter().enumerate() {
-        if m.is_empty()
-            || !m
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            bail!("member name `{m}`: use letters, digits, `-` and `_` (it names files)");
-        }
-        if m == "client" || m == "ca" || m == "genesis" {
-            bail!("member name `{m}` is reserved for the consortium's own files");
-        }
+        check_name(m)?;
         if members[..i].contains(m) {
             bail!("member `{m}` is named twice");
         }
@@ -153,6 +458,7 @@ pub fn init(
         election_timeout_ms: 500,
         snapshot_every: 5_000,
         keep_logs: 1_000,
+        join: false,
     };
     let mut configs = Vec::with_capacity(members.len());
     for (i, m) in members.iter().enumerate() {

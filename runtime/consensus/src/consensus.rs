@@ -40,6 +40,8 @@ pub struct MemberStatus {
     pub matched_index: Option<u64>,
     /// Block height at `matched_index`, as far as this node's own records go.
     pub matched_height: Option<u64>,
+    /// A voter (`false`: a learner, being caught up before it votes).
+    pub voter: bool,
 }
 
 /// A snapshot of the node's consensus state.
@@ -311,6 +313,7 @@ impl Consensus {
         } else {
             role
         };
+        let voters: BTreeSet<NodeId> = m.membership_config.membership().voter_ids().collect();
         let members = m
             .membership_config
             .nodes()
@@ -328,6 +331,7 @@ impl Consensus {
                     member: member.clone(),
                     matched_index,
                     matched_height: matched_index.and_then(|i| self.shared.height_at(i)),
+                    voter: voters.contains(id),
                 }
             })
             .collect();

@@ -545,6 +545,26 @@ impl GenesisFile {
     /// # Errors
     /// As [`Self::resolve`]; [`LedgerError::Genesis`](crate::LedgerError::Genesis) on `proposers` if `proposer` is not listed.
     pub fn node_genesis(&self, file: &Path, proposer: SecretKey) -> Result<NodeGenesis> {
+        self.node_genesis_inner(file, proposer, true)
+    }
+
+    /// [`Self::node_genesis`] for a consortium member added after genesis: its node key is not
+    /// among the genesis `proposers` (the chain learns it from the authority's `add_member`
+    /// transaction, see `hanok_chain::members`), and the file must name proposers at all.
+    ///
+    /// # Errors
+    /// As [`Self::resolve`]; [`LedgerError::Genesis`](crate::LedgerError::Genesis) on
+    /// `proposers` if the file names none, or names this key (a founder does not join).
+    pub fn joining_node_genesis(&self, file: &Path, proposer: SecretKey) -> Result<NodeGenesis> {
+        self.node_genesis_inner(file, proposer, false)
+    }
+
+    fn node_genesis_inner(
+        &self,
+        file: &Path,
+        proposer: SecretKey,
+        founder: bool,
+    ) -> Result<NodeGenesis> {
         let resolved = self.resolve(file)?;
         let pk = proposer.public_key();
         let listed = resolved
@@ -552,7 +572,22 @@ impl GenesisFile {
             .proposers
             .as_ref()
             .is_some_and(|ps| ps.contains(&pk));
-        if !listed {
+        if !founder && (listed || resolved.chain.proposers.is_none()) {
+            return Err(bad(
+                "proposers",
+                if listed {
+                    format!(
+                        "this node's key ({}) is a genesis proposer, a founding member: start it \
+                         as one (without `join`)",
+                        pk.did()
+                    )
+                } else {
+                    "the file names no proposers, so it starts no consortium to join".to_string()
+                },
+            )
+            .at(file));
+        }
+        if founder && !listed {
             return Err(bad(
                 "proposers",
                 format!(
@@ -694,6 +729,14 @@ fn load_code(field: &str, code: &str, base: &Path) -> Result<Vec<u8>, Bad> {
 /// As [`GenesisFile::load`] and [`GenesisFile::node_genesis`].
 pub fn load_node_genesis(path: &Path, proposer: SecretKey) -> Result<NodeGenesis> {
     GenesisFile::load(path)?.node_genesis(path, proposer)
+}
+
+/// [`GenesisFile::load`] then [`GenesisFile::joining_node_genesis`].
+///
+/// # Errors
+/// As both.
+pub fn load_joining_node_genesis(path: &Path, proposer: SecretKey) -> Result<NodeGenesis> {
+    GenesisFile::load(path)?.joining_node_genesis(path, proposer)
 }
 
 #[cfg(test)]

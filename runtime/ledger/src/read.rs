@@ -113,6 +113,20 @@ impl Ledger {
         })
     }
 
+    /// The consortium members added after genesis (by the genesis authority, see
+    /// [`hanok_chain::members`]), as of the last committed block, with that block's height.
+    ///
+    /// # Errors
+    /// [`LedgerError::Chain`] on storage failure; [`LedgerError::Closed`].
+    pub fn consortium_members(&self) -> Result<(Vec<hanok_chain::members::MemberRecord>, u64)> {
+        self.with_chain(|c| {
+            Ok((
+                hanok_chain::members::members(c.backend().as_ref())?,
+                c.height(),
+            ))
+        })
+    }
+
     /// Height of the last committed block.
     ///
     /// # Errors

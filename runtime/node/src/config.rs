@@ -153,6 +153,12 @@ pub struct ConsortiumConfig {
     /// purged; a follower further behind installs the snapshot).
     #[serde(default = "default_keep_logs")]
     pub keep_logs: u64,
+    /// This node joins a running consortium: it was added after genesis (by the authority's
+    /// `add_member` transaction, see `hanok consortium add-member`), its node key is not a
+    /// genesis proposer, and it waits for the leader to replicate to it instead of starting a
+    /// new cluster with `members`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub join: bool,
 }
 
 /// One member of a consortium.
@@ -294,7 +300,12 @@ impl NodeConfig {
             .as_deref()
             .ok_or_else(|| unset("proposer_key", "the file of the key it signs blocks with"))?;
         let proposer = hanok_ledger::read_secret_key(key)?;
-        let genesis = hanok_ledger::genesis_file::load_node_genesis(genesis, proposer)?;
+        let joining = self.consortium.as_ref().is_some_and(|c| c.join);
+        let genesis = if joining {
+            hanok_ledger::genesis_file::load_joining_node_genesis(genesis, proposer)?
+        } else {
+            hanok_ledger::genesis_file::load_node_genesis(genesis, proposer)?
+        };
         if genesis.genesis.chain_id != self.chain_id {
             return Err(Error::Config {
                 path: PathBuf::from("<config>"),

@@ -46,6 +46,14 @@ const ROLE_POLL: Duration = Duration::from_millis(50);
 /// unknown.
 const PROPOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long the leader waits for a member added on chain to catch up as a learner before it
+/// gives up for now (and tries again).
+const ADD_MEMBER_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How long the leader waits before it tries again to add a member when openraft refused
+/// (another membership change in progress, leadership lost).
+const ADD_MEMBER_RETRY: Duration = Duration::from_secs(2);
+
 /// How long a forwarded submission may take at the leader.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -167,6 +175,13 @@ pub(crate) struct Consortium {
     machine: Arc<LedgerMachine>,
     tls: ClientTlsConfig,
     clients: Mutex<HashMap<String, LedgerClient<Channel>>>,
+    /// The organisations whose node certificates may speak Raft: the config's members and
+    /// those added on chain since ([`Consortium::follow_members`]).
+    names: Arc<std::sync::RwLock<Vec<String>>>,
+    /// The height whose on-chain members `names` reflects.
+    members_seen_at: Mutex<Option<u64>>,
+    /// Members the leader is adding to Raft now (by id).
+    adding: Mutex<std::collections::HashSet<u64>>,
 }
 
 impl Consortium {
@@ -221,6 +236,90 @@ impl Consortium {
         }
     }
 
+    /// Follows the members added on chain (`hanok_chain::members`): their organisations may
+    /// speak Raft from then on, and the leader adds each one Raft lacks, as a learner and, once
+    /// it caught up, as a voter. Cheap when the height has not moved.
+    fn follow_members(self: &Arc<Self>, shared: &Arc<Shared>, leader: bool) {
+        let Ok(height) = shared.ledger.height() else {
+            return;
+        };
+        let seen = *lock(&self.members_seen_at);
+        // Re-checked every block, and by the leader on every turn: a change interrupted by a
+        // lost leadership is taken up by the next leader.
+        if seen == Some(height) && !leader {
+            return;
+        }
+        let added = match shared.ledger.consortium_members() {
+            Ok((added, _)) => added,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the consortium's members");
+                return;
+            }
+        };
+        *lock(&self.members_seen_at) = Some(height);
+        {
+            let mut names = self.names.write().unwrap_or_else(|e| e.into_inner());
+            for m in &added {
+                if !names.contains(&m.name) {
+                    tracing::info!(member = %m.name, id = m.id, "member added on chain; its node may speak Raft");
+                    names.push(m.name.clone());
+                }
+            }
+        }
+        if !leader || added.is_empty() {
+            return;
+        }
+        let status = self.consensus.status();
+        for m in added {
+            let in_raft = status.members.iter().find(|s| s.member.id == m.id);
+            match in_raft {
+                Some(s) if s.voter => continue,
+                Some(s) if s.member.name != m.name => {
+                    tracing::error!(
+                        id = m.id,
+                        chain = %m.name,
+                        raft = %s.member.name,
+                        "a member added on chain has the id of another Raft member; not added"
+                    );
+                    continue;
+                }
+                _ => {}
+            }
+            if !lock(&self.adding).insert(m.id) {
+                continue;
+            }
+            let this = self.clone();
+            let member = Member {
+                id: m.id,
+                name: m.name.clone(),
+                addr: m.addr.clone(),
+            };
+            tokio::spawn(async move {
+                tracing::info!(member = %member, "adding a member to Raft: learner first, voter once caught up");
+                let outcome = tokio::time::timeout(
+                    ADD_MEMBER_TIMEOUT,
+                    this.consensus.add_member(member.clone()),
+                )
+                .await;
+                match outcome {
+                    Ok(Ok(())) => {
+                        tracing::info!(member = %member, "member added to Raft as a voter")
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(member = %member, error = %e, "adding the member failed; will retry");
+                        tokio::time::sleep(ADD_MEMBER_RETRY).await;
+                    }
+                    Err(_) => tracing::warn!(
+                        member = %member,
+                        "the member did not catch up within {ADD_MEMBER_TIMEOUT:?} (is its node \
+                         running and reachable?); will retry"
+                    ),
+                }
+                lock(&this.adding).remove(&member.id);
+            });
+        }
+    }
+
     /// The status fields of `GetStatus`.
     pub fn status_proto(&self) -> v1::ConsensusStatus {
         let s = self.consensus.status();
@@ -243,6 +342,7 @@ impl Consortium {
                     member: Some(proto(m)),
                     height_known: false,
                     height: 0,
+                    learner: false,
                 })
                 .collect()
         } else {
@@ -259,6 +359,7 @@ impl Consortium {
                         member: Some(proto(&m.member)),
                         height_known: height.is_some(),
                         height: height.unwrap_or(0),
+                        learner: !m.voter,
                     }
                 })
                 .collect()
@@ -471,12 +572,9 @@ pub(crate) async fn start(
     let me = c.me().map(member).unwrap_or_default();
     let members: Vec<Member> = c.members.iter().map(member).collect();
     let tls = client_tls(config)?;
-    let mut cc = ConsensusConfig::new(
-        c.id,
-        members.clone(),
-        config.data_dir.join("raft"),
-        genesis_hash,
-    );
+    // A joining member starts no cluster: the leader adds it once the chain records it.
+    let initial = if c.join { Vec::new() } else { members.clone() };
+    let mut cc = ConsensusConfig::new(c.id, initial, config.data_dir.join("raft"), genesis_hash);
     cc.tls = Some(tls.clone());
     cc.heartbeat_ms = c.heartbeat_ms.max(10);
     cc.election_timeout_min_ms = c.election_timeout_ms.max(cc.heartbeat_ms.saturating_mul(3));
@@ -490,12 +588,17 @@ pub(crate) async fn start(
     let consensus = Consensus::start(cc, machine.clone())
         .await
         .map_err(|e| Error::Consortium(format!("Raft could not start: {e}")))?;
-    let names: Vec<String> = members.iter().map(|m| m.name.clone()).collect();
-    // Only a member's own certificate speaks Raft: its organisation is a member's name, and it
-    // is a node certificate (valid to serve), not a client certificate of the same
-    // organisation (a bank's applications must not be able to vote).
-    let authorize: Authorize =
-        Arc::new(move |ext| authorize_peer(&names, crate::tls::peer_node(ext)));
+    let names = Arc::new(std::sync::RwLock::new(
+        members.iter().map(|m| m.name.clone()).collect::<Vec<_>>(),
+    ));
+    // Only a member's own certificate speaks Raft: its organisation is a member's name (from
+    // the config, or added on chain since), and it is a node certificate (valid to serve), not
+    // a client certificate of the same organisation (a bank's applications must not vote).
+    let allowed = names.clone();
+    let authorize: Authorize = Arc::new(move |ext| {
+        let names = allowed.read().unwrap_or_else(|e| e.into_inner());
+        authorize_peer(&names, crate::tls::peer_node(ext))
+    });
     let _ = lazy.0.set(consensus.handler(authorize));
     for peer in members.iter().filter(|m| m.id != me.id) {
         // A refused handshake does not always reach us as the TLS alert (the peer may close
@@ -529,6 +632,11 @@ pub(crate) async fn start(
                 )));
             }
             Ok(Ok(_)) => tracing::info!(peer = %peer, "peer shares this genesis"),
+            Ok(Err(e)) if c.join && e.to_string().contains("not a member") => tracing::info!(
+                peer = %peer,
+                "this node is not on the chain's member list yet: the genesis authority adds it \
+                 with `hanok consortium add-member`; the leader then replicates to it"
+            ),
             Ok(Err(e)) if is_certificate_error(&e.to_string()) => tracing::error!(
                 peer = %peer,
                 error = %e,
@@ -540,14 +648,19 @@ pub(crate) async fn start(
             Err(_) => tracing::warn!(peer = %peer, "peer did not answer hello in time"),
         }
     }
-    Ok(Arc::new(Consortium {
+    let consortium = Arc::new(Consortium {
         consensus,
         me,
         members,
         machine,
         tls,
         clients: Mutex::new(HashMap::new()),
-    }))
+        names,
+        members_seen_at: Mutex::new(None),
+        adding: Mutex::new(std::collections::HashSet::new()),
+    });
+    consortium.follow_members(shared, false);
+    Ok(consortium)
 }
 
 /// The consortium's producer: only the leader proposes, one block at a time.
@@ -570,6 +683,7 @@ pub(crate) async fn producer(
             continue;
         }
         let status = c.consensus.status();
+        c.follow_members(&shared, status.role == Role::Leader);
         if status.role != Role::Leader {
             if shared.ledger.has_ready() && status.leader.is_some() {
                 // Admitted while this node led, or before it knew it no longer did.

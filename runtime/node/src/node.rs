@@ -679,10 +679,14 @@ pub async fn launch(config: NodeConfig, mut genesis: NodeGenesis) -> Result<Star
     }
     // In a consortium the bootstrap block is ordered like any other: the first leader
     // proposes it, rather than every node committing its own copy.
-    let bootstrap = if config.consortium.is_some() {
-        std::mem::take(&mut genesis.bootstrap)
-    } else {
-        Vec::new()
+    // A member that joins later finds the bootstrap block already on the chain it receives.
+    let bootstrap = match &config.consortium {
+        Some(c) if c.join => {
+            genesis.bootstrap.clear();
+            Vec::new()
+        }
+        Some(_) => std::mem::take(&mut genesis.bootstrap),
+        None => Vec::new(),
     };
     let raft = crate::consortium::LazyRaft::default();
     let (cap, fd_limit) =

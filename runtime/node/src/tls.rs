@@ -202,6 +202,51 @@ pub fn write_consortium_certs(
     write_certs(dir, "hanok trial consortium CA", true, &leaves)
 }
 
+/// Issues a certificate for a member added to a trial consortium: `dir/<member>.pem` and
+/// `dir/<member>.key`, signed by the CA [`write_consortium_certs`] left in `dir` (`ca.pem`,
+/// `ca.key`). Returns the two paths.
+///
+/// # Errors
+/// [`Error::Tls`] naming the file that cannot be read, parsed or written.
+pub fn write_member_cert(dir: &Path, member: &str) -> Result<Vec<PathBuf>> {
+    let fail = |path: &Path, reason: String| Error::Tls {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let read = |name: &str| {
+        let path = dir.join(name);
+        std::fs::read_to_string(&path).map_err(|e| {
+            fail(
+                &path,
+                format!("cannot read: {e} (written by `hanok consortium init`)"),
+            )
+        })
+    };
+    let ca_pem = read("ca.pem")?;
+    let ca_key = read("ca.key")?;
+    let key = rcgen::KeyPair::from_pem(&ca_key)
+        .map_err(|e| fail(&dir.join("ca.key"), format!("not a CA key: {e}")))?;
+    let issuer = rcgen::Issuer::from_ca_cert_pem(&ca_pem, key)
+        .map_err(|e| fail(&dir.join("ca.pem"), format!("not a CA certificate: {e}")))?;
+    let files = leaf_files(
+        dir,
+        &Leaf {
+            stem: member,
+            org: member,
+            server: true,
+            client: true,
+        },
+        &issuer,
+    )?;
+    let mut written = Vec::with_capacity(files.len());
+    for (name, text, secret) in files {
+        let path = dir.join(name);
+        write_file(&path, text.as_bytes(), secret).map_err(|e| fail(&path, e.to_string()))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
 /// One certificate [`write_certs`] issues: `<stem>.pem` and `<stem>.key`.
 struct Leaf<'a> {
     stem: &'a str,
@@ -219,8 +264,8 @@ fn write_certs(
     leaves: &[Leaf<'_>],
 ) -> Result<Vec<PathBuf>> {
     use rcgen::{
-        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
-        IsCa, KeyPair, KeyUsagePurpose,
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+        KeyUsagePurpose,
     };
     let fail = |path: &Path, reason: String| Error::Tls {
         path: path.to_path_buf(),
@@ -251,28 +296,7 @@ fn write_certs(
         files.push(("ca.key".to_string(), ca_key_pem, true));
     }
     for leaf in leaves {
-        let key = KeyPair::generate().map_err(gen)?;
-        let names = if leaf.server {
-            vec!["localhost".to_string(), "127.0.0.1".to_string()]
-        } else {
-            vec![leaf.org.to_string()]
-        };
-        let mut p = CertificateParams::new(names).map_err(gen)?;
-        p.distinguished_name
-            .push(DnType::OrganizationName, leaf.org);
-        p.distinguished_name.push(DnType::CommonName, leaf.org);
-        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        if leaf.server {
-            p.extended_key_usages
-                .push(ExtendedKeyUsagePurpose::ServerAuth);
-        }
-        if leaf.client {
-            p.extended_key_usages
-                .push(ExtendedKeyUsagePurpose::ClientAuth);
-        }
-        let cert = p.signed_by(&key, &ca).map_err(gen)?;
-        files.push((format!("{}.pem", leaf.stem), cert.pem(), false));
-        files.push((format!("{}.key", leaf.stem), key.serialize_pem(), true));
+        files.extend(leaf_files(dir, leaf, &ca)?);
     }
     let mut written = Vec::with_capacity(files.len());
     for (name, text, secret) in files {
@@ -281,6 +305,44 @@ fn write_certs(
         written.push(path);
     }
     Ok(written)
+}
+
+/// A leaf certificate signed by `issuer` and its key: `(<stem>.pem, PEM, false)` and
+/// `(<stem>.key, PEM, true)` (a secret).
+fn leaf_files(
+    dir: &Path,
+    leaf: &Leaf<'_>,
+    issuer: &rcgen::Issuer<'_, impl rcgen::SigningKey>,
+) -> Result<Vec<(String, String, bool)>> {
+    use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose};
+    let gen = |e: rcgen::Error| Error::Tls {
+        path: dir.to_path_buf(),
+        reason: format!("cannot make a certificate: {e}"),
+    };
+    let key = KeyPair::generate().map_err(gen)?;
+    let names = if leaf.server {
+        vec!["localhost".to_string(), "127.0.0.1".to_string()]
+    } else {
+        vec![leaf.org.to_string()]
+    };
+    let mut p = CertificateParams::new(names).map_err(gen)?;
+    p.distinguished_name
+        .push(DnType::OrganizationName, leaf.org);
+    p.distinguished_name.push(DnType::CommonName, leaf.org);
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    if leaf.server {
+        p.extended_key_usages
+            .push(ExtendedKeyUsagePurpose::ServerAuth);
+    }
+    if leaf.client {
+        p.extended_key_usages
+            .push(ExtendedKeyUsagePurpose::ClientAuth);
+    }
+    let cert = p.signed_by(&key, issuer).map_err(gen)?;
+    Ok(vec![
+        (format!("{}.pem", leaf.stem), cert.pem(), false),
+        (format!("{}.key", leaf.stem), key.serialize_pem(), true),
+    ])
 }
 
 /// Writes `bytes` to `path`; a secret is created readable by its owner only (never briefly

@@ -16,6 +16,7 @@
 //! | [`CONTRACT_INFO`] `0x02` | `0x02 \| contract (20)` | the VM's binary `ContractInfo` |
 //! | [`CODE`] `0x03` | `0x03 \| code hash (32)` | wasm bytes |
 //! | [`ACCOUNT_NONCE`] `0x10` | `0x10 \| account (20)` | next nonce, u64 big-endian |
+//! | [`SYSTEM`] `0x20` | `0x20 \| name` | chain-kept system state, e.g. [`consortium_members_key`] |
 //!
 //! # Storage keys of the guest SDK
 //!
@@ -136,6 +137,17 @@ pub const CODE: u8 = 0x03;
 /// the chain, in the same tree, so the state root covers nonces too.
 pub const ACCOUNT_NONCE: u8 = 0x10;
 
+/// Namespace of state the chain itself keeps for the whole chain: `0x20 | name`. Today only the
+/// consortium's members added after genesis ([`consortium_members_key`]).
+pub const SYSTEM: u8 = 0x20;
+
+/// The address a transaction calls to change the consortium's membership. No contract lives
+/// there: the chain executes these calls itself (a contract address is a sha256 output, so it
+/// cannot be this one).
+pub const CONSORTIUM_ADDRESS: Address = Address([
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0c, 0x01,
+]);
+
 /// `tag | bytes`, allocated once.
 fn tagged(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
     let len = parts.iter().fold(1usize, |n, p| n.saturating_add(p.len()));
@@ -182,6 +194,11 @@ pub fn code_key(hash: &Hash) -> Vec<u8> {
 /// The state key of `account`'s next nonce: `0x10 | account`.
 pub fn nonce_key(account: &Address) -> Vec<u8> {
     tagged(ACCOUNT_NONCE, &[&account.0])
+}
+
+/// The state key of the consortium members added after genesis: `0x20 | "consortium/members"`.
+pub fn consortium_members_key() -> Vec<u8> {
+    tagged(SYSTEM, &[b"consortium/members"])
 }
 
 /// The smallest key greater than every key that starts with `prefix`, or `None` if there is none

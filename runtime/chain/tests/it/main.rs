@@ -211,6 +211,7 @@ fn stateful_checks_reject_without_changing_state() -> Result<()> {
                 b"enrolled/".to_vec(),
             )),
             max_block_gas: 10_000_000_000,
+            membership: None,
         },
         ..ChainConfig::default()
     };
@@ -512,5 +513,108 @@ fn a_state_store_built_from_another_block_is_refused() -> Result<()> {
         ),
         "{err}"
     );
+    Ok(())
+}
+
+/// A signed transaction of `key` calling the consortium's membership address with `msg`.
+fn member_tx(key: &SecretKey, nonce: u64, msg: &str) -> Result<CheckedTx> {
+    let body = v1::TxBody {
+        chain_id: CHAIN.into(),
+        sender: key.address().0.to_vec(),
+        sender_pubkey: key.public_key().to_bytes().to_vec(),
+        nonce,
+        expiry_height: 100,
+        gas_limit: 10_000_000,
+        calls: vec![v1::Call {
+            kind: Some(v1::call::Kind::Execute(v1::Execute {
+                contract: hanok_chain::members::CONSORTIUM_ADDRESS.0.to_vec(),
+                msg: msg.as_bytes().to_vec(),
+            })),
+        }],
+        memo: String::new(),
+    };
+    let raw = sign_body(key, &body).encode_to_vec();
+    Ok(CheckedTx::check(&raw, CHAIN, &TxLimits::default())?)
+}
+
+fn add_member_msg(id: u64, name: &str, node: &SecretKey) -> String {
+    format!(
+        r#"{{"add_member": {{"id": {id}, "name": "{name}", "addr": "127.0.0.1:7304", "node_key": "{}"}}}}"#,
+        node.public_key().did()
+    )
+}
+
+#[test]
+fn the_authority_adds_a_member_whose_node_key_then_signs_blocks() -> Result<()> {
+    let config = ChainConfig {
+        proposers: Some(vec![authority().public_key()]),
+        ..ChainConfig::default()
+    };
+    let (a, b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let mut na = open(a.path(), config.clone())?;
+    let mut nb = open(b.path(), config)?;
+    let newcomer = SecretKey::from_seed(b"bank-c node");
+    let alice = SecretKey::from_seed(b"alice");
+
+    // Before it is a member, a block its node key signs is refused everywhere.
+    let early = na.propose(Vec::new(), na.last_header().time + 1, &newcomer)?;
+    match nb.commit(early.block().clone()) {
+        Err(ChainError::InvalidBlock { reason, .. }) => {
+            anyhow::ensure!(reason.contains("neither a genesis proposer"), "{reason}");
+        }
+        other => anyhow::bail!("expected InvalidBlock, got {other:?}"),
+    }
+
+    let c = produce(
+        &mut na,
+        vec![
+            member_tx(&alice, 0, &add_member_msg(4, "bank-c", &newcomer))?,
+            member_tx(&authority(), 0, &add_member_msg(4, "bank-c", &authority()))?,
+            member_tx(&authority(), 1, r#"{"remove_member": {"id": 1}}"#)?,
+            member_tx(&authority(), 2, &add_member_msg(4, "bank-c", &newcomer))?,
+            member_tx(&authority(), 3, &add_member_msg(5, "bank-c", &alice))?,
+        ],
+    )?;
+    let outcome: Vec<(TxStatus, String)> = c
+        .receipts
+        .iter()
+        .map(|r| (r.status, r.error.clone().unwrap_or_default()))
+        .collect();
+    let refused = |i: usize, words: &str| {
+        outcome[i].0 == TxStatus::ContractError && outcome[i].1.contains(words)
+    };
+    assert!(refused(0, "only the genesis authority"), "{outcome:?}");
+    assert!(refused(1, "founding member"), "{outcome:?}");
+    assert!(refused(2, "add_member"), "{outcome:?}");
+    assert_eq!(outcome[3].0, TxStatus::Ok, "{outcome:?}");
+    assert!(refused(4, "already added"), "{outcome:?}");
+    let added = &c.receipts[3].events[0];
+    assert_eq!(added.ty, "member_added");
+    assert_eq!(added.attr("name"), Some("bank-c"));
+    assert_eq!(
+        added.attr("node_key"),
+        Some(newcomer.public_key().did().as_str())
+    );
+
+    // Every node re-executes the change to the same state, and records the same member.
+    let block1 = na.block(1)?.context("block 1")?;
+    assert_eq!(nb.commit(block1)?.state_root, na.state_root());
+    let members = hanok_chain::members::members(nb.backend().as_ref())?;
+    assert_eq!(members.len(), 1);
+    assert_eq!(
+        (members[0].id, members[0].name.as_str(), members[0].node_key),
+        (4, "bank-c", newcomer.public_key())
+    );
+
+    // From the next block on, the newcomer's node key signs blocks the others accept.
+    let p = na.propose(
+        vec![tx(&alice, 1, 100, &[b"{}"])?],
+        na.last_header().time + 1,
+        &newcomer,
+    )?;
+    na.commit_proposal(p)?;
+    let block2 = na.block(2)?.context("block 2")?;
+    assert_eq!(nb.commit(block2)?.state_root, na.state_root());
+    assert_eq!(count(&nb)?, 1);
     Ok(())
 }

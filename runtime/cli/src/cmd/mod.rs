@@ -531,6 +531,7 @@ async fn status(node: NodeOpts) -> Result<()> {
                     "name": m.member.as_ref().map(|x| x.name.clone()),
                     "addr": m.member.as_ref().map(|x| x.addr.clone()),
                     "height": m.height_known.then_some(m.height),
+                    "learner": m.learner,
                 })).collect::<Vec<_>>(),
             });
         }
@@ -567,8 +568,13 @@ async fn status(node: NodeOpts) -> Result<()> {
             } else {
                 "-".to_string()
             };
+            let learner = if m.learner {
+                "  (learner: catching up)"
+            } else {
+                ""
+            };
             println!(
-                "  member      {:<12} node {} {:<22} height {h}",
+                "  member      {:<12} node {} {:<22} height {h}{learner}",
                 x.name, x.id, x.addr
             );
         }
@@ -810,7 +816,7 @@ fn dev_names() -> String {
         .join(", ")
 }
 
-fn read_key_file(path: &std::path::Path) -> Result<Signer> {
+pub(crate) fn read_key_file(path: &std::path::Path) -> Result<Signer> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the key file {}", path.display()))?;
     #[cfg(unix)]
