@@ -53,31 +53,36 @@ pub enum ConsortiumCmd {
     /// (`--key FILE` or `--dev authority`) that records the member (id, organisation, address,
     /// node key) on chain. The leader then adds its node to Raft, first as a learner and, once
     /// it holds the chain, as a voter; this command waits for that unless `--no-wait`.
-    AddMember {
-        /// The new member's config (from `new-member`): its id, name, address and node key
-        /// are read from it. Or give them with --id, --name, --addr and --node-key.
-        #[arg(long, value_name = "FILE", conflicts_with_all = ["id", "name", "addr", "node_key"])]
-        config: Option<PathBuf>,
-        /// Its Raft id (unique among the members).
-        #[arg(long, requires_all = ["name", "addr", "node_key"])]
-        id: Option<u64>,
-        /// Its organisation: the organisation its node certificate names.
-        #[arg(long)]
-        name: Option<String>,
-        /// `host:port` where the other members reach its node.
-        #[arg(long)]
-        addr: Option<String>,
-        /// The did:key of its node key (the key that signs the blocks it proposes).
-        #[arg(long, value_name = "DID")]
-        node_key: Option<String>,
-        /// Return once the transaction is committed, without waiting for the member to vote.
-        #[arg(long)]
-        no_wait: bool,
-        #[command(flatten)]
-        node: crate::cmd::NodeOpts,
-        #[command(flatten)]
-        signer: crate::cmd::SignerOpts,
-    },
+    // Boxed: its flags outweigh the other variants by far.
+    AddMember(Box<AddMemberArgs>),
+}
+
+/// The flags of [`ConsortiumCmd::AddMember`].
+#[derive(clap::Args)]
+pub struct AddMemberArgs {
+    /// The new member's config (from `new-member`): its id, name, address and node key
+    /// are read from it. Or give them with --id, --name, --addr and --node-key.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["id", "name", "addr", "node_key"])]
+    pub config: Option<PathBuf>,
+    /// Its Raft id (unique among the members).
+    #[arg(long, requires_all = ["name", "addr", "node_key"])]
+    pub id: Option<u64>,
+    /// Its organisation: the organisation its node certificate names.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// `host:port` where the other members reach its node.
+    #[arg(long)]
+    pub addr: Option<String>,
+    /// The did:key of its node key (the key that signs the blocks it proposes).
+    #[arg(long, value_name = "DID")]
+    pub node_key: Option<String>,
+    /// Return once the transaction is committed, without waiting for the member to vote.
+    #[arg(long)]
+    pub no_wait: bool,
+    #[command(flatten)]
+    pub node: crate::cmd::NodeOpts,
+    #[command(flatten)]
+    pub signer: crate::cmd::SignerOpts,
 }
 
 pub fn run(cmd: ConsortiumCmd) -> Result<()> {
@@ -121,16 +126,17 @@ pub fn run(cmd: ConsortiumCmd) -> Result<()> {
             println!("  start it: hanok node --config {}", m.config.display());
             Ok(())
         }
-        ConsortiumCmd::AddMember {
-            config,
-            id,
-            name,
-            addr,
-            node_key,
-            no_wait,
-            node,
-            signer,
-        } => {
+        ConsortiumCmd::AddMember(args) => {
+            let AddMemberArgs {
+                config,
+                id,
+                name,
+                addr,
+                node_key,
+                no_wait,
+                node,
+                signer,
+            } = *args;
             let member = match config {
                 Some(path) => MemberSpec::from_config(&path)?,
                 None => MemberSpec {
