@@ -343,6 +343,17 @@ fn init(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// [`init`], with members that snapshot every 10 entries and keep no log behind a snapshot:
+/// a member that missed entries can only catch up by installing a snapshot.
+fn init_purging(dir: &Path) -> Result<()> {
+    init(dir)?;
+    for m in MEMBERS {
+        edit_config(dir, m, "snapshot_every = 5000", "snapshot_every = 10")?;
+        edit_config(dir, m, "keep_logs = 1000", "keep_logs = 0")?;
+    }
+    Ok(())
+}
+
 /// Starts every member and waits for them to agree on a leader: the members and the leader's
 /// name.
 async fn start_all(dir: &Path) -> Result<(Vec<Member>, String)> {
@@ -657,11 +668,7 @@ async fn a_diverging_member_halts_and_a_foreign_genesis_is_refused() -> Result<(
 async fn a_paused_follower_catches_up_through_a_snapshot() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path().join("trial");
-    init(&dir)?;
-    for m in MEMBERS {
-        edit_config(&dir, m, "snapshot_every = 5000", "snapshot_every = 10")?;
-        edit_config(&dir, m, "keep_logs = 1000", "keep_logs = 0")?;
-    }
+    init_purging(&dir)?;
     let (members, leader) = start_all(&dir).await?;
     let paused = members
         .iter()
@@ -705,12 +712,8 @@ fn add_member(dir: &Path, via: &Member, signer: &str) -> Result<std::process::Ou
 async fn a_new_bank_joins_at_runtime_and_votes() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path().join("trial");
-    init(&dir)?;
     // The leader purges its log: the newcomer can only join through a snapshot.
-    for m in MEMBERS {
-        edit_config(&dir, m, "snapshot_every = 5000", "snapshot_every = 10")?;
-        edit_config(&dir, m, "keep_logs = 1000", "keep_logs = 0")?;
-    }
+    init_purging(&dir)?;
     let (mut members, _) = start_all(&dir).await?;
     let before = mints(&dir, &members[1], 15).await?;
 

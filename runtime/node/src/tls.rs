@@ -238,13 +238,7 @@ pub fn write_member_cert(dir: &Path, member: &str) -> Result<Vec<PathBuf>> {
         },
         &issuer,
     )?;
-    let mut written = Vec::with_capacity(files.len());
-    for (name, text, secret) in files {
-        let path = dir.join(name);
-        write_file(&path, text.as_bytes(), secret).map_err(|e| fail(&path, e.to_string()))?;
-        written.push(path);
-    }
-    Ok(written)
+    write_all(dir, files)
 }
 
 /// One certificate [`write_certs`] issues: `<stem>.pem` and `<stem>.key`.
@@ -298,10 +292,18 @@ fn write_certs(
     for leaf in leaves {
         files.extend(leaf_files(dir, leaf, &ca)?);
     }
+    write_all(dir, files)
+}
+
+/// Writes `(file name, text, secret)` triples into `dir`; returns the paths.
+fn write_all(dir: &Path, files: Vec<(String, String, bool)>) -> Result<Vec<PathBuf>> {
     let mut written = Vec::with_capacity(files.len());
     for (name, text, secret) in files {
         let path = dir.join(name);
-        write_file(&path, text.as_bytes(), secret).map_err(|e| fail(&path, e.to_string()))?;
+        write_file(&path, text.as_bytes(), secret).map_err(|e| Error::Tls {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
         written.push(path);
     }
     Ok(written)
