@@ -88,6 +88,12 @@ pub struct Committed {
     pub state_root: Hash,
     /// One receipt per transaction.
     pub receipts: Vec<Receipt>,
+    /// Time spent checking a block from elsewhere: its header signature and every transaction's
+    /// signature and bounds (zero for a block this chain proposed, checked at admission).
+    pub verify_time: std::time::Duration,
+    /// Time spent re-executing a block from elsewhere and computing its state root (zero for a
+    /// block this chain proposed: [`Chain::propose`] executed it).
+    pub execute_time: std::time::Duration,
     /// Time spent appending the block to the log and syncing it (zero on replay).
     pub log_time: std::time::Duration,
     /// Time spent writing state, the tree and the indexes.
@@ -721,6 +727,7 @@ impl Chain {
                 ));
             }
         }
+        let verify_started = std::time::Instant::now();
         proposer
             .verify_prehash(&header_hash(&header), &block.signature)
             .map_err(|e| invalid(height, format!("block signature: {e:?}")))?;
@@ -743,6 +750,8 @@ impl Chain {
         if header.tx_root != tx_root(txs.iter().map(CheckedTx::hash)).0 {
             return Err(invalid(height, "tx_root does not match the txs"));
         }
+        let verify_time = verify_started.elapsed();
+        let execute_started = std::time::Instant::now();
         let env = BlockEnv {
             height,
             time: header.time,
@@ -773,7 +782,11 @@ impl Chain {
                 receipts: receipts.protos,
             })));
         }
-        self.persist(block, output, receipts, prepared, append)
+        let execute_time = execute_started.elapsed();
+        let mut committed = self.persist(block, output, receipts, prepared, append)?;
+        committed.verify_time = verify_time;
+        committed.execute_time = execute_time;
+        Ok(committed)
     }
 
     /// Appends `block` to the log (when `append`), then commits its state and indexes.
@@ -841,6 +854,8 @@ impl Chain {
             block_hash: self.last_hash,
             state_root: root,
             receipts: output.receipts,
+            verify_time: std::time::Duration::ZERO,
+            execute_time: std::time::Duration::ZERO,
             log_time,
             state_time: started.elapsed().saturating_sub(log_time),
             block,

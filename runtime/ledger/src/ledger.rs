@@ -71,8 +71,12 @@ impl CommittedBlock {
 /// Where a block's time went.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BlockTimings {
-    /// Executing its transactions (zero when the block came from [`Ledger::apply_block`],
-    /// which counts execution in `state`).
+    /// Checking a block from elsewhere ([`Ledger::apply_block`]): its header signature and its
+    /// transactions' signatures (zero for this node's own block, checked at admission).
+    pub verify: Duration,
+    /// Executing its transactions and computing the state root: at proposal for this node's
+    /// own block ([`Ledger::produce_block`] sets it; a consensus driver that commits a
+    /// proposal later sets it itself), on re-execution for a block from elsewhere.
     pub execute: Duration,
     /// Appending it to the block log and syncing it.
     pub log: Duration,
@@ -588,7 +592,8 @@ impl Ledger {
             })
         };
         let timings = BlockTimings {
-            execute: Duration::ZERO,
+            verify: committed.verify_time,
+            execute: committed.execute_time,
             log: committed.log_time,
             state: committed.state_time,
         };

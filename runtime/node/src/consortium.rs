@@ -383,7 +383,10 @@ pub(crate) struct LedgerMachine {
     shared: Weak<Shared>,
     /// The block this node proposed and is waiting for Raft to order, by header hash: applied
     /// without executing it again.
-    pending: Mutex<Option<(Hash, Proposal)>>,
+    pending: Mutex<Option<(Hash, Proposal, Duration)>>,
+    /// How long applying this node's own last proposal took here (log and state), so the
+    /// producer can tell ordering time from applying time.
+    own_apply: Mutex<Duration>,
 }
 
 impl LedgerMachine {
@@ -393,10 +396,12 @@ impl LedgerMachine {
             .ok_or_else(|| MachineError::Storage("the node is stopping".into()))
     }
 
-    fn take_pending(&self, hash: &Hash) -> Option<Proposal> {
+    /// The proposal with header hash `hash`, if it is the one pending, and how long executing
+    /// it took.
+    fn take_pending(&self, hash: &Hash) -> Option<(Proposal, Duration)> {
         let mut pending = lock(&self.pending);
         match pending.as_ref() {
-            Some((h, _)) if h == hash => pending.take().map(|(_, p)| p),
+            Some((h, _, _)) if h == hash => pending.take().map(|(_, p, d)| (p, d)),
             _ => None,
         }
     }
@@ -460,12 +465,21 @@ impl BlockMachine for LedgerMachine {
             });
         }
         let started = std::time::Instant::now();
-        let result = match self.take_pending(&hash) {
-            Some(proposal) => ledger.commit_proposal(proposal),
-            None => ledger.apply_block(block),
+        let (result, own) = match self.take_pending(&hash) {
+            Some((proposal, executed)) => (
+                ledger.commit_proposal(proposal).map(|mut c| {
+                    c.timings.execute = executed;
+                    c
+                }),
+                true,
+            ),
+            None => (ledger.apply_block(block), false),
         };
         match result {
             Ok(commit) => {
+                if own {
+                    *lock(&self.own_apply) = started.elapsed();
+                }
                 let height = commit.block.height();
                 shared.count(&commit, started.elapsed());
                 shared.committed(commit);
@@ -505,7 +519,25 @@ impl BlockMachine for LedgerMachine {
 
 /// The `hanok.v1.Raft` service, mounted before Raft runs.
 #[derive(Clone, Default)]
-pub struct LazyRaft(Arc<OnceLock<RaftService>>);
+pub struct LazyRaft(Arc<OnceLock<RaftService>>, Arc<OnceLock<Authorize>>);
+
+/// Who may speak Raft, checked on a call's headers and TLS identity before its body is read
+/// (a refused caller never makes this node decode a message of up to the Raft size limit).
+#[derive(Clone)]
+pub struct RaftGate(Arc<OnceLock<Authorize>>);
+
+impl tonic::service::Interceptor for RaftGate {
+    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        let authorize = self
+            .0
+            .get()
+            .ok_or_else(|| Status::unavailable("this node's Raft is not running yet; retry"))?;
+        authorize(request.extensions()).map_err(|reason| {
+            Status::permission_denied(format!("not a consortium member: {reason}"))
+        })?;
+        Ok(request)
+    }
+}
 
 impl std::fmt::Debug for LazyRaft {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -522,11 +554,16 @@ impl LazyRaft {
             .ok_or_else(|| Status::unavailable("this node's Raft is not running yet; retry"))
     }
 
-    /// The tonic service for the node's router.
-    pub fn server(&self) -> raft_server::RaftServer<LazyRaft> {
-        raft_server::RaftServer::new(self.clone())
+    /// The tonic service for the node's router: the caller is authorized on the request's
+    /// headers and TLS identity ([`RaftGate`]) before the message is decoded.
+    pub fn server(
+        &self,
+    ) -> tonic::service::interceptor::InterceptedService<raft_server::RaftServer<LazyRaft>, RaftGate>
+    {
+        let server = raft_server::RaftServer::new(self.clone())
             .max_decoding_message_size(256 * 1024 * 1024)
-            .max_encoding_message_size(256 * 1024 * 1024)
+            .max_encoding_message_size(256 * 1024 * 1024);
+        tonic::service::interceptor::InterceptedService::new(server, RaftGate(self.1.clone()))
     }
 }
 
@@ -584,6 +621,7 @@ pub(crate) async fn start(
     let machine = Arc::new(LedgerMachine {
         shared: Arc::downgrade(shared),
         pending: Mutex::new(None),
+        own_apply: Mutex::new(Duration::ZERO),
     });
     let consensus = Consensus::start(cc, machine.clone())
         .await
@@ -599,6 +637,7 @@ pub(crate) async fn start(
         let names = allowed.read().unwrap_or_else(|e| e.into_inner());
         authorize_peer(&names, crate::tls::peer_node(ext))
     });
+    let _ = lazy.1.set(authorize.clone());
     let _ = lazy.0.set(consensus.handler(authorize));
     for peer in members.iter().filter(|m| m.id != me.id) {
         // A refused handshake does not always reach us as the TLS alert (the peer may close
@@ -717,23 +756,30 @@ pub(crate) async fn producer(
         }
         last_start = Some(tokio::time::Instant::now());
         let s = shared.clone();
-        let proposal =
-            match tokio::task::spawn_blocking(move || s.ledger.propose_block(now_secs())).await {
-                Ok(Ok(Some(p))) => p,
-                Ok(Ok(None)) => continue,
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "could not propose a block");
-                    continue;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "block proposal task failed");
-                    continue;
-                }
-            };
+        let proposed = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            s.ledger
+                .propose_block(now_secs())
+                .map(|p| p.map(|p| (p, started.elapsed())))
+        })
+        .await;
+        let (proposal, executed) = match proposed {
+            Ok(Ok(Some(p))) => p,
+            Ok(Ok(None)) => continue,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "could not propose a block");
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "block proposal task failed");
+                continue;
+            }
+        };
         let header = proposal.block().header.clone().unwrap_or_default();
         let hash = header_hash(&header);
         let bytes = proposal.block().encode_to_vec();
-        *lock(&c.machine.pending) = Some((hash, proposal));
+        *lock(&c.machine.pending) = Some((hash, proposal, executed));
+        let ordering = std::time::Instant::now();
         // openraft answers once the entry is committed and applied here; a leader cut off
         // from the others could wait forever. After this long the outcome is unknown: the
         // transactions wait for the next block, and whichever block loses is skipped.
@@ -745,13 +791,22 @@ pub(crate) async fn producer(
                 header.height
             ))),
         };
-        if let Some(p) = c.machine.take_pending(&hash) {
+        if let Some((p, _)) = c.machine.take_pending(&hash) {
             // Not applied through our own proposal: its transactions wait for the next block
             // (those another block committed meanwhile are dropped when it lands).
             shared.ledger.abandon(p);
         }
         match outcome {
-            Ok(Applied::Committed { .. } | Applied::AlreadyApplied { .. }) => {}
+            Ok(Applied::Committed { .. }) => {
+                // Replication to a quorum and the commit, without applying it here.
+                let applying = *lock(&c.machine.own_apply);
+                shared
+                    .metrics
+                    .block_stage
+                    .get_or_create(&[("stage", "order")])
+                    .observe(ordering.elapsed().saturating_sub(applying).as_secs_f64());
+            }
+            Ok(Applied::AlreadyApplied { .. }) => {}
             Ok(Applied::Skipped { reason }) => {
                 tracing::warn!(height = header.height, %reason, "our block was ordered but skipped");
             }

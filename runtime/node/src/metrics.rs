@@ -117,7 +117,7 @@ impl Metrics {
             Family::<Label, Histogram>::new_with_constructor(seconds as fn() -> Histogram);
         r.register(
             "hanok_block_stage_seconds",
-            "Time of each stage of producing a block: execute, log (append + fsync), state, total",
+            "Time of each stage of a block: verify (a block from elsewhere), execute, log (append + fsync), state, total; order (a consortium leader: replication to a quorum)",
             block_stage.clone(),
         );
         let log_sync = seconds();

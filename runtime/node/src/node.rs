@@ -183,6 +183,7 @@ impl Shared {
         m.block_txs.observe(receipts.len() as f64);
         let t = &commit.timings;
         for (stage, d) in [
+            ("verify", t.verify),
             ("execute", t.execute),
             ("log", t.log),
             ("state", t.state),
