@@ -197,7 +197,15 @@ fn keys_new_and_show_offline() -> Result<()> {
 fn help_explains_the_commands() -> Result<()> {
     let top = ok(NO_NODE, &["--help"])?;
     for cmd in [
-        "status", "keys", "parcel", "lien", "deal", "token", "contract", "verify",
+        "status",
+        "keys",
+        "parcel",
+        "lien",
+        "deal",
+        "token",
+        "contract",
+        "verify",
+        "certificate",
     ] {
         ensure!(
             top.contains(cmd),
@@ -462,6 +470,77 @@ fn commands_against_a_dev_node() -> Result<()> {
         &["verify", "--parcel", "CLI-1", "--proof", proof_arg],
         "VERIFICATION FAILED",
     )?;
+    // A title certificate, as the printable page and as JSON: both check offline against the
+    // genesis hash `hanok status` shows; another chain's hash and a forged owner do not.
+    let genesis = ok_json(url, &["status"])?["genesis_hash"]
+        .as_str()
+        .context("genesis_hash in status --json")?
+        .to_string();
+    ensure!(genesis.len() == 64, "{genesis}");
+    let page = dir.path().join("cli-1.html");
+    let machine = dir.path().join("cli-1-certificate.json");
+    let page_arg = page.to_str().context("utf-8 path")?;
+    let machine_arg = machine.to_str().context("utf-8 path")?;
+    let wrote = ok(
+        url,
+        &["certificate", "--parcel", "CLI-1", "--out", page_arg],
+    )?;
+    ensure!(wrote.contains(&genesis), "{wrote}");
+    ok(
+        url,
+        &["certificate", "--parcel", "CLI-1", "--out", machine_arg],
+    )?;
+    let html = std::fs::read_to_string(&page)?;
+    ensure!(
+        html.contains("<svg") && html.contains(&seller) && html.contains("소유자"),
+        "the page lacks the QR code, the owner or the Korean labels"
+    );
+    for file in [page_arg, machine_arg] {
+        let checked = ok(
+            NO_NODE,
+            &["verify", "--certificate", file, "--genesis", &genesis],
+        )?;
+        ensure!(
+            checked.contains("VERIFIED")
+                && checked.contains("It proves")
+                && checked.contains(&seller),
+            "{checked}"
+        );
+    }
+    fails(
+        NO_NODE,
+        &[
+            "verify",
+            "--certificate",
+            page_arg,
+            "--genesis",
+            &"ab".repeat(32),
+        ],
+        "VERIFICATION FAILED",
+    )?;
+    let mut forged: Value = serde_json::from_str(&std::fs::read_to_string(&machine)?)?;
+    let value = forged["title"]["value"].as_str().context("title value")?;
+    let mut parcel: Value = serde_json::from_slice(&hex::decode(value)?)?;
+    parcel["owners"][0]["owner"] = Value::String(buyer.clone());
+    forged["title"]["value"] = Value::String(hex::encode(serde_json::to_vec(&parcel)?));
+    std::fs::write(&machine, serde_json::to_string(&forged)?)?;
+    fails(
+        NO_NODE,
+        &[
+            "verify",
+            "--certificate",
+            machine_arg,
+            "--genesis",
+            &genesis,
+        ],
+        "VERIFICATION FAILED",
+    )?;
+    fails(
+        url,
+        &["certificate", "--parcel", "CLI-1", "--out", "title.pdf"],
+        "*.html",
+    )?;
+
     // An unregistered parcel: its absence is proven.
     let absent = ok_json(url, &["verify", "--parcel", "CLI-404"])?;
     ensure!(

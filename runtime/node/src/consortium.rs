@@ -30,7 +30,6 @@ use hanok_ledger::{LedgerError, NodeGenesis, Proposal};
 use hanok_proto::v1::{self, ledger_client::LedgerClient, raft_server};
 use hanok_types::Hash;
 use prost::Message;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
@@ -60,13 +59,8 @@ const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
 /// The hash members compare before they talk: the genesis (block 0's configuration) and the
 /// proposer set (the members' node keys), which the genesis hash alone does not cover.
 pub fn consortium_genesis_hash(genesis: &NodeGenesis) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(b"hanok-consortium/v1");
-    h.update(genesis.genesis.hash().0);
-    for key in genesis.chain.proposers.iter().flatten() {
-        h.update(key.to_bytes());
-    }
-    h.finalize().into()
+    let proposers = genesis.chain.proposers.as_deref().unwrap_or_default();
+    hanok_types::chain_genesis_hash(&genesis.genesis.hash(), proposers).0
 }
 
 /// Whether a failed call to a peer failed over a TLS certificate (ours refused, or theirs).

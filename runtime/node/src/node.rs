@@ -37,6 +37,10 @@ pub(crate) struct Shared {
     pub subscriptions: AtomicUsize,
     /// In a consortium: Raft and the way to the leader (set once Raft runs).
     pub consortium: OnceLock<Arc<crate::consortium::Consortium>>,
+    /// The chain's identity (`GetStatus.genesis_hash`, [`hanok_types::chain_genesis_hash`]).
+    pub genesis_hash: [u8; 32],
+    /// The genesis proposers, compressed (`GetStatus.proposers`).
+    pub proposers: Vec<Vec<u8>>,
 }
 
 /// The services whose health follows block production: the server as a whole ("") and ours.
@@ -428,6 +432,7 @@ pub struct Starting {
     raft: crate::consortium::LazyRaft,
     bootstrap: Vec<v1::SignedTx>,
     consortium_genesis: [u8; 32],
+    proposers: Vec<Vec<u8>>,
 }
 
 impl Starting {
@@ -477,6 +482,7 @@ impl Starting {
             raft,
             bootstrap,
             consortium_genesis,
+            proposers,
             ..
         } = self;
         let opened = match opened {
@@ -505,6 +511,8 @@ impl Starting {
             metrics: gate.metrics.clone(),
             subscriptions: AtomicUsize::new(0),
             consortium: OnceLock::new(),
+            genesis_hash: consortium_genesis,
+            proposers,
         });
         let _ = shared.health.set(health);
         gate.metrics
@@ -667,6 +675,13 @@ pub async fn launch(config: NodeConfig, mut genesis: NodeGenesis) -> Result<Star
         crate::consortium::check(&config, c)?;
     }
     let consortium_genesis = crate::consortium::consortium_genesis_hash(&genesis);
+    let proposers: Vec<Vec<u8>> = genesis
+        .chain
+        .proposers
+        .iter()
+        .flatten()
+        .map(|k| k.to_bytes().to_vec())
+        .collect();
     if let Some(h) = std::env::var(PERTURB_ENV)
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
@@ -792,6 +807,7 @@ pub async fn launch(config: NodeConfig, mut genesis: NodeGenesis) -> Result<Star
         raft,
         bootstrap,
         consortium_genesis,
+        proposers,
     })
 }
 

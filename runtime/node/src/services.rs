@@ -363,8 +363,11 @@ impl ledger_server::Ledger for Api {
     }
 
     async fn get_status(&self, _: Request<v1::GetStatusRequest>) -> Res<v1::GetStatusResponse> {
-        let s = self.node()?.blocking(|l| l.status()).await?;
+        let node = self.node()?;
+        let s = node.blocking(|l| l.status()).await?;
         Ok(Response::new(v1::GetStatusResponse {
+            genesis_hash: node.genesis_hash.to_vec(),
+            proposers: node.proposers.clone(),
             chain_id: s.chain_id,
             height: s.height,
             latest_block_hash: s.latest_block_hash.0.to_vec(),

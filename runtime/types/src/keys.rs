@@ -257,3 +257,17 @@ impl fmt::Debug for SecretKey {
         write!(f, "SecretKey({})", self.address())
     }
 }
+
+/// The chain's identity as `hanok status` shows it (`genesis_hash`) and a certificate names:
+/// sha256(`"hanok-consortium/v1"` ‖ the genesis hash (block 0's `prev_hash`) ‖ each genesis
+/// proposer's 33-byte key, in genesis order). It covers who may sign blocks, which the genesis
+/// hash alone does not; consortium members compare it before they talk.
+pub fn chain_genesis_hash(genesis_hash: &Hash, proposers: &[PublicKey]) -> Hash {
+    let mut bytes = Vec::with_capacity(19 + 32 + proposers.len() * PUBKEY_LEN);
+    bytes.extend_from_slice(b"hanok-consortium/v1");
+    bytes.extend_from_slice(&genesis_hash.0);
+    for p in proposers {
+        bytes.extend_from_slice(&p.to_bytes());
+    }
+    Hash::sha256(&bytes)
+}

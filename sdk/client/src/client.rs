@@ -42,6 +42,11 @@ pub struct NodeStatus {
     /// In a consortium: the node's role in ordering blocks, the leader, and each member's
     /// progress (the protobuf message as served). `None` on a single node.
     pub consensus: Option<v1::ConsensusStatus>,
+    /// The chain's identity ([`hanok_types::chain_genesis_hash`]): what a title certificate is
+    /// checked against. Empty from a node older than this field.
+    pub genesis_hash: Vec<u8>,
+    /// The genesis proposers (33-byte keys): whose header signatures a verifier trusts.
+    pub proposers: Vec<Vec<u8>>,
 }
 
 // The protobuf messages have no float fields, so their `PartialEq` is an equivalence.
@@ -168,6 +173,8 @@ impl Client {
             latest_block_time: r.latest_block_time,
             node_version: r.node_version,
             consensus: r.consensus,
+            genesis_hash: r.genesis_hash,
+            proposers: r.proposers,
         })
     }
 
@@ -545,6 +552,43 @@ impl Client {
         );
         title.verify()?;
         Ok(title)
+    }
+
+    /// A title certificate of `parcel_id` ([`crate::TitleCertificate`]): its title proof bound
+    /// to this chain's genesis (block 0's hash and the genesis proposers), checked here against
+    /// the node's `genesis_hash` before it is returned.
+    ///
+    /// # Errors
+    /// As [`Client::title_proof`]; [`ClientError::ProofInvalid`] if the node's genesis, block 0
+    /// and proposers do not agree, or the header is not signed by a genesis proposer.
+    pub async fn title_certificate(
+        &self,
+        registry: Address,
+        parcel_id: &str,
+    ) -> Result<crate::TitleCertificate> {
+        let status = self.status().await?;
+        let trusted = Hash::from_slice(&status.genesis_hash).ok_or_else(|| {
+            ClientError::Decode("the node does not report its genesis hash (an older node?)".into())
+        })?;
+        let proposers = status
+            .proposers
+            .iter()
+            .map(|k| {
+                hanok_types::PublicKey::from_compressed(k).ok_or_else(|| {
+                    ClientError::Decode("the node reports a proposer that is not a key".into())
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let (block0, _) = self.block(0).await?;
+        let block0_genesis = block0
+            .header
+            .as_ref()
+            .and_then(|h| Hash::from_slice(&h.prev_hash))
+            .ok_or_else(|| ClientError::Decode("block 0 has no genesis hash".into()))?;
+        let title = self.title_proof(registry, parcel_id).await?;
+        let certificate = crate::TitleCertificate::new(title, &block0_genesis, &proposers);
+        certificate.verify(&trusted)?;
+        Ok(certificate)
     }
 }
 

@@ -73,6 +73,7 @@
 //! Architecture Invariant: nothing read from the network is trusted to be well-formed: no
 //! `unwrap` on node data; every malformed answer is a [`ClientError::Decode`].
 
+pub mod certificate;
 mod client;
 mod contracts;
 mod error;
@@ -81,6 +82,7 @@ mod signer;
 mod tls;
 mod tx;
 
+pub use certificate::{TitleCertificate, VerifiedCertificate, CERTIFICATE_FORMAT};
 pub use client::{
     call_result, check_receipt, Account, Client, NodeStatus, Simulation, DEFAULT_EXPIRY_BLOCKS,
     DEFAULT_WAIT,
@@ -93,6 +95,8 @@ pub use hanok_messages::deal::{Lender, Terms as SignedTerms};
 pub use hanok_messages::identity::Role;
 pub use hanok_messages::registry::{LandUse, Owner};
 pub use hanok_messages::Amount;
+/// A 32-byte hash (block hashes, the chain's genesis hash), shown and parsed as hex.
+pub use hanok_types::Hash;
 pub use proof::{verify_state, verify_title, StateProof, TitleProof, VerifiedTitle};
 pub use signer::Signer;
 pub use tls::{channel, endpoint, Tls};

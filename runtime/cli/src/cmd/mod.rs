@@ -8,6 +8,7 @@
 //! [`SystemOpts`]), the connection context ([`Ctx`]: client, signer, system contract lookup)
 //! and the parsers and printers every command uses.
 
+mod certificate;
 mod contract;
 mod deal;
 mod identity;
@@ -136,7 +137,26 @@ pub enum UserCommand {
         #[command(flatten)]
         args: verify::VerifyArgs,
     },
+    /// Write a parcel's title certificate, the file a bank files with a loan: `--out
+    /// FILE.html` the printable page (owners and shares, encumbrances in rank, recent history,
+    /// the block it speaks for, a QR code) with the machine-checkable part embedded, `--out
+    /// FILE.json` that part alone. `hanok verify --certificate FILE --genesis HASH` checks
+    /// either offline.
+    #[command(after_help = CERTIFICATE_EXAMPLES)]
+    Certificate {
+        #[command(flatten)]
+        node: NodeOpts,
+        #[command(flatten)]
+        system: SystemOpts,
+        #[command(flatten)]
+        args: certificate::CertificateArgs,
+    },
 }
+
+const CERTIFICATE_EXAMPLES: &str =
+    "Examples:\n  hanok certificate --parcel 1168010100-1 --out title.html\n  \
+     hanok status                     # its `genesis hash` line\n  \
+     hanok verify --certificate title.html --genesis <that hash>";
 
 /// Printed under the examples of every command that takes addresses or amounts.
 macro_rules! addr_note {
@@ -448,7 +468,8 @@ pub fn run(cmd: UserCommand) -> Result<()> {
     let node = match &cmd {
         UserCommand::Status { node }
         | UserCommand::Keys { node, .. }
-        | UserCommand::Verify { node, .. } => node,
+        | UserCommand::Verify { node, .. }
+        | UserCommand::Certificate { node, .. } => node,
         UserCommand::Parcel { opts, .. }
         | UserCommand::Lien { opts, .. }
         | UserCommand::Deal { opts, .. }
@@ -477,6 +498,9 @@ pub fn run(cmd: UserCommand) -> Result<()> {
                 contract::run(Ctx::connect(opts).await?, cmd).await
             }
             UserCommand::Verify { node, system, args } => verify::run(node, system, args).await,
+            UserCommand::Certificate { node, system, args } => {
+                certificate::run(node, system, args).await
+            }
         }
     });
     result.map_err(|e| {
@@ -514,6 +538,7 @@ async fn status(node: NodeOpts) -> Result<()> {
             "state_root": hex::encode(&s.state_root),
             "latest_block_time": s.latest_block_time,
             "node_version": s.node_version,
+            "genesis_hash": hex::encode(&s.genesis_hash),
             "endpoint": node.endpoint,
             "role": role,
             "leader": leader.map(|l| json!({"id": l.id, "name": l.name, "addr": l.addr})),
@@ -539,6 +564,10 @@ async fn status(node: NodeOpts) -> Result<()> {
     }
     println!("endpoint      {}", node.endpoint);
     println!("chain id      {}", s.chain_id);
+    println!(
+        "genesis hash  {}  (give it to `hanok verify --certificate`)",
+        hex::encode(&s.genesis_hash)
+    );
     println!("height        {}", s.height);
     println!("block hash    {}", hex::encode(&s.latest_block_hash));
     println!(
