@@ -263,7 +263,7 @@ impl fmt::Debug for SecretKey {
 /// proposer's 33-byte key, in genesis order). It covers who may sign blocks, which the genesis
 /// hash alone does not; consortium members compare it before they talk.
 pub fn chain_genesis_hash(genesis_hash: &Hash, proposers: &[PublicKey]) -> Hash {
-    let mut bytes = Vec::with_capacity(19 + 32 + proposers.len() * PUBKEY_LEN);
+    let mut bytes = Vec::new();
     bytes.extend_from_slice(b"hanok-consortium/v1");
     bytes.extend_from_slice(&genesis_hash.0);
     for p in proposers {
