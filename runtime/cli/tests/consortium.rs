@@ -690,6 +690,53 @@ async fn a_paused_follower_catches_up_through_a_snapshot() -> Result<()> {
         paused.name,
         paused.stderr()
     );
+
+    // A title certificate from a consortium carries a quorum: the block's proposer and the
+    // other members' attestations of its header. Without them it does not verify.
+    let genesis = hex::encode(status(&dir, paused).await?.genesis_hash);
+    let cert = dir.join("certificate.json");
+    let cli = |args: &[&str]| -> Result<std::process::Output> {
+        Ok(Command::new(BIN)
+            .args(args)
+            .arg("--ca")
+            .arg(dir.join("ca.pem"))
+            .arg("--cert")
+            .arg(dir.join("client.pem"))
+            .arg("--key")
+            .arg(dir.join("client.key"))
+            .output()?)
+    };
+    let cert_arg = cert.to_str().context("utf-8 path")?;
+    let wrote = cli(&[
+        "certificate",
+        "--parcel",
+        "NOT-REGISTERED",
+        "--out",
+        cert_arg,
+        "--endpoint",
+        &paused.url,
+    ])?;
+    ensure!(
+        wrote.status.success(),
+        "certificate: {}",
+        String::from_utf8_lossy(&wrote.stderr)
+    );
+    let checked = cli(&["verify", "--certificate", cert_arg, "--genesis", &genesis])?;
+    let said = String::from_utf8_lossy(&checked.stdout);
+    ensure!(
+        checked.status.success() && said.contains("vouched for by 3 of the 3"),
+        "verify: {said}{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    let mut alone: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&cert)?)?;
+    alone["attestations"] = json!([]);
+    std::fs::write(&cert, alone.to_string())?;
+    let refused = cli(&["verify", "--certificate", cert_arg, "--genesis", &genesis])?;
+    let said = String::from_utf8_lossy(&refused.stderr);
+    ensure!(
+        !refused.status.success() && said.contains("a quorum is 2"),
+        "a single signature passed: {said}"
+    );
     Ok(())
 }
 

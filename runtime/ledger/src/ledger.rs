@@ -233,6 +233,11 @@ impl Ledger {
     }
 
     /// Runs `f` on the chain under the read lock.
+    /// The key this node signs its blocks and attestations with.
+    pub(crate) fn proposer_key(&self) -> &SecretKey {
+        &self.proposer
+    }
+
     pub(crate) fn with_chain<R>(&self, f: impl FnOnce(&Chain) -> Result<R>) -> Result<R> {
         let guard = self.chain.read().unwrap_or_else(|e| e.into_inner());
         match guard.as_ref() {

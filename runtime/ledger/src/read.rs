@@ -127,6 +127,19 @@ impl Ledger {
         })
     }
 
+    /// This node's attestation of the block it committed at `height`: the header's hash, this
+    /// node's key and its signature over [`hanok_types::attestation_digest`] of that hash.
+    ///
+    /// # Errors
+    /// [`LedgerError::NotFound`] above the last height; [`LedgerError::Chain`].
+    pub fn attest(&self, height: u64) -> Result<(Hash, hanok_types::PublicKey, Vec<u8>)> {
+        let (_, hash) = self.block(Some(height))?;
+        let signature = self
+            .proposer_key()
+            .sign_prehash(&hanok_types::attestation_digest(&hash));
+        Ok((hash, self.proposer_key().public_key(), signature.to_vec()))
+    }
+
     /// Height of the last committed block.
     ///
     /// # Errors

@@ -527,4 +527,17 @@ impl proofs_server::Proofs for Api {
             header: Some(proof.header),
         }))
     }
+
+    async fn attest_header(
+        &self,
+        req: Request<v1::AttestHeaderRequest>,
+    ) -> Res<v1::AttestHeaderResponse> {
+        let height = req.into_inner().height;
+        let (hash, key, signature) = self.node()?.blocking(move |l| l.attest(height)).await?;
+        Ok(Response::new(v1::AttestHeaderResponse {
+            header_hash: hash.0.to_vec(),
+            node_key: key.to_bytes().to_vec(),
+            signature,
+        }))
+    }
 }

@@ -271,3 +271,12 @@ pub fn chain_genesis_hash(genesis_hash: &Hash, proposers: &[PublicKey]) -> Hash 
     }
     Hash::sha256(&bytes)
 }
+
+/// What a node signs to attest that the block it applied has the header hashing to
+/// `header_hash`: sha256(`"hanok/attest/v1"` ‖ header hash). Distinct from a proposer's block
+/// signature (over the header hash itself), so an attestation is never a block signature.
+pub fn attestation_digest(header_hash: &Hash) -> Hash {
+    let mut bytes = b"hanok/attest/v1".to_vec();
+    bytes.extend_from_slice(&header_hash.0);
+    Hash::sha256(&bytes)
+}

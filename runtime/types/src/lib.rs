@@ -27,8 +27,8 @@ pub use did::{parse_did_key, to_did_key, DidError};
 pub use error::{Result, TxError};
 pub use hanok_abi::{layout, Address, Hash};
 pub use keys::{
-    address_of, chain_genesis_hash, dev_seed, PublicKey, SecretKey, SigError, PUBKEY_LEN,
-    SIGNATURE_LEN,
+    address_of, attestation_digest, chain_genesis_hash, dev_seed, PublicKey, SecretKey, SigError,
+    PUBKEY_LEN, SIGNATURE_LEN,
 };
 pub use tx::{check, sign_body, tx_hash, Call, CheckedTx, TxLimits, UnsignedBody};
 

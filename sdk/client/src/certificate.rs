@@ -17,10 +17,14 @@
 //! # Ok(()) }
 //! ```
 //!
-//! What it proves: that the block at that height, signed by a node key the chain's genesis
-//! names, commits to a state in which the parcel's title is exactly this. With one signature
-//! it is as good as that one proposer's honesty; it does not prove that no later block changed
-//! the title (compare the height and time with what you need).
+//! What it proves: that the block at that height commits to a state in which the parcel's
+//! title is exactly this, vouched for by a quorum (a majority) of the node keys the chain's
+//! genesis names — the block's proposer by its signature, the other members by their
+//! attestations ([`Attestation`]: "the block I applied at this height has this header").
+//! On a single node (one proposer) its one signature is the quorum, and the certificate is as
+//! good as that node's honesty; in a consortium no single member can forge one. It does not
+//! prove that no later block changed the title (compare the height and time with what you
+//! need).
 
 use crate::error::{ClientError, Result};
 use crate::proof::{TitleProof, VerifiedTitle};
@@ -48,6 +52,49 @@ pub struct TitleCertificate {
     pub proposers: Vec<String>,
     /// The title, its proof and the signed header.
     pub title: TitleProof,
+    /// Other members' attestations of the same header ([`Attestation`]): with the block's own
+    /// signature they make the quorum a consortium's certificate needs.
+    #[serde(default)]
+    pub attestations: Vec<Attestation>,
+}
+
+/// A node's signature over [`hanok_types::attestation_digest`] of a header hash: "the block I
+/// applied at this height has this header".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attestation {
+    /// The attested header's hash, hex.
+    pub header_hash: String,
+    /// The attesting node's key, `did:key`.
+    pub node_key: String,
+    /// Its 64-byte signature, hex.
+    pub signature: String,
+}
+
+impl Attestation {
+    /// The key of a valid attestation of `header_hash`.
+    ///
+    /// # Errors
+    /// [`ClientError::ProofInvalid`] / [`ClientError::Decode`] naming what is wrong.
+    pub fn check(&self, header_hash: &Hash) -> Result<PublicKey> {
+        if !self.header_hash.eq_ignore_ascii_case(&header_hash.to_hex()) {
+            return Err(ClientError::ProofInvalid(format!(
+                "{} attests header {}, not this certificate's {header_hash}",
+                self.node_key, self.header_hash
+            )));
+        }
+        let key = hanok_types::parse_did_key(&self.node_key)
+            .map_err(|e| ClientError::Decode(format!("attesting key `{}`: {e}", self.node_key)))?;
+        let signature = hex::decode(&self.signature)
+            .map_err(|e| ClientError::Decode(format!("attestation signature: {e}")))?;
+        key.verify_prehash(&hanok_types::attestation_digest(header_hash), &signature)
+            .map_err(|e| {
+                ClientError::ProofInvalid(format!(
+                    "the attestation of {} does not verify: {e:?}",
+                    self.node_key
+                ))
+            })?;
+        Ok(key)
+    }
 }
 
 /// What a checked [`TitleCertificate`] shows.
@@ -57,6 +104,13 @@ pub struct VerifiedCertificate {
     pub genesis_hash: Hash,
     /// The title, as of its block; `title.signed_by` is the proposer who signed the header.
     pub title: VerifiedTitle,
+    /// The genesis proposers that vouch for the header: the block's signer and every valid
+    /// attestation, each key once.
+    pub signers: Vec<PublicKey>,
+    /// How many genesis proposers there are, and how many make a quorum (a majority).
+    pub proposers: usize,
+    /// See [`Self::proposers`].
+    pub quorum: usize,
 }
 
 impl TitleCertificate {
@@ -73,7 +127,52 @@ impl TitleCertificate {
             genesis_block_hash: genesis_block_hash.to_hex(),
             proposers: proposers.iter().map(PublicKey::did).collect(),
             title,
+            attestations: Vec::new(),
         }
+    }
+
+    /// Adds another node's attestation of this certificate's header, if it is valid and from a
+    /// genesis proposer not counted yet; returns whether it was added.
+    ///
+    /// # Errors
+    /// [`ClientError::ProofInvalid`] / [`ClientError::Decode`] naming what is wrong with it.
+    pub fn add_attestation(&mut self, attestation: Attestation) -> Result<bool> {
+        let header = self.header_hash()?;
+        let key = attestation.check(&header)?;
+        let proposers = self.proposer_keys()?;
+        if !proposers.contains(&key) {
+            return Err(ClientError::ProofInvalid(format!(
+                "{} is not a genesis proposer of this chain",
+                key.did()
+            )));
+        }
+        let signer = self.title.verify()?.signed_by;
+        let known = signer.as_ref() == Some(&key)
+            || self
+                .attestations
+                .iter()
+                .any(|a| a.node_key == attestation.node_key);
+        if known {
+            return Ok(false);
+        }
+        self.attestations.push(attestation);
+        Ok(true)
+    }
+
+    fn header_hash(&self) -> Result<Hash> {
+        Hash::from_hex(&self.title.header_hash)
+            .ok_or_else(|| ClientError::Decode("header_hash is not 64 hex digits".into()))
+    }
+
+    fn proposer_keys(&self) -> Result<Vec<PublicKey>> {
+        self.proposers
+            .iter()
+            .map(|d| {
+                hanok_types::parse_did_key(d).map_err(|e| {
+                    ClientError::Decode(format!("proposer `{d}` is not a did:key: {e}"))
+                })
+            })
+            .collect()
     }
 
     /// Pretty JSON.
@@ -131,12 +230,31 @@ impl TitleCertificate {
     /// Checks the certificate against `trusted_genesis` (the chain's genesis hash, from
     /// `hanok status` on a node you trust, or from the consortium's published genesis):
     /// the proposers and block-0 hash it carries must give that hash, the header must be
-    /// signed by one of those proposers, and the title proof must check against the header
-    /// ([`TitleProof::verify`]).
+    /// signed by one of those proposers, the title proof must check against the header
+    /// ([`TitleProof::verify`]), and a **quorum** (a majority) of the genesis proposers must
+    /// vouch for the header: its signer and the members whose attestations it carries. With
+    /// one proposer (a single node) its signature is the quorum.
     ///
     /// # Errors
     /// [`ClientError::ProofInvalid`] or [`ClientError::Decode`] naming what failed.
     pub fn verify(&self, trusted_genesis: &Hash) -> Result<VerifiedCertificate> {
+        let v = self.check_unattested(trusted_genesis)?;
+        if v.signers.len() < v.quorum {
+            return Err(ClientError::ProofInvalid(format!(
+                "only {} of the chain's {} proposers vouch for the header; a quorum is {}",
+                v.signers.len(),
+                v.proposers,
+                v.quorum
+            )));
+        }
+        Ok(v)
+    }
+
+    /// [`Self::verify`] without requiring the quorum (what one node can build alone).
+    ///
+    /// # Errors
+    /// As [`Self::verify`], but never for a missing quorum.
+    pub fn check_unattested(&self, trusted_genesis: &Hash) -> Result<VerifiedCertificate> {
         if self.format != CERTIFICATE_FORMAT {
             return Err(ClientError::Decode(format!(
                 "certificate format `{}`, expected `{CERTIFICATE_FORMAT}`",
@@ -145,15 +263,7 @@ impl TitleCertificate {
         }
         let block0 = Hash::from_hex(&self.genesis_block_hash)
             .ok_or_else(|| ClientError::Decode("genesis_block_hash is not 64 hex digits".into()))?;
-        let proposers = self
-            .proposers
-            .iter()
-            .map(|d| {
-                hanok_types::parse_did_key(d).map_err(|e| {
-                    ClientError::Decode(format!("proposer `{d}` is not a did:key: {e}"))
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let proposers = self.proposer_keys()?;
         let computed = chain_genesis_hash(&block0, &proposers);
         if &computed != trusted_genesis {
             return Err(ClientError::ProofInvalid(format!(
@@ -167,9 +277,25 @@ impl TitleCertificate {
             ));
         }
         let title = self.title.verify_signed_by_any(&proposers)?;
+        let mut signers: Vec<PublicKey> = title.signed_by.iter().copied().collect();
+        for a in &self.attestations {
+            let key = a.check(&title.header_hash)?;
+            if !proposers.contains(&key) {
+                return Err(ClientError::ProofInvalid(format!(
+                    "an attestation is by {}, not a genesis proposer",
+                    key.did()
+                )));
+            }
+            if !signers.contains(&key) {
+                signers.push(key);
+            }
+        }
         Ok(VerifiedCertificate {
             genesis_hash: computed,
             title,
+            signers,
+            proposers: proposers.len(),
+            quorum: proposers.len() / 2 + 1,
         })
     }
 }

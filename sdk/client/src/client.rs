@@ -554,6 +554,31 @@ impl Client {
         Ok(title)
     }
 
+    /// The node's attestation that the block it applied at `height` has the header hashing to
+    /// the returned hash (`AttestHeader`): what a title certificate collects from a quorum of
+    /// consortium members ([`crate::TitleCertificate::add_attestation`]).
+    ///
+    /// # Errors
+    /// [`ClientError::Status`] (`NOT_FOUND` above the node's height) or
+    /// [`ClientError::Transport`]; [`ClientError::Decode`] for a malformed answer.
+    pub async fn attest_header(&self, height: u64) -> Result<crate::certificate::Attestation> {
+        let r = self
+            .proofs
+            .clone()
+            .attest_header(v1::AttestHeaderRequest { height })
+            .await?
+            .into_inner();
+        let header_hash = Hash::from_slice(&r.header_hash)
+            .ok_or_else(|| ClientError::Decode("attestation header hash is not 32 bytes".into()))?;
+        let key = hanok_types::PublicKey::from_compressed(&r.node_key)
+            .ok_or_else(|| ClientError::Decode("attestation node key is not a key".into()))?;
+        Ok(crate::certificate::Attestation {
+            header_hash: header_hash.to_hex(),
+            node_key: key.did(),
+            signature: hex::encode(r.signature),
+        })
+    }
+
     /// A title certificate of `parcel_id` ([`crate::TitleCertificate`]): its title proof bound
     /// to this chain's genesis (block 0's hash and the genesis proposers), checked here against
     /// the node's `genesis_hash` before it is returned.
@@ -587,7 +612,8 @@ impl Client {
             .ok_or_else(|| ClientError::Decode("block 0 has no genesis hash".into()))?;
         let title = self.title_proof(registry, parcel_id).await?;
         let certificate = crate::TitleCertificate::new(title, &block0_genesis, &proposers);
-        certificate.verify(&trusted)?;
+        // Only the parts one node can vouch for: a consortium's quorum is added by the caller.
+        certificate.check_unattested(&trusted)?;
         Ok(certificate)
     }
 }

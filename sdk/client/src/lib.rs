@@ -82,7 +82,7 @@ mod signer;
 mod tls;
 mod tx;
 
-pub use certificate::{TitleCertificate, VerifiedCertificate, CERTIFICATE_FORMAT};
+pub use certificate::{Attestation, TitleCertificate, VerifiedCertificate, CERTIFICATE_FORMAT};
 pub use client::{
     call_result, check_receipt, Account, Client, NodeStatus, Simulation, DEFAULT_EXPIRY_BLOCKS,
     DEFAULT_WAIT,

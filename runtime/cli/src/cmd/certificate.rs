@@ -37,15 +37,27 @@ pub async fn run(node: NodeOpts, system: SystemOpts, args: CertificateArgs) -> R
     };
     let client = connect(&node).await?;
     let registry = resolve_system(&client, &mut None, "registry", system.registry).await?;
-    let certificate = client
+    let mut certificate = client
         .title_certificate(registry, &args.parcel)
         .await
         .map_err(refused(format!("certifying parcel {}", args.parcel)))?;
     let trusted = hanok_client::Hash::from_hex(&certificate.genesis_hash)
         .context("the certificate's genesis hash")?;
-    let checked = certificate
-        .verify(&trusted)
-        .map_err(refused("checking the certificate"))?;
+    if let Some(consensus) = client
+        .status()
+        .await
+        .map_err(refused("reading the status"))?
+        .consensus
+    {
+        attest(&node, &consensus, &mut certificate).await?;
+    }
+    let checked = certificate.verify(&trusted).map_err(|e| {
+        anyhow::anyhow!(
+            "the certificate of parcel {} is not complete: {e} (are a majority of the members \
+             up and reachable from here?)",
+            args.parcel
+        )
+    })?;
     let text = if html {
         let history = match &checked.title.parcel {
             Some(p) if p.history_len > 0 => {
@@ -91,6 +103,58 @@ pub async fn run(node: NodeOpts, system: SystemOpts, args: CertificateArgs) -> R
     );
     Ok(())
 }
+
+/// Asks every consortium member to attest the certificate's header; each may lag behind the
+/// node that served the proof, so a member that has not applied that block yet is asked again
+/// for a short while. Members that cannot be reached are skipped (the quorum check says
+/// whether enough answered).
+async fn attest(
+    node: &NodeOpts,
+    consensus: &hanok_client::v1::ConsensusStatus,
+    certificate: &mut TitleCertificate,
+) -> Result<()> {
+    let tls = node.tls()?;
+    let height = certificate.title.height;
+    for m in consensus.members.iter().filter_map(|m| m.member.as_ref()) {
+        let url = format!("https://{}", m.addr);
+        let deadline = std::time::Instant::now() + ATTEST_PATIENCE;
+        let member = tokio::time::timeout(
+            ATTEST_PATIENCE,
+            hanok_client::Client::connect_with(&url, tls.as_ref()),
+        )
+        .await;
+        let Ok(Ok(member)) = member else {
+            eprintln!("note: member {} at {} could not be reached", m.name, m.addr);
+            continue;
+        };
+        loop {
+            match tokio::time::timeout(ATTEST_PATIENCE, member.attest_header(height)).await {
+                Ok(Ok(a)) => {
+                    if let Err(e) = certificate.add_attestation(a) {
+                        eprintln!("note: member {}'s attestation is not usable: {e}", m.name);
+                    }
+                    break;
+                }
+                Ok(Err(e)) if std::time::Instant::now() < deadline => {
+                    tracing::debug!(member = %m.name, error = %e, "attestation not ready; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                Ok(Err(e)) => {
+                    eprintln!("note: member {} did not attest block {height}: {e}", m.name);
+                    break;
+                }
+                Err(_) => {
+                    eprintln!("note: member {} did not answer in time", m.name);
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How long a member may take to attest (it may be a few blocks behind).
+const ATTEST_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Escapes text for HTML.
 fn esc(s: &str) -> String {
@@ -176,7 +240,8 @@ fn page(
          <tr><th>genesis hash</th><td><code>{genesis}</code></td></tr>\
          <tr><th>block</th><td>{height} · <code>{header}</code></td></tr>\
          <tr><th>state root</th><td><code>{root}</code></td></tr>\
-         <tr><th>signed by</th><td><code>{signer}</code> (a genesis proposer)</td></tr>\
+         <tr><th>signed by</th><td><code>{signer}</code> (the block's proposer)</td></tr>\
+         <tr><th>vouched for by</th><td>{vouched} of {proposers} genesis proposers (a quorum is {quorum})</td></tr>\
          <tr><th>registry</th><td><code>{registry}</code></td></tr>\
          <tr><th>certificate digest</th><td><code>{digest}</code></td></tr></table>",
         chain = esc(&t.chain_id),
@@ -187,15 +252,18 @@ fn page(
         signer = t.signed_by.as_ref().map(|k| k.did()).unwrap_or_default(),
         registry = esc(&certificate.title.registry),
         digest = digest,
+        vouched = checked.signers.len(),
+        proposers = checked.proposers,
+        quorum = checked.quorum,
     )?;
     writeln!(
         w,
         "<div class=qr>{qr}<p>sha256 of the certificate JSON</p></div>\n<p class=how>Check this \
          certificate offline: save this page and run <code>hanok verify --certificate FILE \
          --genesis {genesis}</code> with the chain's genesis hash from a source you trust. It \
-         proves that the block above, signed by one of the node keys the chain's genesis names, \
-         commits to a state in which the title is exactly as shown; it says nothing of blocks \
-         after it.</p>",
+         proves that the block above, vouched for by a majority of the node keys the chain's \
+         genesis names, commits to a state in which the title is exactly as shown; it says \
+         nothing of blocks after it.</p>",
         genesis = checked.genesis_hash
     )?;
     Ok(format!(

@@ -213,6 +213,9 @@ fn certificate(node: &NodeOpts, args: &VerifyArgs, path: &Path, genesis: &Hash) 
             "time": title.time,
             "header_hash": title.header_hash.to_hex(),
             "signed_by": title.signed_by.as_ref().map(|k| k.did()),
+            "vouched_by": checked.signers.iter().map(|k| k.did()).collect::<Vec<_>>(),
+            "proposers": checked.proposers,
+            "quorum": checked.quorum,
             "registered": title.parcel.is_some(),
             "parcel": title.parcel,
         }));
@@ -224,19 +227,20 @@ fn certificate(node: &NodeOpts, args: &VerifyArgs, path: &Path, genesis: &Hash) 
         ),
     }
     println!(
-        "It proves: block {} of chain {} (genesis hash {}), signed by {}, one of the node keys \
-         that chain's genesis names, commits to a state in which this is the parcel's title, \
-         as of {}. It says nothing of later blocks.",
+        "It proves: block {} of chain {} (genesis hash {}), vouched for by {} of the {} node \
+         keys that chain's genesis names (a quorum is {}), commits to a state in which this is \
+         the parcel's title, as of {}. It says nothing of later blocks.",
         title.height,
         title.chain_id,
         checked.genesis_hash,
-        title
-            .signed_by
-            .as_ref()
-            .map(|k| k.did())
-            .unwrap_or_default(),
+        checked.signers.len(),
+        checked.proposers,
+        checked.quorum,
         utc(title.time)
     );
+    for k in &checked.signers {
+        println!("  vouched by  {}", k.did());
+    }
     if let Some(p) = &title.parcel {
         println!();
         print_parcel(p);
