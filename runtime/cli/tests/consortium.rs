@@ -695,17 +695,7 @@ async fn a_paused_follower_catches_up_through_a_snapshot() -> Result<()> {
     // other members' attestations of its header. Without them it does not verify.
     let genesis = hex::encode(status(&dir, paused).await?.genesis_hash);
     let cert = dir.join("certificate.json");
-    let cli = |args: &[&str]| -> Result<std::process::Output> {
-        Ok(Command::new(BIN)
-            .args(args)
-            .arg("--ca")
-            .arg(dir.join("ca.pem"))
-            .arg("--cert")
-            .arg(dir.join("client.pem"))
-            .arg("--key")
-            .arg(dir.join("client.key"))
-            .output()?)
-    };
+    let cli = |args: &[&str]| cli_with_tls(&dir, args);
     let cert_arg = cert.to_str().context("utf-8 path")?;
     let wrote = cli(&[
         "certificate",
@@ -742,10 +732,29 @@ async fn a_paused_follower_catches_up_through_a_snapshot() -> Result<()> {
 
 /// `hanok consortium add-member` for `bank-c` through `via`, signed as dev account `signer`.
 fn add_member(dir: &Path, via: &Member, signer: &str) -> Result<std::process::Output> {
+    let config = dir.join("bank-c.toml");
+    let config = config.to_str().context("utf-8 path")?;
+    cli_with_tls(
+        dir,
+        &[
+            "consortium",
+            "add-member",
+            "--config",
+            config,
+            "--dev",
+            signer,
+            "--wait",
+            "90",
+            "--endpoint",
+            &via.url,
+        ],
+    )
+}
+
+/// `hanok ARGS` with the consortium's client TLS flags.
+fn cli_with_tls(dir: &Path, args: &[&str]) -> Result<std::process::Output> {
     Ok(Command::new(BIN)
-        .args(["consortium", "add-member", "--config"])
-        .arg(dir.join("bank-c.toml"))
-        .args(["--dev", signer, "--wait", "90", "--endpoint", &via.url])
+        .args(args)
         .arg("--ca")
         .arg(dir.join("ca.pem"))
         .arg("--cert")
