@@ -731,19 +731,30 @@ impl Chain {
         proposer
             .verify_prehash(&header_hash(&header), &block.signature)
             .map_err(|e| invalid(height, format!("block signature: {e:?}")))?;
-        let txs = block
-            .txs
-            .iter()
-            .enumerate()
-            .map(|(index, tx)| {
-                CheckedTx::check_signed(tx.clone(), &self.genesis.chain_id, &self.config.tx_limits)
+        // Every transaction's signature checked across all cores (a block from elsewhere
+        // carries no `CheckedTx`); the first failure in block order is the one reported, so
+        // every node refuses a bad block with the same error.
+        let checked: Vec<Result<CheckedTx>> = {
+            use rayon::prelude::*;
+            block
+                .txs
+                .par_iter()
+                .enumerate()
+                .map(|(index, tx)| {
+                    CheckedTx::check_signed(
+                        tx.clone(),
+                        &self.genesis.chain_id,
+                        &self.config.tx_limits,
+                    )
                     .map_err(|source| ChainError::InvalidTx {
                         height,
                         index,
                         source,
                     })
-            })
-            .collect::<Result<Vec<_>>>()?;
+                })
+                .collect()
+        };
+        let txs = checked.into_iter().collect::<Result<Vec<_>>>()?;
         if usize::try_from(header.tx_count).ok() != Some(txs.len()) {
             return Err(invalid(height, "tx_count does not match the txs"));
         }
