@@ -451,17 +451,19 @@ async fn a_sale_closes_through_a_follower_and_survives_the_leader() -> Result<()
         .find(|m| m.name != leader)
         .context("a follower")?;
     let follower_name = follower.name;
-    let demo = Command::new(BIN)
-        .args(["demo", "--deadline-secs", "3", "--endpoint", &follower.url])
-        .arg("--ca")
-        .arg(dir.join("ca.pem"))
-        .arg("--cert")
-        .arg(dir.join("client.pem"))
-        .arg("--key")
-        .arg(dir.join("client.key"))
-        .arg("--genesis")
-        .arg(dir.join("genesis.json"))
-        .output()?;
+    let genesis_file = dir.join("genesis.json");
+    let demo = cli_with_tls(
+        &dir,
+        &[
+            "demo",
+            "--deadline-secs",
+            "3",
+            "--endpoint",
+            &follower.url,
+            "--genesis",
+            genesis_file.to_str().context("utf-8 path")?,
+        ],
+    )?;
     ensure!(
         demo.status.success(),
         "the story through follower {follower_name} failed:\n{}\n{}",

@@ -232,12 +232,12 @@ impl Ledger {
         self.identity
     }
 
-    /// Runs `f` on the chain under the read lock.
     /// The key this node signs its blocks and attestations with.
     pub(crate) fn proposer_key(&self) -> &SecretKey {
         &self.proposer
     }
 
+    /// Runs `f` on the chain under the read lock.
     pub(crate) fn with_chain<R>(&self, f: impl FnOnce(&Chain) -> Result<R>) -> Result<R> {
         let guard = self.chain.read().unwrap_or_else(|e| e.into_inner());
         match guard.as_ref() {

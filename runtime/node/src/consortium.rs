@@ -172,8 +172,8 @@ pub(crate) struct Consortium {
     /// The organisations whose node certificates may speak Raft: the config's members and
     /// those added on chain since ([`Consortium::follow_members`]).
     names: Arc<std::sync::RwLock<Vec<String>>>,
-    /// The height whose on-chain members `names` reflects.
-    members_seen_at: Mutex<Option<u64>>,
+    /// The members added on chain, and the height they were read at (`names` includes them).
+    members_seen: Mutex<(Option<u64>, Vec<hanok_chain::members::MemberRecord>)>,
     /// Members the leader is adding to Raft now (by id).
     adding: Mutex<std::collections::HashSet<u64>>,
 }
@@ -237,29 +237,26 @@ impl Consortium {
         let Ok(height) = shared.ledger.height() else {
             return;
         };
-        let seen = *lock(&self.members_seen_at);
-        // Re-checked every block, and by the leader on every turn: a change interrupted by a
-        // lost leadership is taken up by the next leader.
-        if seen == Some(height) && !leader {
-            return;
-        }
-        let added = match shared.ledger.consortium_members() {
-            Ok((added, _)) => added,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not read the consortium's members");
-                return;
-            }
+        let cached = {
+            let seen = lock(&self.members_seen);
+            (seen.0 == Some(height)).then(|| seen.1.clone())
         };
-        *lock(&self.members_seen_at) = Some(height);
-        {
-            let mut names = self.names.write().unwrap_or_else(|e| e.into_inner());
-            for m in &added {
-                if !names.contains(&m.name) {
-                    tracing::info!(member = %m.name, id = m.id, "member added on chain; its node may speak Raft");
-                    names.push(m.name.clone());
+        // Read from state once per block; the leader goes over the list on every turn, so a
+        // change interrupted by a lost leadership is taken up by the next leader.
+        let added = match cached {
+            Some(added) => added,
+            None => match shared.ledger.consortium_members() {
+                Ok((added, at)) => {
+                    self.allow(&added);
+                    *lock(&self.members_seen) = (Some(at), added.clone());
+                    added
                 }
-            }
-        }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read the consortium's members");
+                    return;
+                }
+            },
+        };
         if !leader || added.is_empty() {
             return;
         }
@@ -311,6 +308,17 @@ impl Consortium {
                 }
                 lock(&this.adding).remove(&member.id);
             });
+        }
+    }
+
+    /// Lets the organisations of `added` speak Raft.
+    fn allow(&self, added: &[hanok_chain::members::MemberRecord]) {
+        let mut names = self.names.write().unwrap_or_else(|e| e.into_inner());
+        for m in added {
+            if !names.contains(&m.name) {
+                tracing::info!(member = %m.name, id = m.id, "member added on chain; its node may speak Raft");
+                names.push(m.name.clone());
+            }
         }
     }
 
@@ -689,7 +697,7 @@ pub(crate) async fn start(
         tls,
         clients: Mutex::new(HashMap::new()),
         names,
-        members_seen_at: Mutex::new(None),
+        members_seen: Mutex::new((None, Vec::new())),
         adding: Mutex::new(std::collections::HashSet::new()),
     });
     consortium.follow_members(shared, false);

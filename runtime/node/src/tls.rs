@@ -209,25 +209,27 @@ pub fn write_consortium_certs(
 /// # Errors
 /// [`Error::Tls`] naming the file that cannot be read, parsed or written.
 pub fn write_member_cert(dir: &Path, member: &str) -> Result<Vec<PathBuf>> {
+    let (ca_path, key_path) = (dir.join("ca.pem"), dir.join("ca.key"));
     let fail = |path: &Path, reason: String| Error::Tls {
         path: path.to_path_buf(),
         reason,
     };
-    let read = |name: &str| {
-        let path = dir.join(name);
-        std::fs::read_to_string(&path).map_err(|e| {
-            fail(
-                &path,
-                format!("cannot read: {e} (written by `hanok consortium init`)"),
-            )
-        })
+    let text = |path: &Path, what: &str| -> Result<String> {
+        String::from_utf8(read(path, what)?)
+            .map_err(|_| fail(path, format!("the {what} is not PEM text")))
     };
-    let ca_pem = read("ca.pem")?;
-    let ca_key = read("ca.key")?;
+    let ca_pem = text(
+        &ca_path,
+        "consortium CA certificate (from `hanok consortium init`)",
+    )?;
+    let ca_key = text(
+        &key_path,
+        "consortium CA key (from `hanok consortium init`)",
+    )?;
     let key = rcgen::KeyPair::from_pem(&ca_key)
-        .map_err(|e| fail(&dir.join("ca.key"), format!("not a CA key: {e}")))?;
+        .map_err(|e| fail(&key_path, format!("not a CA key: {e}")))?;
     let issuer = rcgen::Issuer::from_ca_cert_pem(&ca_pem, key)
-        .map_err(|e| fail(&dir.join("ca.pem"), format!("not a CA certificate: {e}")))?;
+        .map_err(|e| fail(&ca_path, format!("not a CA certificate: {e}")))?;
     let files = leaf_files(
         dir,
         &Leaf {

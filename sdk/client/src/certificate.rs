@@ -131,8 +131,9 @@ impl TitleCertificate {
         }
     }
 
-    /// Adds another node's attestation of this certificate's header, if it is valid and from a
-    /// genesis proposer not counted yet; returns whether it was added.
+    /// Adds a node's attestation of this certificate's header, if it is valid and from a
+    /// genesis proposer whose attestation it does not carry yet; returns whether it was added.
+    /// (The block's proposer may attest too; [`Self::verify`] counts each key once.)
     ///
     /// # Errors
     /// [`ClientError::ProofInvalid`] / [`ClientError::Decode`] naming what is wrong with it.
@@ -146,13 +147,11 @@ impl TitleCertificate {
                 key.did()
             )));
         }
-        let signer = self.title.verify()?.signed_by;
-        let known = signer.as_ref() == Some(&key)
-            || self
-                .attestations
-                .iter()
-                .any(|a| a.node_key == attestation.node_key);
-        if known {
+        if self
+            .attestations
+            .iter()
+            .any(|a| a.node_key == attestation.node_key)
+        {
             return Ok(false);
         }
         self.attestations.push(attestation);
