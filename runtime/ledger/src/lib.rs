@@ -46,5 +46,5 @@ pub use ledger::{
 };
 pub use read::{
     state_diff, Account, LedgerStatus, Simulation, StateProof, MAX_BLOCKS_PER_READ,
-    MAX_CONTRACTS_PER_PAGE,
+    MAX_CONTRACTS_PER_PAGE, MAX_SIMULATED_TXS,
 };

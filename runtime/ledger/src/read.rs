@@ -4,12 +4,13 @@
 use crate::error::{LedgerError, Result};
 use crate::ledger::{CommittedBlock, Ledger};
 use hanok_chain::{
-    execute_block, execute_calls, header_hash, Chain, ChainError, Receipt, TxContext,
+    execute_calls, execute_tx, header_hash, Chain, ChainError, PendingBackend, Receipt, TxContext,
 };
 use hanok_messages::identity;
 use hanok_proto::v1;
-use hanok_types::{tx_hash, Address, CheckedTx, Hash, UnsignedBody};
+use hanok_types::{tx_hash, Address, CheckedTx, Hash, TxError, UnsignedBody};
 use hanok_vm::{layout, BlockEnv, ContractInfo, WriteSet};
+use std::sync::Arc;
 
 /// Where the chain stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +64,11 @@ pub struct StateProof {
 
 /// Most blocks one [`Ledger::blocks_from`] call returns.
 pub const MAX_BLOCKS_PER_READ: u64 = 64;
+
+/// The most transactions one dry run ([`Ledger::simulate_sequence`]) runs: enough for every
+/// remaining approval of a policy and the settlement after them, and a bound on the CPU one
+/// `Simulate` call can take (each transaction is also bounded by its gas limit).
+pub const MAX_SIMULATED_TXS: usize = 16;
 
 /// Most contracts one [`Ledger::contracts`] page holds.
 pub const MAX_CONTRACTS_PER_PAGE: usize = 1000;
@@ -177,37 +183,81 @@ impl Ledger {
     /// [`LedgerError::Tx`] for a transaction that fails its stateless checks or does not
     /// decode; [`LedgerError::Chain`] on storage failure.
     pub fn simulate(&self, signed: v1::SignedTx, now: u64) -> Result<Simulation> {
+        let (mut receipts, diff) = self.simulate_sequence(vec![signed], now)?;
+        let receipt = receipts
+            .pop()
+            .ok_or_else(|| LedgerError::NotFound("the dry run produced no receipt".into()))?;
+        Ok(Simulation { receipt, diff })
+    }
+
+    /// A dry run of `txs` in order, as the next block at `now` would run them one after the
+    /// other: each sees the writes of those before it, signed or unsigned as for
+    /// [`Ledger::simulate`] (a failed one writes nothing but a signed one's nonce). Returns one
+    /// receipt per transaction and the combined writes, in key order; nothing is committed.
+    /// This is how a client asks what would happen after steps others must still sign (an
+    /// official's console shows a settlement's effect before the remaining approvals are in).
+    ///
+    /// # Errors
+    /// [`LedgerError::BadRequest`] for an empty list, more than [`MAX_SIMULATED_TXS`], or a
+    /// later transaction that fails its stateless checks (naming it as `then[i]`);
+    /// [`LedgerError::Tx`] when the first one does; [`LedgerError::Chain`] on storage failure.
+    pub fn simulate_sequence(
+        &self,
+        txs: Vec<v1::SignedTx>,
+        now: u64,
+    ) -> Result<(Vec<v1::Receipt>, Vec<v1::StateWrite>)> {
+        if txs.is_empty() || txs.len() > MAX_SIMULATED_TXS {
+            return Err(LedgerError::BadRequest {
+                field: "then".into(),
+                reason: format!(
+                    "a dry run takes 1 to {MAX_SIMULATED_TXS} transactions (tx and then), got {}",
+                    txs.len()
+                ),
+            });
+        }
         self.with_chain(|c| {
             let env = next_env(c, now);
-            let (receipt, writes) = if signed.signature.is_empty() {
-                let hash = Hash::sha256(&signed.body);
-                let body = UnsignedBody::decode(&signed.body, self.tx_limits())?;
+            let pending = Arc::new(PendingBackend::new(c.backend()));
+            let mut receipts = Vec::with_capacity(txs.len());
+            for (i, signed) in txs.into_iter().enumerate() {
+                let index = u32::try_from(i).unwrap_or(u32::MAX);
                 let ctx = TxContext {
                     block: &env,
-                    index: 0,
+                    index,
                     contracts: None,
                 };
-                execute_calls(
-                    c.vm(),
-                    c.backend(),
-                    ctx,
-                    hash,
-                    body.sender,
-                    body.gas_limit,
-                    &body.calls,
-                )?
-            } else {
-                let tx = CheckedTx::check_signed(signed, c.chain_id(), self.tx_limits())?;
-                let mut out = execute_block(c.vm(), c.backend(), &env, &[tx], &c.config().rules)?;
-                let receipt = out.receipts.pop().ok_or_else(|| {
-                    LedgerError::NotFound("the dry run produced no receipt".into())
-                })?;
-                (receipt, out.writes)
-            };
-            Ok(Simulation {
-                receipt: Receipt::to_proto(&receipt),
-                diff: state_diff(&writes),
-            })
+                let at = |e: TxError| {
+                    if i == 0 {
+                        LedgerError::Tx(e)
+                    } else {
+                        LedgerError::BadRequest {
+                            field: format!("then[{}]", i.saturating_sub(1)),
+                            reason: e.to_string(),
+                        }
+                    }
+                };
+                let receipt = if signed.signature.is_empty() {
+                    let hash = Hash::sha256(&signed.body);
+                    let body = UnsignedBody::decode(&signed.body, self.tx_limits()).map_err(at)?;
+                    let (receipt, writes) = execute_calls(
+                        c.vm(),
+                        pending.clone(),
+                        ctx,
+                        hash,
+                        body.sender,
+                        body.gas_limit,
+                        &body.calls,
+                    )?;
+                    pending.apply(writes);
+                    receipt
+                } else {
+                    let tx = CheckedTx::check_signed(signed, c.chain_id(), self.tx_limits())
+                        .map_err(at)?;
+                    execute_tx(c.vm(), &pending, ctx, &tx, &c.config().rules)?
+                };
+                receipts.push(Receipt::to_proto(&receipt));
+            }
+            Ok((receipts, state_diff(&pending.writes())))
         })
     }
 

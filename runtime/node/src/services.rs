@@ -437,17 +437,31 @@ impl contracts_server::Contracts for Api {
     }
 
     async fn simulate(&self, req: Request<v1::SimulateRequest>) -> Res<v1::SimulateResponse> {
-        let signed = req
-            .into_inner()
-            .tx
-            .ok_or_else(|| status::bad_field("tx", "missing SignedTx"))?;
-        let sim = self
+        let r = req.into_inner();
+        let signed =
+            r.tx.ok_or_else(|| status::bad_field("tx", "missing SignedTx"))?;
+        if r.then.len() >= hanok_ledger::MAX_SIMULATED_TXS {
+            return Err(status::bad_field(
+                "then",
+                &format!(
+                    "a dry run takes at most {} transactions (tx and then), got {}",
+                    hanok_ledger::MAX_SIMULATED_TXS,
+                    r.then.len().saturating_add(1)
+                ),
+            ));
+        }
+        let mut txs = Vec::with_capacity(r.then.len().saturating_add(1));
+        txs.push(signed);
+        txs.extend(r.then);
+        let (mut receipts, diff) = self
             .node()?
-            .blocking(move |l| l.simulate(signed, now_secs()))
+            .blocking(move |l| l.simulate_sequence(txs, now_secs()))
             .await?;
+        let then_receipts = receipts.split_off(1);
         Ok(Response::new(v1::SimulateResponse {
-            receipt: Some(sim.receipt),
-            diff: sim.diff,
+            receipt: receipts.pop(),
+            diff,
+            then_receipts,
         }))
     }
 

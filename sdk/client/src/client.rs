@@ -76,6 +76,16 @@ pub struct Simulation {
     pub diff: Vec<v1::StateWrite>,
 }
 
+/// What several transactions would do one after the other, from
+/// [`Client::simulate_sequence`]; nothing was committed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SequenceSimulation {
+    /// One receipt per transaction, in order.
+    pub receipts: Vec<v1::Receipt>,
+    /// Every state key they would write together, in key order (`value: None` = delete).
+    pub diff: Vec<v1::StateWrite>,
+}
+
 /// A connection to one node. Cheap to clone; clones share the HTTP/2 connection.
 ///
 /// ```no_run
@@ -427,6 +437,7 @@ impl Client {
             .clone()
             .simulate(v1::SimulateRequest {
                 tx: Some(tx.as_proto().clone()),
+                then: Vec::new(),
             })
             .await?
             .into_inner();
@@ -435,6 +446,67 @@ impl Client {
             .ok_or_else(|| ClientError::Decode("Simulate returned no receipt".into()))?;
         Ok(Simulation {
             receipt,
+            diff: r.diff,
+        })
+    }
+
+    /// Dry-runs `txs` in order as the next block would run them, each on the writes of those
+    /// before it; nothing is committed. Each may be signed or an unsigned dry run
+    /// ([`crate::TxBuilder::dry_run`]), so a client can see what a step would do once others
+    /// have signed theirs: say, a settlement after the approvals it still needs. At most 16.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: hanok_client::Client, deal: hanok_client::Address,
+    /// #     officials: [hanok_client::Address; 2]) -> hanok_client::Result<()> {
+    /// use hanok_client::messages::deal::ExecuteMsg;
+    /// let builder = hanok_client::TxBuilder::new(client.status().await?.chain_id);
+    /// let approve = ExecuteMsg::Approve { deal_id: 1 };
+    /// let settle = ExecuteMsg::Settle { deal_id: 1 };
+    /// let txs = [
+    ///     builder.clone().execute(deal, &approve)?.dry_run(officials[0])?,
+    ///     builder.clone().execute(deal, &approve)?.dry_run(officials[1])?,
+    ///     builder.execute(deal, &settle)?.dry_run(officials[0])?,
+    /// ];
+    /// let sim = client.simulate_sequence(&txs).await?;
+    /// for event in &sim.receipts[2].events {
+    ///     println!("{}", event.r#type);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`ClientError::Invalid`] for an empty list; [`ClientError::Status`] (e.g.
+    /// `INVALID_ARGUMENT` for more than 16) or [`ClientError::Transport`].
+    pub async fn simulate_sequence(&self, txs: &[SignedTx]) -> Result<SequenceSimulation> {
+        let Some((first, then)) = txs.split_first() else {
+            return Err(ClientError::Invalid(
+                "a dry run needs at least one transaction".into(),
+            ));
+        };
+        let r = self
+            .contracts
+            .clone()
+            .simulate(v1::SimulateRequest {
+                tx: Some(first.as_proto().clone()),
+                then: then.iter().map(|t| t.as_proto().clone()).collect(),
+            })
+            .await?
+            .into_inner();
+        let first = r
+            .receipt
+            .ok_or_else(|| ClientError::Decode("Simulate returned no receipt".into()))?;
+        if r.then_receipts.len() != then.len() {
+            return Err(ClientError::Decode(format!(
+                "Simulate returned {} receipts for {} transactions after the first",
+                r.then_receipts.len(),
+                then.len()
+            )));
+        }
+        let mut receipts = Vec::with_capacity(txs.len());
+        receipts.push(first);
+        receipts.extend(r.then_receipts);
+        Ok(SequenceSimulation {
+            receipts,
             diff: r.diff,
         })
     }

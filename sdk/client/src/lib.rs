@@ -84,8 +84,8 @@ mod tx;
 
 pub use certificate::{Attestation, TitleCertificate, VerifiedCertificate, CERTIFICATE_FORMAT};
 pub use client::{
-    call_result, check_receipt, Account, Client, NodeStatus, Simulation, DEFAULT_EXPIRY_BLOCKS,
-    DEFAULT_WAIT,
+    call_result, check_receipt, Account, Client, NodeStatus, SequenceSimulation, Simulation,
+    DEFAULT_EXPIRY_BLOCKS, DEFAULT_WAIT,
 };
 pub use contracts::{format_krw, Deal, Identity, Krw, NewParcel, OpenDeal, Registry};
 pub use error::{ClientError, Result};

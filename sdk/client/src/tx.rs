@@ -146,6 +146,35 @@ impl TxBuilder {
         }
     }
 
+    /// An unsigned dry run as `sender`, for [`crate::Client::simulate`] and
+    /// [`crate::Client::simulate_sequence`]: the body with `sender` and no public key, and an
+    /// empty signature. A node runs it as `sender` without checking signature, nonce or
+    /// enrolment, and never commits it (`Submit` refuses it).
+    ///
+    /// # Errors
+    /// [`ClientError::Invalid`] if there are no calls.
+    pub fn dry_run(&self, sender: Address) -> Result<SignedTx> {
+        if self.calls.is_empty() {
+            return Err(ClientError::Invalid(
+                "a transaction needs at least one call".into(),
+            ));
+        }
+        let body = v1::TxBody {
+            chain_id: self.chain_id.clone(),
+            sender: sender.0.to_vec(),
+            sender_pubkey: Vec::new(),
+            nonce: self.nonce,
+            expiry_height: self.expiry_height,
+            gas_limit: self.gas_limit,
+            calls: self.calls.clone(),
+            memo: self.memo.clone(),
+        };
+        Ok(SignedTx::from_proto(v1::SignedTx {
+            body: body.encode_to_vec(),
+            signature: Vec::new(),
+        }))
+    }
+
     /// Encodes the body once and signs sha256 of exactly those bytes.
     ///
     /// # Errors

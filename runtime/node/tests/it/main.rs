@@ -406,7 +406,10 @@ async fn simulate_shows_a_diff_and_commits_nothing() -> Result<()> {
     ] {
         let r = n
             .contracts
-            .simulate(v1::SimulateRequest { tx: Some(tx) })
+            .simulate(v1::SimulateRequest {
+                tx: Some(tx),
+                then: Vec::new(),
+            })
             .await?;
         let r = r.into_inner();
         let receipt = r.receipt.context("receipt")?;
@@ -424,6 +427,55 @@ async fn simulate_shows_a_diff_and_commits_nothing() -> Result<()> {
         assert_eq!(parcel["owners"][0]["owner"], seller.to_string(), "{parcel}");
         assert!(r.diff.windows(2).all(|w| w[0].key < w[1].key), "key order");
     }
+    // A sequence: each transaction sees the writes of those before it. Registering S-2 twice
+    // fails the second time only because the first ran; the third still runs.
+    let unsigned = |parcel: &str| v1::SignedTx {
+        body: body(&official, 0, n.sys.registry, &register(parcel, seller)).encode_to_vec(),
+        signature: Vec::new(),
+    };
+    let r = n
+        .contracts
+        .simulate(v1::SimulateRequest {
+            tx: Some(unsigned("S-2")),
+            then: vec![unsigned("S-2"), unsigned("S-3")],
+        })
+        .await?
+        .into_inner();
+    let first = r.receipt.context("receipt")?;
+    assert_eq!(first.status, v1::TxStatus::Ok as i32, "{}", first.error);
+    let [again, other] = r.then_receipts.as_slice() else {
+        anyhow::bail!(
+            "expected two receipts after the first: {:?}",
+            r.then_receipts
+        );
+    };
+    assert_eq!(again.status, v1::TxStatus::ContractError as i32);
+    assert!(again.error.contains("S-2"), "{}", again.error);
+    assert_eq!(other.status, v1::TxStatus::Ok as i32, "{}", other.error);
+    let written = |id: &str| {
+        r.diff
+            .iter()
+            .filter_map(|w| w.value.as_deref())
+            .any(|v| v.windows(id.len()).any(|x| x == id.as_bytes()))
+    };
+    assert!(written("S-2") && written("S-3"));
+    // Bounded: 16 transactions at most.
+    let too_many = n
+        .contracts
+        .simulate(v1::SimulateRequest {
+            tx: Some(unsigned("S-4")),
+            then: (0..16).map(|_| unsigned("S-4")).collect(),
+        })
+        .await
+        .err()
+        .context("17 transactions in one dry run were accepted")?;
+    assert_eq!(too_many.code(), tonic::Code::InvalidArgument);
+    assert!(
+        too_many.message().contains("then"),
+        "{}",
+        too_many.message()
+    );
+
     let after = n.status().await?;
     assert_eq!(after.height, before.height);
     assert_eq!(after.state_root, before.state_root);
