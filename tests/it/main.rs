@@ -8,6 +8,7 @@ mod failures;
 mod held;
 mod mortgage;
 mod officials;
+mod review;
 mod story;
 
 use hanok_testkit::{TestError, TxResult};

@@ -37,15 +37,19 @@
 //! # Messages
 //! - instantiate [`InstantiateMsg`] `{identity, registry, escrow, token}`
 //! - execute [`ExecuteMsg`]: `open`, `accept`, `attach_mortgage`, `funded`, `sign`, `approve`,
-//!   `reject`, `settle`, `cancel`, `refund`
+//!   `reject {deal_id, reason}` (the reason is required, trimmed, at most
+//!   [`MAX_REJECTION_REASON_BYTES`], and stored on the deal), `settle`, `cancel`, `refund`
 //! - query [`QueryMsg`]: `deal {deal_id}` → [`Deal`]; `deal_by_parcel {parcel_id}` →
-//!   [`DealByParcelResponse`]
+//!   [`DealByParcelResponse`]; `awaiting_approval {start_after, limit}` → [`DealsResponse`]
+//!   (the officials' queue: signed deals in id order, read from the `awaiting` index)
 //!
 //! Events: `deal_opened`, `deal_accepted`, `deal_expired`, `mortgage_attached`, `deal_funded`,
 //! `deal_signed`, `deal_approved` (one per approval, with `approvals` and `threshold`),
-//! `deal_rejected`, `deal_settled`, `deal_cancelled`, `deal_refunded`.
+//! `deal_rejected` (with `by` and `reason`), `deal_settled`, `deal_cancelled`, `deal_refunded`.
 //! Storage: `config`; `next_id`; `deals`: id → [`Deal`]; `pending`: parcel id → deal id of the
-//! accepted deal holding it.
+//! accepted deal holding it; `awaiting`: deal id → `null` for every deal whose status is
+//! `signed`. Both indexes are kept in step by one function, `save_deal`, which every status
+//! change goes through.
 #![no_std]
 #![deny(clippy::arithmetic_side_effects)]
 
@@ -81,6 +85,10 @@ const CONFIG: Item<Config> = Item::new("config");
 const NEXT_ID: Item<u64> = Item::new("next_id");
 const DEALS: Map<u64, Deal> = Map::new("deals");
 const PENDING: Map<&str, u64> = Map::new("pending");
+/// The approval queue: the ids of exactly the deals whose stored status is `signed`, so
+/// `awaiting_approval` pages through them without reading any other deal. Only the key carries
+/// information (the value is JSON `null`).
+const AWAITING: Map<u64, ()> = Map::new("awaiting");
 
 fn load_deal(deal_id: u64) -> Result<Deal, ContractError> {
     DEALS
@@ -88,14 +96,46 @@ fn load_deal(deal_id: u64) -> Result<Deal, ContractError> {
         .ok_or_else(|| format!("deal {deal_id} not found").into())
 }
 
-/// Saves the deal, and frees its parcel once the deal no longer holds it.
+/// Saves the deal, frees its parcel once the deal no longer holds it, and keeps the approval
+/// queue (`AWAITING`) equal to the set of signed deals.
 fn save_deal(deal: &Deal) -> Result<(), ContractError> {
     if !deal.status.holds_parcel()
         && PENDING.may_load(&deal.parcel_id.as_str())? == Some(deal.deal_id)
     {
         PENDING.remove(&deal.parcel_id.as_str());
     }
+    match deal.status {
+        // Rewritten on every save while signed (an approval short of the threshold saves it
+        // signed again): one idempotent write is cheaper than a read to skip it.
+        Status::Signed => AWAITING.save(&deal.deal_id, &())?,
+        // The statuses a deal can enter from `signed` (an approval, a rejection, a refund after
+        // the deadline, expiry when another deal claims the parcel) leave the queue. Removing
+        // a key that is absent is harmless and cheaper than reading first.
+        Status::Approved | Status::Rejected | Status::Refunded | Status::Expired => {
+            AWAITING.remove(&deal.deal_id);
+        }
+        // Never signed (proposed, open, funded, and cancelled, which only proposed or open
+        // deals become), or settled, which only an approved deal becomes, whose save already
+        // left the queue: nothing to remove, so no host call.
+        Status::Proposed | Status::Open | Status::Funded | Status::Cancelled | Status::Settled => {}
+    }
     DEALS.save(&deal.deal_id, deal)
+}
+
+/// The reason an official gives for a rejection, trimmed; refused when it says nothing or
+/// exceeds [`MAX_REJECTION_REASON_BYTES`].
+fn rejection_reason(reason: &str) -> Result<String, ContractError> {
+    let reason = reason.trim();
+    ensure!(
+        !reason.is_empty(),
+        "a rejection must say why: give a non-empty reason"
+    );
+    ensure!(
+        reason.len() <= MAX_REJECTION_REASON_BYTES,
+        "rejection reason too long: {} bytes, at most {MAX_REJECTION_REASON_BYTES} allowed",
+        reason.len()
+    );
+    Ok(reason.to_string())
 }
 
 fn not_in(deal: &Deal, expected: &str) -> ContractError {
@@ -307,7 +347,7 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
                     .attr("status", deal.status.as_str()),
             ))
         }
-        ExecuteMsg::Reject { deal_id } => {
+        ExecuteMsg::Reject { deal_id, reason } => {
             let mut deal = load_deal(deal_id)?;
             ensure_policy_official(&cfg, env.sender, "reject")?;
             ensure!(
@@ -315,13 +355,16 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
                 "deal {deal_id} is {}, it can no longer be rejected",
                 deal.status.as_str()
             );
+            let reason = rejection_reason(&reason)?;
             deal.status = Status::Rejected;
             deal.rejected_by = Some(env.sender);
+            deal.rejection_reason = Some(reason.clone());
             save_deal(&deal)?;
-            Ok(
-                Response::new()
-                    .event(ev("deal_rejected", &deal).attr("by", env.sender.to_string())),
-            )
+            Ok(Response::new().event(
+                ev("deal_rejected", &deal)
+                    .attr("by", env.sender.to_string())
+                    .attr("reason", reason),
+            ))
         }
         ExecuteMsg::Settle { deal_id } => settle(env, &cfg, deal_id),
         ExecuteMsg::Cancel { deal_id } => {
@@ -427,6 +470,7 @@ fn open(env: &Env, cfg: &Config, p: Proposal) -> Result<Response, ContractError>
         signed_terms: None,
         approvals: Vec::new(),
         rejected_by: None,
+        rejection_reason: None,
         opened_height: env.height,
         accepted_height: None,
         funded_height: None,
@@ -693,6 +737,18 @@ fn query(env: &Env, msg: QueryMsg) -> Result<Vec<u8>, ContractError> {
                 }
             }
             to_json(&DealByParcelResponse { parcel_id, deal_id })
+        }
+        QueryMsg::AwaitingApproval { start_after, limit } => {
+            let limit = limit
+                .unwrap_or(AWAITING_DEFAULT_LIMIT)
+                .min(AWAITING_MAX_LIMIT);
+            // The index, not the deals: only the listed deals are read.
+            let ids: Vec<(u64, ())> = AWAITING.range(start_after.as_ref(), limit)?;
+            let mut deals = Vec::with_capacity(ids.len());
+            for (id, ()) in ids {
+                deals.push(load_deal(id)?);
+            }
+            to_json(&DealsResponse { deals })
         }
     }
 }

@@ -231,6 +231,86 @@ fn approved_deal() -> u64 {
     id
 }
 
+/// `who` rejects deal `id`, saying `reason`.
+fn reject(who: Address, id: u64, reason: &str) -> Result<Vec<u8>, ContractError> {
+    deal_exec(
+        who,
+        &ExecuteMsg::Reject {
+            deal_id: id,
+            reason: reason.into(),
+        },
+    )
+}
+
+/// The ids of a page of the approval queue.
+fn awaiting(start_after: Option<u64>, limit: Option<u32>) -> Vec<u64> {
+    let r: Result<DealsResponse, _> =
+        mock::query(DEAL, &QueryMsg::AwaitingApproval { start_after, limit });
+    match r {
+        Ok(r) => r.deals.into_iter().map(|d| d.deal_id).collect(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Registers another parcel solely owned by SELLER, with no encumbrance.
+fn register_parcel(parcel_id: &str) {
+    ok(mock::execute(
+        REGISTRY,
+        OFF1,
+        &hanok_registry::ExecuteMsg::RegisterParcel {
+            parcel_id: parcel_id.into(),
+            lot_number: "1-1".into(),
+            address: "Seoul".into(),
+            area_m2_hundredths: 10_000,
+            land_use: LandUse::Residential,
+            owners: vec![Owner {
+                owner: SELLER,
+                share_bps: 10_000,
+            }],
+        },
+    ));
+}
+
+/// A deal on `parcel_id` (no lender) proposed, accepted and funded: BANK_B mints the price to
+/// BUYER first, so any number of these can be funded.
+fn funded_on(parcel_id: &str) -> u64 {
+    let data = ok(deal_exec(
+        BROKER,
+        &ExecuteMsg::Open {
+            parcel_id: parcel_id.into(),
+            seller: SELLER,
+            buyer: BUYER,
+            price: Amount(PRICE),
+            deadline: DEADLINE,
+            lender: None,
+        },
+    ));
+    let id = match serde_json::from_slice::<OpenResponse>(&data) {
+        Ok(r) => r.deal_id,
+        Err(e) => panic!("{e}"),
+    };
+    ok(deal_exec(SELLER, &ExecuteMsg::Accept { deal_id: id }));
+    ok(mock::execute(
+        KRW,
+        BANK_B,
+        &hanok_krw::ExecuteMsg::Mint {
+            to: BUYER,
+            amount: Amount(PRICE),
+        },
+    ));
+    ok(fund(id, PRICE));
+    id
+}
+
+/// A deal on `parcel_id` signed by both parties: waiting for the officials.
+fn signed_on(parcel_id: &str) -> u64 {
+    let id = funded_on(parcel_id);
+    ok(sign(SELLER, id));
+    ok(sign(BUYER, id));
+    assert_eq!(deal(id).status, Status::Signed);
+    id
+}
+
 fn deal(id: u64) -> Deal {
     match mock::query(DEAL, &QueryMsg::Deal { deal_id: id }) {
         Ok(d) => d,
@@ -467,7 +547,11 @@ fn roles_order_and_approvals_are_enforced() {
         err(deal_exec(BUYER, &ExecuteMsg::Settle { deal_id: id })),
         "deal 1 is signed, not approved"
     );
-    ok(deal_exec(OFF3, &ExecuteMsg::Reject { deal_id: id }));
+    ok(reject(
+        OFF3,
+        id,
+        "The seller's seal does not match the registered seal.",
+    ));
     assert_eq!(deal(id).status, Status::Rejected);
     ok(deal_exec(BUYER, &ExecuteMsg::Refund { deal_id: id }));
     assert_eq!(balance(BUYER), 2 * PRICE);
@@ -662,4 +746,212 @@ fn a_demoted_official_neither_settles_nor_counts() {
     ok(deal_exec(OFF2, &ExecuteMsg::Approve { deal_id: id }));
     ok(deal_exec(OFF2, &ExecuteMsg::Settle { deal_id: id }));
     assert_eq!(deal(id).status, Status::Settled);
+}
+
+#[test]
+fn a_rejection_must_say_why_and_the_reason_is_kept() {
+    genesis();
+    let id = signed_on("P-1");
+    let refusal = "a rejection must say why: give a non-empty reason";
+    assert_eq!(err(reject(OFF1, id, "")), refusal);
+    assert_eq!(err(reject(OFF1, id, " \n\t  ")), refusal);
+    // A message without the field reads as an empty reason.
+    assert_eq!(
+        err(mock::execute(
+            DEAL,
+            OFF1,
+            &serde_json::json!({ "reject": { "deal_id": id } })
+        )),
+        refusal
+    );
+    let long = "x".repeat(MAX_REJECTION_REASON_BYTES + 1);
+    assert_eq!(
+        err(reject(OFF1, id, &long)),
+        "rejection reason too long: 501 bytes, at most 500 allowed"
+    );
+    // The limit counts bytes, not characters: 167 three-byte Hangul syllables are 501 bytes.
+    assert_eq!(
+        err(reject(OFF1, id, &"가".repeat(167))),
+        "rejection reason too long: 501 bytes, at most 500 allowed"
+    );
+    // Authority is still checked first.
+    assert_eq!(
+        err(reject(BUYER, id, "I changed my mind")),
+        "unauthorized: only an official may reject"
+    );
+    assert_eq!(deal(id).status, Status::Signed, "refusals change nothing");
+    assert_eq!(awaiting(None, None), vec![id]);
+
+    mock::take_events();
+    ok(reject(
+        OFF2,
+        id,
+        "  The seller's seal does not match the registered seal.\n",
+    ));
+    let reason = "The seller's seal does not match the registered seal.";
+    let d = deal(id);
+    assert_eq!(d.status, Status::Rejected);
+    assert_eq!(d.rejected_by, Some(OFF2));
+    assert_eq!(
+        d.rejection_reason.as_deref(),
+        Some(reason),
+        "stored trimmed"
+    );
+    let events = mock::take_events();
+    let [(from, rejected)] = events.as_slice() else {
+        panic!("one event expected: {events:?}");
+    };
+    assert_eq!(*from, DEAL);
+    assert_eq!(rejected.ty, "deal_rejected");
+    assert_eq!(
+        rejected.attributes,
+        vec![
+            ("deal_id".to_string(), id.to_string()),
+            ("parcel_id".to_string(), "P-1".to_string()),
+            ("by".to_string(), OFF2.to_string()),
+            ("reason".to_string(), reason.to_string()),
+        ]
+    );
+    assert_eq!(
+        err(reject(OFF1, id, "again")),
+        "deal 1 is rejected, it can no longer be rejected"
+    );
+
+    // Exactly the limit is fine once trimmed, and a proposal may be rejected too.
+    let next = propose(DEADLINE);
+    let full = "x".repeat(MAX_REJECTION_REASON_BYTES);
+    ok(reject(OFF3, next, &format!("\t{full}  ")));
+    assert_eq!(deal(next).rejection_reason, Some(full));
+    assert_eq!(deal(next).status, Status::Rejected);
+}
+
+#[test]
+fn the_approval_queue_holds_exactly_the_signed_deals() {
+    genesis();
+    for p in ["P-2", "P-3", "P-4", "P-5"] {
+        register_parcel(p);
+    }
+    assert!(awaiting(None, None).is_empty());
+    let d1 = signed_on("P-1");
+    assert_eq!(awaiting(None, None), vec![d1]);
+    // Funded and signed by one party only: not waiting for the officials yet.
+    let d2 = funded_on("P-2");
+    ok(sign(SELLER, d2));
+    let d3 = signed_on("P-3");
+    assert_eq!(awaiting(None, None), vec![d1, d3]);
+
+    // One approval short of the 2-of-3 threshold: still listed.
+    ok(deal_exec(OFF1, &ExecuteMsg::Approve { deal_id: d1 }));
+    assert_eq!(deal(d1).status, Status::Signed);
+    assert_eq!(awaiting(None, None), vec![d1, d3]);
+    // The threshold: approved, gone.
+    ok(deal_exec(OFF3, &ExecuteMsg::Approve { deal_id: d1 }));
+    assert_eq!(deal(d1).status, Status::Approved);
+    assert_eq!(awaiting(None, None), vec![d3]);
+
+    // Deal id order, not the order in which deals were signed.
+    ok(sign(BUYER, d2));
+    assert_eq!(awaiting(None, None), vec![d2, d3]);
+
+    // Rejected: gone.
+    ok(reject(OFF2, d3, "Unpaid acquisition tax on the parcel."));
+    assert_eq!(awaiting(None, None), vec![d2]);
+
+    // An approved deal whose approvals stop counting goes back to signed with the next
+    // approval that falls short, and so back into the queue.
+    for demoted in [OFF1, OFF3] {
+        ok(mock::execute(
+            IDENTITY,
+            AUTH,
+            &hanok_identity::ExecuteMsg::Enrol {
+                address: demoted,
+                roles: vec![Role::Citizen],
+            },
+        ));
+    }
+    ok(deal_exec(OFF2, &ExecuteMsg::Approve { deal_id: d1 }));
+    assert_eq!(deal(d1).status, Status::Signed);
+    assert_eq!(awaiting(None, None), vec![d1, d2]);
+    for official in [OFF1, OFF3] {
+        ok(mock::execute(
+            IDENTITY,
+            AUTH,
+            &hanok_identity::ExecuteMsg::Enrol {
+                address: official,
+                roles: vec![Role::Official],
+            },
+        ));
+    }
+    let d4 = signed_on("P-4");
+    assert_eq!(awaiting(None, None), vec![d1, d2, d4]);
+
+    // Past the deadline the signed deals stay listed (the console shows the deadline check
+    // failing) until they are refunded or expired.
+    mock::set_block(100, DEADLINE + 1);
+    assert_eq!(awaiting(None, None), vec![d1, d2, d4]);
+    assert_eq!(
+        err(deal_exec(OFF3, &ExecuteMsg::Approve { deal_id: d2 })),
+        "deadline passed"
+    );
+    // Refunded: gone.
+    ok(deal_exec(BUYER, &ExecuteMsg::Refund { deal_id: d2 }));
+    assert_eq!(deal(d2).status, Status::Refunded);
+    assert_eq!(awaiting(None, None), vec![d1, d4]);
+    // Expired when a new deal claims its parcel: gone.
+    let data = ok(deal_exec(BROKER, &open_msg(DEADLINE + 86_400)));
+    assert!(!data.is_empty());
+    assert_eq!(deal(d1).status, Status::Expired);
+    assert_eq!(awaiting(None, None), vec![d4]);
+    ok(deal_exec(BUYER, &ExecuteMsg::Refund { deal_id: d4 }));
+    assert!(awaiting(None, None).is_empty());
+    // Deals that never reached signed or left it never show up again.
+    assert_eq!(deal(d3).status, Status::Rejected);
+    assert_eq!(deal(d4).status, Status::Refunded);
+}
+
+#[test]
+fn the_approval_queue_pages_in_id_order_and_clamps_the_limit() {
+    // The numbers the message docs, the schemas and docs/contracts.md state.
+    assert_eq!((AWAITING_DEFAULT_LIMIT, AWAITING_MAX_LIMIT), (20, 50));
+    assert_eq!(MAX_REJECTION_REASON_BYTES, 500);
+    genesis();
+    let n = u64::from(AWAITING_MAX_LIMIT) + 3;
+    let mut ids = vec![signed_on("P-1")];
+    for i in 2..=n {
+        let parcel = format!("P-{i}");
+        register_parcel(&parcel);
+        ids.push(signed_on(&parcel));
+    }
+    assert_eq!(ids, (1..=n).collect::<Vec<_>>());
+    let range = |from: u64, to: u64| (from..=to).collect::<Vec<u64>>();
+    let default = u64::from(AWAITING_DEFAULT_LIMIT);
+    let max = u64::from(AWAITING_MAX_LIMIT);
+    assert_eq!(awaiting(None, None), range(1, default));
+    assert_eq!(
+        awaiting(Some(default), None),
+        range(default + 1, 2 * default)
+    );
+    assert_eq!(awaiting(Some(7), Some(3)), range(8, 10));
+    assert_eq!(awaiting(None, Some(1_000)), range(1, max), "clamped");
+    assert_eq!(awaiting(None, Some(u32::MAX)), range(1, max), "clamped");
+    assert_eq!(awaiting(Some(max), Some(1_000)), range(max + 1, n));
+    assert!(awaiting(Some(n), None).is_empty());
+    assert!(awaiting(None, Some(0)).is_empty());
+    // `start_after` need not be in the queue: deal 8 leaves it, paging after it still works.
+    ok(deal_exec(OFF1, &ExecuteMsg::Approve { deal_id: 8 }));
+    ok(deal_exec(OFF2, &ExecuteMsg::Approve { deal_id: 8 }));
+    assert_eq!(awaiting(Some(6), Some(3)), vec![7, 9, 10]);
+    assert_eq!(awaiting(Some(8), Some(2)), vec![9, 10]);
+    // Full records, as the `deal` query returns them.
+    let r: Result<DealsResponse, _> = mock::query(
+        DEAL,
+        &QueryMsg::AwaitingApproval {
+            start_after: None,
+            limit: Some(1),
+        },
+    );
+    match r {
+        Ok(r) => assert_eq!(r.deals, vec![deal(1)]),
+        Err(e) => panic!("{e}"),
+    }
 }

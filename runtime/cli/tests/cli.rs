@@ -666,6 +666,11 @@ fn a_deal_from_proposal_to_settlement() -> Result<()> {
         signed.contains("900,000,000 KRW") && signed.contains("new mortgage 600,000,000 KRW"),
         "sign must show the terms it signs: {signed}"
     );
+    let queue = ok(url, &["deal", "queue"])?;
+    ensure!(
+        queue.contains("no deals awaiting approval"),
+        "funded, one signature: not in the queue yet: {queue}"
+    );
     ok(url, &["deal", "sign", id, "--dev", "buyer"])?;
     fails(
         url,
@@ -680,8 +685,33 @@ fn a_deal_from_proposal_to_settlement() -> Result<()> {
         ],
         "before the parties sign",
     )?;
+    // Both signed: the officials' queue lists it until the threshold is reached.
+    let queue = ok(url, &["deal", "queue"])?;
+    ensure!(
+        queue.contains(&format!("deal {id} "))
+            && queue.contains("CLI-D")
+            && queue.contains("900,000,000 KRW")
+            && queue.contains("approvals 0"),
+        "{queue}"
+    );
     ok(url, &["deal", "approve", id, "--dev", "official-1"])?;
+    let page = ok_json(url, &["deal", "queue", "--limit", "5"])?;
+    let listed = page["deals"].as_array().context("deals")?;
+    ensure!(
+        listed.len() == 1
+            && listed[0]["deal_id"]
+                .as_u64()
+                .map(|d| d.to_string())
+                .as_deref()
+                == Some(id)
+            && listed[0]["approvals"].as_array().map(Vec::len) == Some(1),
+        "one approval short of 2 of 3: still queued: {page}"
+    );
+    let after = ok_json(url, &["deal", "queue", "--after", id])?;
+    ensure!(after["deals"] == serde_json::json!([]), "{after}");
     ok(url, &["deal", "approve", id, "--dev", "official-2"])?;
+    let page = ok_json(url, &["deal", "queue"])?;
+    ensure!(page["deals"] == serde_json::json!([]), "approved: {page}");
     ok(url, &["deal", "settle", id, "--dev", "official-3"])?;
     let shown = ok(url, &["deal", "show", id])?;
     ensure!(
@@ -693,6 +723,92 @@ fn a_deal_from_proposal_to_settlement() -> Result<()> {
     ensure!(
         parcel["encumbrances"][0]["kind"]["mortgage"]["amount"] == "600000000",
         "{parcel}"
+    );
+
+    // The new owner puts it up for sale; an official rejects the proposal, saying why.
+    let again = ok_json(
+        url,
+        &[
+            "deal",
+            "open",
+            "--parcel",
+            "CLI-D",
+            "--seller",
+            "dev:buyer",
+            "--buyer",
+            "dev:seller",
+            "--price",
+            "1",
+            "--deadline",
+            "+1d",
+            "--dev",
+            "broker",
+        ],
+    )?;
+    let id = again["deal_id"].as_u64().context("deal id")?.to_string();
+    let id = id.as_str();
+    fails(
+        url,
+        &["deal", "reject", id, "--dev", "official-1"],
+        "--reason",
+    )?;
+    fails(
+        url,
+        &[
+            "deal",
+            "reject",
+            id,
+            "--reason",
+            "   ",
+            "--dev",
+            "official-1",
+        ],
+        "a rejection must say why",
+    )?;
+    let too_long = "x".repeat(501);
+    fails(
+        url,
+        &[
+            "deal",
+            "reject",
+            id,
+            "--reason",
+            &too_long,
+            "--dev",
+            "official-1",
+        ],
+        "rejection reason too long: 501 bytes, at most 500 allowed",
+    )?;
+    let receipt = ok_json(
+        url,
+        &[
+            "deal",
+            "reject",
+            id,
+            "--reason",
+            " The seller's seal does not match the registered seal. ",
+            "--dev",
+            "official-1",
+        ],
+    )?;
+    let events = receipt["events"].as_array().context("events")?;
+    ensure!(
+        events.iter().any(|e| e["type"] == "deal_rejected"
+            && e["attributes"]["reason"]
+                == "The seller's seal does not match the registered seal."),
+        "the deal_rejected event carries the trimmed reason: {receipt}"
+    );
+    let shown = ok(url, &["deal", "show", id])?;
+    ensure!(
+        shown.contains("rejected")
+            && shown
+                .contains("reason        The seller's seal does not match the registered seal."),
+        "{shown}"
+    );
+    let shown = ok_json(url, &["deal", "show", id])?;
+    ensure!(
+        shown["rejection_reason"] == "The seller's seal does not match the registered seal.",
+        "{shown}"
     );
     Ok(())
 }

@@ -398,7 +398,7 @@ fn the_dev_genesis_state_root_is_pinned() -> Result<()> {
     let vm = hanok_vm::Vm::new(hanok_vm::VmConfig::default())?;
     let (chain, _) = hanok_chain::Chain::open(dir.path(), dev.genesis, vm, dev.chain)?;
     assert_eq!(chain.height(), 0);
-    expect_test::expect!["1effc5a1892dad16412bb2e94c32a537b5af78b763fd65790f002e04d9939922"]
+    expect_test::expect!["d957b6fa388dc8e1abd893eae9875be78690c35cc8e3d0b4e9469ccaf6ba3dd4"]
         .assert_eq(&chain.state_root().to_hex());
     Ok(())
 }

@@ -494,12 +494,20 @@ impl<'a> Deal<'a> {
             .await
     }
 
-    /// Rejects the transfer (an official of the registry's policy).
+    /// Rejects the transfer (an official of the registry's policy), saying why: the contract
+    /// stores `reason` trimmed on the deal (`rejection_reason`) and puts it in the
+    /// `deal_rejected` event.
     ///
     /// # Errors
-    /// As [`Deal::open`].
-    pub async fn reject(&self, signer: &Signer, deal_id: u64) -> Result<Receipt> {
-        self.run(signer, deal::ExecuteMsg::Reject { deal_id }).await
+    /// As [`Deal::open`]; the contract refuses a reason that is empty after trimming
+    /// (`a rejection must say why: ...`) or longer than
+    /// [`deal::MAX_REJECTION_REASON_BYTES`] bytes.
+    pub async fn reject(&self, signer: &Signer, deal_id: u64, reason: &str) -> Result<Receipt> {
+        let msg = deal::ExecuteMsg::Reject {
+            deal_id,
+            reason: reason.to_string(),
+        };
+        self.run(signer, msg).await
     }
 
     /// Settles: pays off liens, pays the seller, moves the title, records the new lien — one
@@ -547,6 +555,25 @@ impl<'a> Deal<'a> {
         };
         let answer: deal::DealByParcelResponse = self.client.query(self.address, &msg).await?;
         Ok(answer.deal_id)
+    }
+
+    /// A page of the officials' approval queue: the deals whose status is `signed` (both
+    /// parties signed, the policy's threshold not reached yet), in deal id order, after
+    /// `start_after`, at most `limit` of them (default [`deal::AWAITING_DEFAULT_LIMIT`]; the
+    /// contract clamps a larger one to [`deal::AWAITING_MAX_LIMIT`]). A signed deal past its
+    /// deadline stays listed until it is refunded or expired: compare its `deadline` with the
+    /// block time. For the next page pass the last id as `start_after`.
+    ///
+    /// # Errors
+    /// As [`Deal::deal`].
+    pub async fn awaiting_approval(
+        &self,
+        start_after: Option<u64>,
+        limit: Option<u32>,
+    ) -> Result<Vec<deal::Deal>> {
+        let msg = deal::QueryMsg::AwaitingApproval { start_after, limit };
+        let answer: deal::DealsResponse = self.client.query(self.address, &msg).await?;
+        Ok(answer.deals)
     }
 }
 

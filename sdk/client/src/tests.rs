@@ -398,3 +398,41 @@ fn signed_terms_read_from_a_deal_and_sent_as_the_contract_expects() -> crate::Re
     );
     Ok(())
 }
+
+#[test]
+fn the_review_console_messages_are_the_contract_json() -> crate::Result<()> {
+    use crate::messages::deal::{DealsResponse, ExecuteMsg, QueryMsg};
+    fn json(v: &impl serde::Serialize) -> crate::Result<serde_json::Value> {
+        serde_json::to_value(v).map_err(|e| ClientError::Invalid(e.to_string()))
+    }
+    let reject = ExecuteMsg::Reject {
+        deal_id: 7,
+        reason: "Unpaid acquisition tax.".into(),
+    };
+    assert_eq!(
+        json(&reject)?,
+        serde_json::json!({"reject": {"deal_id": 7, "reason": "Unpaid acquisition tax."}})
+    );
+    let queue = QueryMsg::AwaitingApproval {
+        start_after: Some(7),
+        limit: None,
+    };
+    assert_eq!(
+        json(&queue)?,
+        serde_json::json!({"awaiting_approval": {"start_after": 7, "limit": null}})
+    );
+    // The answer's deals are `deal` answers; one written before `rejection_reason` existed
+    // reads it as absent.
+    let party = Address([0x11; 20]);
+    let answer = serde_json::json!({"deals": [{
+        "deal_id": 7, "parcel_id": "P", "seller": party, "buyer": party, "broker": party,
+        "price": "1", "deadline": 1_800_000_000u64, "status": "signed", "mortgage": null,
+        "signatures": [party], "approvals": [], "rejected_by": null, "opened_height": 3,
+        "settled_height": null,
+    }]});
+    let page: DealsResponse = serde_json::from_value(answer)
+        .map_err(|e| ClientError::Decode(format!("awaiting_approval answer: {e}")))?;
+    assert_eq!(page.deals.len(), 1);
+    assert_eq!(page.deals[0].rejection_reason, None);
+    Ok(())
+}

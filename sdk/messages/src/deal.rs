@@ -7,6 +7,18 @@ use core::fmt;
 use hanok_abi::{Address, Amount};
 use serde::{Deserialize, Serialize};
 
+/// Most bytes a rejection's reason may have (UTF-8, after trimming surrounding whitespace): room
+/// for a few sentences an official writes to the parties, while bounding the deal record that
+/// every later read of the deal pays gas for.
+pub const MAX_REJECTION_REASON_BYTES: usize = 500;
+
+/// Page size of [`QueryMsg::AwaitingApproval`] when the query gives no `limit`.
+pub const AWAITING_DEFAULT_LIMIT: u32 = 20;
+
+/// Largest page of [`QueryMsg::AwaitingApproval`]: a larger `limit` is clamped to this, so one
+/// query reads a bounded number of deals.
+pub const AWAITING_MAX_LIMIT: u32 = 50;
+
 /// Instantiate message: the addresses of the contracts the deal contract drives.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -133,10 +145,16 @@ pub enum ExecuteMsg {
         /// Deal.
         deal_id: u64,
     },
-    /// An official of the registry policy rejects the transfer.
+    /// An official of the registry policy rejects the transfer (any pending status), saying
+    /// why: the reason is stored on the deal (trimmed) and carried by the `deal_rejected`
+    /// event, so the parties learn it from the ledger.
     Reject {
         /// Deal.
         deal_id: u64,
+        /// Why, for the parties: non-empty after trimming whitespace, at most 500 bytes of
+        /// UTF-8 ([`MAX_REJECTION_REASON_BYTES`]). Absent reads as empty, which is refused.
+        #[serde(default)]
+        reason: String,
     },
     /// Settles atomically (a party to the deal — broker, seller or buyer — or an official
     /// enrolled and in the current registry policy; status approved, block time ≤ deadline,
@@ -171,6 +189,20 @@ pub enum QueryMsg {
     DealByParcel {
         /// Parcel.
         parcel_id: String,
+    },
+    /// The officials' approval queue → [`DealsResponse`]: the deals whose status is `signed`
+    /// (both parties signed, the policy threshold not reached yet), oldest (lowest id) first.
+    /// Read from an index the contract keeps as deals change status, not by scanning every
+    /// deal. A signed deal past its deadline stays listed until it is refunded or expired;
+    /// compare its `deadline` with the block time.
+    AwaitingApproval {
+        /// Continue after this deal id.
+        #[serde(default)]
+        start_after: Option<u64>,
+        /// Page size: default 20 ([`AWAITING_DEFAULT_LIMIT`]), at most 50
+        /// ([`AWAITING_MAX_LIMIT`]); a larger one is clamped.
+        #[serde(default)]
+        limit: Option<u32>,
     },
 }
 
@@ -274,6 +306,10 @@ pub struct Deal {
     pub approvals: Vec<Address>,
     /// The official who rejected, if any.
     pub rejected_by: Option<Address>,
+    /// Why that official rejected it (trimmed, at most 500 bytes:
+    /// [`MAX_REJECTION_REASON_BYTES`]), if it was rejected.
+    #[serde(default)]
+    pub rejection_reason: Option<String>,
     /// Height at which it was opened (proposed).
     pub opened_height: u64,
     /// Height at which the seller accepted it.
@@ -321,6 +357,14 @@ pub struct DealByParcelResponse {
     /// The accepted deal holding it, if any (a deal past its deadline at the latest block's
     /// time no longer holds it).
     pub deal_id: Option<u64>,
+}
+
+/// Answer to [`QueryMsg::AwaitingApproval`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct DealsResponse {
+    /// The deals, in deal id order.
+    pub deals: Vec<Deal>,
 }
 
 /// Response data of [`ExecuteMsg::Open`].

@@ -4,7 +4,7 @@
 use super::{krw, parse_address, parse_amount, print_json, print_receipt, refused, utc, Ctx};
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use hanok_client::messages::deal::{Deal, ExecuteMsg};
+use hanok_client::messages::deal::{Deal, DealsResponse, ExecuteMsg};
 use hanok_client::{Amount, Lender, OpenDeal, SignedTerms};
 use hanok_types::Address;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -106,10 +106,14 @@ pub enum DealCmd {
         /// Deal id.
         deal_id: u64,
     },
-    /// Reject the transfer (an official of the registry's policy); the buyer may then refund.
+    /// Reject the transfer (an official of the registry's policy), saying why; the reason is
+    /// recorded on the deal for the parties, and the buyer may then refund.
     Reject {
         /// Deal id.
         deal_id: u64,
+        /// Why, for the parties: required, non-empty, at most 500 bytes (stored trimmed).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
     },
     /// Settle, in ONE atomic transaction (a party to the deal or an official; approved, before
     /// the deadline): liens paid off and discharged, the seller paid, the title moved to the
@@ -138,6 +142,17 @@ pub enum DealCmd {
         /// Parcel id.
         parcel: String,
     },
+    /// List the deals awaiting the officials' approval (both parties signed, the policy's
+    /// threshold not reached yet), oldest first: id, parcel, price, approvals, deadline. A
+    /// deal past its deadline stays listed until it is refunded or expired; approving it fails.
+    Queue {
+        /// Start after this deal id (paging).
+        #[arg(long, value_name = "ID")]
+        after: Option<u64>,
+        /// Most deals to show (the deal contract returns at most 50, 20 by default).
+        #[arg(long, value_name = "N")]
+        limit: Option<u32>,
+    },
 }
 
 /// Prints a deal for people.
@@ -162,6 +177,9 @@ fn print_deal(d: &Deal) {
     println!("approved by   {}", list(&d.approvals));
     if let Some(r) = &d.rejected_by {
         println!("rejected by   {r}");
+    }
+    if let Some(r) = &d.rejection_reason {
+        println!("reason        {r}");
     }
 }
 
@@ -316,15 +334,22 @@ pub async fn run(mut ctx: Ctx, cmd: DealCmd) -> Result<()> {
             )
             .await
         }
-        DealCmd::Reject { deal_id } => {
-            by_id(
-                &ctx,
-                deal_addr,
-                deal_id,
-                |deal_id| ExecuteMsg::Reject { deal_id },
-                ("reject", "rejected"),
-            )
-            .await
+        DealCmd::Reject { deal_id, reason } => {
+            let signer = ctx.signer()?;
+            let r = ctx
+                .client
+                .deal(deal_addr)
+                .reject(&signer, deal_id, &reason)
+                .await
+                .map_err(refused(format!("reject deal {deal_id}")))?;
+            if !ctx.node.json {
+                println!(
+                    "deal {deal_id} rejected by {}: {}",
+                    signer.address(),
+                    reason.trim()
+                );
+            }
+            print_receipt(&ctx, &r)
         }
         DealCmd::Settle { deal_id } => {
             by_id(
@@ -382,6 +407,31 @@ pub async fn run(mut ctx: Ctx, cmd: DealCmd) -> Result<()> {
             match id {
                 Some(id) => println!("parcel {parcel} is in deal {id} (`hanok deal show {id}`)"),
                 None => println!("parcel {parcel} is held by no deal"),
+            }
+            Ok(())
+        }
+        DealCmd::Queue { after, limit } => {
+            let deals = ctx
+                .client
+                .deal(deal_addr)
+                .awaiting_approval(after, limit)
+                .await
+                .map_err(refused("listing the deals awaiting approval"))?;
+            if ctx.node.json {
+                return print_json(&DealsResponse { deals });
+            }
+            if deals.is_empty() {
+                println!("no deals awaiting approval");
+            }
+            for d in &deals {
+                println!(
+                    "deal {:<5} parcel {:<24} {:>22}  approvals {:<3} deadline {}",
+                    d.deal_id,
+                    d.parcel_id,
+                    krw(d.price.0),
+                    d.approvals.len(),
+                    utc(d.deadline)
+                );
             }
             Ok(())
         }

@@ -225,10 +225,13 @@ const DEAL_EXAMPLES: &str = concat!(
   hanok deal fund 1 --dev buyer
   hanok deal sign 1 --dev seller
   hanok deal sign 1 --dev buyer
+  hanok deal queue                             # the officials' queue: signed, awaiting approval
   hanok deal approve 1 --dev official-1
   hanok deal approve 1 --dev official-2
   hanok deal settle 1 --dev broker
-  hanok deal show 1",
+  hanok deal show 1
+  # or, instead of approving: an official rejects it, saying why
+  hanok deal reject 1 --reason \"The seller's seal does not match\" --dev official-3",
     addr_note!()
 );
 
