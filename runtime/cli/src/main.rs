@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 mod cmd;
+mod console;
 mod consortium;
 mod genesis;
 

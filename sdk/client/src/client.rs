@@ -511,6 +511,31 @@ impl Client {
         })
     }
 
+    /// Events of committed blocks from `from_height` on, then live as blocks commit: of
+    /// `contract` only when given, of type `ty` only when given. The stream ends when the node
+    /// does (reconnect and resume from the last height seen plus one).
+    ///
+    /// # Errors
+    /// [`ClientError::Status`] or [`ClientError::Transport`] when the stream cannot start;
+    /// each item may carry a [`tonic::Status`] later.
+    pub async fn stream_events(
+        &self,
+        from_height: u64,
+        contract: Option<Address>,
+        ty: Option<&str>,
+    ) -> Result<tonic::Streaming<v1::EventEnvelope>> {
+        Ok(self
+            .ledger
+            .clone()
+            .stream_events(v1::StreamEventsRequest {
+                from_height,
+                contract: contract.map_or_else(Vec::new, |a| a.0.to_vec()),
+                r#type: ty.unwrap_or_default().to_string(),
+            })
+            .await?
+            .into_inner())
+    }
+
     /// The block at `height`, with its header hash.
     ///
     /// # Errors

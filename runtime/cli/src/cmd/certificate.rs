@@ -37,47 +37,11 @@ pub async fn run(node: NodeOpts, system: SystemOpts, args: CertificateArgs) -> R
     };
     let client = connect(&node).await?;
     let registry = resolve_system(&client, &mut None, "registry", system.registry).await?;
-    let mut certificate = client
-        .title_certificate(registry, &args.parcel)
-        .await
-        .map_err(refused(format!("certifying parcel {}", args.parcel)))?;
-    let trusted = hanok_client::Hash::from_hex(&certificate.genesis_hash)
-        .context("the certificate's genesis hash")?;
-    if let Some(consensus) = client
-        .status()
-        .await
-        .map_err(refused("reading the status"))?
-        .consensus
-    {
-        attest(&node, &consensus, &mut certificate).await?;
-    }
-    let checked = certificate.verify(&trusted).map_err(|e| {
-        anyhow::anyhow!(
-            "the certificate of parcel {} is not complete: {e} (are a majority of the members \
-             up and reachable from here?)",
-            args.parcel
-        )
-    })?;
-    let text = if html {
-        let history = match &checked.title.parcel {
-            Some(p) if p.history_len > 0 => {
-                client
-                    .registry(registry)
-                    .history(
-                        &args.parcel,
-                        Some(p.history_len.saturating_sub(RECENT_HISTORY)),
-                        Some(RECENT_HISTORY as u32),
-                    )
-                    .await
-                    .map_err(refused("reading the parcel's history"))?
-                    .entries
-            }
-            _ => Vec::new(),
-        };
-        page(&certificate, &checked, &history)?
-    } else {
-        format!("{}\n", certificate.to_json()?)
-    };
+    let Made {
+        text,
+        certificate,
+        checked,
+    } = make(&node, &client, registry, &args.parcel, html).await?;
     std::fs::write(&args.out, text).with_context(|| format!("writing {}", args.out.display()))?;
     if node.json {
         return super::print_json(&serde_json::json!({
@@ -102,6 +66,74 @@ pub async fn run(node: NodeOpts, system: SystemOpts, args: CertificateArgs) -> R
         certificate.genesis_hash
     );
     Ok(())
+}
+
+/// A title certificate and what checking it found.
+pub(crate) struct Made {
+    /// The printable page (`html`) or the certificate's JSON.
+    pub text: String,
+    /// The certificate.
+    pub certificate: TitleCertificate,
+    /// What it proves, checked against its own genesis hash.
+    pub checked: VerifiedCertificate,
+}
+
+/// Makes parcel `parcel_id`'s certificate from the node behind `client`: the title proof,
+/// attested by every consortium member that answers, checked before it is handed out (a
+/// certificate that would not verify is an error, not a file). `html`: the printable page with
+/// the certificate embedded; else its JSON.
+pub(crate) async fn make(
+    node: &NodeOpts,
+    client: &hanok_client::Client,
+    registry: hanok_types::Address,
+    parcel_id: &str,
+    html: bool,
+) -> Result<Made> {
+    let mut certificate = client
+        .title_certificate(registry, parcel_id)
+        .await
+        .map_err(refused(format!("certifying parcel {parcel_id}")))?;
+    let trusted = hanok_client::Hash::from_hex(&certificate.genesis_hash)
+        .context("the certificate's genesis hash")?;
+    if let Some(consensus) = client
+        .status()
+        .await
+        .map_err(refused("reading the status"))?
+        .consensus
+    {
+        attest(node, &consensus, &mut certificate).await?;
+    }
+    let checked = certificate.verify(&trusted).map_err(|e| {
+        anyhow::anyhow!(
+            "the certificate of parcel {parcel_id} is not complete: {e} (are a majority of the \
+             members up and reachable from here?)"
+        )
+    })?;
+    let text = if html {
+        let history = match &checked.title.parcel {
+            Some(p) if p.history_len > 0 => {
+                client
+                    .registry(registry)
+                    .history(
+                        parcel_id,
+                        Some(p.history_len.saturating_sub(RECENT_HISTORY)),
+                        Some(RECENT_HISTORY as u32),
+                    )
+                    .await
+                    .map_err(refused("reading the parcel's history"))?
+                    .entries
+            }
+            _ => Vec::new(),
+        };
+        page(&certificate, &checked, &history)?
+    } else {
+        format!("{}\n", certificate.to_json()?)
+    };
+    Ok(Made {
+        text,
+        certificate,
+        checked,
+    })
 }
 
 /// Asks every consortium member to attest the certificate's header; each may lag behind the

@@ -8,7 +8,7 @@
 //! [`SystemOpts`]), the connection context ([`Ctx`]: client, signer, system contract lookup)
 //! and the parsers and printers every command uses.
 
-mod certificate;
+pub(crate) mod certificate;
 mod contract;
 mod deal;
 mod identity;
@@ -151,7 +151,24 @@ pub enum UserCommand {
         #[command(flatten)]
         args: certificate::CertificateArgs,
     },
+    /// The registry official's console in a browser: the approval queue with the checks to
+    /// make before signing, each deal with the settlement's effect and approve / reject (with a
+    /// reason) buttons, parcels with their certificates, live as blocks land; in Korean or
+    /// English by the browser's language. Serves on this machine only; the signing key
+    /// (`--key FILE` or `--dev official-1`) stays in this process. Open the link it prints.
+    #[command(after_help = CONSOLE_EXAMPLES)]
+    Console {
+        #[command(flatten)]
+        opts: Opts,
+        #[command(flatten)]
+        args: crate::console::ConsoleArgs,
+    },
 }
+
+const CONSOLE_EXAMPLES: &str = "Examples:\n  hanok node --dev &                 # a dev node\n  \
+     hanok console --dev official-1     # prints: open http://127.0.0.1:8080/login?token=…\n  \
+     hanok console --key official.key --endpoint https://registry.example:50051 \\\n      \
+     --ca ca.pem --cert client.pem --key client.key --listen 127.0.0.1:8081";
 
 const CERTIFICATE_EXAMPLES: &str =
     "Examples:\n  hanok certificate --parcel 1168010100-1 --out title.html\n  \
@@ -478,7 +495,8 @@ pub fn run(cmd: UserCommand) -> Result<()> {
         | UserCommand::Deal { opts, .. }
         | UserCommand::Token { opts, .. }
         | UserCommand::Identity { opts, .. }
-        | UserCommand::Contract { opts, .. } => &opts.node,
+        | UserCommand::Contract { opts, .. }
+        | UserCommand::Console { opts, .. } => &opts.node,
     };
     // A node that requires mutual TLS completes the handshake and then drops a client without
     // a certificate, so the first call fails with a bare broken connection: say why it likely
@@ -504,6 +522,7 @@ pub fn run(cmd: UserCommand) -> Result<()> {
             UserCommand::Certificate { node, system, args } => {
                 certificate::run(node, system, args).await
             }
+            UserCommand::Console { opts, args } => crate::console::run(opts, args).await,
         }
     });
     result.map_err(|e| {
@@ -675,7 +694,7 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
-    async fn connect(opts: Opts) -> Result<Ctx> {
+    pub(crate) async fn connect(opts: Opts) -> Result<Ctx> {
         let client = connect(&opts.node).await?;
         Ok(Ctx {
             client,
