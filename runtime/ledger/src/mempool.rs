@@ -140,16 +140,19 @@ impl Mempool {
                 nonce,
                 existing: existing.hash(),
             })
+        } else if account.waiting.len() >= per_account {
+            // Before the gap check: with the account full, every nonce it lacks is at least
+            // `per_account` ahead, and "submit the missing nonces first" would be wrong advice
+            // (none is missing; the sender has to wait for its transactions to commit).
+            Err(MempoolError::AccountFull {
+                sender,
+                limit: per_account,
+            })
         } else if nonce.saturating_sub(account.next) >= per_account as u64 {
             Err(MempoolError::NonceGap {
                 expected: account.next,
                 got: nonce,
                 max_gap: per_account.saturating_sub(1) as u64,
-            })
-        } else if account.waiting.len() >= per_account {
-            Err(MempoolError::AccountFull {
-                sender,
-                limit: per_account,
             })
         } else if self.len >= self.capacity {
             Err(MempoolError::Full {
@@ -400,6 +403,14 @@ mod tests {
         assert!(matches!(
             m.insert(tx(&k, 2), 0),
             Err(MempoolError::Full { capacity: 2 })
+        ));
+        // A full account is told to wait, not to fill a gap it does not have.
+        let mut m = Mempool::new(10, 2);
+        m.insert(tx(&k, 0), 0).expect("room");
+        m.insert(tx(&k, 1), 0).expect("room");
+        assert!(matches!(
+            m.insert(tx(&k, 2), 0),
+            Err(MempoolError::AccountFull { limit: 2, .. })
         ));
         let other = SecretKey::from_seed(b"b");
         let mut m = Mempool::new(2, 4);
