@@ -70,14 +70,20 @@ pub struct NodeConfig {
     pub keepalive_interval_ms: u64,
     /// A connection that does not answer a ping within this is closed (ms).
     pub keepalive_timeout_ms: u64,
-    /// Most subscriptions (`StreamBlocks`, `StreamEvents`) open at once, all clients together.
+    /// Most streams (`StreamBlocks`, `StreamEvents`, `SubmitStream`) open at once, all clients
+    /// together.
     pub max_subscriptions: usize,
-    /// Most subscriptions open at once on one connection.
+    /// Most of those streams open at once on one connection.
     pub max_subscriptions_per_connection: usize,
-    /// A subscription whose client takes no message for this long is dropped with
-    /// `RESOURCE_EXHAUSTED` (ms); if the client does not read that either within as long again,
-    /// its connection is closed. A subscriber waiting at the chain's tip is never dropped.
+    /// A stream (`StreamBlocks`, `StreamEvents`, `SubmitStream`) whose client takes no message
+    /// for this long is dropped with `RESOURCE_EXHAUSTED` (ms); if the client does not read that
+    /// either within as long again, its connection is closed. A subscriber waiting at the
+    /// chain's tip, or a submit stream with nothing to answer yet, is never dropped.
     pub subscription_stall_timeout_ms: u64,
+    /// Most transactions one `SubmitStream` has read and not yet answered (in their signature
+    /// check, waiting for room in the mempool, or admitted and not yet committed); at this many
+    /// the node reads no further request of that stream until one is answered.
+    pub submit_stream_window: usize,
     /// On SIGTERM/SIGINT: how long calls in flight may take to finish before their
     /// connections are closed (ms).
     pub shutdown_grace_ms: u64,
@@ -217,6 +223,7 @@ impl Default for NodeConfig {
             max_subscriptions: 256,
             max_subscriptions_per_connection: 16,
             subscription_stall_timeout_ms: 30_000,
+            submit_stream_window: 1024,
             shutdown_grace_ms: 5_000,
             metrics: None,
             genesis: None,
@@ -399,6 +406,11 @@ impl NodeConfig {
     /// How long a subscriber may take no message before it is dropped.
     pub fn subscription_stall_timeout(&self) -> Duration {
         Duration::from_millis(self.subscription_stall_timeout_ms.max(1))
+    }
+
+    /// The `SubmitStream` window, at least 1.
+    pub fn submit_stream_window(&self) -> usize {
+        self.submit_stream_window.max(1)
     }
 
     /// How long calls in flight get to finish at shutdown.

@@ -6,9 +6,9 @@
 //! thin adapter: decode, call the ledger on the blocking pool, encode), the one place errors
 //! become a `tonic::Status` ([`status`]), the block producer task (woken by the first waiting
 //! transaction; blocks start at least `block_interval_ms` apart, each taking what is ready),
-//! waiters of `SubmitAndWait`, block and event streams, and the niced signature-check pool
-//! (`verify.rs`). What a transaction or a block *is*, and every rule about them, is in
-//! `hanok-ledger` and below.
+//! waiters of `SubmitAndWait`, `SubmitStream` (`submit_stream.rs`), block and event streams, and
+//! the niced signature-check pool (`verify.rs`). What a transaction or a block *is*, and every
+//! rule about them, is in `hanok-ledger` and below.
 //!
 //! Key items: [`NodeConfig`] (plain data, TOML), [`NodeHandle`], [`status`]; the dev genesis and
 //! genesis files are [`hanok_ledger::dev`] and [`hanok_ledger::genesis_file`], re-exported here.
@@ -28,6 +28,7 @@ mod net;
 mod node;
 mod services;
 pub mod status;
+mod submit_stream;
 mod subscriptions;
 pub mod tls;
 mod verify;

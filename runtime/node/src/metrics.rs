@@ -98,7 +98,8 @@ impl Metrics {
         let submissions = Family::<Label, Counter>::default();
         r.register(
             "hanok_submissions",
-            "Submit and SubmitAndWait calls, by result: accepted, or the gRPC code of the refusal",
+            "Transactions submitted (Submit, SubmitAndWait, each of a SubmitStream), by result: accepted, \
+             or the gRPC code of the refusal",
             submissions.clone(),
         );
         let mempool = Gauge::default();
@@ -172,19 +173,19 @@ impl Metrics {
         let subscriptions_open = Gauge::default();
         r.register(
             "hanok_subscriptions_open",
-            "StreamBlocks and StreamEvents subscriptions open",
+            "Streams open: StreamBlocks, StreamEvents and SubmitStream",
             subscriptions_open.clone(),
         );
         let subscriptions_refused = Family::<Label, Counter>::default();
         r.register(
             "hanok_subscriptions_refused",
-            "Subscriptions refused with RESOURCE_EXHAUSTED, by the limit hit (node, connection)",
+            "Streams refused with RESOURCE_EXHAUSTED, by the limit hit (node, connection)",
             subscriptions_refused.clone(),
         );
         let subscriptions_dropped = Family::<Label, Counter>::default();
         r.register(
             "hanok_subscriptions_dropped",
-            "Subscriptions the node ended, by reason (stalled: the client read nothing for \
+            "Streams the node ended, by reason (stalled: the client read nothing for \
              subscription_stall_timeout_ms; shutdown)",
             subscriptions_dropped.clone(),
         );

@@ -18,7 +18,34 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, oneshot, watch, Notify};
 use tonic::Status;
 
-type Waiter = oneshot::Sender<Result<v1::Receipt, Status>>;
+/// Who waits for a transaction's outcome.
+pub(crate) enum Waiter {
+    /// A `SubmitAndWait` call (or a follower's forwarded one).
+    Call(oneshot::Sender<Result<v1::Receipt, Status>>),
+    /// A transaction of a `SubmitStream`: outcomes reach the stream in the order they are
+    /// sent here, which is commit order.
+    Stream(crate::submit_stream::Entry),
+}
+
+impl Waiter {
+    /// Hands over the outcome (a receipt is copied for each waiter).
+    fn send(self, outcome: Result<&v1::Receipt, Status>) {
+        match self {
+            Waiter::Call(w) => {
+                let _ = w.send(outcome.cloned());
+            }
+            Waiter::Stream(e) => e.settle(outcome.cloned()),
+        }
+    }
+
+    /// Nobody listens any more: the call returned, or the stream ended.
+    fn abandoned(&self) -> bool {
+        match self {
+            Waiter::Call(w) => w.is_closed(),
+            Waiter::Stream(e) => e.abandoned(),
+        }
+    }
+}
 
 /// What the services and the producer share: the ledger plus the async plumbing around it
 /// (who waits for which receipt, who is subscribed to blocks, when to wake the producer).
@@ -92,16 +119,87 @@ impl Shared {
             .map_err(|e| status::ledger(&e))
     }
 
-    /// Registers interest in `hash`'s receipt.
-    pub fn add_waiter(&self, hash: Hash) -> oneshot::Receiver<Result<v1::Receipt, Status>> {
+    /// The stateless checks of a transaction ([`Ledger::check`]) on the signature-check pool
+    /// (one thread per core, niced; see `verify`); the answer arrives on the receiver.
+    pub fn check_later(
+        self: &Arc<Self>,
+        signed: v1::SignedTx,
+    ) -> oneshot::Receiver<Result<hanok_types::CheckedTx, LedgerError>> {
         let (tx, rx) = oneshot::channel();
-        lock(&self.waiters).entry(hash).or_default().push(tx);
+        let shared = self.clone();
+        self.metrics.signature_checks.inc();
+        crate::verify::spawn(move || {
+            let _ = tx.send(shared.ledger.check(signed));
+            shared.metrics.signature_checks.dec();
+        });
         rx
     }
 
-    /// Forgets the waiters of `hash` (its submission was refused).
-    pub fn drop_waiters(&self, hash: &Hash) {
-        lock(&self.waiters).remove(hash);
+    /// In a consortium, when this node is not the leader: the way to it.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` from a member that halted: it takes no write, as it could never apply the
+    /// block.
+    pub fn follower(&self) -> Result<Option<Arc<crate::consortium::Consortium>>, Status> {
+        let Some(c) = self.consortium.get() else {
+            return Ok(None);
+        };
+        if let Some(reason) = c.consensus.halted() {
+            return Err(Status::unavailable(format!(
+                "this consortium member stopped applying blocks ({reason}); it serves reads at \
+                 its last height only: send transactions to another member"
+            )));
+        }
+        Ok((!c.is_leader()).then(|| c.clone()))
+    }
+
+    /// Counts a submission's outcome (`hanok_submissions_total{result}`).
+    pub fn count_submission(&self, code: tonic::Code) {
+        self.metrics
+            .submissions
+            .get_or_create(&[("result", crate::metrics::code_label(code))])
+            .inc();
+    }
+
+    /// Registers interest in `hash`'s receipt.
+    pub fn add_waiter(&self, hash: Hash) -> oneshot::Receiver<Result<v1::Receipt, Status>> {
+        let (tx, rx) = oneshot::channel();
+        lock(&self.waiters)
+            .entry(hash)
+            .or_default()
+            .push(Waiter::Call(tx));
+        rx
+    }
+
+    /// Registers a submit stream's interest in `hash`'s receipt.
+    pub fn add_stream_waiter(&self, hash: Hash, entry: crate::submit_stream::Entry) {
+        lock(&self.waiters)
+            .entry(hash)
+            .or_default()
+            .push(Waiter::Stream(entry));
+    }
+
+    /// Forgets the waiters of `hash` that `which` picks; those of other callers stay (another
+    /// call may wait for the same transaction: a refused duplicate must not take its waiter).
+    fn forget(&self, hash: &Hash, which: impl Fn(&Waiter) -> bool) {
+        let mut waiters = lock(&self.waiters);
+        if let Some(ws) = waiters.get_mut(hash) {
+            ws.retain(|w| !which(w));
+            if ws.is_empty() {
+                waiters.remove(hash);
+            }
+        }
+    }
+
+    /// Forgets the waiters of `hash` nobody listens to any more (a `SubmitAndWait` whose
+    /// submission was refused drops its receiver, then calls this).
+    pub fn forget_abandoned(&self, hash: &Hash) {
+        self.forget(hash, Waiter::abandoned);
+    }
+
+    /// Forgets one submit stream's waiter for `hash` (refused, timed out, or the stream ended).
+    pub fn forget_stream_waiter(&self, hash: &Hash, entry: &crate::submit_stream::Entry) {
+        self.forget(hash, |w| matches!(w, Waiter::Stream(e) if e.same(entry)));
     }
 
     /// Answers everyone waiting for a receipt of `commit`'s block or for a transaction it
@@ -122,13 +220,13 @@ impl Shared {
         };
         for (ws, receipt) in waiting {
             for w in ws {
-                let _ = w.send(Ok(receipt.clone()));
+                w.send(Ok(receipt));
             }
         }
         for (hash, why) in evicted {
             if let Some(ws) = lock(&self.waiters).remove(&hash) {
                 for w in ws {
-                    let _ = w.send(Err(status::evicted(&hash, &why)));
+                    w.send(Err(status::evicted(&hash, &why)));
                 }
             }
         }
@@ -158,7 +256,7 @@ impl Shared {
         let waiters: Vec<(Hash, Vec<Waiter>)> = lock(&self.waiters).drain().collect();
         for (hash, ws) in waiters {
             for w in ws {
-                let _ = w.send(Err(status::not_committed_at_shutdown(&hash)));
+                w.send(Err(status::not_committed_at_shutdown(&hash)));
             }
         }
     }
@@ -206,7 +304,7 @@ impl Shared {
     pub(crate) fn fail_all(&self, reason: &str) {
         let waiters: Vec<Waiter> = lock(&self.waiters).drain().flat_map(|(_, w)| w).collect();
         for w in waiters {
-            let _ = w.send(Err(status::halted(reason)));
+            w.send(Err(status::halted(reason)));
         }
     }
 

@@ -181,26 +181,17 @@ impl Api {
         self.0.node()
     }
 
+    /// In a consortium, when this node is not the leader: the way to it.
+    /// A member that halted takes no write: it could never apply the block.
+    fn follower(&self) -> Result<Option<Arc<crate::consortium::Consortium>>, Status> {
+        self.node()?.follower()
+    }
+
     /// The stateless checks on the signature-check pool (one thread per core, niced; see
     /// `verify`), then the ledger's admission on the blocking pool (it waits for the chain's
     /// read lock, which a block commit holds for a while, so signature checks go on meanwhile).
     /// With `wait`, a waiter for the receipt is registered before the mempool can hand the
     /// transaction to a block.
-    /// In a consortium, when this node is not the leader: the way to it.
-    /// A member that halted takes no write: it could never apply the block.
-    fn follower(&self) -> Result<Option<Arc<crate::consortium::Consortium>>, Status> {
-        let Some(c) = self.node()?.consortium.get() else {
-            return Ok(None);
-        };
-        if let Some(reason) = c.consensus.halted() {
-            return Err(Status::unavailable(format!(
-                "this consortium member stopped applying blocks ({reason}); it serves reads at \
-                 its last height only: send transactions to another member"
-            )));
-        }
-        Ok((!c.is_leader()).then(|| c.clone()))
-    }
-
     async fn admit(
         &self,
         signed: Option<v1::SignedTx>,
@@ -228,14 +219,8 @@ impl Api {
             return Err(status::halted(&reason));
         }
         let signed = signed.ok_or_else(|| status::bad_field("tx", "missing SignedTx"))?;
-        let (tx, rx) = oneshot::channel();
-        let shared = s.clone();
-        s.metrics.signature_checks.inc();
-        crate::verify::spawn(move || {
-            let _ = tx.send(shared.ledger.check(signed));
-            shared.metrics.signature_checks.dec();
-        });
-        let checked = rx
+        let checked = s
+            .check_later(signed)
             .await
             .map_err(|e| status::task(&e))?
             .map_err(|e| status::ledger(&e))?;
@@ -243,8 +228,9 @@ impl Api {
         // Register before admitting, or the block could commit before anyone listens.
         let waiter = wait.then(|| s.add_waiter(hash));
         if let Err(e) = s.blocking(move |l| l.admit(checked)).await {
-            if wait {
-                s.drop_waiters(&hash);
+            if let Some(w) = waiter {
+                drop(w);
+                s.forget_abandoned(&hash);
             }
             return Err(e);
         }
@@ -292,7 +278,8 @@ impl ledger_server::Ledger for Api {
                 let s = self.node()?;
                 let waiter = s.add_waiter(hash);
                 if let Err(e) = c.forward(tx).await {
-                    s.drop_waiters(&hash);
+                    drop(waiter);
+                    s.forget_abandoned(&hash);
                     return Err(e);
                 }
                 (hash, Some(waiter))
@@ -376,6 +363,17 @@ impl ledger_server::Ledger for Api {
             node_version: env!("CARGO_PKG_VERSION").to_string(),
             consensus: self.node()?.consortium.get().map(|c| c.status_proto()),
         }))
+    }
+
+    type SubmitStreamStream = Subscription<v1::SubmitStreamResponse>;
+
+    async fn submit_stream(
+        &self,
+        req: Request<tonic::Streaming<v1::SubmitRequest>>,
+    ) -> Res<Self::SubmitStreamStream> {
+        let conn = crate::net::conn_of(req.extensions());
+        let stream = crate::submit_stream::open(self.node()?, conn, req.into_inner())?;
+        Ok(Response::new(stream))
     }
 
     type StreamBlocksStream = Subscription<v1::Block>;

@@ -57,19 +57,32 @@ pub fn replaying(height: u64, last: u64) -> Status {
     ))
 }
 
-/// The node serves its most subscriptions already.
+/// The node serves its most streams (subscriptions and submit streams) already.
 pub fn too_many_subscriptions(limit: usize) -> Status {
     Status::resource_exhausted(format!(
-        "the node already serves {limit} subscriptions (max_subscriptions); retry later or \
-         subscribe on another node"
+        "the node already serves {limit} streams (StreamBlocks, StreamEvents and SubmitStream \
+         together; max_subscriptions); retry later or use another node"
     ))
 }
 
-/// The connection has its most subscriptions open already.
+/// The connection has its most streams open already.
 pub fn too_many_subscriptions_on_connection(limit: usize) -> Status {
     Status::resource_exhausted(format!(
-        "this connection already has {limit} subscriptions open \
-         (max_subscriptions_per_connection); close one, or open another connection"
+        "this connection already has {limit} streams open (StreamBlocks, StreamEvents and \
+         SubmitStream together; max_subscriptions_per_connection); close one, or open another \
+         connection"
+    ))
+}
+
+/// A `SubmitStream` client took no response for the stall timeout while the node had answers
+/// for it, and the stream was dropped.
+pub fn stalled_submit_stream(stall: Duration) -> Status {
+    Status::resource_exhausted(format!(
+        "submit stream dropped: the client took no response for {} ms \
+         (subscription_stall_timeout_ms) while the node had answers waiting; read responses as \
+         they arrive, concurrently with sending. Transactions already sent may still commit: \
+         ask GetReceipt for those without an answer before sending them again",
+        stall.as_millis()
     ))
 }
 

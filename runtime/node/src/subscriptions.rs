@@ -1,6 +1,7 @@
 //! Subscriptions (`StreamBlocks`, `StreamEvents`): committed blocks from a height out of the
 //! store, then live ones, sent only as fast as the client reads them, with a fixed buffer per
-//! subscription and caps per connection and per node.
+//! subscription and caps per connection and per node. [`channel`] and [`Sink`] are the same
+//! plumbing for any response stream under those caps (`SubmitStream` uses them too).
 //!
 //! Memory per subscription: one message queued here, a bounded read from the store
 //! ([`READ_BYTES`], at least one block) and what HTTP/2 holds for the stream (the message being
@@ -93,6 +94,8 @@ impl Drop for Slot {
 struct Link {
     /// A status to send before anything still queued, then end.
     failure: Mutex<Option<Status>>,
+    /// A status to end with once everything queued was sent (instead of OK).
+    trailer: Mutex<Option<Status>>,
     /// The client took the failure, or the stream is gone.
     done: AtomicBool,
     notify: Notify,
@@ -150,11 +153,12 @@ impl<T> tokio_stream::Stream for Subscription<T> {
         match self.rx.poll_recv(cx) {
             Poll::Ready(Some(item)) => Poll::Ready(Some(Ok(item))),
             Poll::Ready(None) => {
-                // The feeder ends the channel after setting a failure, if there is one.
+                // The feeder ends the channel after setting a failure or trailer, if any.
                 self.ended = true;
                 let failure = lock(&self.link.failure).take();
+                let last = failure.or_else(|| lock(&self.link.trailer).take());
                 self.link.finish();
-                Poll::Ready(failure.map(Err))
+                Poll::Ready(last.map(Err))
             }
             Poll::Pending => Poll::Pending,
         }
@@ -162,37 +166,79 @@ impl<T> tokio_stream::Stream for Subscription<T> {
 }
 
 /// How a feed ended.
-enum End {
-    /// The client went away.
+pub(crate) enum End {
+    /// The client went away, or the feed ended as it should (dropping the sender ends the
+    /// stream with OK, or with the trailer set by [`Sink::end_with`]).
     Gone,
-    /// The client took no message for the stall timeout; `next` is the height it would have
-    /// got next.
-    Stalled { next: u64 },
+    /// The client took no message for the stall timeout: the status it gets.
+    Stalled(Status),
     /// The node is stopping.
     Stopping,
     /// Reading the store failed.
     Failed(Status),
 }
 
-/// Opens a subscription from height `from` on connection `conn`, each block mapped to the
-/// messages the client gets (`map` may return none).
+/// The node's end of a response stream under the caps: the bounded queue to the client and the
+/// way to end the stream with a status.
+pub(crate) struct Sink<T> {
+    /// Messages for the client; the stream ends when this is dropped.
+    pub tx: mpsc::Sender<T>,
+    link: Arc<Link>,
+    shared: Arc<Shared>,
+    conn: Option<Arc<ConnCtl>>,
+}
+
+/// A response stream for connection `conn` with `buffer` messages queued at most: the feeder's
+/// [`Sink`] and the stream to hand to tonic. The stream holds a place under the caps until it
+/// is dropped.
 ///
 /// # Errors
-/// `RESOURCE_EXHAUSTED` when the node or the connection has its most subscriptions open.
-pub(crate) fn open<T: Send + 'static>(
+/// `RESOURCE_EXHAUSTED` when the node or the connection has its most streams open.
+pub(crate) fn channel<T>(
     shared: &Arc<Shared>,
     conn: Option<Arc<ConnCtl>>,
-    from: u64,
-    map: impl Fn(&CommittedBlock) -> Vec<T> + Send + Sync + 'static,
-) -> Result<Subscription<T>, Status> {
+    buffer: usize,
+) -> Result<(Sink<T>, Subscription<T>), Status> {
     let slot = Slot::take(shared, conn.clone())?;
-    let (tx, rx) = mpsc::channel(1);
+    let (tx, rx) = mpsc::channel(buffer.max(1));
     let link = Arc::new(Link::default());
-    let shared = shared.clone();
-    let feeder_link = link.clone();
-    tokio::spawn(async move {
-        let end = feed(&shared, from, &tx, &map).await;
-        let link = feeder_link;
+    let sink = Sink {
+        tx,
+        link: link.clone(),
+        shared: shared.clone(),
+        conn,
+    };
+    let stream = Subscription {
+        rx,
+        link,
+        ended: false,
+        _slot: slot,
+    };
+    Ok((sink, stream))
+}
+
+impl<T> Sink<T> {
+    /// Ends the stream with `status` instead of OK once everything queued was sent (takes effect
+    /// when the sink is dropped or finished).
+    pub fn end_with(&self, status: Status) {
+        *lock(&self.link.trailer) = Some(status);
+    }
+
+    /// The client's address, for logs.
+    pub fn remote(&self) -> Option<std::net::SocketAddr> {
+        self.conn.as_ref().map(|c| c.remote)
+    }
+
+    /// Ends the stream as `end` says: nothing more for `Gone`; a status first for the others
+    /// (for a stalled client, its connection is closed if it does not take that within the
+    /// stall timeout either). `what` names the stream in logs.
+    pub async fn finish(self, end: End, what: &'static str) {
+        let Sink {
+            tx,
+            link,
+            shared,
+            conn,
+        } = self;
         let dropped = |reason: &'static str| {
             shared
                 .metrics
@@ -207,33 +253,46 @@ pub(crate) fn open<T: Send + 'static>(
                 dropped("shutdown");
                 link.fail(status::shutting_down());
             }
-            End::Stalled { next } => {
+            End::Stalled(status) => {
                 let stall = shared.config.subscription_stall_timeout();
                 dropped("stalled");
                 tracing::info!(
                     remote = ?conn.as_ref().map(|c| c.remote),
-                    next_height = next,
-                    "dropped a subscriber that took no message for {} ms",
+                    "dropped a {what} whose client took no message for {} ms",
                     stall.as_millis()
                 );
-                link.fail(status::stalled_subscriber(stall, next));
+                link.fail(status);
                 drop(tx);
                 if !link.taken_within(stall).await {
                     if let Some(c) = conn {
                         shared.metrics.connections_closed.stalled_subscriber.inc();
-                        tracing::info!(remote = %c.remote, "closed the connection of a subscriber that reads nothing");
+                        tracing::info!(remote = %c.remote, "closed the connection of a {what} client that reads nothing");
                         c.close();
                     }
                 }
             }
         }
+    }
+}
+
+/// Opens a subscription from height `from` on connection `conn`, each block mapped to the
+/// messages the client gets (`map` may return none).
+///
+/// # Errors
+/// `RESOURCE_EXHAUSTED` when the node or the connection has its most subscriptions open.
+pub(crate) fn open<T: Send + 'static>(
+    shared: &Arc<Shared>,
+    conn: Option<Arc<ConnCtl>>,
+    from: u64,
+    map: impl Fn(&CommittedBlock) -> Vec<T> + Send + Sync + 'static,
+) -> Result<Subscription<T>, Status> {
+    let (sink, stream) = channel(shared, conn, 1)?;
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let end = feed(&shared, from, &sink.tx, &map).await;
+        sink.finish(end, "subscription").await;
     });
-    Ok(Subscription {
-        rx,
-        link,
-        ended: false,
-        _slot: slot,
-    })
+    Ok(stream)
 }
 
 /// Waits until the client has room for one more message: `Err` when it took nothing for the
@@ -248,7 +307,7 @@ async fn room<'a, T>(
         r = tokio::time::timeout(stall, tx.reserve()) => match r {
             Ok(Ok(permit)) => Ok(permit),
             Ok(Err(_)) => Err(End::Gone),
-            Err(_) => Err(End::Stalled { next }),
+            Err(_) => Err(End::Stalled(status::stalled_subscriber(stall, next))),
         },
         _ = shutdown.wait_for(|s| *s) => Err(End::Stopping),
     }

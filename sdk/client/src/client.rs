@@ -3,6 +3,7 @@
 use crate::error::{ClientError, Result};
 use crate::proof::{StateProof, TitleProof};
 use crate::signer::Signer;
+use crate::stream::{SubmitReceiver, SubmitSender};
 use crate::tls::Tls;
 use crate::tx::{SignedTx, TxBuilder, DEFAULT_GAS_LIMIT};
 use hanok_proto::v1;
@@ -306,6 +307,52 @@ impl Client {
                 ClientError::Decode(format!("SubmitAndWait returned no receipt for {tx_hash}"))
             });
         }
+    }
+
+    /// Opens a submit stream (`Ledger.SubmitStream`): many transactions over one call, for a
+    /// batch. The node admits them in the order sent, with the same checks as
+    /// [`Client::submit`], and answers each exactly once on the receiver: a refusal as soon as
+    /// it knows one, a receipt once the transaction commits — receipts in commit order. It
+    /// paces the sender: at most `submit_stream_window` transactions (1,024 by default) are
+    /// unanswered at a time, and one the mempool has no room for yet (its sender has
+    /// `mempool_per_account` waiting) waits, with those after it, until a block makes room.
+    /// Read the receiver while sending (from another task): the node reads nothing more while
+    /// its answers wait. Close (or drop) the sender when done: the receiver then gets the
+    /// remaining answers and the end of the stream.
+    ///
+    /// ```no_run
+    /// # async fn demo(txs: Vec<hanok_client::SignedTx>) -> hanok_client::Result<()> {
+    /// use hanok_client::{Client, ClientError};
+    /// let client = Client::connect("http://127.0.0.1:7070").await?;
+    /// let (mut sender, mut answers) = client.submit_stream().await?;
+    /// let sending = tokio::spawn(async move {
+    ///     for tx in &txs {
+    ///         sender.send(tx).await?;
+    ///     }
+    ///     Ok::<_, ClientError>(()) // the sender is dropped: the stream is half-closed
+    /// });
+    /// while let Some(a) = answers.next().await? {
+    ///     match a.outcome {
+    ///         Ok(receipt) => println!("#{} committed at height {}", a.seq, receipt.height),
+    ///         Err(e) => println!("#{} ({}) not committed: {e}", a.seq, a.tx_hash),
+    ///     }
+    /// }
+    /// sending.await.map_err(|e| ClientError::Invalid(e.to_string()))??;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`ClientError::Status`] (`RESOURCE_EXHAUSTED` when the node or this connection has its
+    /// most streams open) or [`ClientError::Transport`].
+    pub async fn submit_stream(&self) -> Result<(SubmitSender, SubmitReceiver)> {
+        let (tx, rx) = tokio::sync::mpsc::channel(crate::stream::SEND_BUFFER);
+        let answers = self
+            .ledger
+            .clone()
+            .submit_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await?
+            .into_inner();
+        Ok((SubmitSender::new(tx), SubmitReceiver::new(answers)))
     }
 
     /// A committed transaction's receipt.

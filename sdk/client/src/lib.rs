@@ -9,7 +9,9 @@
 //!   (execute, instantiate, upload), encoded once and signed.
 //! - [`Client`]: async tonic client of the Ledger, Contracts and Proofs services; `execute`
 //!   fetches the nonce, builds, signs, submits and waits, turning a contract's refusal into
-//!   [`ClientError::Contract`].
+//!   [`ClientError::Contract`]; `submit_stream` sends a batch over one stream
+//!   ([`SubmitSender`], [`SubmitReceiver`]: an answer per transaction, receipts in commit
+//!   order).
 //! - [`Registry`], [`Krw`], [`Deal`], [`Identity`]: typed clients of the system contracts; they
 //!   send the contracts' messages and return their answers as the types of [`messages`]
 //!   (`hanok-messages`, the one definition of the JSON in `docs/contracts.md`).
@@ -79,6 +81,7 @@ mod contracts;
 mod error;
 pub mod proof;
 mod signer;
+mod stream;
 mod tls;
 mod tx;
 
@@ -99,6 +102,7 @@ pub use hanok_messages::Amount;
 pub use hanok_types::Hash;
 pub use proof::{verify_state, verify_title, StateProof, TitleProof, VerifiedTitle};
 pub use signer::Signer;
+pub use stream::{SubmitAnswer, SubmitReceiver, SubmitSender};
 pub use tls::{channel, endpoint, Tls};
 pub use tx::{SignedTx, TxBuilder, DEFAULT_GAS_LIMIT};
 

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 use tonic::Code;
 
+mod submit_stream;
+
 struct Node {
     handle: NodeHandle,
     ledger: LedgerClient<Channel>,
@@ -30,7 +32,11 @@ async fn node(dir: &Path) -> Result<Node> {
     config.listen = "127.0.0.1:0".parse()?;
     config.block_interval_ms = 20;
     config.request_timeout_ms = 5_000;
-    let handle = start(config, dev_genesis()).await?;
+    connect(start(config, dev_genesis()).await?).await
+}
+
+/// Clients of a started node.
+async fn connect(handle: NodeHandle) -> Result<Node> {
     let url = format!("http://{}", handle.local_addr);
     let channel = Channel::from_shared(url)?.connect().await?;
     let keys = DevKeys::new();
@@ -733,24 +739,45 @@ async fn a_stop_answers_calls_in_flight_unavailable_and_ends_in_seconds() -> Res
     let mut waiting_client = n.ledger.clone();
     let wait_tx = tx.clone();
     let waiting = tokio::spawn(async move { waiting_client.submit_and_wait(req(wait_tx)).await });
-    // Admitted once the node says it waits in the mempool (a second submission of the same
+    // And a submit stream, left open, with the next nonce after it.
+    let streamed = sign_body(
+        &official,
+        &body(
+            &official,
+            ahead + 1,
+            n.sys.registry,
+            &register("GAP2", seller),
+        ),
+    );
+    let (to_stream, requests) = tokio::sync::mpsc::channel(4);
+    let mut stream = n
+        .ledger
+        .submit_stream(tokio_stream::wrappers::ReceiverStream::new(requests))
+        .await?
+        .into_inner();
+    to_stream.send(req(streamed.clone())).await?;
+    // Admitted once the node says they wait in the mempool (a second submission of the same
     // bytes would race the SubmitAndWait above for admission).
-    let hash = hanok_types::Hash::sha256(&tx.encode_to_vec()).0.to_vec();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let asked = n
-            .ledger
-            .get_receipt(v1::GetReceiptRequest {
-                tx_hash: hash.clone(),
-            })
-            .await;
-        match asked {
-            Err(s) if s.code() == Code::NotFound && s.message().contains("in the mempool") => break,
-            other => {
-                if Instant::now() > deadline {
-                    bail!("the waiting transaction was never admitted: {other:?}");
+    for tx in [&tx, &streamed] {
+        let hash = hanok_types::Hash::sha256(&tx.encode_to_vec()).0.to_vec();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let asked = n
+                .ledger
+                .get_receipt(v1::GetReceiptRequest {
+                    tx_hash: hash.clone(),
+                })
+                .await;
+            match asked {
+                Err(s) if s.code() == Code::NotFound && s.message().contains("in the mempool") => {
+                    break
                 }
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                other => {
+                    if Instant::now() > deadline {
+                        bail!("the waiting transaction was never admitted: {other:?}");
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
             }
         }
     }
@@ -760,6 +787,18 @@ async fn a_stop_answers_calls_in_flight_unavailable_and_ends_in_seconds() -> Res
     expect_code(r, Code::Unavailable, "shutting down")?;
     let next = tokio::time::timeout(Duration::from_secs(10), blocks.message()).await?;
     expect_code(next, Code::Unavailable, "shutting down")?;
+    // The stream answers its transaction (not committed), then ends: it was not half-closed.
+    let answer = tokio::time::timeout(Duration::from_secs(10), stream.message())
+        .await??
+        .context("an answer")?;
+    match answer.outcome {
+        Some(v1::submit_stream_response::Outcome::Refused(r))
+            if r.code == Code::Unavailable as i32 && r.message.contains("was not committed") => {}
+        other => bail!("expected UNAVAILABLE for the streamed transaction, got {other:?}"),
+    }
+    let end = tokio::time::timeout(Duration::from_secs(10), stream.message()).await?;
+    expect_code(end, Code::Unavailable, "shutting down")?;
+    drop(to_stream);
     tokio::time::timeout(Duration::from_secs(10), stopping).await???;
     assert!(started.elapsed() < Duration::from_secs(10));
     Ok(())
