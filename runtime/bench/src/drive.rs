@@ -1,5 +1,6 @@
-//! The measured window: closed-loop workers or an open-loop ticker over the plan, the progress
-//! bar, and the counters and latency samples they fill.
+//! The measured window: closed-loop workers (or, with `--stream`, one `SubmitStream` per
+//! connection) or an open-loop ticker over the plan, the progress bar, and the counters and
+//! latency samples they fill.
 
 use crate::options::Load;
 use crate::setup::WAIT;
@@ -189,6 +190,128 @@ async fn open_loop(
     while set.join_next().await.is_some() {}
 }
 
+/// Closed loop over `SubmitStream`: one stream per connection, each owning every `clients.len()`-th
+/// sender and keeping its share of `n` transactions unanswered, until `end`; then each
+/// half-closes and takes the answers still due.
+async fn streamed(
+    streams: Arc<Streams>,
+    clients: &[Client],
+    n: usize,
+    end: Instant,
+    stats: Arc<Stats>,
+) {
+    let lanes = clients.len().min(streams.senders()).max(1);
+    let window = n.div_ceil(lanes).max(1);
+    let mut set = JoinSet::new();
+    for (lane, client) in clients.iter().take(lanes).enumerate() {
+        let senders: Vec<usize> = (lane..streams.senders()).step_by(lanes).collect();
+        let (streams, client, stats) = (streams.clone(), client.clone(), stats.clone());
+        set.spawn(
+            async move { stream_lane(&streams, &senders, &client, window, end, &stats).await },
+        );
+    }
+    while set.join_next().await.is_some() {}
+}
+
+/// One stream: a task pushing `senders`' transactions in turn (each in nonce order) while
+/// fewer than `window` are unanswered, and this one reading the answers.
+async fn stream_lane(
+    streams: &Arc<Streams>,
+    senders: &[usize],
+    client: &Client,
+    window: usize,
+    end: Instant,
+    stats: &Arc<Stats>,
+) {
+    let (mut sender, mut answers) = match client.submit_stream().await {
+        Ok(pair) => pair,
+        Err(e) => {
+            stats.fail(format!("could not open a submit stream: {e}"));
+            return;
+        }
+    };
+    let room = Arc::new(tokio::sync::Semaphore::new(window));
+    // When each transaction was handed to the stream, by its position.
+    let (sent_tx, mut sent_rx) = tokio::sync::mpsc::unbounded_channel::<(u64, Instant)>();
+    let pusher = {
+        let (streams, senders, room, stats) = (
+            streams.clone(),
+            senders.to_vec(),
+            room.clone(),
+            stats.clone(),
+        );
+        tokio::spawn(async move {
+            let mut turn = 0usize;
+            let mut used_up = vec![false; senders.len()];
+            'push: while Instant::now() < end {
+                let permit = tokio::select! {
+                    p = room.acquire() => p,
+                    () = tokio::time::sleep_until(end.into()) => break,
+                };
+                match permit {
+                    Ok(p) => p.forget(),
+                    Err(_) => break,
+                }
+                // The next sender in turn that has a transaction left.
+                let tx = loop {
+                    if used_up.iter().all(|u| *u) {
+                        stats.exhausted.store(true, Ordering::Relaxed);
+                        break 'push;
+                    }
+                    let k = turn % senders.len();
+                    turn = turn.wrapping_add(1);
+                    if used_up[k] {
+                        continue;
+                    }
+                    match streams.next_of(senders[k]) {
+                        Some(tx) => break tx,
+                        None => used_up[k] = true,
+                    }
+                };
+                let t0 = Instant::now();
+                match sender.send(tx).await {
+                    Ok(seq) => {
+                        let _ = sent_tx.send((seq, t0));
+                    }
+                    Err(_) => break, // the stream ended; the reader says why
+                }
+            }
+            // Dropping the sender half-closes: the node answers what it has, then ends.
+        })
+    };
+    let mut sent: std::collections::HashMap<u64, Instant> = std::collections::HashMap::new();
+    loop {
+        let answer = match answers.next().await {
+            Ok(Some(a)) => a,
+            Ok(None) => break,
+            Err(e) => {
+                stats.fail(format!("submit stream ended: {e}"));
+                break;
+            }
+        };
+        while let Ok((seq, t0)) = sent_rx.try_recv() {
+            sent.insert(seq, t0);
+        }
+        let t0 = sent.remove(&answer.seq);
+        let outcome = match answer.outcome {
+            Ok(r) if r.status == v1::TxStatus::Ok as i32 => {
+                Outcome::Ok(t0.map_or(Duration::ZERO, |t| t.elapsed()))
+            }
+            Ok(r) => Outcome::Failed(format!(
+                "committed with status {:?}: {}",
+                v1::TxStatus::try_from(r.status).unwrap_or(v1::TxStatus::Unspecified),
+                r.error
+            )),
+            Err(e) => Outcome::Failed(e.to_string()),
+        };
+        record(stats, outcome);
+        room.add_permits(1);
+    }
+    // A stream that ended early stops its pusher too.
+    room.close();
+    let _ = pusher.await;
+}
+
 /// Runs one closing stage by stage; records each step's latency and, when it settles, the
 /// closing's. Returns false if a step failed (the lane's later nonces are then unusable).
 async fn run_closing(client: &Client, closing: &Closing, stats: &Stats) -> bool {
@@ -360,6 +483,7 @@ pub(crate) async fn drive(
     load: Load,
     duration: Duration,
     show_progress: bool,
+    stream: bool,
 ) -> (Arc<Stats>, Instant) {
     let stats = Arc::new(Stats::default());
     let unit = match &plan {
@@ -371,13 +495,15 @@ pub(crate) async fn drive(
     let start = Instant::now();
     let end = start + duration;
     match plan {
-        Plan::Txs { streams, .. } => {
-            let op = tx_op(streams);
-            match load {
-                Load::Concurrency(n) => closed_loop(op, clients, n, end, stats.clone()).await,
-                Load::Rate(r) => open_loop(op, clients, r, start, end, stats.clone()).await,
+        Plan::Txs { streams, .. } => match (load, stream) {
+            (Load::Concurrency(n), true) => streamed(streams, clients, n, end, stats.clone()).await,
+            (Load::Concurrency(n), false) => {
+                closed_loop(tx_op(streams), clients, n, end, stats.clone()).await;
             }
-        }
+            (Load::Rate(r), _) => {
+                open_loop(tx_op(streams), clients, r, start, end, stats.clone()).await;
+            }
+        },
         Plan::Query { contract, msgs } => {
             let op = query_op(contract, msgs);
             match load {

@@ -7,7 +7,9 @@
 //! measure each transaction's gas by dry run and sign every measured transaction before the
 //! clock starts, so signing is not part of the measured cost; then drive the workload for the
 //! duration at a fixed concurrency (closed loop) or a fixed offered rate (open loop), timing
-//! each request from submit to committed receipt (`SubmitAndWait`), with a progress bar; read
+//! each request from submit to committed receipt (`SubmitAndWait`; with `--stream`, one
+//! `SubmitStream` per connection instead, each keeping its share of the concurrency in
+//! flight), with a progress bar; read
 //! the node's CPU and RSS from `/proc`; return a [`Report`] (table and JSON).
 //!
 //! Workloads ([`Workload`]):
@@ -275,7 +277,15 @@ async fn bench(
         })
     });
 
-    let (stats, start) = drive::drive(plan, &ctx.clients, load, opts.duration, opts.progress).await;
+    let (stats, start) = drive::drive(
+        plan,
+        &ctx.clients,
+        load,
+        opts.duration,
+        opts.progress,
+        opts.stream,
+    )
+    .await;
     let elapsed = start.elapsed().as_secs_f64().max(1e-9);
     let cpu1 = (
         node_proc.as_ref().and_then(|p| p.cpu(CLIENT_THREADS)),
@@ -361,6 +371,7 @@ async fn bench(
     Ok(Report {
         workload: opts.workload.as_str().to_string(),
         mode: mode.to_string(),
+        streams: opts.stream.then_some(ctx.clients.len()),
         concurrency,
         offered_rate,
         accounts,

@@ -85,6 +85,10 @@ pub struct BenchOptions {
     pub calibration: Duration,
     /// Show a progress bar and setup messages on stderr.
     pub progress: bool,
+    /// `transfer` and `token`, concurrency mode: submit over `SubmitStream` (one stream per
+    /// client connection, each keeping its share of the concurrency in flight) instead of one
+    /// `SubmitAndWait` call per transaction.
+    pub stream: bool,
 }
 
 impl Default for BenchOptions {
@@ -102,6 +106,7 @@ impl Default for BenchOptions {
             max_tps: 5_000.0,
             calibration: Duration::from_secs(1),
             progress: false,
+            stream: false,
         }
     }
 }
@@ -144,6 +149,14 @@ impl BenchOptions {
         }
         if !(self.max_tps.is_finite() && self.max_tps > 0.0) {
             return bad("--max-tps must be a positive number");
+        }
+        if self.stream {
+            if !matches!(self.workload, Workload::Transfer | Workload::Token) {
+                return bad("--stream applies to the transfer and token workloads (those that submit pre-signed transactions independently of each other)");
+            }
+            if matches!(self.load(), Load::Rate(_)) {
+                return bad("--stream runs in concurrency mode only (each stream keeps its share of --concurrency in flight); drop --rate");
+            }
         }
         Ok(())
     }
@@ -199,6 +212,11 @@ pub struct BenchArgs {
     /// No progress bar or setup messages.
     #[arg(long)]
     pub quiet: bool,
+    /// transfer and token: submit over Ledger.SubmitStream, one stream per connection each
+    /// keeping its share of --concurrency in flight, instead of one SubmitAndWait per
+    /// transaction (concurrency mode only).
+    #[arg(long, conflicts_with = "rate")]
+    pub stream: bool,
 }
 
 impl BenchArgs {
@@ -235,6 +253,7 @@ impl BenchArgs {
             max_tps: self.max_tps,
             calibration: Duration::from_secs(1),
             progress: !self.quiet,
+            stream: self.stream,
         };
         opts.validate()?;
         Ok(opts)

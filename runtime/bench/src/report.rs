@@ -76,6 +76,10 @@ pub struct Report {
     pub concurrency: Option<usize>,
     /// Offered requests per second (closing: closings started per second), in rate mode.
     pub offered_rate: Option<f64>,
+    /// With `--stream`: the `SubmitStream`s the transactions went over (one per connection,
+    /// each keeping its share of `concurrency` unanswered); `null`: one `SubmitAndWait` call
+    /// per transaction.
+    pub streams: Option<usize>,
     /// Sending accounts used by the measured load (query: parcels queried).
     pub accounts: usize,
     /// Gas limit each measured transaction carries (measured in setup, doubled); closing:
@@ -162,7 +166,10 @@ impl Report {
         let mut row = |k: &str, v: String| rows.push((k.to_string(), v));
         let load = match (self.concurrency, self.offered_rate) {
             (Some(c), _) if self.workload == "closing" => format!("{c} deals in parallel"),
-            (Some(c), _) => format!("concurrency {c}"),
+            (Some(c), _) => match self.streams {
+                Some(s) => format!("concurrency {c}, over {s} SubmitStreams"),
+                None => format!("concurrency {c}"),
+            },
             (None, Some(r)) if self.workload == "closing" => format!("{r} closings/s offered"),
             (None, Some(r)) => format!("{r} req/s offered"),
             _ => "-".into(),

@@ -68,6 +68,17 @@ impl Streams {
     pub fn total(&self) -> usize {
         self.senders.iter().map(|s| s.txs.len()).sum()
     }
+
+    /// How many senders there are.
+    pub fn senders(&self) -> usize {
+        self.senders.len()
+    }
+
+    /// Sender `i`'s next transaction (its next nonce); `None` once its stream is used up.
+    pub fn next_of(&self, i: usize) -> Option<&SignedTx> {
+        let s = self.senders.get(i)?;
+        s.txs.get(s.next.fetch_add(1, Ordering::Relaxed))
+    }
 }
 
 /// One closing, pre-signed: its stages in order; a stage's transactions go out together and

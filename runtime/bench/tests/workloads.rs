@@ -19,8 +19,8 @@ const FIELDS: &[&str] = &[
     "verify_per_sec_1core",
 ];
 
-async fn bench(workload: Workload, load: Load, accounts: Option<usize>) -> Report {
-    let opts = BenchOptions {
+fn options(workload: Workload, load: Load, accounts: Option<usize>) -> BenchOptions {
+    BenchOptions {
         workload,
         duration: Duration::from_secs(2),
         load: Some(load),
@@ -29,10 +29,18 @@ async fn bench(workload: Workload, load: Load, accounts: Option<usize>) -> Repor
         max_tps: 2_000.0,
         calibration: Duration::from_millis(100),
         ..BenchOptions::default()
-    };
+    }
+}
+
+async fn run(opts: BenchOptions) -> Report {
+    let workload = opts.workload;
     let report = hanok_bench::run(opts).await.expect("the run completes");
     check(&report, workload);
     report
+}
+
+async fn bench(workload: Workload, load: Load, accounts: Option<usize>) -> Report {
+    run(options(workload, load, accounts)).await
 }
 
 fn check(r: &Report, workload: Workload) {
@@ -72,6 +80,28 @@ async fn transfer_at_a_fixed_rate() {
     let r = bench(Workload::Transfer, Load::Rate(100.0), Some(4)).await;
     assert_eq!(r.mode, "rate");
     assert_eq!(r.skipped, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfer_over_submit_streams() {
+    let r = run(BenchOptions {
+        stream: true,
+        ..options(Workload::Transfer, Load::Concurrency(16), Some(4))
+    })
+    .await;
+    assert_eq!(r.streams, Some(1));
+    assert!(r.table().contains("over 1 SubmitStreams"), "{}", r.table());
+    // Only where transactions are submitted independently, and in a closed loop.
+    for (workload, load) in [
+        (Workload::Query, Load::Concurrency(4)),
+        (Workload::Transfer, Load::Rate(100.0)),
+    ] {
+        let bad = BenchOptions {
+            stream: true,
+            ..options(workload, load, None)
+        };
+        assert!(bad.validate().is_err());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
