@@ -578,6 +578,22 @@ async fn browse(
     en.goto(&format!("{base1}/")).await?;
     text_of(en, "#queue-empty").await?;
 
+    // The node's refusals are shown in plain words, never as a trace.
+    en.goto(&format!("{base1}/deal/999")).await?;
+    let error = text_of(en, "#error").await?;
+    ensure!(
+        error.contains("deal 999 not found")
+            && !error.contains("backtrace")
+            && !error.contains(".rs:"),
+        "{error}"
+    );
+    // The language link switches, and the choice sticks.
+    en.goto(&format!("{base1}/")).await?;
+    click(en, "#lang").await?;
+    let title = text_of(en, "h1").await?;
+    ensure!(title == "승인 대기 중인 이전", "{title}");
+    en.goto(&format!("{base1}/?lang=en")).await?;
+
     // The parcel page, both languages, and its certificate.
     en.goto(&format!("{base1}/parcel/WEB-1")).await?;
     let owners = text_of(en, "#owners").await?;

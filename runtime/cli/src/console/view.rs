@@ -139,6 +139,8 @@ pub struct Reader<'a> {
     lang: Lang,
     t: &'static Text,
     parties: HashMap<Address, Party>,
+    /// The latest block's time, read once per request.
+    now: Option<u64>,
 }
 
 impl<'a> Reader<'a> {
@@ -149,7 +151,23 @@ impl<'a> Reader<'a> {
             lang,
             t: lang.text(),
             parties: HashMap::new(),
+            now: None,
         }
+    }
+
+    /// The latest block's time (what deadlines are compared with).
+    async fn now(&mut self) -> u64 {
+        if let Some(n) = self.now {
+            return n;
+        }
+        let n = self
+            .app
+            .client
+            .status()
+            .await
+            .map_or(0, |s| s.latest_block_time);
+        self.now = Some(n);
+        n
     }
 
     /// `address` as a party: its did:key and roles (asked once per request).
@@ -236,12 +254,7 @@ impl<'a> Reader<'a> {
             .await
             .with_context(|| format!("reading parcel {}", d.parcel_id))?;
         let held = self.escrow_held(d.deal_id).await;
-        let now = self
-            .app
-            .client
-            .status()
-            .await
-            .map_or(0, |s| s.latest_block_time);
+        let now = self.now().await;
 
         let seizure = parcel.frozen
             || parcel
