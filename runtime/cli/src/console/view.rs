@@ -267,7 +267,7 @@ impl<'a> Reader<'a> {
             .filter(|e| e.active)
             .filter_map(|e| match &e.kind {
                 EncumbranceKind::Mortgage { amount, .. } => Some(amount.0),
-                EncumbranceKind::Seizure { .. } => None,
+                EncumbranceKind::Seizure { .. } | EncumbranceKind::Lease { .. } => None,
             })
             .fold(0u128, u128::saturating_add);
         let price = d.price.0;
@@ -381,6 +381,18 @@ impl<'a> Reader<'a> {
                     holder: self.named(&holder.to_string()).await,
                     amount: self.lang.won(amount.0),
                     payoff: self.lang.won(amount.0),
+                },
+                EncumbranceKind::Lease {
+                    tenant,
+                    deposit,
+                    term_end,
+                    ..
+                } => EncRow {
+                    rank: e.rank,
+                    kind: self.t.lease,
+                    holder: self.named(&tenant.to_string()).await,
+                    amount: self.lang.won(deposit.0),
+                    payoff: format!("{} ({})", self.t.lease_kept, self.lang.time(*term_end)),
                 },
                 EncumbranceKind::Seizure { court_order_hash } => EncRow {
                     rank: e.rank,
@@ -634,6 +646,8 @@ fn action_words(lang: Lang, action: hanok_client::messages::registry::Action) ->
             Action::Frozen => "압류",
             Action::Unfrozen => "압류 해제",
             Action::TitleTransferred => "소유권 이전",
+            Action::LeaseRecorded => "전세권 설정",
+            Action::LeaseDischarged => "전세권 말소",
         }
         .to_string(),
     }
