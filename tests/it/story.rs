@@ -76,7 +76,7 @@ fn home_sale_with_lien_payoff_settles_atomically() {
         .iter()
         .map(|e| match &e.kind {
             EncumbranceKind::Mortgage { holder, amount } => (e.rank, *holder, amount.0, e.active),
-            EncumbranceKind::Seizure { .. } => panic!("no seizure expected"),
+            other => panic!("only mortgages expected, got {other:?}"),
         })
         .collect();
     assert_eq!(

@@ -660,7 +660,9 @@ fn settle(env: &Env, cfg: &Config, deal_id: u64) -> Result<Response, ContractErr
             EncumbranceKindView::Mortgage { holder, amount } => {
                 Some((e.rank, e.id, *holder, *amount))
             }
-            EncumbranceKindView::Seizure {} => None,
+            // A seizure stops settlement above; a lease stays with the parcel (the buyer takes
+            // over the deposit) and is not paid off.
+            EncumbranceKindView::Seizure {} | EncumbranceKindView::Lease { .. } => None,
         })
         .collect();
     liens.sort_by_key(|l| l.0);

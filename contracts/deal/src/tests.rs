@@ -400,6 +400,49 @@ fn the_acceptance_story_settles_atomically() {
 }
 
 #[test]
+fn a_sale_keeps_a_registered_lease_and_pays_nothing_from_it() {
+    genesis();
+    const TENANT: Address = Address([0x77; 20]);
+    assert!(mock::execute(
+        IDENTITY,
+        AUTH,
+        &hanok_identity::ExecuteMsg::Enrol {
+            address: TENANT,
+            roles: vec![Role::Citizen],
+        },
+    )
+    .is_ok());
+    let lease = hanok_registry::ExecuteMsg::RecordLease {
+        parcel_id: "P-1".into(),
+        tenant: TENANT,
+        deposit: Amount(250_000_000),
+        term_start: T0,
+        term_end: T0 + 2 * 365 * 86_400,
+    };
+    assert!(mock::execute(REGISTRY, OFF1, &lease).is_ok());
+    let id = approved_deal();
+    ok(deal_exec(BUYER, &ExecuteMsg::Settle { deal_id: id }));
+    // The lien is paid off as before; the lease's deposit is not paid from the price.
+    assert_eq!(balance(BANK_A), 300_000_000);
+    assert_eq!(balance(SELLER), 600_000_000);
+    assert_eq!((balance(ESCROW), balance(TENANT)), (0, 0));
+    let p = parcel();
+    assert_eq!(p.owners[0].owner, BUYER);
+    // The lease stays, at its rank, ahead of the buyer's new mortgage.
+    let kinds: Vec<(u64, bool)> = p
+        .encumbrances
+        .iter()
+        .map(|e| {
+            (
+                e.rank,
+                matches!(e.kind, EncumbranceKind::Lease { tenant, .. } if tenant == TENANT),
+            )
+        })
+        .collect();
+    assert_eq!(kinds, vec![(2, true), (3, false)]);
+}
+
+#[test]
 fn a_short_payoff_reverts_everything() {
     genesis();
     // A second, bigger lien makes the liens exceed the price.

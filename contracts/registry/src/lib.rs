@@ -3,7 +3,8 @@
 //! A parcel is registered by an official with its owners (shares in basis points summing to
 //! 10000). Encumbrances are numbered by *rank* in the order they are recorded, as in the Korean
 //! register: mortgage liens (recorded by an official, or by the deal contract at settlement;
-//! the holder must be an enrolled bank) and court seizures (official only). A parcel with an
+//! the holder must be an enrolled bank), registered leases (official only; the tenant's deposit
+//! and term; a sale keeps them) and court seizures (official only). A parcel with an
 //! active seizure is *frozen*: its title cannot be transferred. Only the deal contract transfers
 //! titles. Every change appends a history entry. The approval policy (m of n officials, and how
 //! far ahead a deal's deadline may lie) that the deal contract applies lives here and is set by
@@ -15,13 +16,15 @@
 //!
 //! # Messages
 //! - instantiate [`InstantiateMsg`] `{identity, deal, policy: {threshold, officials}}`
-//! - execute [`ExecuteMsg`]: `register_parcel`, `record_lien`, `discharge_lien`, `freeze`,
-//!   `unfreeze`, `transfer_title`, `set_policy` (see each variant for who may send it)
+//! - execute [`ExecuteMsg`]: `register_parcel`, `record_lien`, `discharge_lien`,
+//!   `record_lease`, `discharge_lease`, `freeze`, `unfreeze`, `transfer_title`, `set_policy`
+//!   (see each variant for who may send it)
 //! - query [`QueryMsg`]: `parcel {parcel_id}` → [`Parcel`]; `history {parcel_id, start_after,
 //!   limit}` → [`HistoryResponse`]; `past_encumbrances {parcel_id, start_after, limit}` →
 //!   [`PastEncumbrancesResponse`]; `policy` → [`Policy`]
 //!
-//! Events: `parcel_registered`, `lien_recorded`, `lien_discharged`, `title_frozen`,
+//! Events: `parcel_registered`, `lien_recorded`, `lien_discharged`, `lease_recorded`,
+//! `lease_discharged`, `title_frozen`,
 //! `title_unfrozen`, `title_transferred`, `policy_set`.
 //! Storage: `config`; `policy`; `parcels`: parcel id → [`Parcel`] (active encumbrances inline);
 //! `history`: (parcel id, seq) → [`HistoryEntry`]; `past_encumbrances`: (parcel id, id) →
@@ -37,8 +40,8 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use hanok_sdk::{
-    bail, ensure, entry_points, has_role, to_json, Address, ContractError, Env, Event, Item, Map,
-    Response, Role,
+    bail, ensure, entry_points, has_role, roles, to_json, Address, ContractError, Env, Event, Item,
+    Map, Response, Role,
 };
 use serde::{Deserialize, Serialize};
 
@@ -294,7 +297,7 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
                     Some(EncumbranceKind::Mortgage { .. }) => {
                         bail!("lien {lien_id} on parcel {parcel_id} is already discharged")
                     }
-                    Some(EncumbranceKind::Seizure { .. }) => {
+                    Some(EncumbranceKind::Seizure { .. } | EncumbranceKind::Lease { .. }) => {
                         bail!("encumbrance {lien_id} on parcel {parcel_id} is not a lien")
                     }
                     None => bail!("lien {lien_id} not found on parcel {parcel_id}"),
@@ -320,6 +323,99 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
                     .attr("parcel_id", parcel_id)
                     .attr("lien_id", lien_id.to_string())
                     .attr("holder", holder.to_string()),
+            ))
+        }
+        ExecuteMsg::RecordLease {
+            parcel_id,
+            tenant,
+            deposit,
+            term_start,
+            term_end,
+        } => {
+            require_official(&cfg, env.sender, "record a lease")?;
+            ensure!(!deposit.is_zero(), "lease deposit must be positive");
+            ensure!(
+                term_end > term_start,
+                "lease term must end after it starts (term_start {term_start}, term_end {term_end})"
+            );
+            ensure!(
+                roles(&cfg.identity, tenant)?.enrolled,
+                "tenant {tenant} is not enrolled"
+            );
+            let mut parcel = load_parcel(&parcel_id)?;
+            let rank = next_rank(&mut parcel)?;
+            parcel.encumbrances.push(Encumbrance {
+                id: rank,
+                rank,
+                kind: EncumbranceKind::Lease {
+                    tenant,
+                    deposit,
+                    term_start,
+                    term_end,
+                },
+                active: true,
+                recorded_height: env.height,
+                ended_height: None,
+            });
+            record(
+                env,
+                &mut parcel,
+                Action::LeaseRecorded,
+                format!(
+                    "lease {rank} tenant {tenant} deposit {deposit} term {term_start}..{term_end}"
+                ),
+            )?;
+            Response::new()
+                .event(
+                    Event::new("lease_recorded")
+                        .attr("parcel_id", parcel_id)
+                        .attr("lease_id", rank.to_string())
+                        .attr("rank", rank.to_string())
+                        .attr("tenant", tenant.to_string())
+                        .attr("deposit", deposit.to_string())
+                        .attr("term_start", term_start.to_string())
+                        .attr("term_end", term_end.to_string()),
+                )
+                .json(&LeaseResponse { lease_id: rank })
+        }
+        ExecuteMsg::DischargeLease {
+            parcel_id,
+            lease_id,
+        } => {
+            let mut parcel = load_parcel(&parcel_id)?;
+            let Some(index) = parcel.encumbrances.iter().position(|e| e.id == lease_id) else {
+                match PAST
+                    .may_load(&(parcel_id.as_str(), lease_id))?
+                    .map(|e| e.kind)
+                {
+                    Some(EncumbranceKind::Lease { .. }) => {
+                        bail!("lease {lease_id} on parcel {parcel_id} is already discharged")
+                    }
+                    Some(_) => bail!("encumbrance {lease_id} on parcel {parcel_id} is not a lease"),
+                    None => bail!("lease {lease_id} not found on parcel {parcel_id}"),
+                }
+            };
+            let EncumbranceKind::Lease {
+                tenant, deposit, ..
+            } = parcel.encumbrances[index].kind.clone()
+            else {
+                bail!("encumbrance {lease_id} on parcel {parcel_id} is not a lease");
+            };
+            if env.sender != tenant {
+                require_official(&cfg, env.sender, "discharge a lease (or its tenant)")?;
+            }
+            retire(env, &mut parcel, index)?;
+            record(
+                env,
+                &mut parcel,
+                Action::LeaseDischarged,
+                format!("lease {lease_id} tenant {tenant} deposit {deposit}"),
+            )?;
+            Ok(Response::new().event(
+                Event::new("lease_discharged")
+                    .attr("parcel_id", parcel_id)
+                    .attr("lease_id", lease_id.to_string())
+                    .attr("tenant", tenant.to_string()),
             ))
         }
         ExecuteMsg::Freeze {

@@ -177,6 +177,98 @@ fn liens_get_ranks_and_only_holder_official_or_deal_discharge() {
     assert!(past.iter().all(|e| !e.active && e.ended_height.is_some()));
 }
 
+#[test]
+fn leases_rank_among_encumbrances_and_only_tenant_or_official_discharge() {
+    setup();
+    enrol(BUYER, vec![Role::Citizen]);
+    let lease = |tenant, deposit: u128, term_start, term_end| ExecuteMsg::RecordLease {
+        parcel_id: "P-1".into(),
+        tenant,
+        deposit: Amount(deposit),
+        term_start,
+        term_end,
+    };
+    assert_eq!(
+        exec(BANK, &lease(BUYER, 1, 10, 20)),
+        Err("unauthorized: only an official may record a lease".into())
+    );
+    assert_eq!(
+        exec(OFF1, &lease(BUYER, 0, 10, 20)),
+        Err("lease deposit must be positive".into())
+    );
+    assert_eq!(
+        exec(OFF1, &lease(BUYER, 1, 20, 20)),
+        Err("lease term must end after it starts (term_start 20, term_end 20)".into())
+    );
+    assert_eq!(
+        exec(OFF1, &lease(SELLER, 1, 10, 20)),
+        Err(format!("tenant {SELLER} is not enrolled"))
+    );
+    // A lien, then the lease: ranks in recording order, whatever the kind.
+    let lien = ExecuteMsg::RecordLien {
+        parcel_id: "P-1".into(),
+        holder: BANK,
+        amount: Amount(300_000_000),
+    };
+    assert_eq!(exec(OFF1, &lien), Ok(br#"{"lien_id":1}"#.to_vec()));
+    assert_eq!(
+        exec(OFF1, &lease(BUYER, 250_000_000, 10, 20)),
+        Ok(br#"{"lease_id":2}"#.to_vec())
+    );
+    let p = parcel("P-1");
+    assert_eq!(p.encumbrances.len(), 2);
+    assert_eq!(
+        p.encumbrances[1].kind,
+        EncumbranceKind::Lease {
+            tenant: BUYER,
+            deposit: Amount(250_000_000),
+            term_start: 10,
+            term_end: 20
+        }
+    );
+    assert!(!p.frozen, "a lease does not freeze the title");
+    let discharge = |lease_id| ExecuteMsg::DischargeLease {
+        parcel_id: "P-1".into(),
+        lease_id,
+    };
+    assert_eq!(
+        exec(OFF1, &discharge(1)),
+        Err("encumbrance 1 on parcel P-1 is not a lease".into())
+    );
+    assert_eq!(
+        exec(
+            OFF1,
+            &ExecuteMsg::DischargeLien {
+                parcel_id: "P-1".into(),
+                lien_id: 2
+            }
+        ),
+        Err("encumbrance 2 on parcel P-1 is not a lien".into())
+    );
+    assert!(exec(BANK, &discharge(2)).is_err_and(|e| e.starts_with("unauthorized")));
+    assert!(
+        exec(BUYER, &discharge(2)).is_ok(),
+        "the tenant discharges its own lease"
+    );
+    assert_eq!(
+        exec(OFF1, &discharge(2)),
+        Err("lease 2 on parcel P-1 is already discharged".into())
+    );
+    assert_eq!(
+        exec(OFF1, &discharge(9)),
+        Err("lease 9 not found on parcel P-1".into())
+    );
+    let past = past("P-1", None);
+    assert_eq!(past.len(), 1);
+    assert!(matches!(past[0].kind, EncumbranceKind::Lease { .. }) && !past[0].active);
+    // An official may discharge one too.
+    assert_eq!(
+        exec(OFF1, &lease(BUYER, 1, 10, 20)),
+        Ok(br#"{"lease_id":3}"#.to_vec())
+    );
+    assert!(exec(OFF1, &discharge(3)).is_ok());
+}
+
 fn past(id: &str, start_after: Option<u64>) -> Vec<Encumbrance> {
     let r: Result<PastEncumbrancesResponse, _> = mock::query(
         REGISTRY,

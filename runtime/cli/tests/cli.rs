@@ -201,6 +201,7 @@ fn help_explains_the_commands() -> Result<()> {
         "keys",
         "parcel",
         "lien",
+        "lease",
         "deal",
         "token",
         "contract",
@@ -369,6 +370,63 @@ fn commands_against_a_dev_node() -> Result<()> {
         ],
         "already discharged",
     )?;
+
+    // A registered lease takes the next rank and shows on the title; its tenant discharges it.
+    let lease = ok(
+        url,
+        &[
+            "lease",
+            "record",
+            "--parcel",
+            "CLI-1",
+            "--tenant",
+            "dev:buyer",
+            "--deposit",
+            "250,000,000",
+            "--end",
+            "+730d",
+            "--dev",
+            "official-1",
+        ],
+    )?;
+    ensure!(
+        lease.contains("rank 2") && lease.contains("250,000,000 KRW"),
+        "{lease}"
+    );
+    let shown = ok(url, &["parcel", "show", "CLI-1"])?;
+    ensure!(
+        shown.contains("lease") && shown.contains("deposit 250,000,000 KRW"),
+        "{shown}"
+    );
+    fails(
+        url,
+        &[
+            "lease",
+            "discharge",
+            "--parcel",
+            "CLI-1",
+            "--rank",
+            "2",
+            "--dev",
+            "bank-a",
+        ],
+        "only an official may discharge a lease (or its tenant)",
+    )?;
+    ok(
+        url,
+        &[
+            "lease",
+            "discharge",
+            "--parcel",
+            "CLI-1",
+            "--rank",
+            "2",
+            "--dev",
+            "buyer",
+        ],
+    )?;
+    let parcel = ok_json(url, &["parcel", "show", "CLI-1"])?;
+    ensure!(parcel["encumbrances"] == serde_json::json!([]), "{parcel}");
 
     // A bank mints; the balance shows it.
     ok(

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 const PRICE: u128 = 900_000_000;
 const LIEN: u128 = 300_000_000;
+const LEASE: u128 = 250_000_000;
 /// How long a page may take to show what the test waits for.
 const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -333,6 +334,18 @@ async fn signed_deal(client: &Client, sys: &Sys, parcel: &str) -> Result<u64> {
     registry
         .record_lien(&official, parcel, Signer::dev("bank-a").address(), LIEN)
         .await?;
+    // The buyer rents the flat today: a registered lease ranks after Bank A's lien, and the
+    // sale keeps it.
+    let now = client.status().await?.latest_block_time;
+    registry
+        .record_lease(
+            &official,
+            parcel,
+            buyer.address(),
+            LEASE,
+            (now, now + 2 * 365 * 86_400),
+        )
+        .await?;
     let krw = client.krw(sys.krw);
     krw.mint(&Signer::dev("bank-b"), buyer.address(), PRICE)
         .await?;
@@ -467,6 +480,9 @@ async fn browse(
         "WEB-1",
         "₩900,000,000",
         "₩300,000,000",
+        "Registered lease",
+        "₩250,000,000",
+        "takes over the deposit",
         "0 / 2",
         "No court seizure",
     ] {
@@ -578,12 +594,33 @@ async fn browse(
     en.goto(&format!("{base1}/")).await?;
     text_of(en, "#queue-empty").await?;
 
+    // The node's refusals are shown in plain words, never as a trace.
+    en.goto(&format!("{base1}/deal/999")).await?;
+    let error = text_of(en, "#error").await?;
+    ensure!(
+        error.contains("deal 999 not found")
+            && !error.contains("backtrace")
+            && !error.contains(".rs:"),
+        "{error}"
+    );
+    // The language link switches, and the choice sticks.
+    en.goto(&format!("{base1}/")).await?;
+    click(en, "#lang").await?;
+    let title = text_of(en, "h1").await?;
+    ensure!(title == "승인 대기 중인 이전", "{title}");
+    en.goto(&format!("{base1}/?lang=en")).await?;
+
     // The parcel page, both languages, and its certificate.
     en.goto(&format!("{base1}/parcel/WEB-1")).await?;
     let owners = text_of(en, "#owners").await?;
     ensure!(owners.contains("100.00 %"), "{owners}");
     let enc = text_of(en, "#encumbrances").await?;
-    ensure!(enc.contains("₩300,000,000"), "{enc}");
+    ensure!(
+        enc.contains("₩300,000,000")
+            && enc.contains("Registered lease")
+            && enc.contains("₩250,000,000"),
+        "{enc}"
+    );
     shot(en, shots, "parcel-en").await?;
     ko.goto(&format!("{base2}/parcel/WEB-1")).await?;
     let h = text_of(ko, "h1").await?;

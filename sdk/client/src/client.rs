@@ -503,8 +503,8 @@ impl Client {
     /// have signed theirs: say, a settlement after the approvals it still needs. At most 16.
     ///
     /// ```no_run
-    /// # async fn demo(client: hanok_client::Client, deal: hanok_client::Address,
-    /// #     officials: [hanok_client::Address; 2]) -> hanok_client::Result<()> {
+    /// # async fn demo(client: hanok_client::Client, deal: hanok_types::Address,
+    /// #     officials: [hanok_types::Address; 2]) -> hanok_client::Result<()> {
     /// use hanok_client::messages::deal::ExecuteMsg;
     /// let builder = hanok_client::TxBuilder::new(client.status().await?.chain_id);
     /// let approve = ExecuteMsg::Approve { deal_id: 1 };

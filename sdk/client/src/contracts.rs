@@ -103,6 +103,48 @@ impl<'a> Registry<'a> {
         Ok(data_of::<registry::LienResponse>(&r)?.lien_id)
     }
 
+    /// Records a registered lease with the next rank (official): the tenant (enrolled), the
+    /// deposit and the term (unix seconds, end after start). A sale keeps it. Returns the
+    /// lease id.
+    ///
+    /// # Errors
+    /// As [`Registry::register_parcel`].
+    pub async fn record_lease(
+        &self,
+        signer: &Signer,
+        parcel_id: &str,
+        tenant: Address,
+        deposit: u128,
+        term: (u64, u64),
+    ) -> Result<u64> {
+        let msg = registry::ExecuteMsg::RecordLease {
+            parcel_id: parcel_id.to_string(),
+            tenant,
+            deposit: Amount(deposit),
+            term_start: term.0,
+            term_end: term.1,
+        };
+        let r = self.client.execute(signer, self.address, &msg).await?;
+        Ok(data_of::<registry::LeaseResponse>(&r)?.lease_id)
+    }
+
+    /// Discharges a lease (its tenant or an official).
+    ///
+    /// # Errors
+    /// As [`Registry::register_parcel`].
+    pub async fn discharge_lease(
+        &self,
+        signer: &Signer,
+        parcel_id: &str,
+        lease_id: u64,
+    ) -> Result<Receipt> {
+        let msg = registry::ExecuteMsg::DischargeLease {
+            parcel_id: parcel_id.to_string(),
+            lease_id,
+        };
+        self.client.execute(signer, self.address, &msg).await
+    }
+
     /// Discharges a lien (the holder bank or an official).
     ///
     /// # Errors

@@ -124,6 +124,20 @@ pub enum EncumbranceKind {
         /// Hash (64 hex digits) of the court order; the order itself stays off-ledger.
         court_order_hash: String,
     },
+    /// A registered lease (전세권, or a lease with a fixed-date stamp): the tenant's deposit
+    /// ranks here among the encumbrances. A sale keeps it: the buyer takes over the obligation
+    /// to return the deposit, so buyers and lenders must see it, and the tenant sees every
+    /// lien ranked ahead of it.
+    Lease {
+        /// The tenant.
+        tenant: Address,
+        /// The deposit (보증금) the owner must return at the end of the term, positive.
+        deposit: Amount,
+        /// Start of the term, unix seconds.
+        term_start: u64,
+        /// End of the term, unix seconds (after the start).
+        term_end: u64,
+    },
 }
 
 /// An entry of a parcel's encumbrance section.
@@ -226,6 +240,14 @@ pub enum EncumbranceKindView {
     },
     /// A court seizure.
     Seizure {},
+    /// A registered lease: the tenant and the deposit a buyer takes over (the term is
+    /// skipped).
+    Lease {
+        /// The tenant.
+        tenant: Address,
+        /// The deposit.
+        deposit: Amount,
+    },
 }
 
 /// Execute messages.
@@ -264,6 +286,28 @@ pub enum ExecuteMsg {
         parcel_id: String,
         /// The lien's id.
         lien_id: u64,
+    },
+    /// Records a lease with the next rank (official only): the tenant (enrolled), the deposit
+    /// (positive) and the term (`term_end` after `term_start`, unix seconds). A sale keeps it.
+    /// Response data: `{"lease_id": n}`.
+    RecordLease {
+        /// Parcel.
+        parcel_id: String,
+        /// The tenant.
+        tenant: Address,
+        /// The deposit, positive.
+        deposit: Amount,
+        /// Start of the term, unix seconds.
+        term_start: u64,
+        /// End of the term, unix seconds.
+        term_end: u64,
+    },
+    /// Discharges an active lease (the tenant, once the deposit is back, or an official).
+    DischargeLease {
+        /// Parcel.
+        parcel_id: String,
+        /// The lease's id.
+        lease_id: u64,
     },
     /// Records a court seizure, freezing the title (official only). Response data:
     /// `{"seizure_id": n}`.
@@ -355,6 +399,10 @@ pub enum Action {
     Unfrozen,
     /// The title moved.
     TitleTransferred,
+    /// A lease was recorded.
+    LeaseRecorded,
+    /// A lease was discharged.
+    LeaseDischarged,
 }
 
 crate::names!(Action, "history action", {
@@ -364,6 +412,8 @@ crate::names!(Action, "history action", {
     Frozen => "frozen",
     Unfrozen => "unfrozen",
     TitleTransferred => "title_transferred",
+    LeaseRecorded => "lease_recorded",
+    LeaseDischarged => "lease_discharged",
 });
 
 /// One history entry.
@@ -404,6 +454,14 @@ pub struct PastEncumbrancesResponse {
 pub struct LienResponse {
     /// The new lien's id (= its rank).
     pub lien_id: u64,
+}
+
+/// Response data of [`ExecuteMsg::RecordLease`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct LeaseResponse {
+    /// The new lease's id (= its rank).
+    pub lease_id: u64,
 }
 
 /// Response data of [`ExecuteMsg::Freeze`].

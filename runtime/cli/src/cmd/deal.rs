@@ -18,7 +18,7 @@ pub enum Deadline {
     In(u64),
 }
 
-fn parse_deadline(s: &str) -> Result<Deadline, String> {
+pub(crate) fn parse_deadline(s: &str) -> Result<Deadline, String> {
     let bad = || {
         format!(
             "`{s}` is not a deadline: give Unix seconds (e.g. 1767312000) or a duration from \

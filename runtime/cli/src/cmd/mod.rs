@@ -78,6 +78,15 @@ pub enum UserCommand {
         #[command(subcommand)]
         cmd: parcel::LienCmd,
     },
+    /// Registered leases (전세권) on a parcel: record one (official), discharge one (its tenant
+    /// or an official). They rank among the encumbrances; a sale keeps them.
+    #[command(after_help = LEASE_EXAMPLES)]
+    Lease {
+        #[command(flatten)]
+        opts: Opts,
+        #[command(subcommand)]
+        cmd: parcel::LeaseCmd,
+    },
     /// Deals: the sale of a parcel from open to settlement.
     ///
     /// The lifecycle: a broker proposes the deal (naming the buyer's lender, if any) → the
@@ -229,6 +238,15 @@ const PARCEL_EXAMPLES: &str = concat!(
   hanok parcel history P-1
   hanok parcel past P-1                            # discharged liens, lifted seizures
   hanok parcel freeze P-1 --court-order-hash <64 hex digits> --dev official-1",
+    addr_note!()
+);
+
+const LEASE_EXAMPLES: &str = concat!(
+    "Examples:
+  hanok lease record --parcel P-1 --tenant dev:buyer --deposit 300,000,000 --end +730d \\
+      --dev official-1                             # prints the lease's rank
+  hanok parcel show P-1                            # the lease among the encumbrances
+  hanok lease discharge --parcel P-1 --rank 2 --dev official-1",
     addr_note!()
 );
 
@@ -492,6 +510,7 @@ pub fn run(cmd: UserCommand) -> Result<()> {
         | UserCommand::Certificate { node, .. } => node,
         UserCommand::Parcel { opts, .. }
         | UserCommand::Lien { opts, .. }
+        | UserCommand::Lease { opts, .. }
         | UserCommand::Deal { opts, .. }
         | UserCommand::Token { opts, .. }
         | UserCommand::Identity { opts, .. }
@@ -509,6 +528,9 @@ pub fn run(cmd: UserCommand) -> Result<()> {
             UserCommand::Parcel { opts, cmd } => parcel::run(Ctx::connect(opts).await?, cmd).await,
             UserCommand::Lien { opts, cmd } => {
                 parcel::run_lien(Ctx::connect(opts).await?, cmd).await
+            }
+            UserCommand::Lease { opts, cmd } => {
+                parcel::run_lease(Ctx::connect(opts).await?, cmd).await
             }
             UserCommand::Deal { opts, cmd } => deal::run(Ctx::connect(opts).await?, cmd).await,
             UserCommand::Token { opts, cmd } => token::run(Ctx::connect(opts).await?, cmd).await,

@@ -171,6 +171,94 @@ pub enum LienCmd {
     },
 }
 
+#[derive(Subcommand)]
+pub enum LeaseCmd {
+    /// Record a registered lease (전세권) with the next rank (an official): the tenant (an
+    /// enrolled account), the deposit and the term. A sale keeps it: the buyer takes over the
+    /// deposit. Prints the lease's rank.
+    Record {
+        /// Parcel id.
+        #[arg(long, value_name = "ID")]
+        parcel: String,
+        /// The tenant.
+        #[arg(long, value_name = "ADDR", value_parser = parse_address)]
+        tenant: Address,
+        /// The deposit (보증금), KRW.
+        #[arg(long, value_name = "KRW", value_parser = parse_amount)]
+        deposit: u128,
+        /// Start of the term: Unix seconds, or a duration from the latest block (+0s, +30d).
+        #[arg(long, value_name = "WHEN", default_value = "+0s", value_parser = super::deal::parse_deadline)]
+        start: super::deal::Deadline,
+        /// End of the term: Unix seconds, or a duration from the latest block (+730d).
+        #[arg(long, value_name = "WHEN", value_parser = super::deal::parse_deadline)]
+        end: super::deal::Deadline,
+    },
+    /// Discharge a lease (its tenant, once the deposit is back, or an official).
+    Discharge {
+        /// Parcel id.
+        #[arg(long, value_name = "ID")]
+        parcel: String,
+        /// The lease's rank, as `parcel show` lists it (also its id).
+        #[arg(long, alias = "lease-id", value_name = "N")]
+        rank: u64,
+    },
+}
+
+/// Records or discharges a lease.
+pub async fn run_lease(mut ctx: Ctx, cmd: LeaseCmd) -> Result<()> {
+    let registry_addr = ctx.registry().await?;
+    let signer = ctx.signer()?;
+    let registry = ctx.client.registry(registry_addr);
+    match cmd {
+        LeaseCmd::Record {
+            parcel,
+            tenant,
+            deposit,
+            start,
+            end,
+        } => {
+            let now = ctx
+                .client
+                .status()
+                .await
+                .map_err(refused("reading the latest block time"))?
+                .latest_block_time;
+            let at = |d: super::deal::Deadline| match d {
+                super::deal::Deadline::At(t) => t,
+                super::deal::Deadline::In(s) => now.saturating_add(s),
+            };
+            let (term_start, term_end) = (at(start), at(end));
+            let rank = registry
+                .record_lease(&signer, &parcel, tenant, deposit, (term_start, term_end))
+                .await
+                .map_err(refused(format!("recording a lease on parcel {parcel}")))?;
+            if ctx.node.json {
+                return super::print_json(&serde_json::json!({"lease_id": rank}));
+            }
+            println!(
+                "lease recorded on parcel {parcel}: rank {rank}, tenant {tenant}, deposit {}, \
+                 term {} to {}",
+                krw(deposit),
+                super::utc(term_start),
+                super::utc(term_end)
+            );
+            Ok(())
+        }
+        LeaseCmd::Discharge { parcel, rank } => {
+            let r = registry
+                .discharge_lease(&signer, &parcel, rank)
+                .await
+                .map_err(refused(format!(
+                    "discharging lease {rank} on parcel {parcel}"
+                )))?;
+            if !ctx.node.json {
+                println!("lease {rank} on parcel {parcel} discharged");
+            }
+            print_receipt(&ctx, &r)
+        }
+    }
+}
+
 /// One line of an encumbrance: `rank 1  mortgage  holder 0x…  300,000,000 KRW  active  (…)`.
 pub(crate) fn encumbrance_line(e: &Encumbrance) -> String {
     let state = |on: &str, off: &str| if e.active { on } else { off }.to_string();
@@ -193,6 +281,21 @@ pub(crate) fn encumbrance_line(e: &Encumbrance) -> String {
             state("active", "lifted"),
             e.recorded_height,
             ended("lifted")
+        ),
+        EncumbranceKind::Lease {
+            tenant,
+            deposit,
+            term_start,
+            term_end,
+        } => format!(
+            "rank {}  lease     tenant {tenant}  deposit {}  term {} to {}  {}  (recorded at height {}{})",
+            e.rank,
+            krw(deposit.0),
+            super::utc(*term_start),
+            super::utc(*term_end),
+            state("active", "discharged"),
+            e.recorded_height,
+            ended("discharged")
         ),
     }
 }

@@ -32,7 +32,7 @@ use hanok_types::Address;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, Mutex, Semaphore};
+use tokio::sync::{broadcast, watch, Mutex, Semaphore};
 
 pub use i18n::Lang;
 
@@ -84,6 +84,8 @@ pub struct App {
     live_pages: Arc<Semaphore>,
     /// One signing request at a time, so two clicks never race for the same nonce.
     signing: Mutex<()>,
+    /// Turns true when the console stops: live pages end their streams so the server can.
+    stopping: watch::Receiver<bool>,
 }
 
 /// Runs the console until Ctrl-C.
@@ -117,6 +119,7 @@ pub async fn run(opts: Opts, args: ConsoleArgs) -> Result<()> {
         .with_context(|| format!("listening on {}", args.listen))?;
     let listen = listener.local_addr().context("the listening address")?;
     let (updates, _) = broadcast::channel(256);
+    let (stop, stopping) = watch::channel(false);
     let app = Arc::new(App {
         endpoint: opts.node.endpoint.clone(),
         client,
@@ -130,6 +133,7 @@ pub async fn run(opts: Opts, args: ConsoleArgs) -> Result<()> {
         updates,
         live_pages: Arc::new(Semaphore::new(MAX_LIVE_PAGES)),
         signing: Mutex::new(()),
+        stopping,
     });
     tokio::spawn(feed(app.clone()));
     let router = pages::router(app.clone())
@@ -153,13 +157,30 @@ pub async fn run(opts: Opts, args: ConsoleArgs) -> Result<()> {
     println!("open http://{listen}/login?token={}", app.token);
     println!("(the link signs you in; keep it private. Ctrl-C stops the console.)");
     axum::serve(listener, router)
-        .with_graceful_shutdown(async {
-            // Ctrl-C or SIGTERM stops serving; open pages stop with it.
-            let _ = tokio::signal::ctrl_c().await;
+        .with_graceful_shutdown(async move {
+            // Ctrl-C or SIGTERM stops serving; live pages end their streams with it.
+            stopped().await;
+            let _ = stop.send(true);
         })
         .await
         .context("serving the console")?;
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn stopped() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn random_token() -> Result<String> {

@@ -195,7 +195,7 @@ async fn deal(
         Ok(x) => x,
         Err(e) => return failed(lang, &e),
     };
-    let effect = if d.awaiting {
+    let effect = if d.awaiting || raw.status == hanok_client::messages::deal::Status::Approved {
         match r.effect(&raw, &policy).await {
             Ok(e) => Some(e),
             Err(e) => Some(Effect {
@@ -453,6 +453,10 @@ async fn events(State(app): State<Arc<App>>, Extension(lang): Extension<Lang>) -
         );
     };
     let rx = app.updates.subscribe();
+    let mut stopping = app.stopping.clone();
+    let stop = async move {
+        let _ = stopping.wait_for(|s| *s).await;
+    };
     let stream = futures_util::stream::unfold((rx, permit), |(mut rx, permit)| async move {
         let data = match rx.recv().await {
             Ok(u) => serde_json::json!({"height": u.height, "deal": u.deal}).to_string(),
@@ -465,7 +469,7 @@ async fn events(State(app): State<Arc<App>>, Extension(lang): Extension<Lang>) -
             (rx, permit),
         ))
     });
-    Sse::new(stream)
+    Sse::new(futures_util::StreamExt::take_until(stream, stop))
         .keep_alive(KeepAlive::default())
         .into_response()
 }

@@ -139,6 +139,8 @@ pub struct Reader<'a> {
     lang: Lang,
     t: &'static Text,
     parties: HashMap<Address, Party>,
+    /// The latest block's time, read once per request.
+    now: Option<u64>,
 }
 
 impl<'a> Reader<'a> {
@@ -149,7 +151,23 @@ impl<'a> Reader<'a> {
             lang,
             t: lang.text(),
             parties: HashMap::new(),
+            now: None,
         }
+    }
+
+    /// The latest block's time (what deadlines are compared with).
+    async fn now(&mut self) -> u64 {
+        if let Some(n) = self.now {
+            return n;
+        }
+        let n = self
+            .app
+            .client
+            .status()
+            .await
+            .map_or(0, |s| s.latest_block_time);
+        self.now = Some(n);
+        n
     }
 
     /// `address` as a party: its did:key and roles (asked once per request).
@@ -236,12 +254,7 @@ impl<'a> Reader<'a> {
             .await
             .with_context(|| format!("reading parcel {}", d.parcel_id))?;
         let held = self.escrow_held(d.deal_id).await;
-        let now = self
-            .app
-            .client
-            .status()
-            .await
-            .map_or(0, |s| s.latest_block_time);
+        let now = self.now().await;
 
         let seizure = parcel.frozen
             || parcel
@@ -254,7 +267,7 @@ impl<'a> Reader<'a> {
             .filter(|e| e.active)
             .filter_map(|e| match &e.kind {
                 EncumbranceKind::Mortgage { amount, .. } => Some(amount.0),
-                EncumbranceKind::Seizure { .. } => None,
+                EncumbranceKind::Seizure { .. } | EncumbranceKind::Lease { .. } => None,
             })
             .fold(0u128, u128::saturating_add);
         let price = d.price.0;
@@ -368,6 +381,18 @@ impl<'a> Reader<'a> {
                     holder: self.named(&holder.to_string()).await,
                     amount: self.lang.won(amount.0),
                     payoff: self.lang.won(amount.0),
+                },
+                EncumbranceKind::Lease {
+                    tenant,
+                    deposit,
+                    term_end,
+                    ..
+                } => EncRow {
+                    rank: e.rank,
+                    kind: self.t.lease,
+                    holder: self.named(&tenant.to_string()).await,
+                    amount: self.lang.won(deposit.0),
+                    payoff: format!("{} ({})", self.t.lease_kept, self.lang.time(*term_end)),
                 },
                 EncumbranceKind::Seizure { court_order_hash } => EncRow {
                     rank: e.rank,
@@ -621,6 +646,8 @@ fn action_words(lang: Lang, action: hanok_client::messages::registry::Action) ->
             Action::Frozen => "압류",
             Action::Unfrozen => "압류 해제",
             Action::TitleTransferred => "소유권 이전",
+            Action::LeaseRecorded => "전세권 설정",
+            Action::LeaseDischarged => "전세권 말소",
         }
         .to_string(),
     }
