@@ -25,6 +25,12 @@
 //!   for why); "committed" counts settled closings; transactions per second are reported too.
 //! - `token`: KRW `transfer` between accounts a dev bank funded.
 //! - `query`: registry `parcel` queries over the Query RPC.
+//! - `settle`: settlements alone. Setup makes approved deals on the system contracts, each on
+//!   a parcel of its own with bank A's lien, funded, signed and approved (as many as
+//!   `max_tps` × duration, or the offered rate × duration), batching many calls per setup
+//!   transaction; the measured load is only their `settle` transactions (pay off the lien, pay
+//!   the seller, move the title, record the new mortgage), sent by many brokers so that nonces
+//!   do not serialise them (see [`workloads`]).
 //!
 //! The load generator runs on its own runtime (threads `bench-client*`) and the in-process node
 //! on another (`hanok-node*`), so the client's CPU can be told apart from the process total.
@@ -202,14 +208,14 @@ async fn bench(
     let ctx = Ctx::connect(url, opts.tls.as_ref(), connections(load), opts.progress).await?;
     let secs = opts.duration.as_secs_f64();
     // How many transactions the window may use, to size the pre-signed pool.
-    let budget = match load {
-        Load::Concurrency(_) => opts.max_tps * secs,
-        Load::Rate(r) => r * secs * 1.05 + 16.0,
-    };
+    let budget = opts.budget();
     let (plan, accounts) = match opts.workload {
         Workload::Transfer => workloads::transfer(&ctx, senders(opts, load), budget).await?,
         Workload::Token => workloads::token(&ctx, senders(opts, load), budget).await?,
         Workload::Query => workloads::query(&ctx, opts.accounts.unwrap_or(64)).await?,
+        Workload::Settle => {
+            workloads::settle(&ctx, senders(opts, load), budget.ceil() as usize).await?
+        }
         Workload::Closing => {
             // A closing is 7 dependent stages, each waiting for a block: at least 7 block
             // intervals (unknown for an endpoint: assume 50 ms).

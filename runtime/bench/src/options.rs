@@ -19,6 +19,10 @@ pub enum Workload {
     Token,
     /// Registry `parcel` queries over the Query RPC.
     Query,
+    /// Settlements alone: deals on mortgaged parcels made approved and funded before the clock
+    /// starts, then only their atomic `settle` transactions (pay off the lien, pay the seller,
+    /// move the title, record the new mortgage), sent by the deals' brokers.
+    Settle,
 }
 
 impl Workload {
@@ -29,6 +33,7 @@ impl Workload {
             Workload::Closing => "closing",
             Workload::Token => "token",
             Workload::Query => "query",
+            Workload::Settle => "settle",
         }
     }
 
@@ -39,9 +44,27 @@ impl Workload {
             Workload::Transfer | Workload::Token => 512,
             Workload::Closing => 128,
             Workload::Query => 32,
+            Workload::Settle => SETTLE_CONCURRENCY,
+        }
+    }
+
+    /// The committed rate the pre-signed pool is sized for in concurrency mode when
+    /// `--max-tps` is not given: 5,000 tx/s, or for `settle` (every settlement needs a deal
+    /// made in setup) 1,000 settlements/s.
+    pub fn default_max_tps(self) -> f64 {
+        match self {
+            Workload::Settle => 1_000.0,
+            _ => 5_000.0,
         }
     }
 }
+
+/// Default concurrency of `settle`.
+const SETTLE_CONCURRENCY: usize = 256;
+
+/// Most deals the `settle` workload makes: each takes about ten setup calls and stays in
+/// memory as a pre-signed settlement until the run ends.
+const MAX_SETTLE_DEALS: usize = 100_000;
 
 /// How the load is offered.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -64,7 +87,8 @@ pub struct BenchOptions {
     /// Concurrency or offered rate; `None`: [`Workload::default_concurrency`].
     pub load: Option<Load>,
     /// Sending accounts (`transfer`: operators, each with its registry instance; `token`:
-    /// senders; `query`: parcels queried; `closing`: ignored, 7 accounts per lane).
+    /// senders; `query`: parcels queried; `settle`: brokers, each settling its share of the
+    /// deals; `closing`: ignored, 7 accounts per lane).
     /// `None`: 64, or more when the load needs them to stay inside the mempool's per-account
     /// nonce window.
     pub accounts: Option<usize>,
@@ -79,8 +103,9 @@ pub struct BenchOptions {
     /// In-process node only: `max_block_txs` (`None`: the node's default).
     pub max_block_txs: Option<usize>,
     /// Upper bound on committed tx/s, used only to size the pool of pre-signed transactions in
-    /// concurrency mode (the run stops early, with a warning, if the pool runs out).
-    pub max_tps: f64,
+    /// concurrency mode (the run stops early, with a warning, if the pool runs out); for
+    /// `settle`, how many deals are made. `None`: [`Workload::default_max_tps`].
+    pub max_tps: Option<f64>,
     /// How long the signature-verification calibration runs.
     pub calibration: Duration,
     /// Show a progress bar and setup messages on stderr.
@@ -103,7 +128,7 @@ impl Default for BenchOptions {
             tls: None,
             block_interval_ms: None,
             max_block_txs: None,
-            max_tps: 5_000.0,
+            max_tps: None,
             calibration: Duration::from_secs(1),
             progress: false,
             stream: false,
@@ -116,6 +141,22 @@ impl BenchOptions {
     pub fn load(&self) -> Load {
         self.load
             .unwrap_or(Load::Concurrency(self.workload.default_concurrency()))
+    }
+
+    /// `--max-tps`, or the workload's default.
+    pub fn max_tps(&self) -> f64 {
+        self.max_tps.unwrap_or(self.workload.default_max_tps())
+    }
+
+    /// How many transactions the measured window may use, to size the pre-signed pool
+    /// (`settle`: the deals to make): `max_tps` × duration in concurrency mode, the offered
+    /// rate × duration (+5 %, +16) in rate mode.
+    pub fn budget(&self) -> f64 {
+        let secs = self.duration.as_secs_f64();
+        match self.load() {
+            Load::Concurrency(_) => self.max_tps() * secs,
+            Load::Rate(r) => r * secs * 1.05 + 16.0,
+        }
     }
 
     /// Checks the options make sense together.
@@ -147,7 +188,7 @@ impl BenchOptions {
                 "--node-pid is for a node at --endpoint; the in-process node is this process",
             );
         }
-        if !(self.max_tps.is_finite() && self.max_tps > 0.0) {
+        if !(self.max_tps().is_finite() && self.max_tps() > 0.0) {
             return bad("--max-tps must be a positive number");
         }
         if self.stream {
@@ -157,6 +198,13 @@ impl BenchOptions {
             if matches!(self.load(), Load::Rate(_)) {
                 return bad("--stream runs in concurrency mode only (each stream keeps its share of --concurrency in flight); drop --rate");
             }
+        }
+        if self.workload == Workload::Settle && self.budget() > MAX_SETTLE_DEALS as f64 {
+            return Err(BenchError::Options(format!(
+                "settle makes a deal for every settlement before the clock starts, and this run \
+                 asks for {:.0} (at most {MAX_SETTLE_DEALS}): lower --duration, --rate or --max-tps",
+                self.budget()
+            )));
         }
         Ok(())
     }
@@ -172,14 +220,15 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 20.0)]
     pub duration: f64,
     /// Closed loop: this many requests in flight (closing: deals in parallel). Default: 512
-    /// for transfer and token, 128 for closing, 32 for query.
+    /// for transfer and token, 128 for closing, 32 for query, 256 for settle.
     #[arg(long, conflicts_with = "rate")]
     pub concurrency: Option<usize>,
     /// Open loop: offer this many requests per second (closing: closings started per second).
     #[arg(long)]
     pub rate: Option<f64>,
     /// Sending accounts (transfer: operators with a registry each; token: senders; query:
-    /// parcels). Default: 64, more if the load needs them.
+    /// parcels; settle: brokers, each settling its share of the deals). Default: 64, more if
+    /// the load needs them.
     #[arg(long)]
     pub accounts: Option<usize>,
     /// gRPC URL of a running node (default: an in-process dev node on a temporary data dir).
@@ -206,9 +255,10 @@ pub struct BenchArgs {
     /// In-process node: most transactions per block (default: the node's default).
     #[arg(long, conflicts_with = "endpoint")]
     pub max_block_txs: Option<usize>,
-    /// Concurrency mode: pre-sign enough transactions for this many tx/s over the duration.
-    #[arg(long, default_value_t = 5_000.0)]
-    pub max_tps: f64,
+    /// Concurrency mode: pre-sign enough transactions for this many tx/s over the duration
+    /// (settle: make that many deals per second of duration). Default: 5,000; settle: 1,000.
+    #[arg(long)]
+    pub max_tps: Option<f64>,
     /// No progress bar or setup messages.
     #[arg(long)]
     pub quiet: bool,

@@ -68,7 +68,7 @@ pub struct NodeInfo {
 /// Everything a run measured. The JSON holds every field under these names.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Report {
-    /// `transfer`, `closing`, `token` or `query`.
+    /// `transfer`, `closing`, `token`, `query` or `settle`.
     pub workload: String,
     /// `concurrency` (closed loop) or `rate` (open loop).
     pub mode: String,
@@ -204,6 +204,7 @@ impl Report {
         let what = match self.workload.as_str() {
             "closing" => "closings",
             "query" => "queries",
+            "settle" => "settlements",
             _ => "txs",
         };
         row(
@@ -213,14 +214,19 @@ impl Report {
                 self.submitted, self.committed, self.failed, self.skipped
             ),
         );
-        let per = if self.workload == "query" {
-            "queries/s"
-        } else if self.workload == "closing" {
-            "closings/s"
-        } else {
-            "tx/s"
+        let per = match self.workload.as_str() {
+            "query" => "queries/s",
+            "closing" => "closings/s",
+            "settle" => "settlements/s",
+            _ => "tx/s",
         };
         row("committed", format!("{:.1} {per}", self.committed_tps));
+        if self.verify_per_sec_1core > 0.0 {
+            row(
+                "  ÷ verify/s, 1 core",
+                format!("{:.3}", self.committed_tps / self.verify_per_sec_1core),
+            );
+        }
         if self.workload == "closing" {
             row(
                 "transactions",

@@ -12,16 +12,24 @@ use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::Semaphore;
 
 /// How long one submit waits for its receipt (the node caps it at its request timeout).
 pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
 /// Gas limit of a setup transaction: the per-transaction maximum of `TxLimits::default()`, so a
 /// batch of calls never runs out; ten of them fit the default block gas.
-const SETUP_GAS: u64 = 1_000_000_000;
+pub(crate) const SETUP_GAS: u64 = 1_000_000_000;
 
 /// Most setup transactions one sender has in flight: below the mempool's per-account window.
 const SETUP_IN_FLIGHT: usize = 32;
+
+/// Most calls of setup transactions in flight, all senders together: a couple of blocks' worth,
+/// so that the last one's receipt comes well within [`WAIT`] even on a busy machine.
+const SETUP_CALLS_IN_FLIGHT: usize = 4096;
+
+/// A sent setup transaction: sender index, index among the sender's, the answer.
+type Sent = (usize, usize, Result<v1::Receipt, hanok_client::ClientError>);
 
 /// Gas limit used to measure a transaction's gas by dry run or warm-up.
 pub(crate) const PROBE_GAS: u64 = hanok_client::DEFAULT_GAS_LIMIT;
@@ -136,8 +144,8 @@ impl Ctx {
             .gas_limit(gas)
     }
 
-    /// Sends `calls` as `signer`, `per_tx` calls per transaction, with consecutive nonces and
-    /// up to [`SETUP_IN_FLIGHT`] transactions in flight; returns every receipt in order.
+    /// Sends `calls` as `signer`, `per_tx` calls per transaction of gas limit [`SETUP_GAS`], as
+    /// [`Ctx::batches`] does; returns every receipt in order.
     ///
     /// # Errors
     /// [`BenchError::Setup`] naming the first transaction that failed.
@@ -147,40 +155,104 @@ impl Ctx {
         calls: Vec<SetupCall>,
         per_tx: usize,
     ) -> Result<Vec<v1::Receipt>, BenchError> {
-        let mut nonce = self.client().next_nonce(signer.address()).await?;
-        let mut txs = Vec::new();
-        for chunk in calls.chunks(per_tx.max(1)) {
-            let mut b = self.builder(nonce, SETUP_GAS);
-            for c in chunk {
-                b = match c {
-                    SetupCall::Execute(contract, msg) => b.execute(*contract, msg)?,
-                    SetupCall::Instantiate(code, label, msg) => {
-                        b.instantiate(*code, label.clone(), None, msg)?
-                    }
-                };
+        let mut all = self
+            .batches(vec![(signer.clone(), calls)], per_tx, SETUP_GAS)
+            .await?;
+        Ok(all.pop().unwrap_or_default())
+    }
+
+    /// [`Ctx::batch`] for several senders at once: each sender's calls go out in transactions
+    /// of `per_tx` calls with gas limit `gas` and consecutive nonces, every sender with up to
+    /// [`SETUP_IN_FLIGHT`] transactions in flight and all senders together with up to
+    /// [`SETUP_CALLS_IN_FLIGHT`] calls. Returns each sender's receipts in order, senders in the
+    /// order given. A block holds transactions whose gas limits add up to at most the block's
+    /// (10 × [`SETUP_GAS`] by default), so a `gas` nearer the calls' need lets more of them
+    /// into each block.
+    ///
+    /// # Errors
+    /// [`BenchError::Setup`] naming a transaction that failed.
+    pub async fn batches(
+        &self,
+        jobs: Vec<(Signer, Vec<SetupCall>)>,
+        per_tx: usize,
+        gas: u64,
+    ) -> Result<Vec<Vec<v1::Receipt>>, BenchError> {
+        // Sign every sender's transactions first.
+        let mut per_sender: Vec<Vec<SignedTx>> = Vec::with_capacity(jobs.len());
+        for (signer, calls) in &jobs {
+            let mut nonce = self.client().next_nonce(signer.address()).await?;
+            let mut txs = Vec::new();
+            for chunk in calls.chunks(per_tx.max(1)) {
+                let mut b = self.builder(nonce, gas);
+                for c in chunk {
+                    b = match c {
+                        SetupCall::Execute(contract, msg) => b.execute(*contract, msg)?,
+                        SetupCall::Instantiate(code, label, msg) => {
+                            b.instantiate(*code, label.clone(), None, msg)?
+                        }
+                    };
+                }
+                txs.push(b.sign(signer)?);
+                nonce += 1;
             }
-            txs.push(b.sign(signer)?);
-            nonce += 1;
+            per_sender.push(txs);
         }
-        let mut receipts = Vec::with_capacity(txs.len());
-        for window in txs.chunks(SETUP_IN_FLIGHT) {
-            let mut set = tokio::task::JoinSet::new();
-            for (i, tx) in window.iter().enumerate() {
-                let client = self.clients[i % self.clients.len()].clone();
+        // Then send them, senders interleaved. Each sender has at most SETUP_IN_FLIGHT
+        // transactions in flight (below the mempool's per-account window), and all together at
+        // most SETUP_CALLS_IN_FLIGHT calls: a transaction waits at most WAIT for its receipt, so
+        // the work queued ahead of it must fit in that time. The permits are taken here, in
+        // nonce order, so no transaction holds one while its predecessor waits for one.
+        let closed = |_| BenchError::Task("a setup semaphore closed".into());
+        let all = Arc::new(Semaphore::new(
+            (SETUP_CALLS_IN_FLIGHT / per_tx.max(1)).max(1),
+        ));
+        let mine: Vec<Arc<Semaphore>> = per_sender
+            .iter()
+            .map(|_| Arc::new(Semaphore::new(SETUP_IN_FLIGHT)))
+            .collect();
+        let mut receipts: Vec<Vec<Option<v1::Receipt>>> =
+            per_sender.iter().map(|txs| vec![None; txs.len()]).collect();
+        let mut take = |joined: Result<Sent, tokio::task::JoinError>| -> Result<(), BenchError> {
+            let (s, i, r) = joined?;
+            let receipt = hanok_client::check_receipt(r?).map_err(|e| {
+                BenchError::Setup(format!(
+                    "a setup transaction of {}: {e}",
+                    jobs[s].0.address()
+                ))
+            })?;
+            receipts[s][i] = Some(receipt);
+            Ok(())
+        };
+        let longest = per_sender.iter().map(Vec::len).max().unwrap_or(0);
+        let mut set = tokio::task::JoinSet::new();
+        let mut k = 0usize;
+        for i in 0..longest {
+            for (s, txs) in per_sender.iter().enumerate() {
+                let Some(tx) = txs.get(i) else { continue };
+                let permits = (
+                    mine[s].clone().acquire_owned().await.map_err(closed)?,
+                    all.clone().acquire_owned().await.map_err(closed)?,
+                );
+                let client = self.clients[k % self.clients.len()].clone();
+                k += 1;
                 let tx = tx.clone();
-                set.spawn(async move { (i, client.submit_and_wait(&tx, WAIT).await) });
+                set.spawn(async move {
+                    let r = client.submit_and_wait(&tx, WAIT).await;
+                    drop(permits);
+                    (s, i, r)
+                });
+                while let Some(joined) = set.try_join_next() {
+                    take(joined)?;
+                }
             }
-            let mut got: Vec<Option<v1::Receipt>> = vec![None; window.len()];
-            while let Some(joined) = set.join_next().await {
-                let (i, r) = joined?;
-                let receipt = hanok_client::check_receipt(r?).map_err(|e| {
-                    BenchError::Setup(format!("a setup transaction of {}: {e}", signer.address()))
-                })?;
-                got[i] = Some(receipt);
-            }
-            receipts.extend(got.into_iter().flatten());
         }
-        Ok(receipts)
+        while let Some(joined) = set.join_next().await {
+            take(joined)?;
+        }
+        Ok(receipts
+            .into_iter()
+            .map(|r| r.into_iter().flatten().collect())
+            .collect())
     }
 
     /// Enrols `accounts` (address, roles) as the dev authority, 64 per transaction.

@@ -143,6 +143,11 @@ fn bytes(msg: &impl Serialize) -> Vec<u8> {
     json(msg).to_string().into_bytes()
 }
 
+/// A setup call of `contract`'s `execute`.
+fn exec(contract: Address, msg: &impl Serialize) -> SetupCall {
+    SetupCall::Execute(contract, json(msg))
+}
+
 /// `transfer`: `operators` registry instances (label `bench-registry-<run>-<i>`) from the
 /// uploaded registry code, each with `deal` = its operator; `PARCELS_PER_REGISTRY` parcels
 /// registered in each by the dev official; each operator then moves its parcels' titles back
@@ -692,6 +697,312 @@ pub(crate) async fn closing(
             gas: max_gas,
         },
         lanes * LANE_ROLES.len(),
+    ))
+}
+
+/// A settle desk's accounts, in this order: the broker who opens its deals and sends their
+/// settlements, the seller who owns its parcels, the buyer who buys them.
+const DESK_ROLES: [(&str, Role); 3] = [
+    ("settle-broker", Role::Broker),
+    ("settle-seller", Role::Citizen),
+    ("settle-buyer", Role::Citizen),
+];
+
+/// Setup calls per transaction in the `settle` workload.
+const SETTLE_SETUP_CALLS: usize = 32;
+
+/// Gas limit of a `settle` setup transaction: 5 million per call, about ten times the most any
+/// of its calls was measured to use (≈ 450,000), so that sixty of these transactions fit a
+/// block's gas where ten of [`SETUP_GAS`](crate::setup::SETUP_GAS) would.
+const SETTLE_SETUP_GAS: u64 = SETTLE_SETUP_CALLS as u64 * 5_000_000;
+
+/// `settle`: `deals` approved deals (rounded up to a multiple of `desks`) on the system registry,
+/// escrow and deal contracts, made before the clock starts; the measured load is their
+/// settlements alone, each sent by its desk's broker.
+///
+/// Each deal is the acceptance story up to approval, on a parcel of its own: the parcel is
+/// registered to the desk's seller with bank A's lien of ₩3억; bank B mints the price to the
+/// desk's buyer; the broker opens the deal for ₩9억 with bank B as lender (at most ₩6억); the
+/// seller accepts; bank B attaches a ₩6억 mortgage; the buyer funds the escrow and signs; the
+/// seller signs; two of the three dev officials approve (the system registry's policy is 2 of
+/// them). A settlement then pays bank A's lien from the escrow, pays the seller the rest,
+/// moves the title to the buyer and records bank B's mortgage.
+///
+/// Setup sends many calls per transaction, every sender's transactions pipelined and all
+/// senders at once, stage by stage (six stages: each needs the one before). Deal ids come from
+/// the `open` receipts, so deals opened in parallel on the one deal contract need no
+/// prediction. A settlement must come from a party or an official; the desks' brokers send
+/// them, `desks` of them so that the mempool's per-account nonce window does not serialise
+/// the load (the dev officials are three accounts).
+pub(crate) async fn settle(
+    ctx: &Ctx,
+    desks: usize,
+    deals: usize,
+) -> Result<(Plan, usize), BenchError> {
+    let desks = desks.max(1);
+    let per_desk = deals.div_ceil(desks).max(1);
+    let total = desks * per_desk;
+    let desk: Vec<Vec<Signer>> = (0..desks)
+        .map(|d| {
+            DESK_ROLES
+                .iter()
+                .map(|(role, _)| ctx.account(role, d))
+                .collect()
+        })
+        .collect();
+    let (broker, seller, buyer) = (
+        |d: usize| desk[d][0].clone(),
+        |d: usize| desk[d][1].clone(),
+        |d: usize| desk[d][2].clone(),
+    );
+    let officials = [
+        ctx.dev("official-1")?,
+        ctx.dev("official-2")?,
+        ctx.dev("official-3")?,
+    ];
+    let bank_a = ctx.dev("bank-a")?.address();
+    let bank_b = ctx.dev("bank-b")?;
+    let parcel = |d: usize, k: usize| format!("{}-s{d}-{k}", ctx.run);
+    let deadline = ctx
+        .block_time
+        .max(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        )
+        .saturating_add(30 * 24 * 3600);
+
+    ctx.say(&format!(
+        "enrolling {} accounts for {desks} settle desks",
+        desks * DESK_ROLES.len()
+    ));
+    let enrol: Vec<(Address, Role)> = desk
+        .iter()
+        .flat_map(|acc| {
+            acc.iter()
+                .zip(DESK_ROLES)
+                .map(|(a, (_, r))| (a.address(), r))
+        })
+        .collect();
+    ctx.enrol(&enrol).await?;
+
+    // Stage 1: the officials register the parcels to the sellers, each with bank A's lien;
+    // bank B mints the buyers their prices.
+    ctx.say(&format!(
+        "making {total} approved deals ({per_desk} per desk): registering parcels with liens"
+    ));
+    let mut register: Vec<Vec<SetupCall>> = vec![Vec::new(); officials.len()];
+    for (j, (d, k)) in (0..desks)
+        .flat_map(|d| (0..per_desk).map(move |k| (d, k)))
+        .enumerate()
+    {
+        let calls = &mut register[j % officials.len()];
+        calls.push(exec(
+            ctx.sys.registry,
+            &register_msg(&parcel(d, k), seller(d).address()),
+        ));
+        calls.push(exec(
+            ctx.sys.registry,
+            &registry::ExecuteMsg::RecordLien {
+                parcel_id: parcel(d, k),
+                holder: bank_a,
+                amount: Amount(LIEN),
+            },
+        ));
+    }
+    let mut jobs: Vec<(Signer, Vec<SetupCall>)> = officials.iter().cloned().zip(register).collect();
+    jobs.push((
+        bank_b.clone(),
+        (0..desks)
+            .map(|d| {
+                exec(
+                    ctx.sys.krw,
+                    &krw::ExecuteMsg::Mint {
+                        to: buyer(d).address(),
+                        amount: Amount(PRICE * per_desk as u128),
+                    },
+                )
+            })
+            .collect(),
+    ));
+    ctx.batches(jobs, SETTLE_SETUP_CALLS, SETTLE_SETUP_GAS)
+        .await?;
+
+    // Stage 2: each broker opens its desk's deals; the ids come back in the receipts.
+    ctx.say("opening the deals");
+    let jobs = (0..desks)
+        .map(|d| {
+            let calls = (0..per_desk)
+                .map(|k| {
+                    exec(
+                        ctx.sys.deal,
+                        &deal::ExecuteMsg::Open {
+                            parcel_id: parcel(d, k),
+                            seller: seller(d).address(),
+                            buyer: buyer(d).address(),
+                            price: Amount(PRICE),
+                            deadline,
+                            lender: Some(deal::Lender {
+                                bank: bank_b.address(),
+                                max_amount: Amount(MORTGAGE),
+                            }),
+                        },
+                    )
+                })
+                .collect();
+            (broker(d), calls)
+        })
+        .collect();
+    let receipts = ctx
+        .batches(jobs, SETTLE_SETUP_CALLS, SETTLE_SETUP_GAS)
+        .await?;
+    let ids: Vec<Vec<u64>> = receipts
+        .iter()
+        .map(|rs| {
+            rs.iter()
+                .flat_map(|r| r.results.iter())
+                .map(|data| {
+                    serde_json::from_slice::<deal::OpenResponse>(data)
+                        .map(|o| o.deal_id)
+                        .map_err(|e| BenchError::Setup(format!("open's response data: {e}")))
+                })
+                .collect::<Result<Vec<u64>, _>>()
+        })
+        .collect::<Result<_, _>>()?;
+    if ids.iter().any(|v| v.len() != per_desk) {
+        return Err(BenchError::Setup(
+            "an open's receipt did not give one deal id per call".into(),
+        ));
+    }
+    let all_ids = || ids.iter().flatten().copied();
+
+    // Stage 3: the sellers accept; bank B, the lender the terms name, attaches the mortgage.
+    ctx.say("accepting the deals and attaching the mortgages");
+    let mut jobs: Vec<(Signer, Vec<SetupCall>)> = (0..desks)
+        .map(|d| {
+            let calls = ids[d]
+                .iter()
+                .map(|&deal_id| exec(ctx.sys.deal, &deal::ExecuteMsg::Accept { deal_id }))
+                .collect();
+            (seller(d), calls)
+        })
+        .collect();
+    jobs.push((
+        bank_b.clone(),
+        all_ids()
+            .map(|deal_id| {
+                exec(
+                    ctx.sys.deal,
+                    &deal::ExecuteMsg::AttachMortgage {
+                        deal_id,
+                        amount: Amount(MORTGAGE),
+                    },
+                )
+            })
+            .collect(),
+    ));
+    ctx.batches(jobs, SETTLE_SETUP_CALLS, SETTLE_SETUP_GAS)
+        .await?;
+
+    // Stage 4: each buyer funds the escrow and signs the terms (one transaction: the
+    // signature needs the deposit, which the call before it made).
+    let terms = deal::Terms {
+        price: Amount(PRICE),
+        deadline,
+        lender: Some(bank_b.address()),
+        mortgage_amount: Some(Amount(MORTGAGE)),
+    };
+    let sign = |deal_id| exec(ctx.sys.deal, &deal::ExecuteMsg::Sign { deal_id, terms });
+    ctx.say("funding the escrow and signing the terms");
+    let jobs = (0..desks)
+        .map(|d| {
+            let calls = ids[d]
+                .iter()
+                .flat_map(|&deal_id| {
+                    [
+                        exec(
+                            ctx.sys.krw,
+                            &krw::ExecuteMsg::Send {
+                                contract: ctx.sys.escrow,
+                                amount: Amount(PRICE),
+                                msg: json(&escrow::FundMsg::Fund { deal_id }),
+                            },
+                        ),
+                        sign(deal_id),
+                    ]
+                })
+                .collect();
+            (buyer(d), calls)
+        })
+        .collect();
+    ctx.batches(jobs, SETTLE_SETUP_CALLS, SETTLE_SETUP_GAS)
+        .await?;
+
+    // Stage 5: the sellers sign.
+    let jobs = (0..desks)
+        .map(|d| (seller(d), ids[d].iter().map(|&id| sign(id)).collect()))
+        .collect();
+    ctx.batches(jobs, SETTLE_SETUP_CALLS, SETTLE_SETUP_GAS)
+        .await?;
+
+    // Stage 6: two of the three officials approve each deal, the pairs in turn so that all
+    // three work at once.
+    ctx.say("approving the deals");
+    let mut approve: Vec<Vec<SetupCall>> = vec![Vec::new(); officials.len()];
+    for (j, deal_id) in all_ids().enumerate() {
+        for o in [j % officials.len(), (j + 1) % officials.len()] {
+            approve[o].push(exec(ctx.sys.deal, &deal::ExecuteMsg::Approve { deal_id }));
+        }
+    }
+    ctx.batches(
+        officials.iter().cloned().zip(approve).collect(),
+        SETTLE_SETUP_CALLS,
+        SETTLE_SETUP_GAS,
+    )
+    .await?;
+    let contract = ctx.client().deal(ctx.sys.deal);
+    for deal_id in [ids[0][0], ids[desks - 1][per_desk - 1]] {
+        let status = contract.deal(deal_id).await?.status;
+        if status != deal::Status::Approved {
+            return Err(BenchError::Setup(format!(
+                "deal {deal_id} is {status} after setup, not approved"
+            )));
+        }
+    }
+
+    // The measured transactions: desk d's broker settles its deals in order.
+    let settle_msg = |deal_id| bytes(&deal::ExecuteMsg::Settle { deal_id });
+    let brokers: Vec<Signer> = (0..desks).map(broker).collect();
+    let mut nonces = Vec::with_capacity(desks);
+    for b in &brokers {
+        nonces.push(ctx.client().next_nonce(b.address()).await?);
+    }
+    let probe = ctx
+        .builder(nonces[0], PROBE_GAS)
+        .execute_raw(ctx.sys.deal, settle_msg(ids[0][0]))
+        .sign(&brokers[0])?;
+    let gas = gas_limit_for(ctx.simulate_gas(&probe).await?);
+    ctx.say(&format!(
+        "pre-signing {total} settle transactions (gas limit {gas})"
+    ));
+    let items = (0..desks)
+        .flat_map(|d| (0..per_desk).map(move |k| (d, k)))
+        .map(|(d, k)| ToSign {
+            signer: d,
+            builder: ctx
+                .builder(nonces[d] + k as u64, gas)
+                .execute_raw(ctx.sys.deal, settle_msg(ids[d][k])),
+        })
+        .collect();
+    let signed = sign_all(Arc::new(brokers), items).await?;
+    let streams = Streams::new(signed.chunks(per_desk).map(<[SignedTx]>::to_vec).collect());
+    Ok((
+        Plan::Txs {
+            streams: Arc::new(streams),
+            gas,
+        },
+        desks,
     ))
 }
 

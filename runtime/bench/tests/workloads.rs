@@ -1,7 +1,14 @@
 //! Each workload for ~2 s with few accounts on an in-process node: it commits, nothing fails,
-//! the percentiles are ordered and the JSON carries every field. Correctness only, never speed.
+//! the percentiles are ordered and the JSON carries every field; `settle` runs against a node of
+//! the test's own, so that the chain can be read afterwards. Correctness only, never speed.
 
 use hanok_bench::{BenchOptions, Load, Report, Workload};
+use hanok_client::messages::deal::Status;
+use hanok_client::messages::registry::{self, EncumbranceKind, Owner};
+use hanok_client::Client;
+use hanok_node::dev::{DevKeys, SystemContracts};
+use hanok_node::NodeConfig;
+use std::collections::HashMap;
 use std::time::Duration;
 
 const FIELDS: &[&str] = &[
@@ -26,7 +33,7 @@ fn options(workload: Workload, load: Load, accounts: Option<usize>) -> BenchOpti
         load: Some(load),
         accounts,
         block_interval_ms: Some(50),
-        max_tps: 2_000.0,
+        max_tps: Some(2_000.0),
         calibration: Duration::from_millis(100),
         ..BenchOptions::default()
     }
@@ -127,4 +134,120 @@ async fn closing_at_a_fixed_rate() {
     let r = bench(Workload::Closing, Load::Rate(4.0), None).await;
     assert_eq!(r.mode, "rate");
     assert!(r.tx_committed >= 11 * r.committed);
+}
+
+/// The settle workload's amounts: bank A's lien, the price, bank B's new mortgage.
+const LIEN: u128 = 300_000_000;
+const PRICE: u128 = 900_000_000;
+const MORTGAGE: u128 = 600_000_000;
+
+/// A mortgage held by `holder` for `amount`.
+fn mortgage(holder: hanok_types::Address, amount: u128) -> EncumbranceKind {
+    EncumbranceKind::Mortgage {
+        holder,
+        amount: hanok_client::Amount(amount),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settle() {
+    // A node of the test's own (the bench's in-process node stops with the run), in this
+    // process: --node-pid is this process.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = NodeConfig::dev(dir.path());
+    config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    config.block_interval_ms = 50;
+    let node = hanok_node::start(config, hanok_node::dev::dev_genesis())
+        .await
+        .expect("the node starts");
+    let url = format!("http://{}", node.local_addr);
+    // 50 settlements/s offered for 2 s: 121 deals made, 4 brokers, 31 deals each.
+    let opts = BenchOptions {
+        workload: Workload::Settle,
+        duration: Duration::from_secs(2),
+        load: Some(Load::Rate(50.0)),
+        accounts: Some(4),
+        endpoint: Some(url.clone()),
+        node_pid: Some(std::process::id()),
+        calibration: Duration::from_millis(100),
+        ..BenchOptions::default()
+    };
+    let r = hanok_bench::run(opts).await.expect("the run completes");
+    check(&r, Workload::Settle);
+    assert_eq!(r.skipped, 0);
+    assert_eq!(r.tx_committed, r.committed);
+    assert!(r.presigned >= 121, "{} settlements pre-signed", r.presigned);
+
+    // Read every deal back: each is settled or still approved, and a settlement did all of its
+    // work.
+    let client = Client::connect(url).await.expect("connects");
+    let keys = DevKeys::new();
+    let sys = SystemContracts::of(&keys.authority().address);
+    let dev = |n: &str| keys.get(n).expect("a dev account").address;
+    let (bank_a, bank_b) = (dev("bank-a"), dev("bank-b"));
+    let (deals, registry, krw) = (
+        client.deal(sys.deal),
+        client.registry(sys.registry),
+        client.krw(sys.krw),
+    );
+    let (mut settled, mut approved) = (0u64, 0u64);
+    let mut seller_sales: HashMap<hanok_types::Address, u128> = HashMap::new();
+    let mut id = 1;
+    while let Ok(d) = deals.deal(id).await {
+        let parcel = registry.parcel(&d.parcel_id).await.expect("the parcel");
+        let active: Vec<EncumbranceKind> =
+            parcel.encumbrances.iter().map(|e| e.kind.clone()).collect();
+        let past = registry
+            .past_encumbrances(&d.parcel_id, None, None)
+            .await
+            .expect("past encumbrances")
+            .encumbrances;
+        match d.status {
+            Status::Settled => {
+                settled += 1;
+                *seller_sales.entry(d.seller).or_default() += 1;
+                assert!(d.settled_height.is_some());
+                // The title moved to the buyer...
+                let sole_buyer = vec![Owner {
+                    owner: d.buyer,
+                    share_bps: registry::FULL_SHARE_BPS,
+                }];
+                assert_eq!(parcel.owners, sole_buyer, "deal {id}");
+                // ...bank A's lien was discharged and bank B's mortgage recorded.
+                assert_eq!(active, vec![mortgage(bank_b, MORTGAGE)], "deal {id}");
+                assert_eq!(past.len(), 1, "deal {id}: {past:?}");
+                assert_eq!(past[0].kind, mortgage(bank_a, LIEN), "deal {id}");
+                assert!(!past[0].active);
+            }
+            Status::Approved => {
+                approved += 1;
+                assert_eq!(parcel.owners[0].owner, d.seller, "deal {id}");
+                assert_eq!(active, vec![mortgage(bank_a, LIEN)], "deal {id}");
+                assert!(past.is_empty());
+            }
+            other => panic!("deal {id} is {other}"),
+        }
+        id += 1;
+    }
+    assert_eq!(
+        settled + approved,
+        r.presigned,
+        "a deal per pre-signed settlement"
+    );
+    assert_eq!(
+        settled, r.committed,
+        "every counted settlement, and only those, settled"
+    );
+    // The money: bank A was paid its lien once per settlement, each seller the price less the
+    // lien per sale, and the escrow holds the prices of the deals not settled.
+    let balance = |a| {
+        let krw = &krw;
+        async move { krw.balance(a).await.expect("a balance") }
+    };
+    assert_eq!(balance(bank_a).await, LIEN * u128::from(settled));
+    for (seller, sales) in &seller_sales {
+        assert_eq!(balance(*seller).await, (PRICE - LIEN) * sales);
+    }
+    assert_eq!(balance(sys.escrow).await, PRICE * u128::from(approved));
+    node.shutdown().await.expect("the node stops");
 }
