@@ -207,7 +207,8 @@ fn the_buyers_named_bank_attaches_the_agreed_mortgage_and_settlement_records_exa
         active,
         vec![EncumbranceKind::Mortgage {
             holder: s.actors.bank_b,
-            amount: Amount(5 * EOK)
+            amount: Amount(5 * EOK),
+            payoff: None,
         }]
     );
     let ev = settled

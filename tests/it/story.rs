@@ -7,13 +7,16 @@ fn home_sale_with_lien_payoff_settles_atomically() {
     let mut s = Story::genesis(Terms::default()).expect("genesis");
     let a = s.actors.clone();
 
-    // Step 2: parcel registered to the seller with Bank A's lien of 300,000,000 KRW.
+    // Step 2: parcel registered to the seller with Bank A's lien of 300,000,000 KRW, and Bank
+    // A's payoff statement for it.
     let parcel = s.register_parcel_with_lien().expect("register + lien");
+    let parcel_before_settlement = parcel.clone();
     assert_eq!(parcel.owners.len(), 1);
     assert_eq!(parcel.owners[0].owner, a.seller);
     assert_eq!(parcel.encumbrances.len(), 1);
     assert!(matches!(&parcel.encumbrances[0].kind,
-        EncumbranceKind::Mortgage { holder, amount } if *holder == a.bank_a && amount.0 == 3 * EOK));
+        EncumbranceKind::Mortgage { holder, amount, payoff: Some(p) }
+            if *holder == a.bank_a && amount.0 == 3 * EOK && p.amount.0 == 3 * EOK));
 
     // Step 3: Bank B mints 900,000,000 KRW to the buyer.
     assert_eq!(s.mint_to_buyer().expect("mint"), 9 * EOK);
@@ -75,7 +78,9 @@ fn home_sale_with_lien_payoff_settles_atomically() {
         .encumbrances
         .iter()
         .map(|e| match &e.kind {
-            EncumbranceKind::Mortgage { holder, amount } => (e.rank, *holder, amount.0, e.active),
+            EncumbranceKind::Mortgage { holder, amount, .. } => {
+                (e.rank, *holder, amount.0, e.active)
+            }
             other => panic!("only mortgages expected, got {other:?}"),
         })
         .collect();
@@ -84,6 +89,11 @@ fn home_sale_with_lien_payoff_settles_atomically() {
         vec![(2, a.bank_b, 6 * EOK, true)],
         "Bank B's new lien is recorded at the next rank and is the only active one"
     );
+    // The discharged lien keeps the statement it was paid off on.
+    let past_payoff = match &parcel_before_settlement.encumbrances[0].kind {
+        EncumbranceKind::Mortgage { payoff, .. } => *payoff,
+        other => panic!("Bank A's lien expected, got {other:?}"),
+    };
     let past: Vec<_> = s
         .past_encumbrances(None)
         .expect("past encumbrances")
@@ -97,7 +107,8 @@ fn home_sale_with_lien_payoff_settles_atomically() {
             1,
             EncumbranceKind::Mortgage {
                 holder: a.bank_a,
-                amount: hanok_abi::Amount(3 * EOK)
+                amount: hanok_abi::Amount(3 * EOK),
+                payoff: past_payoff,
             },
             false
         )],
@@ -138,6 +149,7 @@ fn home_sale_with_lien_payoff_settles_atomically() {
         [
             "registered",
             "lien_recorded",
+            "payoff_filed",
             "lien_discharged",
             "title_transferred",
             "lien_recorded"

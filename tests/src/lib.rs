@@ -69,8 +69,11 @@ impl Default for Actors {
 pub struct Terms {
     /// The parcel's id.
     pub parcel_id: String,
-    /// Bank A's existing lien.
+    /// Bank A's existing lien: its registered maximum.
     pub lien_a: u128,
+    /// The debt Bank A's payoff statement states (filed with the lien); `None`: the whole
+    /// registered maximum.
+    pub payoff_a: Option<u128>,
     /// The price.
     pub price: u128,
     /// Bank B's new mortgage for the buyer, as Bank B attaches it.
@@ -86,6 +89,7 @@ impl Default for Terms {
         Terms {
             parcel_id: "1168010300-1-0123-0000".into(),
             lien_a: 3 * EOK,
+            payoff_a: None,
             price: 9 * EOK,
             new_mortgage: 6 * EOK,
             max_mortgage: 6 * EOK,
@@ -205,7 +209,8 @@ impl Story {
         r
     }
 
-    /// Step 2: an official registers parcel P to the seller, then records Bank A's lien.
+    /// Step 2: an official registers parcel P to the seller, then records Bank A's lien; Bank A
+    /// files its payoff statement (`Terms::payoff_a`), valid a day past the deal's deadline.
     ///
     /// # Errors
     /// The contract's refusal.
@@ -230,6 +235,22 @@ impl Story {
                 "parcel_id": self.terms.parcel_id,
                 "holder": self.actors.bank_a,
                 "amount": amount(self.terms.lien_a),
+            }}),
+        )?;
+        let valid_until = self
+            .chain
+            .block()
+            .time
+            .saturating_add(self.terms.deadline_in)
+            .saturating_add(24 * 3600);
+        self.tx(
+            self.actors.bank_a,
+            registry,
+            json!({"file_payoff": {
+                "parcel_id": self.terms.parcel_id,
+                "lien_id": 1,
+                "amount": amount(self.terms.payoff_a.unwrap_or(self.terms.lien_a)),
+                "valid_until": valid_until,
             }}),
         )?;
         self.parcel()

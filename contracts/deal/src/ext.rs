@@ -55,6 +55,21 @@ pub(crate) fn transfer_title(
     Ok(())
 }
 
+pub(crate) fn transfer_share(
+    cfg: &Config,
+    parcel_id: &str,
+    from: Address,
+    to: Address,
+) -> Result<(), ContractError> {
+    let msg = registry::ExecuteMsg::TransferShare {
+        parcel_id: parcel_id.into(),
+        from,
+        to,
+    };
+    call::<serde_json::Value>(&cfg.registry, &msg)?;
+    Ok(())
+}
+
 pub(crate) fn record_lien(
     cfg: &Config,
     parcel_id: &str,

@@ -25,7 +25,8 @@
 //!
 //! `settle` is the whole transfer in one call: it re-reads the parcel from the registry (seller
 //! still sole owner, not frozen), pays every active mortgage lien off from the escrow in rank
-//! order and discharges it, pays the rest to the seller, moves the title to the buyer and records
+//! order, exactly the debt its bank's payoff statement states (refusing, naming the bank, when
+//! a statement is missing, expired or above the lien's registered maximum), and discharges it, pays the rest to the seller, moves the title to the buyer and records
 //! the buyer's bank's new lien. Any failure returns an error, and the VM reverts every write of
 //! every contract touched — that is what makes settlement atomic, so the code never undoes
 //! anything by hand.
@@ -41,15 +42,21 @@
 //!   [`MAX_REJECTION_REASON_BYTES`], and stored on the deal), `settle`, `cancel`, `refund`
 //! - query [`QueryMsg`]: `deal {deal_id}` → [`Deal`]; `deal_by_parcel {parcel_id}` →
 //!   [`DealByParcelResponse`]; `awaiting_approval {start_after, limit}` → [`DealsResponse`]
-//!   (the officials' queue: signed deals in id order, read from the `awaiting` index)
+//!   (the officials' queue: signed deals in id order, read from the `awaiting` index);
+//!   `report {deal_id}` → [`TransactionReport`]; `reports {start_after, limit}` →
+//!   [`ReportsResponse`] (the municipality's transaction reports, in deal id order)
 //!
 //! Events: `deal_opened`, `deal_accepted`, `deal_expired`, `mortgage_attached`, `deal_funded`,
 //! `deal_signed`, `deal_approved` (one per approval, with `approvals` and `threshold`),
-//! `deal_rejected` (with `by` and `reason`), `deal_settled`, `deal_cancelled`, `deal_refunded`.
+//! `deal_rejected` (with `by` and `reason`), `deal_settled`, `deal_cancelled`, `deal_refunded`,
+//! `transaction_reported` (with `status`, `price`, `contract_time`; whenever the report is filed
+//! or changes).
 //! Storage: `config`; `next_id`; `deals`: id → [`Deal`]; `pending`: parcel id → deal id of the
 //! accepted deal holding it; `awaiting`: deal id → `null` for every deal whose status is
-//! `signed`. Both indexes are kept in step by one function, `save_deal`, which every status
-//! change goes through.
+//! `signed`; `reports`: deal id → [`TransactionReport`] for every deal whose contract was
+//! concluded. The indexes and the reports are kept in step by one function, `save_deal`,
+//! which every status change goes through: that is what makes the transaction report complete
+//! by construction.
 #![no_std]
 #![deny(clippy::arithmetic_side_effects)]
 
@@ -62,7 +69,7 @@ mod ext;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use hanok_messages::registry::{EncumbranceKindView, Policy};
+use hanok_messages::registry::{EncumbranceKindView, Policy, FULL_SHARE_BPS, MAX_OWNERS};
 use hanok_sdk::{
     bail, ensure, entry_points, to_json, Address, Amount, ContractError, Env, Event, Item, Map,
     Response, Role,
@@ -89,6 +96,8 @@ const PENDING: Map<&str, u64> = Map::new("pending");
 /// `awaiting_approval` pages through them without reading any other deal. Only the key carries
 /// information (the value is JSON `null`).
 const AWAITING: Map<u64, ()> = Map::new("awaiting");
+/// Transaction reports by deal id: one for every deal whose contract was concluded.
+const REPORTS: Map<u64, TransactionReport> = Map::new("reports");
 
 fn load_deal(deal_id: u64) -> Result<Deal, ContractError> {
     DEALS
@@ -96,9 +105,10 @@ fn load_deal(deal_id: u64) -> Result<Deal, ContractError> {
         .ok_or_else(|| format!("deal {deal_id} not found").into())
 }
 
-/// Saves the deal, frees its parcel once the deal no longer holds it, and keeps the approval
-/// queue (`AWAITING`) equal to the set of signed deals.
-fn save_deal(deal: &Deal) -> Result<(), ContractError> {
+/// Saves the deal, frees its parcel once the deal no longer holds it, keeps the approval
+/// queue (`AWAITING`) equal to the set of signed deals, and keeps the deal's transaction
+/// report in step with it ([`report`]).
+fn save_deal(env: &Env, deal: &Deal) -> Result<(), ContractError> {
     if !deal.status.holds_parcel()
         && PENDING.may_load(&deal.parcel_id.as_str())? == Some(deal.deal_id)
     {
@@ -119,7 +129,74 @@ fn save_deal(deal: &Deal) -> Result<(), ContractError> {
         // left the queue: nothing to remove, so no host call.
         Status::Proposed | Status::Open | Status::Funded | Status::Cancelled | Status::Settled => {}
     }
+    report(env, deal)?;
     DEALS.save(&deal.deal_id, deal)
+}
+
+/// The transaction report (부동산 거래신고), derived from the deal in the same transaction as
+/// each change that matters to it, so it can be neither late nor missing nor disagree with
+/// the sale: filed when the contract is concluded (the status first becomes `signed`: both
+/// parties signed the terms), completed at settlement, marked cancelled when a concluded
+/// contract ends without a sale. Each change emits `transaction_reported`, which the
+/// municipality streams.
+fn report(env: &Env, deal: &Deal) -> Result<(), ContractError> {
+    let id = deal.deal_id;
+    let report = match deal.status {
+        // Signed is saved again for each approval short of the threshold: filed once.
+        Status::Signed if !REPORTS.has(&id) => TransactionReport {
+            deal_id: id,
+            parcel_id: deal.parcel_id.clone(),
+            price: deal.price,
+            seller: deal.seller,
+            co_sellers: deal.co_sellers.clone(),
+            share_bps: deal.share_bps.unwrap_or(FULL_SHARE_BPS),
+            buyer: deal.buyer,
+            broker: deal.broker,
+            contract_time: env.time,
+            contract_height: env.height,
+            due_time: env.time.saturating_add(REPORT_WINDOW_SECS),
+            status: ReportStatus::Contracted,
+            payments: deal
+                .funded_height
+                .map(|height| ReportedPayment {
+                    stage: "full".into(),
+                    amount: deal.price,
+                    height,
+                })
+                .into_iter()
+                .collect(),
+            settled_time: None,
+            settled_height: None,
+            cancelled_time: None,
+        },
+        Status::Settled => {
+            let mut r = REPORTS
+                .may_load(&id)?
+                .ok_or_else(|| format!("deal {id} settles without a transaction report"))?;
+            r.status = ReportStatus::Settled;
+            r.settled_time = Some(env.time);
+            r.settled_height = Some(env.height);
+            r
+        }
+        Status::Rejected | Status::Expired | Status::Refunded => match REPORTS.may_load(&id)? {
+            Some(mut r) if r.status == ReportStatus::Contracted => {
+                r.status = ReportStatus::Cancelled;
+                r.cancelled_time = Some(env.time);
+                r
+            }
+            // Never concluded (no report), or already cancelled (a refund after a rejection).
+            _ => return Ok(()),
+        },
+        _ => return Ok(()),
+    };
+    REPORTS.save(&id, &report)?;
+    hanok_sdk::emit(
+        ev("transaction_reported", deal)
+            .attr("status", report.status.as_str())
+            .attr("price", report.price.to_string())
+            .attr("contract_time", report.contract_time.to_string()),
+    );
+    Ok(())
 }
 
 /// The reason an official gives for a rejection, trimmed; refused when it says nothing or
@@ -177,20 +254,77 @@ fn ensure_deadline_within_policy(
     Ok(())
 }
 
-/// The seller must still be the parcel's sole owner and the title not frozen.
+/// Who sells what: the sellers and whether only the first one's share is sold.
+#[derive(Clone, Copy)]
+struct Sale<'a> {
+    seller: Address,
+    co_sellers: &'a [Address],
+    share_sale: bool,
+}
+
+impl<'a> Sale<'a> {
+    fn of(deal: &'a Deal) -> Sale<'a> {
+        Sale {
+            seller: deal.seller,
+            co_sellers: &deal.co_sellers,
+            share_sale: deal.share_sale,
+        }
+    }
+
+    fn sellers(self) -> impl Iterator<Item = Address> + 'a {
+        core::iter::once(self.seller).chain(self.co_sellers.iter().copied())
+    }
+}
+
+/// The title is not frozen and the sellers still own what they sell: a whole parcel is sold
+/// by exactly its owners (the sole owner, or every co-owner), a share by an owner of a
+/// co-owned parcel. Returns the owners with their shares.
 fn ensure_parcel_sellable(
     cfg: &Config,
     parcel_id: &str,
-    seller: Address,
-) -> Result<(), ContractError> {
+    sale: Sale<'_>,
+) -> Result<Vec<hanok_messages::registry::OwnerView>, ContractError> {
     let parcel = ext::parcel(cfg, parcel_id)?;
     ensure!(!parcel.frozen, "title frozen by a court seizure");
-    let sole = matches!(parcel.owners.as_slice(), [o] if o.owner == seller);
-    ensure!(
-        sole,
-        "seller {seller} is not the sole owner of parcel {parcel_id}"
-    );
-    Ok(())
+    let owners = parcel.owners;
+    let owns = |a: Address| owners.iter().any(|o| o.owner == a);
+    if sale.share_sale {
+        ensure!(
+            owns(sale.seller),
+            "seller {} owns no share of parcel {parcel_id}",
+            sale.seller
+        );
+        ensure!(
+            owners.len() > 1,
+            "seller {} is the sole owner of parcel {parcel_id}: sell the whole parcel (without \
+             share_sale)",
+            sale.seller
+        );
+        return Ok(owners);
+    }
+    if sale.co_sellers.is_empty() {
+        let sole = matches!(owners.as_slice(), [o] if o.owner == sale.seller);
+        ensure!(
+            sole,
+            "seller {} is not the sole owner of parcel {parcel_id}",
+            sale.seller
+        );
+        return Ok(owners);
+    }
+    for s in sale.sellers() {
+        ensure!(owns(s), "seller {s} owns no share of parcel {parcel_id}");
+    }
+    if let Some(o) = owners
+        .iter()
+        .find(|o| !sale.sellers().any(|s| s == o.owner))
+    {
+        bail!(
+            "co-owner {} of parcel {parcel_id} is not among the sellers: selling the whole \
+             parcel needs every owner (or sell one share with share_sale)",
+            o.owner
+        );
+    }
+    Ok(owners)
 }
 
 /// Refuses if a live deal holds the parcel. A deal whose deadline has passed no longer holds
@@ -212,7 +346,7 @@ fn release_expired(env: &Env, parcel_id: &str) -> Result<Option<Event>, Contract
     );
     let was = other.status;
     other.status = Status::Expired;
-    save_deal(&other)?;
+    save_deal(env, &other)?;
     Ok(Some(
         ev("deal_expired", &other)
             .attr("was", was.as_str())
@@ -272,6 +406,8 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
             price,
             deadline,
             lender,
+            co_sellers,
+            share_sale,
         } => open(
             env,
             &cfg,
@@ -282,6 +418,8 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
                 price,
                 deadline,
                 lender,
+                co_sellers,
+                share_sale,
             },
         ),
         ExecuteMsg::Accept { deal_id } => accept(env, &cfg, deal_id),
@@ -313,7 +451,7 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
             );
             deal.status = Status::Funded;
             deal.funded_height = Some(env.height);
-            save_deal(&deal)?;
+            save_deal(env, &deal)?;
             Ok(Response::new().event(ev("deal_funded", &deal).attr("amount", amount.to_string())))
         }
         ExecuteMsg::Sign { deal_id, terms } => sign(env, deal_id, terms),
@@ -338,7 +476,7 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
             } else {
                 Status::Signed
             };
-            save_deal(&deal)?;
+            save_deal(env, &deal)?;
             Ok(Response::new().event(
                 ev("deal_approved", &deal)
                     .attr("by", env.sender.to_string())
@@ -359,7 +497,7 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
             deal.status = Status::Rejected;
             deal.rejected_by = Some(env.sender);
             deal.rejection_reason = Some(reason.clone());
-            save_deal(&deal)?;
+            save_deal(env, &deal)?;
             Ok(Response::new().event(
                 ev("deal_rejected", &deal)
                     .attr("by", env.sender.to_string())
@@ -370,7 +508,9 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
         ExecuteMsg::Cancel { deal_id } => {
             let mut deal = load_deal(deal_id)?;
             ensure!(
-                env.sender == deal.broker || env.sender == deal.seller || env.sender == deal.buyer,
+                env.sender == deal.broker
+                    || env.sender == deal.buyer
+                    || deal.sellers().any(|s| s == env.sender),
                 "unauthorized: only the broker, seller or buyer may cancel"
             );
             ensure!(
@@ -379,7 +519,7 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
                 deal.status.as_str()
             );
             deal.status = Status::Cancelled;
-            save_deal(&deal)?;
+            save_deal(env, &deal)?;
             Ok(Response::new()
                 .event(ev("deal_cancelled", &deal).attr("by", env.sender.to_string())))
         }
@@ -413,7 +553,7 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
             }
             ext::escrow_refund(&cfg, deal_id)?;
             deal.status = Status::Refunded;
-            save_deal(&deal)?;
+            save_deal(env, &deal)?;
             Ok(
                 Response::new()
                     .event(ev("deal_refunded", &deal).attr("to", deal.buyer.to_string())),
@@ -430,6 +570,8 @@ struct Proposal {
     price: Amount,
     deadline: u64,
     lender: Option<Lender>,
+    co_sellers: Vec<Address>,
+    share_sale: bool,
 }
 
 /// A broker's proposal: checked as the deal would be, but it holds nothing until the seller
@@ -438,6 +580,26 @@ fn open(env: &Env, cfg: &Config, p: Proposal) -> Result<Response, ContractError>
     ext::require_role(cfg, env.sender, Role::Broker, "open a deal")?;
     ensure!(p.seller != p.buyer, "seller and buyer must differ");
     ensure!(!p.price.is_zero(), "price must be positive");
+    ensure!(
+        !p.share_sale || p.co_sellers.is_empty(),
+        "a share sale has one seller: drop co_sellers, or sell the whole parcel without \
+         share_sale"
+    );
+    ensure!(
+        !p.share_sale || p.lender.is_none(),
+        "a share sale takes no new mortgage: drop the lender"
+    );
+    ensure!(
+        p.co_sellers.len() < MAX_OWNERS,
+        "at most {} co-sellers",
+        MAX_OWNERS.saturating_sub(1)
+    );
+    for (i, c) in p.co_sellers.iter().enumerate() {
+        ensure!(
+            *c != p.seller && *c != p.buyer && !p.co_sellers[..i].contains(c),
+            "co-seller {c} is listed twice, is the seller or is the buyer"
+        );
+    }
     ensure_deadline_within_policy(env, &ext::policy(cfg)?, p.deadline)?;
     if let Some(l) = &p.lender {
         ensure!(
@@ -450,7 +612,15 @@ fn open(env: &Env, cfg: &Config, p: Proposal) -> Result<Response, ContractError>
             l.bank
         );
     }
-    ensure_parcel_sellable(cfg, &p.parcel_id, p.seller)?;
+    ensure_parcel_sellable(
+        cfg,
+        &p.parcel_id,
+        Sale {
+            seller: p.seller,
+            co_sellers: &p.co_sellers,
+            share_sale: p.share_sale,
+        },
+    )?;
     let expired = release_expired(env, &p.parcel_id)?;
 
     let deal_id = NEXT_ID.load()?;
@@ -459,6 +629,10 @@ fn open(env: &Env, cfg: &Config, p: Proposal) -> Result<Response, ContractError>
         deal_id,
         parcel_id: p.parcel_id,
         seller: p.seller,
+        co_sellers: p.co_sellers,
+        share_sale: p.share_sale,
+        accepted_by: Vec::new(),
+        share_bps: None,
         buyer: p.buyer,
         broker: env.sender,
         price: p.price,
@@ -476,9 +650,15 @@ fn open(env: &Env, cfg: &Config, p: Proposal) -> Result<Response, ContractError>
         funded_height: None,
         settled_height: None,
     };
-    save_deal(&deal)?;
-    let mut opened = ev("deal_opened", &deal)
-        .attr("seller", deal.seller.to_string())
+    save_deal(env, &deal)?;
+    let mut opened = ev("deal_opened", &deal).attr("seller", deal.seller.to_string());
+    for c in &deal.co_sellers {
+        opened = opened.attr("co_seller", c.to_string());
+    }
+    if deal.share_sale {
+        opened = opened.attr("share_sale", "true");
+    }
+    opened = opened
         .attr("buyer", deal.buyer.to_string())
         .attr("price", deal.price.to_string())
         .attr("deadline", deal.deadline.to_string());
@@ -494,31 +674,57 @@ fn open(env: &Env, cfg: &Config, p: Proposal) -> Result<Response, ContractError>
     r.event(opened).json(&OpenResponse { deal_id })
 }
 
-/// The seller's consent: from here the deal holds the parcel (until its deadline at most).
+/// A seller's consent; once every seller has given it, the deal holds the parcel (until its
+/// deadline at most).
 fn accept(env: &Env, cfg: &Config, deal_id: u64) -> Result<Response, ContractError> {
     let mut deal = load_deal(deal_id)?;
     ensure!(
-        env.sender == deal.seller,
-        "unauthorized: only the seller may accept deal {deal_id}"
+        deal.sellers().any(|s| s == env.sender),
+        "unauthorized: only {} may accept deal {deal_id}",
+        if deal.co_sellers.is_empty() {
+            "the seller"
+        } else {
+            "a seller"
+        }
     );
     if deal.status != Status::Proposed {
         return Err(not_in(&deal, "proposed"));
     }
+    ensure!(
+        !deal.accepted_by.contains(&env.sender),
+        "already accepted by {}",
+        env.sender
+    );
     ensure_before_deadline(env, &deal)?;
     // The policy may have tightened since the proposal: check the bound when the parcel is
     // actually bound.
     ensure_deadline_within_policy(env, &ext::policy(cfg)?, deal.deadline)?;
-    ensure_parcel_sellable(cfg, &deal.parcel_id, deal.seller)?;
-    let expired = release_expired(env, &deal.parcel_id)?;
-    deal.status = Status::Open;
-    deal.accepted_height = Some(env.height);
-    PENDING.save(&deal.parcel_id.as_str(), &deal_id)?;
-    save_deal(&deal)?;
+    let owners = ensure_parcel_sellable(cfg, &deal.parcel_id, Sale::of(&deal))?;
+    deal.accepted_by.push(env.sender);
+    let all = deal.sellers().all(|s| deal.accepted_by.contains(&s));
+    let mut expired = None;
+    if all {
+        expired = release_expired(env, &deal.parcel_id)?;
+        deal.status = Status::Open;
+        deal.accepted_height = Some(env.height);
+        if deal.share_sale {
+            deal.share_bps = owners
+                .iter()
+                .find(|o| o.owner == deal.seller)
+                .map(|o| o.share_bps);
+        }
+        PENDING.save(&deal.parcel_id.as_str(), &deal_id)?;
+    }
+    save_deal(env, &deal)?;
     let mut r = Response::new();
     if let Some(e) = expired {
         r = r.event(e);
     }
-    Ok(r.event(ev("deal_accepted", &deal).attr("by", env.sender.to_string())))
+    Ok(r.event(
+        ev("deal_accepted", &deal)
+            .attr("by", env.sender.to_string())
+            .attr("status", deal.status.as_str()),
+    ))
 }
 
 /// Only the lender the terms name, only up to its maximum, only before anyone signed: the
@@ -562,7 +768,7 @@ fn attach_mortgage(
         bank: env.sender,
         amount,
     });
-    save_deal(&deal)?;
+    save_deal(env, &deal)?;
     Ok(Response::new().event(
         ev("mortgage_attached", &deal)
             .attr("bank", env.sender.to_string())
@@ -574,8 +780,13 @@ fn attach_mortgage(
 fn sign(env: &Env, deal_id: u64, terms: Terms) -> Result<Response, ContractError> {
     let mut deal = load_deal(deal_id)?;
     ensure!(
-        env.sender == deal.seller || env.sender == deal.buyer,
-        "unauthorized: only the seller or the buyer may sign"
+        deal.sellers().any(|s| s == env.sender) || env.sender == deal.buyer,
+        "unauthorized: only {} or the buyer may sign",
+        if deal.co_sellers.is_empty() {
+            "the seller"
+        } else {
+            "a seller"
+        }
     );
     if deal.status != Status::Funded {
         return Err(not_in(&deal, "funded"));
@@ -599,10 +810,10 @@ fn sign(env: &Env, deal_id: u64, terms: Terms) -> Result<Response, ContractError
     }
     deal.signed_terms = Some(current);
     deal.signatures.push(env.sender);
-    if deal.signatures.contains(&deal.seller) && deal.signatures.contains(&deal.buyer) {
+    if deal.fully_signed() {
         deal.status = Status::Signed;
     }
-    save_deal(&deal)?;
+    save_deal(env, &deal)?;
     Ok(Response::new().event(
         ev("deal_signed", &deal)
             .attr("by", env.sender.to_string())
@@ -618,7 +829,8 @@ fn settle(env: &Env, cfg: &Config, deal_id: u64) -> Result<Response, ContractErr
     // Only people with a stake in the sale, or an official of the registry, may close it: a
     // stranger must not choose the moment a title moves. An official's authority is checked
     // now, not when the policy named it.
-    let party = [deal.broker, deal.seller, deal.buyer].contains(&env.sender);
+    let party =
+        [deal.broker, deal.buyer].contains(&env.sender) || deal.sellers().any(|s| s == env.sender);
     if !party && !is_current_official(cfg, &policy, env.sender)? {
         bail!("unauthorized: only the broker, seller, buyer or a policy official may settle");
     }
@@ -628,10 +840,13 @@ fn settle(env: &Env, cfg: &Config, deal_id: u64) -> Result<Response, ContractErr
     ensure_before_deadline(env, &deal)?;
     let terms = deal.terms();
     ensure!(
-        deal.signed_terms == Some(terms)
-            && deal.signatures.contains(&deal.seller)
-            && deal.signatures.contains(&deal.buyer),
-        "deal {deal_id}'s signatures do not cover its terms ({terms}): both parties must sign them"
+        deal.signed_terms == Some(terms) && deal.fully_signed(),
+        "deal {deal_id}'s signatures do not cover its terms ({terms}): {} must sign them",
+        if deal.co_sellers.is_empty() {
+            "both parties"
+        } else {
+            "every party"
+        }
     );
     let counted = counted_approvals(cfg, &policy, &deal)?;
     ensure!(
@@ -643,32 +858,47 @@ fn settle(env: &Env, cfg: &Config, deal_id: u64) -> Result<Response, ContractErr
 
     let parcel = ext::parcel(cfg, &deal.parcel_id)?;
     ensure!(!parcel.frozen, "title frozen by a court seizure");
-    let sole = matches!(parcel.owners.as_slice(), [o] if o.owner == deal.seller);
-    ensure!(
-        sole,
-        "seller {} no longer solely owns parcel {}",
-        deal.seller,
-        deal.parcel_id
-    );
+    let owners = &parcel.owners;
+    let owned = |a: Address| owners.iter().find(|o| o.owner == a).map(|o| o.share_bps);
+    if deal.share_sale {
+        ensure!(
+            owned(deal.seller).is_some() && deal.share_bps == owned(deal.seller),
+            "seller {} no longer holds the share of parcel {} this deal sells",
+            deal.seller,
+            deal.parcel_id
+        );
+    } else {
+        let same =
+            owners.len() == deal.sellers().count() && deal.sellers().all(|s| owned(s).is_some());
+        if deal.co_sellers.is_empty() {
+            ensure!(
+                same,
+                "seller {} no longer solely owns parcel {}",
+                deal.seller,
+                deal.parcel_id
+            );
+        } else {
+            ensure!(
+                same,
+                "the sellers no longer own parcel {} together: its owners changed since the \
+                 deal was accepted",
+                deal.parcel_id
+            );
+        }
+    }
 
-    // Active mortgages in rank order: senior liens are paid first.
-    let mut liens: Vec<(u64, u64, Address, Amount)> = parcel
-        .encumbrances
-        .iter()
-        .filter(|e| e.active)
-        .filter_map(|e| match &e.kind {
-            EncumbranceKindView::Mortgage { holder, amount } => {
-                Some((e.rank, e.id, *holder, *amount))
-            }
-            // A seizure stops settlement above; a lease stays with the parcel (the buyer takes
-            // over the deposit) and is not paid off.
-            EncumbranceKindView::Seizure {} | EncumbranceKindView::Lease { .. } => None,
-        })
-        .collect();
-    liens.sort_by_key(|l| l.0);
+    // Active mortgages in rank order: senior liens are paid first, each exactly the debt its
+    // bank stated (never the registered maximum), and only with a statement still valid: the
+    // statement is the bank's consent to the discharge. A share sale pays none: a lien burdens
+    // every share and stays on the parcel.
+    let liens = if deal.share_sale {
+        Vec::new()
+    } else {
+        payoffs(env, &deal, &parcel.encumbrances)?
+    };
     let mut payoff = Amount::ZERO;
     for l in &liens {
-        payoff = payoff.checked_add(l.3).ok_or("lien total overflows")?;
+        payoff = payoff.checked_add(l.amount).ok_or("lien total overflows")?;
     }
     let held = ext::escrow_held(cfg, deal_id)?;
     ensure!(
@@ -677,24 +907,39 @@ fn settle(env: &Env, cfg: &Config, deal_id: u64) -> Result<Response, ContractErr
     );
 
     let mut events = Vec::new();
-    for (rank, lien_id, holder, amount) in &liens {
-        if !amount.is_zero() {
-            ext::escrow_release(cfg, deal_id, *holder, *amount)?;
+    for l in &liens {
+        if !l.amount.is_zero() {
+            ext::escrow_release(cfg, deal_id, l.holder, l.amount)?;
         }
-        ext::discharge_lien(cfg, &deal.parcel_id, *lien_id)?;
+        ext::discharge_lien(cfg, &deal.parcel_id, l.lien_id)?;
         events.push(
             ev("lien_paid_off", &deal)
-                .attr("lien_id", lien_id.to_string())
-                .attr("rank", rank.to_string())
-                .attr("holder", holder.to_string())
-                .attr("amount", amount.to_string()),
+                .attr("lien_id", l.lien_id.to_string())
+                .attr("rank", l.rank.to_string())
+                .attr("holder", l.holder.to_string())
+                .attr("amount", l.amount.to_string())
+                .attr("maximum", l.maximum.to_string()),
         );
     }
     let proceeds = held.checked_sub(payoff).ok_or("payoff exceeds escrow")?;
-    if !proceeds.is_zero() {
-        ext::escrow_release(cfg, deal_id, deal.seller, proceeds)?;
+    for (to, share_bps, amount) in split_proceeds(&deal, owners, proceeds)? {
+        if !amount.is_zero() {
+            ext::escrow_release(cfg, deal_id, to, amount)?;
+        }
+        if !deal.co_sellers.is_empty() {
+            events.push(
+                ev("proceeds_paid", &deal)
+                    .attr("to", to.to_string())
+                    .attr("share_bps", share_bps.to_string())
+                    .attr("amount", amount.to_string()),
+            );
+        }
     }
-    ext::transfer_title(cfg, &deal.parcel_id, deal.buyer)?;
+    if deal.share_sale {
+        ext::transfer_share(cfg, &deal.parcel_id, deal.seller, deal.buyer)?;
+    } else {
+        ext::transfer_title(cfg, &deal.parcel_id, deal.buyer)?;
+    }
     // Exactly what both parties signed: the named lender, the attached amount.
     let new_mortgage = match (terms.lender, terms.mortgage_amount) {
         (Some(bank), Some(amount)) => Some(Mortgage { bank, amount }),
@@ -707,7 +952,7 @@ fn settle(env: &Env, cfg: &Config, deal_id: u64) -> Result<Response, ContractErr
 
     deal.status = Status::Settled;
     deal.settled_height = Some(env.height);
-    save_deal(&deal)?;
+    save_deal(env, &deal)?;
     let mut settled = ev("deal_settled", &deal)
         .attr("seller", deal.seller.to_string())
         .attr("buyer", deal.buyer.to_string())
@@ -725,6 +970,112 @@ fn settle(env: &Env, cfg: &Config, deal_id: u64) -> Result<Response, ContractErr
         data: Vec::new(),
         events,
     })
+}
+
+/// Who receives the proceeds, by share: `(seller, share_bps, amount)` for each seller in the
+/// deal's order. A sole seller or a share sale: the seller takes everything. Co-owners selling
+/// whole: each gets `proceeds × share_bps / 10000` rounded down, and the won left over by
+/// rounding (fewer than one per co-owner) goes to the seller named first.
+fn split_proceeds(
+    deal: &Deal,
+    owners: &[hanok_messages::registry::OwnerView],
+    proceeds: Amount,
+) -> Result<Vec<(Address, u32, Amount)>, ContractError> {
+    if deal.co_sellers.is_empty() {
+        let share = deal.share_bps.unwrap_or(FULL_SHARE_BPS);
+        return Ok(alloc::vec![(deal.seller, share, proceeds)]);
+    }
+    let mut out = Vec::with_capacity(owners.len());
+    let mut paid = Amount::ZERO;
+    for s in deal.sellers() {
+        let share = owners
+            .iter()
+            .find(|o| o.owner == s)
+            .map(|o| o.share_bps)
+            .ok_or_else(|| format!("seller {s} owns no share of parcel {}", deal.parcel_id))?;
+        let amount = proceeds
+            .0
+            .checked_mul(u128::from(share))
+            .and_then(|v| v.checked_div(u128::from(FULL_SHARE_BPS)))
+            .ok_or("proceeds overflow")?;
+        paid = paid
+            .checked_add(Amount(amount))
+            .ok_or("proceeds overflow")?;
+        out.push((s, share, Amount(amount)));
+    }
+    let dust = proceeds
+        .checked_sub(paid)
+        .ok_or("shares exceed the whole")?;
+    if let Some(first) = out.first_mut() {
+        first.2 = first.2.checked_add(dust).ok_or("proceeds overflow")?;
+    }
+    Ok(out)
+}
+
+/// One lien a settlement pays off.
+struct Payoff {
+    rank: u64,
+    lien_id: u64,
+    holder: Address,
+    /// What the bank's statement says is owed: what is paid.
+    amount: Amount,
+    /// The lien's registered maximum.
+    maximum: Amount,
+}
+
+/// The active mortgage liens in rank order with the amount each bank's payoff statement asks.
+/// Refuses, naming the bank, when a statement is missing, expired or above the registered
+/// maximum. A seizure stops settlement before this; a lease stays with the parcel (the buyer
+/// takes over the deposit) and is not paid off.
+fn payoffs(
+    env: &Env,
+    deal: &Deal,
+    encumbrances: &[hanok_messages::registry::EncumbranceView],
+) -> Result<Vec<Payoff>, ContractError> {
+    let mut liens = Vec::new();
+    for e in encumbrances.iter().filter(|e| e.active) {
+        let EncumbranceKindView::Mortgage {
+            holder,
+            amount: maximum,
+            payoff,
+        } = e.kind
+        else {
+            continue;
+        };
+        let Some(statement) = payoff else {
+            bail!(
+                "no payoff statement from bank {holder} for lien {} on parcel {}: the bank must \
+                 file one (registry file_payoff) before settlement",
+                e.id,
+                deal.parcel_id
+            );
+        };
+        ensure!(
+            env.time <= statement.valid_until,
+            "the payoff statement of bank {holder} for lien {} on parcel {} expired at {} \
+             (block time {}): the bank must file a new one",
+            e.id,
+            deal.parcel_id,
+            statement.valid_until,
+            env.time
+        );
+        ensure!(
+            statement.amount <= maximum,
+            "the payoff statement of bank {holder} for lien {} asks {}, above the registered \
+             maximum {maximum}",
+            e.id,
+            statement.amount
+        );
+        liens.push(Payoff {
+            rank: e.rank,
+            lien_id: e.id,
+            holder,
+            amount: statement.amount,
+            maximum,
+        });
+    }
+    liens.sort_by_key(|l| l.rank);
+    Ok(liens)
 }
 
 fn query(env: &Env, msg: QueryMsg) -> Result<Vec<u8>, ContractError> {
@@ -751,6 +1102,21 @@ fn query(env: &Env, msg: QueryMsg) -> Result<Vec<u8>, ContractError> {
                 deals.push(load_deal(id)?);
             }
             to_json(&DealsResponse { deals })
+        }
+        QueryMsg::Report { deal_id } => to_json(&REPORTS.may_load(&deal_id)?.ok_or_else(|| {
+            ContractError::new(format!(
+                "no transaction report for deal {deal_id}: its contract was never concluded \
+                 (both parties must sign)"
+            ))
+        })?),
+        QueryMsg::Reports { start_after, limit } => {
+            let limit = limit
+                .unwrap_or(AWAITING_DEFAULT_LIMIT)
+                .min(AWAITING_MAX_LIMIT);
+            let page: Vec<(u64, TransactionReport)> = REPORTS.range(start_after.as_ref(), limit)?;
+            to_json(&ReportsResponse {
+                reports: page.into_iter().map(|(_, r)| r).collect(),
+            })
         }
     }
 }

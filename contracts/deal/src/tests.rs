@@ -44,8 +44,9 @@ fn deal_exec(sender: Address, msg: &ExecuteMsg) -> Result<Vec<u8>, ContractError
     mock::execute(DEAL, sender, msg)
 }
 
-/// Genesis: contracts, roles, policy 2 of 3, parcel P-1 owned by SELLER with Bank A's lien of
-/// 300,000,000, and 900,000,000 KRW minted by Bank B to BUYER.
+/// Genesis: contracts, roles, policy 2 of 3, parcel P-1 owned by SELLER with Bank A's lien
+/// (registered maximum 360,000,000; Bank A's payoff statement: 300,000,000, valid until
+/// [`PAYOFF_VALID_UNTIL`]), and 900,000,000 KRW minted by Bank B to BUYER.
 fn genesis() {
     mock::reset();
     mock::set_block(1, T0);
@@ -135,9 +136,10 @@ fn genesis() {
         &hanok_registry::ExecuteMsg::RecordLien {
             parcel_id: "P-1".into(),
             holder: BANK_A,
-            amount: Amount(300_000_000),
+            amount: Amount(LIEN_MAXIMUM),
         },
     ));
+    ok(file_payoff(BANK_A, 1, 300_000_000, PAYOFF_VALID_UNTIL));
     ok(mock::execute(
         KRW,
         BANK_B,
@@ -146,6 +148,29 @@ fn genesis() {
             amount: Amount(PRICE),
         },
     ));
+}
+
+/// Bank A's lien's registered maximum (채권최고액): 120 % of the 300,000,000 it lent.
+const LIEN_MAXIMUM: u128 = 360_000_000;
+/// Bank A's payoff statement holds a day past the deal's deadline.
+const PAYOFF_VALID_UNTIL: u64 = DEADLINE + 86_400;
+
+fn file_payoff(
+    bank: Address,
+    lien_id: u64,
+    amount: u128,
+    valid_until: u64,
+) -> Result<Vec<u8>, ContractError> {
+    mock::execute(
+        REGISTRY,
+        bank,
+        &hanok_registry::ExecuteMsg::FilePayoff {
+            parcel_id: "P-1".into(),
+            lien_id,
+            amount: Amount(amount),
+            valid_until,
+        },
+    )
 }
 
 /// Bank B, the buyer's lender, may register up to this much.
@@ -162,6 +187,8 @@ fn open_msg(deadline: u64) -> ExecuteMsg {
             bank: BANK_B,
             max_amount: Amount(MAX_MORTGAGE),
         }),
+        co_sellers: Vec::new(),
+        share_sale: false,
     }
 }
 
@@ -283,6 +310,8 @@ fn funded_on(parcel_id: &str) -> u64 {
             price: Amount(PRICE),
             deadline: DEADLINE,
             lender: None,
+            co_sellers: Vec::new(),
+            share_sale: false,
         },
     ));
     let id = match serde_json::from_slice::<OpenResponse>(&data) {
@@ -369,7 +398,8 @@ fn the_acceptance_story_settles_atomically() {
         p.encumbrances[0].kind,
         EncumbranceKind::Mortgage {
             holder: BANK_B,
-            amount: Amount(500_000_000)
+            amount: Amount(500_000_000),
+            payoff: None,
         }
     );
     let d = deal(id);
@@ -389,6 +419,8 @@ fn the_acceptance_story_settles_atomically() {
             "released",
             "title_transferred",
             "lien_recorded",
+            // Emitted when the settled deal is saved; the handler's own events follow.
+            "transaction_reported",
             "lien_paid_off",
             "deal_settled"
         ]
@@ -455,6 +487,7 @@ fn a_short_payoff_reverts_everything() {
             amount: Amount(700_000_000),
         },
     ));
+    ok(file_payoff(BANK_A, 2, 700_000_000, PAYOFF_VALID_UNTIL));
     let id = approved_deal();
     let before = parcel();
     assert_eq!(
@@ -464,6 +497,225 @@ fn a_short_payoff_reverts_everything() {
     assert_eq!(parcel(), before);
     assert_eq!((balance(ESCROW), balance(BANK_A)), (PRICE, 0));
     assert_eq!(deal(id).status, Status::Approved);
+}
+
+fn report(id: u64) -> Result<TransactionReport, ContractError> {
+    mock::query(DEAL, &QueryMsg::Report { deal_id: id })
+}
+
+#[test]
+fn the_transaction_report_is_filed_when_the_contract_is_concluded_and_completed_at_settlement() {
+    genesis();
+    let id = open();
+    ok(fund(id, PRICE));
+    ok(sign(SELLER, id));
+    assert_eq!(
+        report(id).map_err(|e| e.to_string()),
+        Err(format!(
+            "no transaction report for deal {id}: its contract was never concluded (both \
+             parties must sign)"
+        )),
+        "one signature concludes nothing"
+    );
+    mock::set_block(5, T0 + 600);
+    mock::take_events();
+    ok(sign(BUYER, id));
+    let filed = mock::take_events()
+        .into_iter()
+        .map(|(_, e)| e)
+        .filter(|e| e.ty == "transaction_reported")
+        .count();
+    assert_eq!(
+        filed, 1,
+        "the municipality hears of it in the same transaction"
+    );
+    let r = report(id).expect("filed at the second signature");
+    assert_eq!(
+        (r.status, r.contract_time, r.contract_height, r.due_time),
+        (
+            ReportStatus::Contracted,
+            T0 + 600,
+            5,
+            T0 + 600 + REPORT_WINDOW_SECS
+        )
+    );
+    assert_eq!((r.seller, r.buyer, r.broker), (SELLER, BUYER, BROKER));
+    assert_eq!((r.parcel_id.as_str(), r.price), ("P-1", Amount(PRICE)));
+    assert_eq!(r.payments.len(), 1);
+    assert_eq!(
+        (r.payments[0].stage.as_str(), r.payments[0].amount),
+        ("full", Amount(PRICE))
+    );
+    ok(deal_exec(OFF1, &ExecuteMsg::Approve { deal_id: id }));
+    ok(deal_exec(OFF2, &ExecuteMsg::Approve { deal_id: id }));
+    mock::set_block(9, T0 + 900);
+    ok(deal_exec(BUYER, &ExecuteMsg::Settle { deal_id: id }));
+    let settled = report(id).expect("report");
+    assert_eq!(settled.status, ReportStatus::Settled);
+    assert_eq!(
+        (settled.settled_time, settled.settled_height),
+        (Some(T0 + 900), Some(9))
+    );
+    assert_eq!(
+        settled.contract_time,
+        T0 + 600,
+        "the contract date does not move"
+    );
+    let page: ReportsResponse = mock::query(
+        DEAL,
+        &QueryMsg::Reports {
+            start_after: None,
+            limit: None,
+        },
+    )
+    .expect("reports");
+    assert_eq!(page.reports, vec![settled]);
+}
+
+#[test]
+fn a_concluded_contract_that_ends_without_a_sale_is_reported_cancelled() {
+    genesis();
+    let id = open();
+    ok(fund(id, PRICE));
+    ok(sign(SELLER, id));
+    ok(sign(BUYER, id));
+    mock::set_block(7, T0 + 700);
+    ok(reject(OFF1, id, "forged power of attorney"));
+    let r = report(id).expect("report");
+    assert_eq!(
+        (r.status, r.cancelled_time),
+        (ReportStatus::Cancelled, Some(T0 + 700))
+    );
+    // The refund after the rejection leaves the cancellation as it was.
+    mock::set_block(8, T0 + 800);
+    ok(deal_exec(BUYER, &ExecuteMsg::Refund { deal_id: id }));
+    assert_eq!(report(id).expect("report").cancelled_time, Some(T0 + 700));
+    // A deal that was never concluded has no report, and the list skips it.
+    let unsigned = open();
+    assert!(report(unsigned).is_err());
+    let page: ReportsResponse = mock::query(
+        DEAL,
+        &QueryMsg::Reports {
+            start_after: None,
+            limit: Some(1000),
+        },
+    )
+    .expect("reports");
+    assert_eq!(
+        page.reports.iter().map(|r| r.deal_id).collect::<Vec<_>>(),
+        vec![id]
+    );
+}
+
+#[test]
+fn settlement_pays_the_stated_debt_not_the_registered_maximum() {
+    genesis();
+    let id = approved_deal();
+    // Bank A states less than it did at genesis: the loan was partly repaid since.
+    ok(file_payoff(BANK_A, 1, 287_500_000, PAYOFF_VALID_UNTIL));
+    mock::take_events();
+    ok(deal_exec(BUYER, &ExecuteMsg::Settle { deal_id: id }));
+    assert_eq!(balance(BANK_A), 287_500_000);
+    assert_eq!(balance(SELLER), PRICE - 287_500_000);
+    assert_eq!(balance(ESCROW), 0);
+    assert_eq!(
+        balance(BANK_A) + balance(SELLER),
+        PRICE,
+        "every won accounted for"
+    );
+    let paid = mock::events()
+        .into_iter()
+        .map(|(_, e)| e)
+        .find(|e| e.ty == "lien_paid_off")
+        .expect("a lien_paid_off event");
+    let attr = |k: &str| {
+        paid.attributes
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(attr("amount").as_deref(), Some("287500000"));
+    assert_eq!(attr("maximum").as_deref(), Some("360000000"));
+}
+
+#[test]
+fn a_missing_or_expired_payoff_statement_blocks_settlement_naming_the_bank() {
+    genesis();
+    // A second lien, by Bank B, without a statement.
+    ok(mock::execute(
+        REGISTRY,
+        OFF2,
+        &hanok_registry::ExecuteMsg::RecordLien {
+            parcel_id: "P-1".into(),
+            holder: BANK_B,
+            amount: Amount(100_000_000),
+        },
+    ));
+    let id = approved_deal();
+    let before = parcel();
+    assert_eq!(
+        err(deal_exec(BUYER, &ExecuteMsg::Settle { deal_id: id })),
+        format!(
+            "no payoff statement from bank {BANK_B} for lien 2 on parcel P-1: the bank must file \
+             one (registry file_payoff) before settlement"
+        )
+    );
+    // Bank B files one that lapses before the closing.
+    ok(file_payoff(BANK_B, 2, 50_000_000, T0 + 600));
+    mock::set_block(20, T0 + 601);
+    assert_eq!(
+        err(deal_exec(BUYER, &ExecuteMsg::Settle { deal_id: id })),
+        format!(
+            "the payoff statement of bank {BANK_B} for lien 2 on parcel P-1 expired at {} \
+             (block time {}): the bank must file a new one",
+            T0 + 600,
+            T0 + 601
+        )
+    );
+    let active = |p: &Parcel| p.encumbrances.iter().map(|e| e.id).collect::<Vec<_>>();
+    assert_eq!(active(&parcel()), active(&before), "nothing discharged");
+    assert_eq!(parcel().owners, before.owners, "the title did not move");
+    assert_eq!(
+        (balance(ESCROW), balance(BANK_A), balance(BANK_B)),
+        (PRICE, 0, 0)
+    );
+    // A fresh statement, and the sale closes: both banks paid exactly what they stated.
+    ok(file_payoff(BANK_B, 2, 50_000_000, PAYOFF_VALID_UNTIL));
+    ok(deal_exec(BUYER, &ExecuteMsg::Settle { deal_id: id }));
+    assert_eq!(balance(BANK_A), 300_000_000);
+    assert_eq!(balance(BANK_B), 50_000_000);
+    assert_eq!(balance(SELLER), PRICE - 350_000_000);
+    assert_eq!(balance(ESCROW), 0);
+}
+
+#[test]
+fn only_the_holder_bank_files_a_payoff_within_the_maximum_and_ahead_of_time() {
+    genesis();
+    assert_eq!(
+        err(file_payoff(BANK_B, 1, 1, PAYOFF_VALID_UNTIL)),
+        format!("unauthorized: only the lien's holder bank {BANK_A} may file its payoff statement")
+    );
+    assert_eq!(
+        err(file_payoff(BANK_A, 1, LIEN_MAXIMUM + 1, PAYOFF_VALID_UNTIL)),
+        "payoff 360000001 exceeds lien 1's registered maximum 360000000"
+    );
+    assert_eq!(
+        err(file_payoff(BANK_A, 1, 1, T0)),
+        format!(
+            "valid_until {T0} is not after the block time {T0}: a payoff statement must hold for \
+             some time ahead"
+        )
+    );
+    assert_eq!(
+        err(file_payoff(BANK_A, 9, 1, PAYOFF_VALID_UNTIL)),
+        "lien 9 not found on parcel P-1"
+    );
+    // Zero is a statement too: the loan is repaid, the bank consents to the discharge.
+    ok(file_payoff(BANK_A, 1, 0, PAYOFF_VALID_UNTIL));
+    let id = approved_deal();
+    ok(deal_exec(BUYER, &ExecuteMsg::Settle { deal_id: id }));
+    assert_eq!((balance(BANK_A), balance(SELLER)), (0, PRICE));
+    assert_eq!(parcel().past_encumbrances, 1, "the lien is discharged");
 }
 
 #[test]
@@ -511,6 +763,8 @@ fn roles_order_and_approvals_are_enforced() {
         price: Amount(PRICE),
         deadline: DEADLINE,
         lender: None,
+        co_sellers: Vec::new(),
+        share_sale: false,
     };
     assert_eq!(
         err(deal_exec(SELLER, &open_msg(SELLER))),
@@ -527,6 +781,8 @@ fn roles_order_and_approvals_are_enforced() {
         price: Amount(1),
         deadline: T0,
         lender: None,
+        co_sellers: Vec::new(),
+        share_sale: false,
     };
     assert_eq!(
         err(deal_exec(BROKER, &past)),
@@ -657,7 +913,8 @@ fn only_the_named_lender_attaches_up_to_its_maximum_before_anyone_signs() {
         new_liens,
         vec![EncumbranceKind::Mortgage {
             holder: BANK_B,
-            amount: Amount(500_000_000)
+            amount: Amount(500_000_000),
+            payoff: None,
         }],
         "settlement records exactly the signed mortgage"
     );
@@ -670,6 +927,8 @@ fn only_the_named_lender_attaches_up_to_its_maximum_before_anyone_signs() {
         price: Amount(1),
         deadline: DEADLINE,
         lender: None,
+        co_sellers: Vec::new(),
+        share_sale: false,
     };
     ok(deal_exec(BROKER, &cash));
     assert_eq!(
@@ -841,9 +1100,11 @@ fn a_rejection_must_say_why_and_the_reason_is_kept() {
         "stored trimmed"
     );
     let events = mock::take_events();
-    let [(from, rejected)] = events.as_slice() else {
-        panic!("one event expected: {events:?}");
+    // The concluded contract's report is marked cancelled, then the rejection itself.
+    let [(_, cancelled), (from, rejected)] = events.as_slice() else {
+        panic!("two events expected: {events:?}");
     };
+    assert_eq!(cancelled.ty, "transaction_reported");
     assert_eq!(*from, DEAL);
     assert_eq!(rejected.ty, "deal_rejected");
     assert_eq!(
@@ -997,4 +1258,214 @@ fn the_approval_queue_pages_in_id_order_and_clamps_the_limit() {
         Ok(r) => assert_eq!(r.deals, vec![deal(1)]),
         Err(e) => panic!("{e}"),
     }
+}
+
+/// The seller's spouse, co-owner of P-2.
+const SPOUSE: Address = Address([0x0a; 20]);
+
+/// P-2: owned by SELLER (33.33 %) and SPOUSE (66.67 %), with Bank A's lien (payoff statement
+/// 300,000,001, so the proceeds, 599,999,999, do not divide evenly by share).
+fn co_owned_parcel() {
+    ok(mock::execute(
+        IDENTITY,
+        AUTH,
+        &hanok_identity::ExecuteMsg::Enrol {
+            address: SPOUSE,
+            roles: vec![Role::Citizen],
+        },
+    ));
+    ok(mock::execute(
+        REGISTRY,
+        OFF1,
+        &hanok_registry::ExecuteMsg::RegisterParcel {
+            parcel_id: "P-2".into(),
+            lot_number: "77-1".into(),
+            address: "2 Sejong-daero, Jung-gu, Seoul".into(),
+            area_m2_hundredths: 8_450,
+            land_use: LandUse::Residential,
+            owners: vec![
+                Owner {
+                    owner: SELLER,
+                    share_bps: 3_333,
+                },
+                Owner {
+                    owner: SPOUSE,
+                    share_bps: 6_667,
+                },
+            ],
+        },
+    ));
+    ok(mock::execute(
+        REGISTRY,
+        OFF1,
+        &hanok_registry::ExecuteMsg::RecordLien {
+            parcel_id: "P-2".into(),
+            holder: BANK_A,
+            amount: Amount(LIEN_MAXIMUM),
+        },
+    ));
+    ok(mock::execute(
+        REGISTRY,
+        BANK_A,
+        &hanok_registry::ExecuteMsg::FilePayoff {
+            parcel_id: "P-2".into(),
+            lien_id: 1,
+            amount: Amount(300_000_001),
+            valid_until: PAYOFF_VALID_UNTIL,
+        },
+    ));
+}
+
+fn open_p2(seller: Address, co_sellers: Vec<Address>, share_sale: bool) -> Result<u64, String> {
+    let msg = ExecuteMsg::Open {
+        parcel_id: "P-2".into(),
+        seller,
+        buyer: BUYER,
+        price: Amount(PRICE),
+        deadline: DEADLINE,
+        lender: None,
+        co_sellers,
+        share_sale,
+    };
+    deal_exec(BROKER, &msg)
+        .map(|data| match serde_json::from_slice::<OpenResponse>(&data) {
+            Ok(r) => r.deal_id,
+            Err(e) => panic!("{e}"),
+        })
+        .map_err(|e| e.to_string())
+}
+
+fn owners_of(parcel_id: &str) -> Vec<(Address, u32)> {
+    match mock::query::<_, Parcel>(
+        REGISTRY,
+        &hanok_registry::QueryMsg::Parcel {
+            parcel_id: parcel_id.into(),
+        },
+    ) {
+        Ok(p) => p.owners.iter().map(|o| (o.owner, o.share_bps)).collect(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn co_owners_sell_the_whole_parcel_together_each_paid_by_share() {
+    genesis();
+    co_owned_parcel();
+    assert_eq!(
+        open_p2(SELLER, vec![], false),
+        Err(format!(
+            "seller {SELLER} is not the sole owner of parcel P-2"
+        ))
+    );
+    assert_eq!(
+        open_p2(SELLER, vec![BROKER], false),
+        Err(format!("seller {BROKER} owns no share of parcel P-2"))
+    );
+    let id = open_p2(SELLER, vec![SPOUSE], false).expect("both co-owners sell");
+    // One co-owner's acceptance binds nothing: the deal waits for the other.
+    ok(deal_exec(SELLER, &ExecuteMsg::Accept { deal_id: id }));
+    assert_eq!(deal(id).status, Status::Proposed);
+    assert_eq!(
+        err(deal_exec(SELLER, &ExecuteMsg::Accept { deal_id: id })),
+        format!("already accepted by {SELLER}")
+    );
+    ok(deal_exec(SPOUSE, &ExecuteMsg::Accept { deal_id: id }));
+    assert_eq!(deal(id).status, Status::Open);
+    ok(fund(id, PRICE));
+    ok(sign(SELLER, id));
+    ok(sign(BUYER, id));
+    assert_eq!(
+        deal(id).status,
+        Status::Funded,
+        "the spouse has not signed yet"
+    );
+    ok(sign(SPOUSE, id));
+    assert_eq!(deal(id).status, Status::Signed);
+    ok(deal_exec(OFF1, &ExecuteMsg::Approve { deal_id: id }));
+    ok(deal_exec(OFF2, &ExecuteMsg::Approve { deal_id: id }));
+    mock::take_events();
+    ok(deal_exec(SPOUSE, &ExecuteMsg::Settle { deal_id: id }));
+
+    // Proceeds 900,000,000 − 300,000,001 = 599,999,999. By share, rounded down:
+    // 33.33 % → 199,979,999; 66.67 % → 400,019,999; the 1 won left by rounding goes to the
+    // seller named first.
+    assert_eq!(balance(BANK_A), 300_000_001);
+    assert_eq!(balance(SELLER), 199_980_000);
+    assert_eq!(balance(SPOUSE), 400_019_999);
+    assert_eq!(balance(ESCROW), 0);
+    assert_eq!(
+        balance(BANK_A) + balance(SELLER) + balance(SPOUSE),
+        PRICE,
+        "every won of the price is accounted for"
+    );
+    assert_eq!(owners_of("P-2"), vec![(BUYER, 10_000)]);
+    let paid: Vec<Vec<(String, String)>> = mock::events()
+        .into_iter()
+        .map(|(_, e)| e)
+        .filter(|e| e.ty == "proceeds_paid")
+        .map(|e| e.attributes)
+        .collect();
+    assert_eq!(paid.len(), 2, "one proceeds_paid per co-owner");
+    let r = report(id).expect("report");
+    assert_eq!((r.co_sellers, r.share_bps), (vec![SPOUSE], 10_000));
+}
+
+#[test]
+fn a_co_owner_sells_their_share_alone_and_the_others_keep_theirs() {
+    genesis();
+    co_owned_parcel();
+    // A sole owner sells the whole parcel, not a "share".
+    assert!(matches!(
+        deal_exec(BROKER, &ExecuteMsg::Open {
+            parcel_id: "P-1".into(),
+            seller: SELLER,
+            buyer: BUYER,
+            price: Amount(PRICE),
+            deadline: DEADLINE,
+            lender: None,
+            co_sellers: Vec::new(),
+            share_sale: true,
+        }),
+        Err(e) if e.to_string().contains("is the sole owner of parcel P-1")
+    ));
+    let with_lender = ExecuteMsg::Open {
+        parcel_id: "P-2".into(),
+        seller: SPOUSE,
+        buyer: BUYER,
+        price: Amount(PRICE),
+        deadline: DEADLINE,
+        lender: Some(Lender {
+            bank: BANK_B,
+            max_amount: Amount(1),
+        }),
+        co_sellers: Vec::new(),
+        share_sale: true,
+    };
+    assert_eq!(
+        err(deal_exec(BROKER, &with_lender)),
+        "a share sale takes no new mortgage: drop the lender"
+    );
+    let id = open_p2(SPOUSE, vec![], true).expect("a share sale");
+    ok(deal_exec(SPOUSE, &ExecuteMsg::Accept { deal_id: id }));
+    assert_eq!(deal(id).share_bps, Some(6_667));
+    ok(fund(id, PRICE));
+    ok(sign(SPOUSE, id));
+    ok(sign(BUYER, id));
+    ok(deal_exec(OFF1, &ExecuteMsg::Approve { deal_id: id }));
+    ok(deal_exec(OFF3, &ExecuteMsg::Approve { deal_id: id }));
+    ok(deal_exec(BUYER, &ExecuteMsg::Settle { deal_id: id }));
+    // Only the spouse's share moved; the seller keeps theirs.
+    assert_eq!(owners_of("P-2"), vec![(SELLER, 3_333), (BUYER, 6_667)]);
+    // The lien burdens every share: it stays, and the spouse is paid the whole price.
+    assert_eq!(balance(SPOUSE), PRICE);
+    assert_eq!((balance(BANK_A), balance(ESCROW)), (0, 0));
+    let p: Parcel = mock::query(
+        REGISTRY,
+        &hanok_registry::QueryMsg::Parcel {
+            parcel_id: "P-2".into(),
+        },
+    )
+    .expect("parcel");
+    assert_eq!(p.encumbrances.len(), 1, "Bank A's lien stays");
+    assert_eq!(report(id).expect("report").share_bps, 6_667);
 }

@@ -3,10 +3,13 @@
 //! A parcel is registered by an official with its owners (shares in basis points summing to
 //! 10000). Encumbrances are numbered by *rank* in the order they are recorded, as in the Korean
 //! register: mortgage liens (recorded by an official, or by the deal contract at settlement;
-//! the holder must be an enrolled bank), registered leases (official only; the tenant's deposit
-//! and term; a sale keeps them) and court seizures (official only). A parcel with an
-//! active seizure is *frozen*: its title cannot be transferred. Only the deal contract transfers
-//! titles. Every change appends a history entry. The approval policy (m of n officials, and how
+//! the holder must be an enrolled bank; the amount is the registered maximum, and the holder
+//! bank files a payoff statement, the debt on the day, before a sale pays it off), registered
+//! leases (official only; the tenant's deposit and term; a sale keeps them) and court seizures
+//! (official only). A parcel with an active seizure is *frozen*: its title cannot be
+//! transferred. Only the deal contract transfers
+//! titles and shares (`transfer_title` for a whole parcel, `transfer_share` for one co-owner's
+//! share). Every change appends a history entry. The approval policy (m of n officials, and how
 //! far ahead a deal's deadline may lie) that the deal contract applies lives here and is set by
 //! the authority.
 //!
@@ -16,16 +19,17 @@
 //!
 //! # Messages
 //! - instantiate [`InstantiateMsg`] `{identity, deal, policy: {threshold, officials}}`
-//! - execute [`ExecuteMsg`]: `register_parcel`, `record_lien`, `discharge_lien`,
-//!   `record_lease`, `discharge_lease`, `freeze`, `unfreeze`, `transfer_title`, `set_policy`
+//! - execute [`ExecuteMsg`]: `register_parcel`, `record_lien`, `file_payoff`, `discharge_lien`,
+//!   `record_lease`, `discharge_lease`, `freeze`, `unfreeze`, `transfer_title`,
+//!   `transfer_share`, `set_policy`
 //!   (see each variant for who may send it)
 //! - query [`QueryMsg`]: `parcel {parcel_id}` → [`Parcel`]; `history {parcel_id, start_after,
 //!   limit}` → [`HistoryResponse`]; `past_encumbrances {parcel_id, start_after, limit}` →
 //!   [`PastEncumbrancesResponse`]; `policy` → [`Policy`]
 //!
-//! Events: `parcel_registered`, `lien_recorded`, `lien_discharged`, `lease_recorded`,
-//! `lease_discharged`, `title_frozen`,
-//! `title_unfrozen`, `title_transferred`, `policy_set`.
+//! Events: `parcel_registered`, `lien_recorded`, `payoff_filed`, `lien_discharged`,
+//! `lease_recorded`, `lease_discharged`, `title_frozen`, `title_unfrozen`, `title_transferred`,
+//! `share_transferred`, `policy_set`.
 //! Storage: `config`; `policy`; `parcels`: parcel id → [`Parcel`] (active encumbrances inline);
 //! `history`: (parcel id, seq) → [`HistoryEntry`]; `past_encumbrances`: (parcel id, id) →
 //! [`Encumbrance`] (inactive).
@@ -40,8 +44,8 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use hanok_sdk::{
-    bail, ensure, entry_points, has_role, roles, to_json, Address, ContractError, Env, Event, Item,
-    Map, Response, Role,
+    bail, ensure, entry_points, has_role, roles, to_json, Address, Amount, ContractError, Env,
+    Event, Item, Map, Response, Role,
 };
 use serde::{Deserialize, Serialize};
 
@@ -265,7 +269,11 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
             parcel.encumbrances.push(Encumbrance {
                 id: rank,
                 rank,
-                kind: EncumbranceKind::Mortgage { holder, amount },
+                kind: EncumbranceKind::Mortgage {
+                    holder,
+                    amount,
+                    payoff: None,
+                },
                 active: true,
                 recorded_height: env.height,
                 ended_height: None,
@@ -287,6 +295,12 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
                 )
                 .json(&LienResponse { lien_id: rank })
         }
+        ExecuteMsg::FilePayoff {
+            parcel_id,
+            lien_id,
+            amount,
+            valid_until,
+        } => file_payoff(env, &cfg, &parcel_id, lien_id, amount, valid_until),
         ExecuteMsg::DischargeLien { parcel_id, lien_id } => {
             let mut parcel = load_parcel(&parcel_id)?;
             let Some(index) = parcel.encumbrances.iter().position(|e| e.id == lien_id) else {
@@ -303,7 +317,7 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
                     None => bail!("lien {lien_id} not found on parcel {parcel_id}"),
                 }
             };
-            let EncumbranceKind::Mortgage { holder, amount } =
+            let EncumbranceKind::Mortgage { holder, amount, .. } =
                 parcel.encumbrances[index].kind.clone()
             else {
                 bail!("encumbrance {lien_id} on parcel {parcel_id} is not a lien");
@@ -520,6 +534,46 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
                     .attr("to", to.to_string()),
             ))
         }
+        ExecuteMsg::TransferShare {
+            parcel_id,
+            from,
+            to,
+        } => {
+            ensure!(
+                env.sender == cfg.deal,
+                "unauthorized: only the deal contract may transfer a share"
+            );
+            let mut parcel = load_parcel(&parcel_id)?;
+            ensure!(!parcel.frozen, "title frozen by a court seizure");
+            let index = parcel
+                .owners
+                .iter()
+                .position(|o| o.owner == from)
+                .ok_or_else(|| format!("{from} owns no share of parcel {parcel_id}"))?;
+            let moved = parcel.owners[index].share_bps;
+            if let Some(existing) = parcel.owners.iter_mut().find(|o| o.owner == to) {
+                existing.share_bps = existing
+                    .share_bps
+                    .checked_add(moved)
+                    .ok_or("share overflow")?;
+                parcel.owners.remove(index);
+            } else {
+                parcel.owners[index].owner = to;
+            }
+            record(
+                env,
+                &mut parcel,
+                Action::ShareTransferred,
+                format!("share {moved} bps from {from} to {to}"),
+            )?;
+            Ok(Response::new().event(
+                Event::new("share_transferred")
+                    .attr("parcel_id", parcel_id)
+                    .attr("from", from.to_string())
+                    .attr("to", to.to_string())
+                    .attr("share_bps", moved.to_string()),
+            ))
+        }
         ExecuteMsg::SetPolicy {
             threshold,
             officials,
@@ -550,6 +604,71 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
             ))
         }
     }
+}
+
+/// The holder bank states the debt on the day and consents to the discharge once it is paid.
+fn file_payoff(
+    env: &Env,
+    cfg: &Config,
+    parcel_id: &str,
+    lien_id: u64,
+    amount: Amount,
+    valid_until: u64,
+) -> Result<Response, ContractError> {
+    let mut parcel = load_parcel(parcel_id)?;
+    let Some(lien) = parcel.encumbrances.iter_mut().find(|e| e.id == lien_id) else {
+        if PAST.has(&(parcel_id, lien_id)) {
+            bail!("lien {lien_id} on parcel {parcel_id} is already discharged");
+        }
+        bail!("lien {lien_id} not found on parcel {parcel_id}");
+    };
+    let EncumbranceKind::Mortgage {
+        holder,
+        amount: maximum,
+        payoff,
+    } = &mut lien.kind
+    else {
+        bail!("encumbrance {lien_id} on parcel {parcel_id} is not a lien");
+    };
+    let (holder, maximum) = (*holder, *maximum);
+    ensure!(
+        env.sender == holder,
+        "unauthorized: only the lien's holder bank {holder} may file its payoff statement"
+    );
+    ensure!(
+        has_role(&cfg.identity, holder, Role::Bank)?,
+        "unauthorized: {holder} is no longer an enrolled bank"
+    );
+    ensure!(
+        amount <= maximum,
+        "payoff {amount} exceeds lien {lien_id}'s registered maximum {maximum}"
+    );
+    ensure!(
+        valid_until > env.time,
+        "valid_until {valid_until} is not after the block time {}: a payoff statement must \
+         hold for some time ahead",
+        env.time
+    );
+    *payoff = Some(PayoffStatement {
+        amount,
+        valid_until,
+        filed_height: env.height,
+    });
+    record(
+        env,
+        &mut parcel,
+        Action::PayoffFiled,
+        format!("lien {lien_id} holder {holder} payoff {amount} valid until {valid_until}"),
+    )?;
+    Ok(Response::new().event(
+        Event::new("payoff_filed")
+            .attr("parcel_id", parcel_id)
+            .attr("lien_id", lien_id.to_string())
+            .attr("holder", holder.to_string())
+            .attr("amount", amount.to_string())
+            .attr("maximum", maximum.to_string())
+            .attr("valid_until", valid_until.to_string()),
+    ))
 }
 
 fn query(_env: &Env, msg: QueryMsg) -> Result<Vec<u8>, ContractError> {

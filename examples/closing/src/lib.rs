@@ -184,8 +184,10 @@ pub async fn discover(client: &Client, authority: Address) -> Result<System> {
 pub struct Terms {
     /// The first parcel id to try; the next free lot number is used if it is taken.
     pub parcel_id: String,
-    /// Bank A's lien on the parcel.
+    /// Bank A's lien on the parcel: its registered maximum secured amount (채권최고액).
     pub lien_a: u128,
+    /// What Bank A's payoff statement says is owed on the day: what settlement pays it.
+    pub payoff_a: u128,
     /// The price.
     pub price: u128,
     /// Bank B's new mortgage for the buyer.
@@ -202,6 +204,7 @@ impl Default for Terms {
         Terms {
             parcel_id: "1168010300-1-0123-0000".into(),
             lien_a: 3 * EOK,
+            payoff_a: 25 * EOK / 10,
             price: 9 * EOK,
             new_mortgage: 6 * EOK,
             failure_deadline: Duration::from_secs(8),
@@ -310,12 +313,14 @@ impl Ctx<'_> {
 
     /// Steps 2 to 6 for one sale: register the parcel with Bank A's lien, mint the price to the
     /// buyer, propose the deal naming Bank B as the buyer's lender, the seller accepts, Bank B
-    /// attaches the mortgage, fund, sign the terms, approve 2 of 3.
+    /// attaches the mortgage, fund, sign the terms, approve 2 of 3; Bank A files its payoff
+    /// statement (`lien` is the registered maximum, `payoff` the debt it states).
+    #[allow(clippy::too_many_arguments)]
     async fn up_to_approval(
         &mut self,
         narrate: bool,
         parcel_id: &str,
-        lien: u128,
+        (lien, payoff): (u128, u128),
         price: u128,
         mortgage: u128,
         deadline: u64,
@@ -330,7 +335,7 @@ impl Ctx<'_> {
             }
         };
 
-        say(2, "An official registers parcel P to the seller; Bank A's 300,000,000 KRW mortgage lien is recorded", self.out);
+        say(2, "An official registers parcel P to the seller; Bank A's mortgage lien (registered maximum 300,000,000 KRW) is recorded", self.out);
         registry
             .register_parcel(
                 &a.officials[0],
@@ -348,7 +353,7 @@ impl Ctx<'_> {
             )
             .await
             .step(2, "register the parcel")?;
-        registry
+        let lien_id = registry
             .record_lien(&a.officials[0], parcel_id, a.bank_a.address(), lien)
             .await
             .step(2, "record Bank A's lien")?;
@@ -402,6 +407,8 @@ impl Ctx<'_> {
                         bank: a.bank_b.address(),
                         max_amount: Amount(mortgage),
                     }),
+                    co_sellers: Vec::new(),
+                    share_sale: false,
                 },
             )
             .await
@@ -523,6 +530,22 @@ impl Ctx<'_> {
                 d.status
             ));
         }
+        // The payoff is the debt on the day, which only the lending bank can state; its
+        // statement is also its consent to the discharge. It holds a day past the deadline.
+        let valid_until = deadline.saturating_add(24 * 3600);
+        registry
+            .file_payoff(&a.bank_a, parcel_id, lien_id, payoff, valid_until)
+            .await
+            .step(6, "Bank A files its payoff statement")?;
+        if narrate {
+            self.out.line(&format!(
+                "Bank A files its payoff statement for lien {lien_id}: {} owed today (registered \
+                 maximum {}), valid until {}",
+                krw(payoff),
+                krw(lien),
+                hanok_client::format_utc(valid_until)
+            ));
+        }
         Ok(deal_id)
     }
 }
@@ -605,7 +628,7 @@ pub async fn run_with(
         .up_to_approval(
             true,
             &parcel_id,
-            terms.lien_a,
+            (terms.lien_a, terms.payoff_a),
             terms.price,
             terms.new_mortgage,
             deadline,
@@ -709,8 +732,8 @@ pub async fn run_with(
     ));
     ensure(
         7,
-        delta(0) == terms.lien_a as i128
-            && delta(1) == terms.price.saturating_sub(terms.lien_a) as i128
+        delta(0) == terms.payoff_a as i128
+            && delta(1) == terms.price.saturating_sub(terms.payoff_a) as i128
             && delta(2) == 0
             && delta(3) == -(terms.price as i128),
         || "the money did not move as the deal says".into(),
@@ -732,9 +755,9 @@ pub async fn run_with(
     let mut lien_a_discharged = false;
     let mut mortgage_b_active = false;
     for e in p.encumbrances.iter().chain(&past) {
-        if let EncumbranceKind::Mortgage { holder, amount } = &e.kind {
+        if let EncumbranceKind::Mortgage { holder, amount, .. } = &e.kind {
             cx.out.line(&format!(
-                "lien rank {} holder {} {} {}",
+                "lien rank {} holder {} maximum {} {}",
                 e.rank,
                 holder,
                 krw(amount.0),
@@ -769,7 +792,7 @@ pub async fn run_with(
         .up_to_approval(
             false,
             &short_id,
-            lien_over_price,
+            (lien_over_price, lien_over_price),
             terms.price,
             terms.new_mortgage,
             short_deadline,

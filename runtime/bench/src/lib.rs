@@ -19,10 +19,10 @@
 //!   policy), the dev official registers parcels in each, and every operator moves its parcels'
 //!   titles between two enrolled owners. Many operators so that the mempool's per-account nonce
 //!   window does not serialise the load.
-//! - `closing`: the acceptance story's 12 transactions per deal (register + lien, mint, open,
-//!   accept + attach mortgage, fund, sign ×2, approve ×2, settle) in 7 dependent stages, on
-//!   lanes that each own 7 accounts and a registry/escrow/deal instance (see [`workloads`]
-//!   for why); "committed" counts settled closings; transactions per second are reported too.
+//! - `closing`: the acceptance story's 13 transactions per deal (register + lien, mint, open,
+//!   accept + attach mortgage + payoff statement, fund, sign ×2, approve ×2, settle) in 7
+//!   dependent stages, on lanes that each own 7 accounts and a registry/escrow/deal instance
+//!   (see [`workloads`] for why); "committed" counts settled closings; transactions per second are reported too.
 //! - `token`: KRW `transfer` between accounts a dev bank funded.
 //! - `query`: registry `parcel` queries over the Query RPC.
 //! - `settle`: settlements alone. Setup makes approved deals on the system contracts, each on

@@ -110,7 +110,7 @@ pub struct Report {
     pub max_ms: f64,
     /// Mean, ms.
     pub mean_ms: f64,
-    /// Transactions committed with status OK (closing: all 12 of each closing's steps).
+    /// Transactions committed with status OK (closing: all 13 of each closing's steps).
     pub tx_committed: u64,
     /// `tx_committed / duration_s`.
     pub tx_per_sec: f64,

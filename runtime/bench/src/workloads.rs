@@ -23,7 +23,7 @@ const MORTGAGE: u128 = 6 * EOK;
 /// Parcels per operator registry in the `transfer` workload.
 const PARCELS_PER_REGISTRY: usize = 4;
 /// Steps of one closing, in the order they are signed.
-pub(crate) const CLOSING_STEPS: usize = 12;
+pub(crate) const CLOSING_STEPS: usize = 13;
 
 /// A sender's pre-signed transactions, in nonce order, and the next one to send.
 pub(crate) struct Stream {
@@ -381,10 +381,10 @@ struct LaneSetup {
     deal: Address,
 }
 
-/// The 12 steps of closing `k` of a lane (deal id `k + 1`): (stage, signer, nonce, contract,
+/// The 13 steps of closing `k` of a lane (deal id `k + 1`): (stage, signer, nonce, contract,
 /// message), in signing order. Nonces follow from the steps each account sends per closing:
-/// official A 3 (register, lien, approve), official B 1, bank B 2 (mint, attach), broker 2
-/// (open, settle), buyer 2 (fund, sign), seller 2 (accept, sign). The terms the parties sign
+/// official A 3 (register, lien, approve), official B 1, bank A 1 (payoff statement), bank B 2
+/// (mint, attach), broker 2 (open, settle), buyer 2 (fund, sign), seller 2 (accept, sign). The terms the parties sign
 /// are known in advance (price, deadline, bank B as lender, the mortgage it attaches), so the
 /// signatures are pre-signed like everything else.
 fn closing_steps(
@@ -451,10 +451,25 @@ fn closing_steps(
                     bank: a(BANK_B),
                     max_amount: Amount(MORTGAGE),
                 }),
+                co_sellers: Vec::new(),
+                share_sale: false,
             }),
         ),
         // Stage 2: the seller accepts; bank B, the lender the terms name, attaches the new
-        // mortgage (allowed on a proposal, so both go in one stage).
+        // mortgage (allowed on a proposal, so both go in one stage); bank A files its payoff
+        // statement for its lien (the parcel's first encumbrance).
+        (
+            2,
+            BANK_A,
+            k64,
+            lane.registry,
+            bytes(&registry::ExecuteMsg::FilePayoff {
+                parcel_id: parcel.clone(),
+                lien_id: 1,
+                amount: Amount(LIEN),
+                valid_until: deadline.saturating_add(24 * 3600),
+            }),
+        ),
         (
             2,
             SELLER,
@@ -760,7 +775,7 @@ pub(crate) async fn settle(
         ctx.dev("official-2")?,
         ctx.dev("official-3")?,
     ];
-    let bank_a = ctx.dev("bank-a")?.address();
+    let bank_a = ctx.dev("bank-a")?;
     let bank_b = ctx.dev("bank-b")?;
     let parcel = |d: usize, k: usize| format!("{}-s{d}-{k}", ctx.run);
     let deadline = ctx
@@ -806,7 +821,7 @@ pub(crate) async fn settle(
             ctx.sys.registry,
             &registry::ExecuteMsg::RecordLien {
                 parcel_id: parcel(d, k),
-                holder: bank_a,
+                holder: bank_a.address(),
                 amount: Amount(LIEN),
             },
         ));
@@ -829,6 +844,30 @@ pub(crate) async fn settle(
     ctx.batches(jobs, SETTLE_SETUP_CALLS, SETTLE_SETUP_GAS)
         .await?;
 
+    // Bank A files its payoff statement for every lien (each parcel's first encumbrance): the
+    // whole registered amount, valid a day past the deadline. Without one a settlement refuses.
+    ctx.say("bank A files its payoff statements");
+    let statements = (0..desks)
+        .flat_map(|d| (0..per_desk).map(move |k| (d, k)))
+        .map(|(d, k)| {
+            exec(
+                ctx.sys.registry,
+                &registry::ExecuteMsg::FilePayoff {
+                    parcel_id: parcel(d, k),
+                    lien_id: 1,
+                    amount: Amount(LIEN),
+                    valid_until: deadline.saturating_add(24 * 3600),
+                },
+            )
+        })
+        .collect();
+    ctx.batches(
+        vec![(bank_a.clone(), statements)],
+        SETTLE_SETUP_CALLS,
+        SETTLE_SETUP_GAS,
+    )
+    .await?;
+
     // Stage 2: each broker opens its desk's deals; the ids come back in the receipts.
     ctx.say("opening the deals");
     let jobs = (0..desks)
@@ -847,6 +886,8 @@ pub(crate) async fn settle(
                                 bank: bank_b.address(),
                                 max_amount: Amount(MORTGAGE),
                             }),
+                            co_sellers: Vec::new(),
+                            share_sale: false,
                         },
                     )
                 })

@@ -332,6 +332,44 @@ fn commands_against_a_dev_node() -> Result<()> {
         ],
     )?;
     ensure!(lien.contains("rank 1"), "{lien}");
+    // Its holder bank files a payoff statement, within the registered maximum; another bank
+    // may not, nor may it ask more than the maximum.
+    let payoff = |bank: &'static str, amount: &'static str| {
+        [
+            "lien",
+            "payoff",
+            "--parcel",
+            "CLI-1",
+            "--rank",
+            "1",
+            "--amount",
+            amount,
+            "--valid-until",
+            "+14d",
+            "--dev",
+            bank,
+        ]
+    };
+    fails(
+        url,
+        &payoff("bank-b", "250,000,000"),
+        "only the lien's holder bank",
+    )?;
+    fails(
+        url,
+        &payoff("bank-a", "300,000,001"),
+        "exceeds lien 1's registered maximum 300000000",
+    )?;
+    let filed = ok(url, &payoff("bank-a", "250,000,000"))?;
+    ensure!(
+        filed.contains("payoff statement filed for lien 1") && filed.contains("250,000,000 KRW"),
+        "{filed}"
+    );
+    let shown = ok(url, &["parcel", "show", "CLI-1"])?;
+    ensure!(
+        shown.contains("maximum 300,000,000 KRW") && shown.contains("payoff 250,000,000 KRW"),
+        "{shown}"
+    );
     ok(
         url,
         &[
@@ -781,6 +819,28 @@ fn a_deal_from_proposal_to_settlement() -> Result<()> {
     ensure!(
         parcel["encumbrances"][0]["kind"]["mortgage"]["amount"] == "600000000",
         "{parcel}"
+    );
+    // The deal contract filed the transaction report when both had signed and completed it
+    // at settlement: what the municipality reads.
+    let report = ok_json(url, &["deal", "report", id])?;
+    ensure!(
+        report["status"] == "settled"
+            && report["parcel_id"] == "CLI-D"
+            && report["buyer"] == buyer.as_str()
+            && report["price"] == "900000000"
+            && report["settled_height"].is_u64()
+            && report["payments"][0]["stage"] == "full",
+        "{report}"
+    );
+    let listed = ok(url, &["deal", "reports"])?;
+    ensure!(
+        listed.contains("CLI-D") && listed.contains("settled"),
+        "{listed}"
+    );
+    let shown = ok(url, &["deal", "report", id])?;
+    ensure!(
+        shown.contains("transaction report of deal") && shown.contains("report due by"),
+        "{shown}"
     );
 
     // The new owner puts it up for sale; an official rejects the proposal, saying why.

@@ -309,9 +309,14 @@ async fn system(client: &Client) -> Result<Sys> {
     })
 }
 
-/// A deal on parcel `parcel` (with Bank A's lien), funded and signed by both parties: what
-/// waits in the officials' queue.
-async fn signed_deal(client: &Client, sys: &Sys, parcel: &str) -> Result<u64> {
+/// A deal on parcel `parcel` (with Bank A's lien and, given `payoff`, Bank A's payoff statement
+/// for it), funded and signed by both parties: what waits in the officials' queue.
+async fn signed_deal(
+    client: &Client,
+    sys: &Sys,
+    parcel: &str,
+    payoff: Option<u128>,
+) -> Result<u64> {
     let official = Signer::dev("official-3");
     let (seller, buyer) = (Signer::dev("seller"), Signer::dev("buyer"));
     let registry = client.registry(sys.registry);
@@ -331,9 +336,21 @@ async fn signed_deal(client: &Client, sys: &Sys, parcel: &str) -> Result<u64> {
             },
         )
         .await?;
-    registry
+    let lien_id = registry
         .record_lien(&official, parcel, Signer::dev("bank-a").address(), LIEN)
         .await?;
+    if let Some(amount) = payoff {
+        let now = client.status().await?.latest_block_time;
+        registry
+            .file_payoff(
+                &Signer::dev("bank-a"),
+                parcel,
+                lien_id,
+                amount,
+                now + 30 * 86_400,
+            )
+            .await?;
+    }
     // The buyer rents the flat today: a registered lease ranks after Bank A's lien, and the
     // sale keeps it.
     let now = client.status().await?.latest_block_time;
@@ -361,6 +378,8 @@ async fn signed_deal(client: &Client, sys: &Sys, parcel: &str) -> Result<u64> {
                 price: PRICE,
                 deadline: now + 7 * 24 * 3600,
                 lender: None,
+                co_sellers: Vec::new(),
+                share_sale: false,
             },
         )
         .await?;
@@ -394,8 +413,9 @@ fn two_officials_approve_and_reject_in_the_browser() -> Result<()> {
 async fn story(endpoint: &str, chromium: &Path, driver: &Path, shots: &Path) -> Result<()> {
     let client = Client::connect(endpoint).await?;
     let sys = system(&client).await?;
-    let approve_id = signed_deal(&client, &sys, "WEB-1").await?;
-    let reject_id = signed_deal(&client, &sys, "WEB-2").await?;
+    let approve_id = signed_deal(&client, &sys, "WEB-1", Some(LIEN)).await?;
+    // Bank A has filed no payoff statement for WEB-2's lien: its check fails.
+    let reject_id = signed_deal(&client, &sys, "WEB-2", None).await?;
 
     let (_c1, link1) = console(endpoint, "official-1")?;
     let (_c2, link2) = console(endpoint, "official-2")?;
@@ -496,6 +516,15 @@ async fn browse(
             .await?
             .is_empty(),
         "a check failed on a deal that passes them all: {card}"
+    );
+    let payoffs = text_of(
+        en,
+        &format!("#deal-{reject_id} li.fail[data-check=payoffs]"),
+    )
+    .await?;
+    ensure!(
+        payoffs.contains("no payoff statement from the bank yet"),
+        "a lien without the bank's payoff statement must fail its check: {payoffs}"
     );
     ensure!(
         card.contains("UTC+09:00"),

@@ -398,7 +398,7 @@ fn the_dev_genesis_state_root_is_pinned() -> Result<()> {
     let vm = hanok_vm::Vm::new(hanok_vm::VmConfig::default())?;
     let (chain, _) = hanok_chain::Chain::open(dir.path(), dev.genesis, vm, dev.chain)?;
     assert_eq!(chain.height(), 0);
-    expect_test::expect!["0d30e18b9f47e8e26f46840c6a015e610ffb739f38f0eaa40cab1055c4541bcd"]
+    expect_test::expect!["f94966edb2b675993348eae00b63c10a496204c0749687ac122093087318d7c4"]
         .assert_eq(&chain.state_root().to_hex());
     Ok(())
 }

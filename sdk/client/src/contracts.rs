@@ -145,6 +145,29 @@ impl<'a> Registry<'a> {
         self.client.execute(signer, self.address, &msg).await
     }
 
+    /// Files the holder bank's payoff statement for its lien (that bank only): the debt on the
+    /// day, at most the lien's registered maximum, valid until block time `valid_until` (unix
+    /// seconds, in the future). Settlement pays exactly this and discharges the lien.
+    ///
+    /// # Errors
+    /// As [`Registry::register_parcel`].
+    pub async fn file_payoff(
+        &self,
+        signer: &Signer,
+        parcel_id: &str,
+        lien_id: u64,
+        amount: u128,
+        valid_until: u64,
+    ) -> Result<Receipt> {
+        let msg = registry::ExecuteMsg::FilePayoff {
+            parcel_id: parcel_id.to_string(),
+            lien_id,
+            amount: Amount(amount),
+            valid_until,
+        };
+        self.client.execute(signer, self.address, &msg).await
+    }
+
     /// Discharges a lien (the holder bank or an official).
     ///
     /// # Errors
@@ -415,12 +438,39 @@ pub fn format_krw(v: u128) -> String {
     out
 }
 
+/// Unix seconds (a block time) as `YYYY-MM-DDTHH:MM:SSZ`, proleptic Gregorian, UTC.
+///
+/// ```
+/// assert_eq!(hanok_client::format_utc(1_767_312_000), "2026-01-02T00:00:00Z");
+/// ```
+pub fn format_utc(secs: u64) -> String {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days, for days since 1970-01-01 (non-negative here).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3_600,
+        rem % 3_600 / 60,
+        rem % 60
+    )
+}
+
 /// The fields of a deal's `open`: the terms the broker proposes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenDeal {
     /// The parcel for sale.
     pub parcel_id: String,
-    /// Its sole owner.
+    /// Its sole owner; or the first of the co-owners selling it whole (see `co_sellers`); or,
+    /// with `share_sale`, the co-owner selling their share.
     pub seller: Address,
     /// The buyer.
     pub buyer: Address,
@@ -432,6 +482,11 @@ pub struct OpenDeal {
     /// The buyer's lender and the most it may register; `None` for a sale without a new
     /// mortgage.
     pub lender: Option<deal::Lender>,
+    /// The other co-owners, when a co-owned parcel is sold whole (each accepts, signs and is
+    /// paid by share); empty otherwise.
+    pub co_sellers: Vec<Address>,
+    /// Sell only `seller`'s share of a co-owned parcel (no co-sellers, no lender).
+    pub share_sale: bool,
 }
 
 impl OpenDeal {
@@ -444,6 +499,8 @@ impl OpenDeal {
             price: Amount(self.price),
             deadline: self.deadline,
             lender: self.lender,
+            co_sellers: self.co_sellers.clone(),
+            share_sale: self.share_sale,
         }
     }
 }
@@ -616,6 +673,32 @@ impl<'a> Deal<'a> {
         let msg = deal::QueryMsg::AwaitingApproval { start_after, limit };
         let answer: deal::DealsResponse = self.client.query(self.address, &msg).await?;
         Ok(answer.deals)
+    }
+
+    /// A deal's transaction report (부동산 거래신고): filed by the contract when both parties
+    /// have signed, completed at settlement, marked cancelled if the sale falls through.
+    ///
+    /// # Errors
+    /// As [`Deal::deal`]; a deal whose contract was never concluded has none.
+    pub async fn report(&self, deal_id: u64) -> Result<deal::TransactionReport> {
+        self.client
+            .query(self.address, &deal::QueryMsg::Report { deal_id })
+            .await
+    }
+
+    /// A page of transaction reports in deal id order (at most 50; 20 by default), after
+    /// `start_after`: what a municipality reads.
+    ///
+    /// # Errors
+    /// As [`Deal::deal`].
+    pub async fn reports(
+        &self,
+        start_after: Option<u64>,
+        limit: Option<u32>,
+    ) -> Result<Vec<deal::TransactionReport>> {
+        let msg = deal::QueryMsg::Reports { start_after, limit };
+        let answer: deal::ReportsResponse = self.client.query(self.address, &msg).await?;
+        Ok(answer.reports)
     }
 }
 

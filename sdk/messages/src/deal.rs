@@ -93,7 +93,8 @@ pub enum ExecuteMsg {
     Open {
         /// Parcel.
         parcel_id: String,
-        /// Sole owner selling.
+        /// The owner selling: the sole owner; one of the co-owners selling the whole parcel
+        /// together (with `co_sellers`); or, with `share_sale`, the co-owner selling their share.
         seller: Address,
         /// Buyer.
         buyer: Address,
@@ -105,10 +106,21 @@ pub enum ExecuteMsg {
         /// mortgage (then no bank may attach one).
         #[serde(default)]
         lender: Option<Lender>,
+        /// The other co-owners when a co-owned parcel is sold whole: `seller` and these must be
+        /// exactly the parcel's owners; each accepts and signs, and each receives the proceeds
+        /// by their share. Empty for a sole owner or a share sale.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        co_sellers: Vec<Address>,
+        /// Sell only `seller`'s share of a co-owned parcel: that share moves to the buyer and the
+        /// other owners keep theirs; the parcel's liens stay (they burden every share), and no
+        /// new mortgage may be attached (no `lender`).
+        #[serde(default, skip_serializing_if = "core::ops::Not::not")]
+        share_sale: bool,
     },
-    /// The seller accepts a proposed deal (seller only): from now on the deal holds the parcel,
-    /// until it settles, is cancelled, rejected or refunded, or its deadline passes. The parcel
-    /// and deadline are checked again as for `open`.
+    /// A seller accepts a proposed deal (each seller once: `seller` and every co-seller): once
+    /// all have, the deal holds the parcel, until it settles, is cancelled, rejected or
+    /// refunded, or its deadline passes. The parcel and deadline are checked again as for
+    /// `open`.
     Accept {
         /// Deal.
         deal_id: u64,
@@ -132,8 +144,8 @@ pub enum ExecuteMsg {
         /// Amount (must be the price).
         amount: Amount,
     },
-    /// Seller or buyer signs the agreement (after funding, once each), stating the terms the
-    /// signature covers; they must be the deal's current terms.
+    /// A seller (each of them) or the buyer signs the agreement (after funding, once each),
+    /// stating the terms the signature covers; they must be the deal's current terms.
     Sign {
         /// Deal.
         deal_id: u64,
@@ -204,6 +216,118 @@ pub enum QueryMsg {
         #[serde(default)]
         limit: Option<u32>,
     },
+    /// The transaction report (부동산 거래신고) of one deal → [`TransactionReport`]; refused for a
+    /// deal whose contract was never concluded (both parties never signed).
+    Report {
+        /// Deal.
+        deal_id: u64,
+    },
+    /// Transaction reports in deal id order → [`ReportsResponse`], for the municipality.
+    Reports {
+        /// Continue after this deal id.
+        #[serde(default)]
+        start_after: Option<u64>,
+        /// Page size: default 20 ([`AWAITING_DEFAULT_LIMIT`]), at most 50
+        /// ([`AWAITING_MAX_LIMIT`]); a larger one is clamped.
+        #[serde(default)]
+        limit: Option<u32>,
+    },
+}
+
+/// How long after the contract is concluded the law allows for the transaction report
+/// (부동산 거래신고): 30 days, in seconds.
+pub const REPORT_WINDOW_SECS: u64 = 30 * 24 * 3600;
+
+/// Where the reported transaction stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ReportStatus {
+    /// The contract is concluded (both parties signed the terms); not settled yet.
+    Contracted,
+    /// Settled: the title moved and the price was paid.
+    Settled,
+    /// The contract ended without a sale (rejected, refunded or expired): the report's
+    /// cancellation (해제신고).
+    Cancelled,
+}
+
+crate::names!(ReportStatus, "report status", {
+    Contracted => "contracted",
+    Settled => "settled",
+    Cancelled => "cancelled",
+});
+
+/// A payment the buyer made toward the price, as the report lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct ReportedPayment {
+    /// Which payment: `full` (the whole price in one payment into escrow).
+    pub stage: String,
+    /// Amount paid into escrow.
+    pub amount: Amount,
+    /// Height of the block that took it.
+    pub height: u64,
+}
+
+/// The transaction report of a deal (부동산 거래신고): filed by the deal contract itself, in the
+/// very transaction in which the contract is concluded (the second party's signature), so
+/// it is never late and never missing; updated in the settlement's own transaction, and marked
+/// cancelled in the one that ends the deal otherwise. Every field is copied from the deal the
+/// contract enforces, so the report cannot disagree with the sale.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct TransactionReport {
+    /// The deal.
+    pub deal_id: u64,
+    /// The parcel.
+    pub parcel_id: String,
+    /// The price both parties signed.
+    pub price: Amount,
+    /// The seller named first (clients show it as a did:key).
+    pub seller: Address,
+    /// The other co-owners who sold with the seller, if any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub co_sellers: Vec<Address>,
+    /// The share sold, in basis points of the parcel (10000: the whole parcel).
+    #[serde(default = "full_share")]
+    pub share_bps: u32,
+    /// The buyer.
+    pub buyer: Address,
+    /// The broker who opened the deal.
+    pub broker: Address,
+    /// Block time at which the contract was concluded (계약일): the second signature.
+    pub contract_time: u64,
+    /// Height of that block.
+    pub contract_height: u64,
+    /// The legal deadline for the report: `contract_time` + 30 days. The report exists from
+    /// `contract_time`, so it is always filed before this.
+    pub due_time: u64,
+    /// Where the transaction stands.
+    pub status: ReportStatus,
+    /// The payments into escrow, in order.
+    pub payments: Vec<ReportedPayment>,
+    /// Block time of the settlement (잔금일), once settled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_time: Option<u64>,
+    /// Height of the settlement, once settled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_height: Option<u64>,
+    /// Block time at which the contract ended without a sale, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_time: Option<u64>,
+}
+
+fn full_share() -> u32 {
+    crate::registry::FULL_SHARE_BPS
+}
+
+/// Answer to [`QueryMsg::Reports`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct ReportsResponse {
+    /// The reports, in deal id order.
+    pub reports: Vec<TransactionReport>,
 }
 
 /// Where a deal stands.
@@ -280,8 +404,23 @@ pub struct Deal {
     pub deal_id: u64,
     /// Parcel.
     pub parcel_id: String,
-    /// Seller (sole owner at opening and acceptance).
+    /// The seller named first: the sole owner, a co-owner selling the whole parcel with
+    /// `co_sellers`, or (with `share_sale`) the co-owner selling their share.
     pub seller: Address,
+    /// The other co-owners selling a co-owned parcel whole (each accepts, signs and is paid
+    /// by share); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub co_sellers: Vec<Address>,
+    /// Whether only `seller`'s share is sold.
+    #[serde(default, skip_serializing_if = "core::ops::Not::not")]
+    pub share_sale: bool,
+    /// The sellers who accepted so far (a deal with co-sellers is open once all have).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accepted_by: Vec<Address>,
+    /// In a share sale, the share sold (basis points), as the seller held it when the deal was
+    /// accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share_bps: Option<u32>,
     /// Buyer.
     pub buyer: Address,
     /// Broker who opened it.
@@ -323,6 +462,18 @@ pub struct Deal {
 }
 
 impl Deal {
+    /// Everyone selling: `seller`, then `co_sellers`.
+    pub fn sellers(&self) -> impl Iterator<Item = Address> + '_ {
+        core::iter::once(self.seller).chain(self.co_sellers.iter().copied())
+    }
+
+    /// Whether every seller and the buyer have signed.
+    pub fn fully_signed(&self) -> bool {
+        self.sellers()
+            .chain(core::iter::once(self.buyer))
+            .all(|a| self.signatures.contains(&a))
+    }
+
     /// The deal's current terms, as a signature must state them.
     #[inline]
     pub fn terms(&self) -> Terms {

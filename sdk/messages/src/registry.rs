@@ -112,12 +112,18 @@ pub struct Owner {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EncumbranceKind {
-    /// A mortgage lien held by a bank.
+    /// A mortgage lien held by a bank (근저당권).
     Mortgage {
         /// The lending bank.
         holder: Address,
-        /// The secured amount, paid off at a sale.
+        /// The registered maximum secured amount (채권최고액), often 120–130 % of the loan. It
+        /// bounds what the bank may claim; what a sale pays is the debt on the day, from the
+        /// bank's payoff statement.
         amount: Amount,
+        /// The holder bank's latest payoff statement, if it filed one: the debt to pay at
+        /// settlement and the bank's consent to discharge the lien once paid.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        payoff: Option<PayoffStatement>,
     },
     /// A court seizure; freezes the title while active.
     Seizure {
@@ -138,6 +144,20 @@ pub enum EncumbranceKind {
         /// End of the term, unix seconds (after the start).
         term_end: u64,
     },
+}
+
+/// A bank's payoff statement for one of its liens: the outstanding debt (at most the lien's
+/// registered maximum) and the block time until which the bank stands by it. Filing one is the
+/// bank's consent to discharge the lien when exactly this amount is paid to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct PayoffStatement {
+    /// The amount that pays the debt off (may be zero: the loan is already repaid).
+    pub amount: Amount,
+    /// Valid while the block time is at most this, unix seconds.
+    pub valid_until: u64,
+    /// Height at which the bank filed it.
+    pub filed_height: u64,
 }
 
 /// An entry of a parcel's encumbrance section.
@@ -206,11 +226,13 @@ pub struct ParcelView {
     pub frozen: bool,
 }
 
-/// A caller's view of [`Owner`]: who, not the share.
+/// A caller's view of [`Owner`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 pub struct OwnerView {
     /// The owner.
     pub owner: Address,
+    /// Share in basis points.
+    pub share_bps: u32,
 }
 
 /// A caller's view of [`Encumbrance`]: its id, rank, kind and whether it is active.
@@ -235,8 +257,11 @@ pub enum EncumbranceKindView {
     Mortgage {
         /// The lending bank.
         holder: Address,
-        /// The secured amount.
+        /// The registered maximum secured amount.
         amount: Amount,
+        /// The bank's payoff statement, if filed.
+        #[serde(default)]
+        payoff: Option<PayoffView>,
     },
     /// A court seizure.
     Seizure {},
@@ -248,6 +273,15 @@ pub enum EncumbranceKindView {
         /// The deposit.
         deposit: Amount,
     },
+}
+
+/// A caller's view of [`PayoffStatement`]: the amount and until when it is valid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub struct PayoffView {
+    /// The amount that pays the debt off.
+    pub amount: Amount,
+    /// Valid while the block time is at most this, unix seconds.
+    pub valid_until: u64,
 }
 
 /// Execute messages.
@@ -277,8 +311,23 @@ pub enum ExecuteMsg {
         parcel_id: String,
         /// The lending bank.
         holder: Address,
-        /// Secured amount, positive.
+        /// The registered maximum secured amount (채권최고액), positive.
         amount: Amount,
+    },
+    /// Files the holder bank's payoff statement for one of its active liens (that bank only,
+    /// while enrolled as a bank): the debt to pay at settlement, at most the lien's registered
+    /// maximum, valid until a block time in the future. It replaces any earlier statement.
+    /// Settlement pays exactly this amount to the bank and discharges the lien; it refuses a
+    /// lien without a statement or with an expired one.
+    FilePayoff {
+        /// Parcel.
+        parcel_id: String,
+        /// The lien's id.
+        lien_id: u64,
+        /// The debt on the day, at most the lien's registered maximum.
+        amount: Amount,
+        /// Block time (unix seconds) until which the statement holds, after the current one.
+        valid_until: u64,
     },
     /// Discharges an active lien (the holder bank, an official, or the deal contract).
     DischargeLien {
@@ -329,6 +378,16 @@ pub enum ExecuteMsg {
         /// Parcel.
         parcel_id: String,
         /// New sole owner.
+        to: Address,
+    },
+    /// Moves `from`'s whole share to `to` (deal contract only; refused while frozen): a share
+    /// sale. If `to` already owns a share, the two are merged; the other owners are unchanged.
+    TransferShare {
+        /// Parcel.
+        parcel_id: String,
+        /// The owner whose share moves.
+        from: Address,
+        /// The new owner of that share.
         to: Address,
     },
     /// Replaces the approval policy (authority only; officials distinct and enrolled as
@@ -399,10 +458,14 @@ pub enum Action {
     Unfrozen,
     /// The title moved.
     TitleTransferred,
+    /// One owner's share moved.
+    ShareTransferred,
     /// A lease was recorded.
     LeaseRecorded,
     /// A lease was discharged.
     LeaseDischarged,
+    /// A lien's holder bank filed a payoff statement.
+    PayoffFiled,
 }
 
 crate::names!(Action, "history action", {
@@ -412,8 +475,10 @@ crate::names!(Action, "history action", {
     Frozen => "frozen",
     Unfrozen => "unfrozen",
     TitleTransferred => "title_transferred",
+    ShareTransferred => "share_transferred",
     LeaseRecorded => "lease_recorded",
     LeaseDischarged => "lease_discharged",
+    PayoffFiled => "payoff_filed",
 });
 
 /// One history entry.

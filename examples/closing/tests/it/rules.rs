@@ -102,6 +102,8 @@ impl World {
                 bank: self.a.bank_b.address(),
                 max_amount: Amount(MORTGAGE),
             }),
+            co_sellers: Vec::new(),
+            share_sale: false,
         }
     }
 

@@ -53,9 +53,18 @@ pub enum DealCmd {
         /// The parcel for sale.
         #[arg(long, value_name = "ID")]
         parcel: String,
-        /// The seller (the parcel's sole owner).
+        /// The seller: the parcel's sole owner; or one of its co-owners selling it whole (name
+        /// the others with --co-seller); or, with --share-sale, the co-owner selling their share.
         #[arg(long, value_name = "ADDR", value_parser = parse_address)]
         seller: Address,
+        /// Another co-owner selling the whole parcel with --seller (repeat for each): the
+        /// sellers must be exactly the parcel's owners; each accepts, signs and is paid by share.
+        #[arg(long = "co-seller", value_name = "ADDR", value_parser = parse_address)]
+        co_sellers: Vec<Address>,
+        /// Sell only --seller's share of a co-owned parcel: the other owners keep theirs, the
+        /// parcel's liens stay, and no new mortgage is taken (no --lender).
+        #[arg(long, conflicts_with_all = ["co_sellers", "lender"])]
+        share_sale: bool,
         /// The buyer.
         #[arg(long, value_name = "ADDR", value_parser = parse_address)]
         buyer: Address,
@@ -74,8 +83,8 @@ pub enum DealCmd {
         #[arg(long, value_name = "KRW", value_parser = parse_amount, requires = "lender")]
         max_mortgage: Option<u128>,
     },
-    /// Accept a proposed deal (the seller): from then on the deal holds the parcel, until it
-    /// ends or its deadline passes.
+    /// Accept a proposed deal (the seller; with co-sellers, each of them): once every seller
+    /// has, the deal holds the parcel, until it ends or its deadline passes.
     Accept {
         /// Deal id.
         deal_id: u64,
@@ -153,6 +162,112 @@ pub enum DealCmd {
         #[arg(long, value_name = "N")]
         limit: Option<u32>,
     },
+    /// Show a deal's transaction report (부동산 거래신고): parcel, price, contract date, parties,
+    /// payments, settlement. The deal contract files it itself when both parties have signed,
+    /// completes it at settlement and marks it cancelled if the sale falls through.
+    Report {
+        /// Deal id.
+        deal_id: u64,
+    },
+    /// List transaction reports in deal id order (what the municipality reads): deal, parcel,
+    /// price, status, contract date, settlement date.
+    Reports {
+        /// Start after this deal id (paging).
+        #[arg(long, value_name = "ID")]
+        after: Option<u64>,
+        /// Most reports to show (the deal contract returns at most 50, 20 by default).
+        #[arg(long, value_name = "N")]
+        limit: Option<u32>,
+        /// Then keep watching: print each report as it is filed or changes (the deal
+        /// contract's `transaction_reported` events, streamed from the next block on), until
+        /// Ctrl-C or the node goes away.
+        #[arg(long)]
+        follow: bool,
+    },
+}
+
+/// One line of `deal reports`.
+fn print_report_line(r: &hanok_client::messages::deal::TransactionReport) {
+    println!(
+        "deal {:<5} parcel {:<24} {:>22}  {:<10} contract {}  settled {}",
+        r.deal_id,
+        r.parcel_id,
+        krw(r.price.0),
+        r.status.as_str(),
+        utc(r.contract_time),
+        r.settled_time.map_or_else(|| "-".to_string(), utc)
+    );
+}
+
+/// `deal reports --follow`: prints each report the deal contract files or changes from block
+/// `from` on (JSON lines with `--json`), until the stream ends.
+async fn follow_reports(ctx: &Ctx, deal_addr: Address, from: u64) -> Result<()> {
+    use std::io::Write;
+    let mut stream = ctx
+        .client
+        .stream_events(from, Some(deal_addr), Some("transaction_reported"))
+        .await
+        .map_err(refused("streaming the transaction reports"))?;
+    while let Some(env) = stream
+        .message()
+        .await
+        .context("the node's event stream failed")?
+    {
+        let Some(deal_id) = env.event.as_ref().and_then(|e| {
+            e.attributes
+                .iter()
+                .find(|a| a.key == "deal_id")
+                .and_then(|a| a.value.parse::<u64>().ok())
+        }) else {
+            continue;
+        };
+        let r = ctx
+            .client
+            .deal(deal_addr)
+            .report(deal_id)
+            .await
+            .map_err(refused(format!(
+                "reading deal {deal_id}'s transaction report"
+            )))?;
+        if ctx.node.json {
+            println!("{}", serde_json::to_string(&r).context("formatting JSON")?);
+        } else {
+            print_report_line(&r);
+        }
+        std::io::stdout().flush().context("writing to stdout")?;
+    }
+    Ok(())
+}
+
+/// Prints a transaction report for people.
+fn print_report(r: &hanok_client::messages::deal::TransactionReport) {
+    println!("transaction report of deal {}", r.deal_id);
+    println!("status        {}", r.status);
+    println!("parcel        {}", r.parcel_id);
+    println!("price         {}", krw(r.price.0));
+    println!("seller        {}", r.seller);
+    println!("buyer         {}", r.buyer);
+    println!("broker        {}", r.broker);
+    println!(
+        "contract      {} (block {}); report due by {}, filed then",
+        utc(r.contract_time),
+        r.contract_height,
+        utc(r.due_time)
+    );
+    for p in &r.payments {
+        println!(
+            "payment       {} {} at block {}",
+            p.stage,
+            krw(p.amount.0),
+            p.height
+        );
+    }
+    if let (Some(t), Some(h)) = (r.settled_time, r.settled_height) {
+        println!("settled       {} (block {h})", utc(t));
+    }
+    if let Some(t) = r.cancelled_time {
+        println!("cancelled     {}", utc(t));
+    }
 }
 
 /// Prints a deal for people.
@@ -163,6 +278,22 @@ fn print_deal(d: &Deal) {
     println!("price         {}", krw(d.price.0));
     println!("deadline      {} ({})", utc(d.deadline), d.deadline);
     println!("seller        {}", d.seller);
+    for c in &d.co_sellers {
+        println!("co-seller     {c}");
+    }
+    if d.share_sale {
+        match d.share_bps {
+            Some(bps) => println!(
+                "sale          the seller's share only: {}.{:02} %",
+                bps / 100,
+                bps % 100
+            ),
+            None => println!("sale          the seller's share only"),
+        }
+    }
+    if !d.co_sellers.is_empty() || d.share_sale {
+        println!("accepted by   {}", list(&d.accepted_by));
+    }
     println!("buyer         {}", d.buyer);
     println!("broker        {}", d.broker);
     match &d.lender {
@@ -206,6 +337,8 @@ pub async fn run(mut ctx: Ctx, cmd: DealCmd) -> Result<()> {
         DealCmd::Open {
             parcel,
             seller,
+            co_sellers,
+            share_sale,
             buyer,
             price,
             deadline,
@@ -236,6 +369,8 @@ pub async fn run(mut ctx: Ctx, cmd: DealCmd) -> Result<()> {
                     bank,
                     max_amount: Amount(max_amount),
                 }),
+                co_sellers,
+                share_sale,
             };
             let id = ctx
                 .client
@@ -432,6 +567,53 @@ pub async fn run(mut ctx: Ctx, cmd: DealCmd) -> Result<()> {
                     d.approvals.len(),
                     utc(d.deadline)
                 );
+            }
+            Ok(())
+        }
+        DealCmd::Report { deal_id } => {
+            let r = ctx
+                .client
+                .deal(deal_addr)
+                .report(deal_id)
+                .await
+                .map_err(refused(format!(
+                    "reading deal {deal_id}'s transaction report"
+                )))?;
+            if ctx.node.json {
+                return print_json(&r);
+            }
+            print_report(&r);
+            Ok(())
+        }
+        DealCmd::Reports {
+            after,
+            limit,
+            follow,
+        } => {
+            let from = ctx
+                .client
+                .status()
+                .await
+                .map_err(refused("reading the latest height"))?
+                .height
+                .saturating_add(1);
+            let reports = ctx
+                .client
+                .deal(deal_addr)
+                .reports(after, limit)
+                .await
+                .map_err(refused("listing the transaction reports"))?;
+            if ctx.node.json {
+                return print_json(&hanok_client::messages::deal::ReportsResponse { reports });
+            }
+            if reports.is_empty() && !follow {
+                println!("no transaction reports");
+            }
+            for r in &reports {
+                print_report_line(r);
+            }
+            if follow {
+                follow_reports(&ctx, deal_addr, from).await?;
             }
             Ok(())
         }

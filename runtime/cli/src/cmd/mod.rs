@@ -68,8 +68,9 @@ pub enum UserCommand {
         #[command(subcommand)]
         cmd: parcel::ParcelCmd,
     },
-    /// Mortgage liens on a parcel: record one (official), discharge one (its holder bank or an
-    /// official). Active liens are shown by `hanok parcel show`, discharged ones by
+    /// Mortgage liens on a parcel: record one (official; the amount is the registered
+    /// maximum), file its payoff statement (the holder bank: the debt a sale pays), discharge one
+    /// (its holder bank or an official). Active liens are shown by `hanok parcel show`, discharged ones by
     /// `hanok parcel past`.
     #[command(after_help = LIEN_EXAMPLES)]
     Lien {
@@ -209,6 +210,7 @@ const VERIFY_EXAMPLES: &str = concat!(
 const LIEN_EXAMPLES: &str = concat!(
     "Examples:
   hanok lien record --parcel P-1 --holder dev:bank-a --amount 300,000,000 --dev official-1
+  hanok lien payoff --parcel P-1 --rank 1 --amount 250,000,000 --valid-until +14d --dev bank-a
   hanok lien discharge --parcel P-1 --rank 1 --dev bank-a",
     addr_note!()
 );
@@ -971,26 +973,7 @@ pub(crate) fn parse_json(s: &str) -> Result<Value, String> {
 pub(crate) use hanok_client::format_krw as krw;
 
 /// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC).
-pub(crate) fn utc(secs: u64) -> String {
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil_from_days, for days since 1970-01-01 (non-negative here).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3_600,
-        rem % 3_600 / 60,
-        rem % 60
-    )
-}
+pub(crate) use hanok_client::format_utc as utc;
 
 /// Prints pretty JSON on stdout.
 pub(crate) fn print_json(v: &impl serde::Serialize) -> Result<()> {

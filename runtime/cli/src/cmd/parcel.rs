@@ -156,9 +156,26 @@ pub enum LienCmd {
         /// The lending bank.
         #[arg(long, value_name = "ADDR", value_parser = parse_address)]
         holder: Address,
-        /// Secured amount, KRW.
+        /// The registered maximum secured amount (채권최고액), KRW.
         #[arg(long, value_name = "KRW", value_parser = parse_amount)]
         amount: u128,
+    },
+    /// File the payoff statement for a lien (its holder bank only): the debt on the day, at
+    /// most the lien's registered maximum, valid until a block time. A sale pays exactly this
+    /// to the bank and discharges the lien; without a valid statement it does not settle.
+    Payoff {
+        /// Parcel id.
+        #[arg(long, value_name = "ID")]
+        parcel: String,
+        /// The lien's rank, as `parcel show` lists it (also its id).
+        #[arg(long, alias = "lien-id", value_name = "N")]
+        rank: u64,
+        /// The outstanding debt, KRW (0 if the loan is already repaid).
+        #[arg(long, value_name = "KRW", value_parser = parse_amount)]
+        amount: u128,
+        /// Valid until: Unix seconds of block time, or a duration from the latest block (+14d).
+        #[arg(long, value_name = "WHEN", value_parser = super::deal::parse_deadline)]
+        valid_until: super::deal::Deadline,
     },
     /// Discharge a lien (its holder bank or an official), e.g. once the loan is repaid.
     Discharge {
@@ -267,10 +284,22 @@ pub(crate) fn encumbrance_line(e: &Encumbrance) -> String {
             .map_or_else(String::new, |h| format!(", {how} at height {h}"))
     };
     match &e.kind {
-        EncumbranceKind::Mortgage { holder, amount } => format!(
-            "rank {}  mortgage  holder {holder}  {}  {}  (recorded at height {}{})",
+        EncumbranceKind::Mortgage {
+            holder,
+            amount,
+            payoff,
+        } => format!(
+            "rank {}  mortgage  holder {holder}  maximum {}  {}  {}  (recorded at height {}{})",
             e.rank,
             krw(amount.0),
+            match payoff {
+                Some(p) => format!(
+                    "payoff {} valid until {}",
+                    krw(p.amount.0),
+                    super::utc(p.valid_until)
+                ),
+                None => "no payoff statement".to_string(),
+            },
             state("active", "discharged"),
             e.recorded_height,
             ended("discharged")
@@ -527,6 +556,39 @@ pub async fn run_lien(mut ctx: Ctx, cmd: LienCmd) -> Result<()> {
                 println!(
                     "lien recorded on parcel {parcel}: rank {rank}, holder {holder}, {}",
                     krw(amount)
+                );
+            }
+            print_receipt(&ctx, &r)
+        }
+        LienCmd::Payoff {
+            parcel,
+            rank,
+            amount,
+            valid_until,
+        } => {
+            let valid_until = match valid_until {
+                super::deal::Deadline::At(t) => t,
+                super::deal::Deadline::In(s) => ctx
+                    .client
+                    .status()
+                    .await
+                    .map_err(refused("reading the latest block time"))?
+                    .latest_block_time
+                    .saturating_add(s),
+            };
+            let r = ctx
+                .client
+                .registry(registry_addr)
+                .file_payoff(&signer, &parcel, rank, amount, valid_until)
+                .await
+                .map_err(refused(format!(
+                    "filing the payoff statement for lien {rank} on parcel {parcel}"
+                )))?;
+            if !ctx.node.json {
+                println!(
+                    "payoff statement filed for lien {rank} on parcel {parcel}: {}, valid until {}",
+                    krw(amount),
+                    super::utc(valid_until)
                 );
             }
             print_receipt(&ctx, &r)

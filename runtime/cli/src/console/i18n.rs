@@ -135,6 +135,12 @@ pub struct Text {
     pub seizure: &'static str,
     pub lease: &'static str,
     pub lease_kept: &'static str,
+    /// "valid until" after a payoff statement's amount.
+    pub payoff_valid_until: &'static str,
+    /// A lien whose bank has filed no payoff statement.
+    pub payoff_missing: &'static str,
+    /// A lien whose bank's payoff statement has lapsed.
+    pub payoff_expired: &'static str,
     pub approvals: &'static str,
     pub approved_by: &'static str,
     pub deadline: &'static str,
@@ -229,6 +235,9 @@ pub static EN: Text = Text {
     seizure: "Court seizure",
     lease: "Registered lease (deposit)",
     lease_kept: "kept: the buyer takes over the deposit; term ends",
+    payoff_valid_until: "valid until",
+    payoff_missing: "no payoff statement from the bank yet",
+    payoff_expired: "payoff statement expired",
     approvals: "Approvals",
     approved_by: "Approved by",
     deadline: "Deadline",
@@ -282,12 +291,12 @@ pub static EN: Text = Text {
     no_action: "This deal is not waiting for approval: nothing to approve or reject.",
     language: "한국어",
     check_no_seizure: "No court seizure on the title",
-    check_payoffs: "Liens to pay off within the price",
+    check_payoffs: "Every lien has a valid payoff statement, all within the price",
     check_escrow: "Escrow holds the price",
-    check_signed: "Seller and buyer signed these terms",
+    check_signed: "Every seller and the buyer signed these terms",
     check_not_mine: "You have not approved it yet",
     check_deadline: "Before the settlement deadline",
-    check_owner: "Seller is still the sole owner",
+    check_owner: "The sellers still own what they sell",
 };
 
 /// 한국어.
@@ -325,6 +334,9 @@ pub static KO: Text = Text {
     seizure: "압류",
     lease: "전세권 (보증금)",
     lease_kept: "승계: 매수인이 보증금 반환 의무를 인수, 만료",
+    payoff_valid_until: "유효기한",
+    payoff_missing: "은행의 상환금액 확인서 미제출",
+    payoff_expired: "상환금액 확인서 기한 경과",
     approvals: "승인",
     approved_by: "승인한 등기관",
     deadline: "결제 기한",
@@ -379,12 +391,12 @@ pub static KO: Text = Text {
     no_action: "이 거래는 승인 대기 중이 아닙니다. 승인하거나 거절할 것이 없습니다.",
     language: "English",
     check_no_seizure: "등기에 법원 압류 없음",
-    check_payoffs: "상환할 근저당 합계가 매매대금 이내",
+    check_payoffs: "모든 근저당에 유효한 상환금액 확인서, 합계가 매매대금 이내",
     check_escrow: "에스크로에 매매대금 예치됨",
-    check_signed: "매도인과 매수인이 이 조건에 서명함",
+    check_signed: "모든 매도인과 매수인이 이 조건에 서명함",
     check_not_mine: "아직 승인하지 않음",
     check_deadline: "결제 기한 전",
-    check_owner: "매도인이 여전히 단독 소유자",
+    check_owner: "매도인이 여전히 매도 대상을 소유",
 };
 
 #[cfg(test)]

@@ -261,21 +261,41 @@ impl<'a> Reader<'a> {
                 .encumbrances
                 .iter()
                 .any(|e| e.active && matches!(e.kind, EncumbranceKind::Seizure { .. }));
-        let payoff: u128 = parcel
-            .encumbrances
-            .iter()
-            .filter(|e| e.active)
-            .filter_map(|e| match &e.kind {
-                EncumbranceKind::Mortgage { amount, .. } => Some(amount.0),
-                EncumbranceKind::Seizure { .. } | EncumbranceKind::Lease { .. } => None,
-            })
-            .fold(0u128, u128::saturating_add);
+        // What settlement would pay each bank: its payoff statement, which must exist and
+        // still hold (the contract refuses otherwise, naming the bank).
+        let mut payoff = 0u128;
+        let mut unstated = Vec::new();
+        for e in parcel.encumbrances.iter().filter(|e| e.active) {
+            if let EncumbranceKind::Mortgage {
+                holder, payoff: p, ..
+            } = &e.kind
+            {
+                let why = match p {
+                    Some(p) if p.valid_until >= now => {
+                        payoff = payoff.saturating_add(p.amount.0);
+                        continue;
+                    }
+                    Some(_) => t.payoff_expired,
+                    None => t.payoff_missing,
+                };
+                unstated.push(format!("{why}: {}", self.named(&holder.to_string()).await));
+            }
+        }
         let price = d.price.0;
-        let signed = d.signed_terms == Some(d.terms())
-            && d.signatures.contains(&d.seller)
-            && d.signatures.contains(&d.buyer);
+        let signed = d.signed_terms == Some(d.terms()) && d.fully_signed();
         let mine = d.approvals.contains(&self.app.me);
-        let sole = matches!(parcel.owners.as_slice(), [o] if o.owner == d.seller);
+        // The sellers still own what they sell: the whole parcel (every owner is a seller, no
+        // one else owns a share) or, in a share sale, the share as accepted.
+        let sole = if d.share_sale {
+            parcel
+                .owners
+                .iter()
+                .any(|o| o.owner == d.seller && Some(o.share_bps) == d.share_bps)
+        } else {
+            parcel.owners.len() == d.sellers().count()
+                && d.sellers()
+                    .all(|s| parcel.owners.iter().any(|o| o.owner == s))
+        };
         let held_text = held.map_or_else(|| lang.won(0), |h| lang.won(h));
         let checks = vec![
             Check {
@@ -291,8 +311,12 @@ impl<'a> Reader<'a> {
             Check {
                 key: "payoffs",
                 label: t.check_payoffs,
-                passed: payoff <= price,
-                detail: format!("{} ≤ {}", lang.won(payoff), lang.won(price)),
+                passed: unstated.is_empty() && payoff <= price,
+                detail: if unstated.is_empty() {
+                    format!("{} ≤ {}", lang.won(payoff), lang.won(price))
+                } else {
+                    unstated.join("; ")
+                },
             },
             Check {
                 key: "escrow",
@@ -375,12 +399,24 @@ impl<'a> Reader<'a> {
         let mut rows = Vec::with_capacity(parcel.encumbrances.len());
         for e in parcel.encumbrances.iter().filter(|e| e.active) {
             rows.push(match &e.kind {
-                EncumbranceKind::Mortgage { holder, amount } => EncRow {
+                EncumbranceKind::Mortgage {
+                    holder,
+                    amount,
+                    payoff,
+                } => EncRow {
                     rank: e.rank,
                     kind: self.t.mortgage,
                     holder: self.named(&holder.to_string()).await,
                     amount: self.lang.won(amount.0),
-                    payoff: self.lang.won(amount.0),
+                    payoff: match payoff {
+                        Some(p) => format!(
+                            "{} ({} {})",
+                            self.lang.won(p.amount.0),
+                            self.t.payoff_valid_until,
+                            self.lang.time(p.valid_until)
+                        ),
+                        None => self.t.payoff_missing.to_string(),
+                    },
                 },
                 EncumbranceKind::Lease {
                     tenant,
@@ -646,8 +682,10 @@ fn action_words(lang: Lang, action: hanok_client::messages::registry::Action) ->
             Action::Frozen => "압류",
             Action::Unfrozen => "압류 해제",
             Action::TitleTransferred => "소유권 이전",
+            Action::ShareTransferred => "지분 이전",
             Action::LeaseRecorded => "전세권 설정",
             Action::LeaseDischarged => "전세권 말소",
+            Action::PayoffFiled => "상환금액 확인서 제출",
         }
         .to_string(),
     }
