@@ -2,6 +2,7 @@
 //! wasm, on the real VM.
 
 mod authorization;
+mod closings;
 mod consent;
 mod encumbrances;
 mod failures;

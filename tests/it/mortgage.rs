@@ -192,6 +192,7 @@ fn the_buyers_named_bank_attaches_the_agreed_mortgage_and_settlement_records_exa
             deadline: d.deadline,
             lender: Some(s.actors.bank_b),
             mortgage_amount: Some(Amount(5 * EOK)),
+            schedule: None,
         }),
         "both parties signed the lender and the amount"
     );

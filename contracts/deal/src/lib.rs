@@ -121,13 +121,18 @@ fn save_deal(env: &Env, deal: &Deal) -> Result<(), ContractError> {
         // The statuses a deal can enter from `signed` (an approval, a rejection, a refund after
         // the deadline, expiry when another deal claims the parcel) leave the queue. Removing
         // a key that is absent is harmless and cheaper than reading first.
-        Status::Approved | Status::Rejected | Status::Refunded | Status::Expired => {
+        Status::Approved
+        | Status::Rejected
+        | Status::Refunded
+        | Status::Expired
+        | Status::Cancelled => {
             AWAITING.remove(&deal.deal_id);
         }
         // Never signed (proposed, open, funded, and cancelled, which only proposed or open
         // deals become), or settled, which only an approved deal becomes, whose save already
         // left the queue: nothing to remove, so no host call.
-        Status::Proposed | Status::Open | Status::Funded | Status::Cancelled | Status::Settled => {}
+        // `agree_cancel` can end a signed deal, so cancelled leaves the queue above.
+        Status::Proposed | Status::Open | Status::Funded | Status::Settled => {}
     }
     report(env, deal)?;
     DEALS.save(&deal.deal_id, deal)
@@ -140,10 +145,43 @@ fn save_deal(env: &Env, deal: &Deal) -> Result<(), ContractError> {
 /// contract ends without a sale. Each change emits `transaction_reported`, which the
 /// municipality streams.
 fn report(env: &Env, deal: &Deal) -> Result<(), ContractError> {
+    if matches!(
+        deal.status,
+        Status::Proposed | Status::Open | Status::Funded
+    ) && !deal.fully_signed()
+    {
+        // Not concluded: nothing to file, and no read to find that out.
+        return Ok(());
+    }
     let id = deal.deal_id;
+    let concluded = deal.signed_terms == Some(deal.terms()) && deal.fully_signed();
     let report = match deal.status {
-        // Signed is saved again for each approval short of the threshold: filed once.
-        Status::Signed if !REPORTS.has(&id) => TransactionReport {
+        Status::Settled => {
+            let mut r = REPORTS
+                .may_load(&id)?
+                .ok_or_else(|| format!("deal {id} settles without a transaction report"))?;
+            r.status = ReportStatus::Settled;
+            r.settled_time = Some(env.time);
+            r.settled_height = Some(env.height);
+            r.payments = reported_payments(deal);
+            r
+        }
+        Status::Rejected | Status::Expired | Status::Refunded | Status::Cancelled => {
+            match REPORTS.may_load(&id)? {
+                Some(mut r) if r.status == ReportStatus::Contracted => {
+                    r.status = ReportStatus::Cancelled;
+                    r.cancelled_time = Some(env.time);
+                    r.payments = reported_payments(deal);
+                    r
+                }
+                // Never concluded (no report), or already cancelled (a refund after a
+                // rejection).
+                _ => return Ok(()),
+            }
+        }
+        // Filed once, when the last party signs; later saves (approvals, a staged deal's
+        // payments) find it filed.
+        _ if concluded && !REPORTS.has(&id) => TransactionReport {
             deal_id: id,
             parcel_id: deal.parcel_id.clone(),
             price: deal.price,
@@ -156,36 +194,10 @@ fn report(env: &Env, deal: &Deal) -> Result<(), ContractError> {
             contract_height: env.height,
             due_time: env.time.saturating_add(REPORT_WINDOW_SECS),
             status: ReportStatus::Contracted,
-            payments: deal
-                .funded_height
-                .map(|height| ReportedPayment {
-                    stage: "full".into(),
-                    amount: deal.price,
-                    height,
-                })
-                .into_iter()
-                .collect(),
+            payments: reported_payments(deal),
             settled_time: None,
             settled_height: None,
             cancelled_time: None,
-        },
-        Status::Settled => {
-            let mut r = REPORTS
-                .may_load(&id)?
-                .ok_or_else(|| format!("deal {id} settles without a transaction report"))?;
-            r.status = ReportStatus::Settled;
-            r.settled_time = Some(env.time);
-            r.settled_height = Some(env.height);
-            r
-        }
-        Status::Rejected | Status::Expired | Status::Refunded => match REPORTS.may_load(&id)? {
-            Some(mut r) if r.status == ReportStatus::Contracted => {
-                r.status = ReportStatus::Cancelled;
-                r.cancelled_time = Some(env.time);
-                r
-            }
-            // Never concluded (no report), or already cancelled (a refund after a rejection).
-            _ => return Ok(()),
         },
         _ => return Ok(()),
     };
@@ -408,6 +420,7 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
             lender,
             co_sellers,
             share_sale,
+            schedule,
         } => open(
             env,
             &cfg,
@@ -420,6 +433,7 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
                 lender,
                 co_sellers,
                 share_sale,
+                schedule,
             },
         ),
         ExecuteMsg::Accept { deal_id } => accept(env, &cfg, deal_id),
@@ -435,25 +449,22 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
                 env.sender == cfg.escrow,
                 "unauthorized: only the escrow contract may report funding"
             );
-            let mut deal = load_deal(deal_id)?;
-            if deal.status != Status::Open {
-                return Err(not_in(&deal, "open"));
-            }
-            ensure_before_deadline(env, &deal)?;
-            ensure!(
-                funder == deal.buyer,
-                "only the buyer may fund deal {deal_id}"
-            );
-            ensure!(
-                amount == deal.price,
-                "deal {deal_id} needs exactly {}, got {amount}",
-                deal.price
-            );
-            deal.status = Status::Funded;
-            deal.funded_height = Some(env.height);
-            save_deal(env, &deal)?;
-            Ok(Response::new().event(ev("deal_funded", &deal).attr("amount", amount.to_string())))
+            funded(env, deal_id, funder, amount)
         }
+        ExecuteMsg::SellerWithdrew {
+            deal_id,
+            seller,
+            amount,
+        } => {
+            ensure!(
+                env.sender == cfg.escrow,
+                "unauthorized: only the escrow contract may report a seller's withdrawal"
+            );
+            seller_withdrew(env, deal_id, seller, amount)
+        }
+        ExecuteMsg::Withdraw { deal_id } => buyer_withdraws(env, &cfg, deal_id),
+        ExecuteMsg::AgreeCancel { deal_id } => agree_cancel(env, &cfg, deal_id),
+        ExecuteMsg::ClaimDefault { deal_id } => claim_default(env, &cfg, deal_id),
         ExecuteMsg::Sign { deal_id, terms } => sign(env, deal_id, terms),
         ExecuteMsg::Approve { deal_id } => {
             let mut deal = load_deal(deal_id)?;
@@ -518,6 +529,11 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
                 "deal {deal_id} is {}, it can only be cancelled before funding",
                 deal.status.as_str()
             );
+            ensure!(
+                deal.payments.is_empty(),
+                "deal {deal_id} has payments in escrow: it ends by withdrawal under the \
+                 earnest-money rule (before the interim payment), agree_cancel or claim_default"
+            );
             deal.status = Status::Cancelled;
             save_deal(env, &deal)?;
             Ok(Response::new()
@@ -542,7 +558,22 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
                         "deal {deal_id} cannot be refunded before its deadline"
                     );
                 }
+                Status::Cancelled
+                    if deal
+                        .cancellation
+                        .is_some_and(|c| c.kind == CancelKind::SellerWithdrew) => {}
                 Status::Refunded => bail!("deal {deal_id} is already refunded"),
+                Status::Open if !deal.payments.is_empty() => match overdue(env, &deal) {
+                    Some((stage, due)) => bail!(
+                        "the buyer missed the {stage} due at {due}: claim_default ends deal \
+                             {deal_id} (the deposit goes to the seller, the rest back to the \
+                             buyer)"
+                    ),
+                    None => bail!(
+                        "deal {deal_id} is still being paid for: it ends by withdrawal, \
+                             agree_cancel or claim_default"
+                    ),
+                },
                 Status::Proposed | Status::Open => bail!("deal {deal_id} was never funded"),
                 Status::Settled | Status::Cancelled => {
                     bail!(
@@ -572,6 +603,7 @@ struct Proposal {
     lender: Option<Lender>,
     co_sellers: Vec<Address>,
     share_sale: bool,
+    schedule: Option<Schedule>,
 }
 
 /// A broker's proposal: checked as the deal would be, but it holds nothing until the seller
@@ -601,6 +633,9 @@ fn open(env: &Env, cfg: &Config, p: Proposal) -> Result<Response, ContractError>
         );
     }
     ensure_deadline_within_policy(env, &ext::policy(cfg)?, p.deadline)?;
+    if let Some(s) = &p.schedule {
+        check_schedule(env, p.price, p.deadline, s)?;
+    }
     if let Some(l) = &p.lender {
         ensure!(
             !l.max_amount.is_zero(),
@@ -633,6 +668,10 @@ fn open(env: &Env, cfg: &Config, p: Proposal) -> Result<Response, ContractError>
         share_sale: p.share_sale,
         accepted_by: Vec::new(),
         share_bps: None,
+        schedule: p.schedule,
+        payments: Vec::new(),
+        cancel_consents: Vec::new(),
+        cancellation: None,
         buyer: p.buyer,
         broker: env.sender,
         price: p.price,
@@ -788,8 +827,19 @@ fn sign(env: &Env, deal_id: u64, terms: Terms) -> Result<Response, ContractError
             "a seller"
         }
     );
-    if deal.status != Status::Funded {
-        return Err(not_in(&deal, "funded"));
+    // A staged deal is signed when the deposit is paid (that is when a Korean sale contract is
+    // concluded); any other deal once the whole price is in escrow.
+    let staged_open =
+        deal.status == Status::Open && deal.schedule.is_some() && !deal.payments.is_empty();
+    if deal.status != Status::Funded && !staged_open {
+        return Err(not_in(
+            &deal,
+            if deal.schedule.is_some() {
+                "funded or paid its deposit"
+            } else {
+                "funded"
+            },
+        ));
     }
     ensure_before_deadline(env, &deal)?;
     ensure!(
@@ -810,7 +860,7 @@ fn sign(env: &Env, deal_id: u64, terms: Terms) -> Result<Response, ContractError
     }
     deal.signed_terms = Some(current);
     deal.signatures.push(env.sender);
-    if deal.fully_signed() {
+    if deal.fully_signed() && deal.status == Status::Funded {
         deal.status = Status::Signed;
     }
     save_deal(env, &deal)?;
@@ -1078,6 +1128,350 @@ fn payoffs(
     Ok(liens)
 }
 
+/// The payments as the report lists them.
+fn reported_payments(deal: &Deal) -> Vec<ReportedPayment> {
+    deal.payments
+        .iter()
+        .map(|p| ReportedPayment {
+            stage: p.stage.as_str().into(),
+            amount: p.amount,
+            height: p.height,
+        })
+        .collect()
+}
+
+/// A schedule's stages in order: (stage, amount, due). The balance is the price less the
+/// earlier stages.
+fn stages(price: Amount, s: &Schedule) -> Result<Vec<(Stage, Amount, u64)>, ContractError> {
+    let mut out = alloc::vec![(Stage::Deposit, s.deposit, s.deposit_due)];
+    let mut before = s.deposit;
+    if let (Some(a), Some(due)) = (s.interim, s.interim_due) {
+        out.push((Stage::Interim, a, due));
+        before = before.checked_add(a).ok_or("schedule overflows")?;
+    }
+    let balance = price
+        .checked_sub(before)
+        .filter(|b| !b.is_zero())
+        .ok_or("the deposit and the interim payment must leave a positive balance")?;
+    out.push((Stage::Balance, balance, s.balance_due));
+    Ok(out)
+}
+
+/// A schedule must add up and fall due in order, from now to the deadline.
+fn check_schedule(
+    env: &Env,
+    price: Amount,
+    deadline: u64,
+    s: &Schedule,
+) -> Result<(), ContractError> {
+    ensure!(!s.deposit.is_zero(), "the deposit must be positive");
+    ensure!(
+        s.interim.is_some() == s.interim_due.is_some(),
+        "give the interim payment and its due time together, or neither"
+    );
+    ensure!(
+        s.interim.is_none_or(|a| !a.is_zero()),
+        "the interim payment must be positive"
+    );
+    let staged = stages(price, s)?;
+    let mut last = env.time;
+    for (stage, _, due) in &staged {
+        ensure!(
+            *due >= last,
+            "the {stage} falls due at {due}, before the block time or the stage ahead of it"
+        );
+        last = *due;
+    }
+    ensure!(
+        s.balance_due <= deadline,
+        "the balance falls due at {}, after the deal's deadline {deadline}",
+        s.balance_due
+    );
+    Ok(())
+}
+
+/// The next unpaid stage of a staged deal and its amount and due time; `None` once paid in
+/// full or for a deal without a schedule.
+fn next_stage(deal: &Deal) -> Result<Option<(Stage, Amount, u64)>, ContractError> {
+    let Some(s) = &deal.schedule else {
+        return Ok(None);
+    };
+    Ok(stages(deal.price, s)?.get(deal.payments.len()).copied())
+}
+
+/// The stage the buyer failed to pay in time, if any.
+fn overdue(env: &Env, deal: &Deal) -> Option<(Stage, u64)> {
+    match next_stage(deal) {
+        Ok(Some((stage, _, due))) if env.time > due => Some((stage, due)),
+        _ => None,
+    }
+}
+
+/// Whether the earnest-money window is open: a staged deal whose deposit is paid and nothing
+/// after it (the interim payment, or without one the balance, is what closes it).
+fn earnest_window_open(deal: &Deal) -> bool {
+    deal.schedule.is_some()
+        && deal.status == Status::Open
+        && matches!(deal.payments.as_slice(), [p] if p.stage == Stage::Deposit)
+}
+
+/// What the escrow holds for the deal, from the payments.
+fn paid(deal: &Deal) -> Result<Amount, ContractError> {
+    let mut total = Amount::ZERO;
+    for p in &deal.payments {
+        total = total.checked_add(p.amount).ok_or("payments overflow")?;
+    }
+    Ok(total)
+}
+
+/// The escrow reports a payment by the buyer.
+fn funded(
+    env: &Env,
+    deal_id: u64,
+    funder: Address,
+    amount: Amount,
+) -> Result<Response, ContractError> {
+    let mut deal = load_deal(deal_id)?;
+    if deal.status != Status::Open {
+        return Err(not_in(&deal, "open"));
+    }
+    ensure_before_deadline(env, &deal)?;
+    ensure!(
+        funder == deal.buyer,
+        "only the buyer may fund deal {deal_id}"
+    );
+    let stage = match next_stage(&deal)? {
+        None if deal.schedule.is_none() => {
+            ensure!(
+                amount == deal.price,
+                "deal {deal_id} needs exactly {}, got {amount}",
+                deal.price
+            );
+            deal.status = Status::Funded;
+            Stage::Full
+        }
+        None => bail!("deal {deal_id} is already paid in full"),
+        Some((stage, expected, due)) => {
+            ensure!(
+                env.time <= due,
+                "deal {deal_id}'s {stage} was due at {due} (block time {}): the buyer is in \
+                 default, and claim_default ends the deal",
+                env.time
+            );
+            ensure!(
+                amount == expected,
+                "deal {deal_id}'s {stage} is exactly {expected}, got {amount}"
+            );
+            if stage == Stage::Balance {
+                deal.status = if deal.fully_signed() {
+                    Status::Signed
+                } else {
+                    Status::Funded
+                };
+            }
+            stage
+        }
+    };
+    deal.payments.push(Payment {
+        stage,
+        amount,
+        height: env.height,
+        time: env.time,
+    });
+    if deal.funded_height.is_none() {
+        deal.funded_height = Some(env.height);
+    }
+    save_deal(env, &deal)?;
+    Ok(Response::new().event(
+        ev("deal_funded", &deal)
+            .attr("amount", amount.to_string())
+            .attr("stage", stage.as_str())
+            .attr("status", deal.status.as_str()),
+    ))
+}
+
+/// Pays `amount` from the escrow to the sellers, split by share as the settlement splits the
+/// proceeds.
+fn pay_sellers(cfg: &Config, deal: &Deal, amount: Amount) -> Result<(), ContractError> {
+    let owners = if deal.co_sellers.is_empty() {
+        Vec::new()
+    } else {
+        ext::parcel(cfg, &deal.parcel_id)?.owners
+    };
+    for (to, _, a) in split_proceeds(deal, &owners, amount)? {
+        if !a.is_zero() {
+            ext::escrow_release(cfg, deal.deal_id, to, a)?;
+        }
+    }
+    Ok(())
+}
+
+/// Ends a deal after money was paid, recording who ended it, how, and where the money went.
+fn cancelled(
+    env: &Env,
+    deal: &mut Deal,
+    (kind, by): (CancelKind, Address),
+    (to_sellers, to_buyer): (Amount, Amount),
+) -> Result<Response, ContractError> {
+    deal.status = Status::Cancelled;
+    deal.cancellation = Some(Cancellation {
+        kind,
+        by,
+        to_sellers,
+        to_buyer,
+        height: env.height,
+    });
+    save_deal(env, deal)?;
+    Ok(Response::new().event(
+        ev("deal_cancelled", deal)
+            .attr("by", by.to_string())
+            .attr("kind", kind.as_str())
+            .attr("to_sellers", to_sellers.to_string())
+            .attr("to_buyer", to_buyer.to_string()),
+    ))
+}
+
+/// The buyer walks away before the interim payment: the deposit goes to the seller.
+fn buyer_withdraws(env: &Env, cfg: &Config, deal_id: u64) -> Result<Response, ContractError> {
+    let mut deal = load_deal(deal_id)?;
+    ensure!(
+        env.sender == deal.buyer,
+        "unauthorized: only the buyer may withdraw from deal {deal_id} (a seller withdraws by \
+         paying in the deposit through the escrow)"
+    );
+    ensure!(
+        earnest_window_open(&deal),
+        "deal {deal_id} cannot be withdrawn from: only a staged deal whose deposit, and nothing \
+         after it, is paid (after the interim payment it ends only by agree_cancel or \
+         claim_default)"
+    );
+    let deposit = paid(&deal)?;
+    pay_sellers(cfg, &deal, deposit)?;
+    cancelled(
+        env,
+        &mut deal,
+        (CancelKind::BuyerWithdrew, env.sender),
+        (deposit, Amount::ZERO),
+    )
+}
+
+/// A seller walks away before the interim payment, having paid in as much again as the
+/// deposit: the escrow holds both for the buyer, who takes them with `refund`.
+fn seller_withdrew(
+    env: &Env,
+    deal_id: u64,
+    seller: Address,
+    amount: Amount,
+) -> Result<Response, ContractError> {
+    let mut deal = load_deal(deal_id)?;
+    ensure!(
+        deal.sellers().any(|s| s == seller),
+        "only a seller of deal {deal_id} may withdraw from it this way"
+    );
+    ensure!(
+        earnest_window_open(&deal),
+        "deal {deal_id} cannot be withdrawn from: only a staged deal whose deposit, and nothing \
+         after it, is paid"
+    );
+    let deposit = paid(&deal)?;
+    ensure!(
+        amount == deposit,
+        "to withdraw from deal {deal_id} the seller pays in exactly the deposit, {deposit}, \
+         got {amount}: the buyer receives it doubled"
+    );
+    let doubled = deposit.checked_add(amount).ok_or("overflow")?;
+    // The seller withdrew, not the escrow that reported it.
+    cancelled(
+        env,
+        &mut deal,
+        (CancelKind::SellerWithdrew, seller),
+        (Amount::ZERO, doubled),
+    )
+}
+
+/// Every party agrees to end the deal: everything paid goes back to the buyer.
+fn agree_cancel(env: &Env, cfg: &Config, deal_id: u64) -> Result<Response, ContractError> {
+    let mut deal = load_deal(deal_id)?;
+    let party = env.sender == deal.buyer || deal.sellers().any(|s| s == env.sender);
+    ensure!(
+        party,
+        "unauthorized: only the buyer or a seller may agree to cancel deal {deal_id}"
+    );
+    ensure!(
+        deal.status.holds_parcel() && !deal.payments.is_empty(),
+        "deal {deal_id} is {} with nothing paid: cancel it instead",
+        deal.status.as_str()
+    );
+    ensure!(
+        !deal.cancel_consents.contains(&env.sender),
+        "{} already agreed to cancel deal {deal_id}",
+        env.sender
+    );
+    deal.cancel_consents.push(env.sender);
+    let all = deal
+        .sellers()
+        .chain(core::iter::once(deal.buyer))
+        .all(|a| deal.cancel_consents.contains(&a));
+    if !all {
+        save_deal(env, &deal)?;
+        return Ok(Response::new().event(
+            ev("cancel_agreed", &deal)
+                .attr("by", env.sender.to_string())
+                .attr("agreed", deal.cancel_consents.len().to_string()),
+        ));
+    }
+    let back = paid(&deal)?;
+    ext::escrow_refund(cfg, deal_id)?;
+    cancelled(
+        env,
+        &mut deal,
+        (CancelKind::Mutual, env.sender),
+        (Amount::ZERO, back),
+    )
+}
+
+/// The buyer missed a payment: the deposit goes to the seller as the penalty, the rest back
+/// to the buyer.
+fn claim_default(env: &Env, cfg: &Config, deal_id: u64) -> Result<Response, ContractError> {
+    let mut deal = load_deal(deal_id)?;
+    let party =
+        [deal.broker, deal.buyer].contains(&env.sender) || deal.sellers().any(|s| s == env.sender);
+    ensure!(
+        party,
+        "unauthorized: only the broker, a seller or the buyer may claim a default"
+    );
+    ensure!(
+        deal.status == Status::Open,
+        "deal {deal_id} is {}: only a deal still being paid for can be in default",
+        deal.status.as_str()
+    );
+    let Some((stage, due)) = overdue(env, &deal) else {
+        bail!("no payment of deal {deal_id} is overdue");
+    };
+    let total = paid(&deal)?;
+    let penalty = deal.schedule.map_or(Amount::ZERO, |s| s.deposit).min(total);
+    let back = total
+        .checked_sub(penalty)
+        .ok_or("penalty exceeds payments")?;
+    if !penalty.is_zero() {
+        pay_sellers(cfg, &deal, penalty)?;
+    }
+    if !back.is_zero() {
+        ext::escrow_refund(cfg, deal_id)?;
+    }
+    let r = cancelled(
+        env,
+        &mut deal,
+        (CancelKind::BuyerDefault, env.sender),
+        (penalty, back),
+    )?;
+    Ok(r.event(
+        ev("buyer_defaulted", &deal)
+            .attr("stage", stage.as_str())
+            .attr("due", due.to_string()),
+    ))
+}
+
 fn query(env: &Env, msg: QueryMsg) -> Result<Vec<u8>, ContractError> {
     match msg {
         QueryMsg::Deal { deal_id } => to_json(&load_deal(deal_id)?),
@@ -1123,5 +1517,8 @@ fn query(env: &Env, msg: QueryMsg) -> Result<Vec<u8>, ContractError> {
 
 entry_points!(instantiate, execute, query);
 
+// Test arithmetic on known small amounts (balances adding up) may panic on overflow: that is
+// a failed test, not a contract fault.
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests;

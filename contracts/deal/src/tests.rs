@@ -189,6 +189,7 @@ fn open_msg(deadline: u64) -> ExecuteMsg {
         }),
         co_sellers: Vec::new(),
         share_sale: false,
+        schedule: None,
     }
 }
 
@@ -312,6 +313,7 @@ fn funded_on(parcel_id: &str) -> u64 {
             lender: None,
             co_sellers: Vec::new(),
             share_sale: false,
+            schedule: None,
         },
     ));
     let id = match serde_json::from_slice::<OpenResponse>(&data) {
@@ -765,6 +767,7 @@ fn roles_order_and_approvals_are_enforced() {
         lender: None,
         co_sellers: Vec::new(),
         share_sale: false,
+        schedule: None,
     };
     assert_eq!(
         err(deal_exec(SELLER, &open_msg(SELLER))),
@@ -783,6 +786,7 @@ fn roles_order_and_approvals_are_enforced() {
         lender: None,
         co_sellers: Vec::new(),
         share_sale: false,
+        schedule: None,
     };
     assert_eq!(
         err(deal_exec(BROKER, &past)),
@@ -929,6 +933,7 @@ fn only_the_named_lender_attaches_up_to_its_maximum_before_anyone_signs() {
         lender: None,
         co_sellers: Vec::new(),
         share_sale: false,
+        schedule: None,
     };
     ok(deal_exec(BROKER, &cash));
     assert_eq!(
@@ -1326,6 +1331,7 @@ fn open_p2(seller: Address, co_sellers: Vec<Address>, share_sale: bool) -> Resul
         lender: None,
         co_sellers,
         share_sale,
+        schedule: None,
     };
     deal_exec(BROKER, &msg)
         .map(|data| match serde_json::from_slice::<OpenResponse>(&data) {
@@ -1425,6 +1431,7 @@ fn a_co_owner_sells_their_share_alone_and_the_others_keep_theirs() {
             lender: None,
             co_sellers: Vec::new(),
             share_sale: true,
+            schedule: None,
         }),
         Err(e) if e.to_string().contains("is the sole owner of parcel P-1")
     ));
@@ -1440,6 +1447,7 @@ fn a_co_owner_sells_their_share_alone_and_the_others_keep_theirs() {
         }),
         co_sellers: Vec::new(),
         share_sale: true,
+        schedule: None,
     };
     assert_eq!(
         err(deal_exec(BROKER, &with_lender)),
@@ -1468,4 +1476,294 @@ fn a_co_owner_sells_their_share_alone_and_the_others_keep_theirs() {
     .expect("parcel");
     assert_eq!(p.encumbrances.len(), 1, "Bank A's lien stays");
     assert_eq!(report(id).expect("report").share_bps, 6_667);
+}
+
+const DEPOSIT: u128 = 90_000_000;
+const INTERIM: u128 = 300_000_000;
+const BALANCE: u128 = PRICE - DEPOSIT - INTERIM;
+
+fn schedule() -> Schedule {
+    Schedule {
+        deposit: Amount(DEPOSIT),
+        deposit_due: T0 + 1_000,
+        interim: Some(Amount(INTERIM)),
+        interim_due: Some(T0 + 5_000),
+        balance_due: DEADLINE,
+    }
+}
+
+/// A staged deal on P-1 (no new mortgage), accepted; its deposit paid and both signatures
+/// given when `signed`.
+fn staged(signed: bool) -> u64 {
+    let msg = ExecuteMsg::Open {
+        parcel_id: "P-1".into(),
+        seller: SELLER,
+        buyer: BUYER,
+        price: Amount(PRICE),
+        deadline: DEADLINE,
+        lender: None,
+        co_sellers: Vec::new(),
+        share_sale: false,
+        schedule: Some(schedule()),
+    };
+    let id = match serde_json::from_slice::<OpenResponse>(&ok(deal_exec(BROKER, &msg))) {
+        Ok(r) => r.deal_id,
+        Err(e) => panic!("{e}"),
+    };
+    ok(deal_exec(SELLER, &ExecuteMsg::Accept { deal_id: id }));
+    if signed {
+        ok(fund(id, DEPOSIT));
+        ok(sign(SELLER, id));
+        ok(sign(BUYER, id));
+    }
+    id
+}
+
+/// Every won of the buyer's 900,000,000 (and whatever else was minted) is somewhere.
+fn all_accounted(extra: u128) {
+    assert_eq!(
+        balance(BUYER) + balance(SELLER) + balance(ESCROW) + balance(BANK_A),
+        PRICE + extra,
+        "balances add up"
+    );
+}
+
+#[test]
+fn a_schedule_must_add_up_and_fall_due_in_order() {
+    genesis();
+    let open = |s: Schedule| {
+        err(deal_exec(
+            BROKER,
+            &ExecuteMsg::Open {
+                parcel_id: "P-1".into(),
+                seller: SELLER,
+                buyer: BUYER,
+                price: Amount(PRICE),
+                deadline: DEADLINE,
+                lender: None,
+                co_sellers: Vec::new(),
+                share_sale: false,
+                schedule: Some(s),
+            },
+        ))
+    };
+    assert_eq!(
+        open(Schedule {
+            interim: Some(Amount(PRICE - DEPOSIT)),
+            ..schedule()
+        }),
+        "the deposit and the interim payment must leave a positive balance"
+    );
+    assert_eq!(
+        open(Schedule {
+            interim_due: Some(T0 + 500),
+            ..schedule()
+        }),
+        format!(
+            "the interim falls due at {}, before the block time or the stage ahead of it",
+            T0 + 500
+        )
+    );
+    assert_eq!(
+        open(Schedule {
+            balance_due: DEADLINE + 1,
+            ..schedule()
+        }),
+        format!(
+            "the balance falls due at {}, after the deal's deadline {DEADLINE}",
+            DEADLINE + 1
+        )
+    );
+    assert_eq!(
+        open(Schedule {
+            interim_due: None,
+            ..schedule()
+        }),
+        "give the interim payment and its due time together, or neither"
+    );
+}
+
+#[test]
+fn staged_payments_fall_due_in_order_and_the_sale_closes() {
+    genesis();
+    let id = staged(false);
+    assert_eq!(
+        err(fund(id, PRICE)),
+        format!("deal {id}'s deposit is exactly {DEPOSIT}, got {PRICE}")
+    );
+    ok(fund(id, DEPOSIT));
+    // The contract is concluded when the deposit is paid: both sign now, and the report is
+    // filed.
+    ok(sign(SELLER, id));
+    ok(sign(BUYER, id));
+    assert_eq!(deal(id).status, Status::Open, "still being paid for");
+    assert_eq!(
+        report(id).expect("filed at conclusion").status,
+        ReportStatus::Contracted
+    );
+    assert!(
+        awaiting(None, None).is_empty(),
+        "not for approval until paid in full"
+    );
+    mock::set_block(10, T0 + 4_000);
+    ok(fund(id, INTERIM));
+    mock::set_block(20, T0 + 50_000);
+    ok(fund(id, BALANCE));
+    assert_eq!(deal(id).status, Status::Signed, "paid in full and signed");
+    assert_eq!(awaiting(None, None), vec![id]);
+    ok(deal_exec(OFF1, &ExecuteMsg::Approve { deal_id: id }));
+    ok(deal_exec(OFF2, &ExecuteMsg::Approve { deal_id: id }));
+    ok(deal_exec(BUYER, &ExecuteMsg::Settle { deal_id: id }));
+    assert_eq!(balance(BANK_A), 300_000_000);
+    assert_eq!(balance(SELLER), 600_000_000);
+    all_accounted(0);
+    let r = report(id).expect("report");
+    assert_eq!(r.status, ReportStatus::Settled);
+    let stages: Vec<(&str, u128)> = r
+        .payments
+        .iter()
+        .map(|p| (p.stage.as_str(), p.amount.0))
+        .collect();
+    assert_eq!(
+        stages,
+        vec![
+            ("deposit", DEPOSIT),
+            ("interim", INTERIM),
+            ("balance", BALANCE)
+        ]
+    );
+}
+
+#[test]
+fn the_buyer_walks_away_before_the_interim_payment_and_forfeits_the_deposit() {
+    genesis();
+    let id = staged(true);
+    assert_eq!(
+        err(deal_exec(SELLER, &ExecuteMsg::Withdraw { deal_id: id })),
+        "unauthorized: only the buyer may withdraw from deal 1 (a seller withdraws by paying in \
+         the deposit through the escrow)"
+    );
+    ok(deal_exec(BUYER, &ExecuteMsg::Withdraw { deal_id: id }));
+    assert_eq!(balance(SELLER), DEPOSIT);
+    assert_eq!(balance(BUYER), PRICE - DEPOSIT);
+    assert_eq!(balance(ESCROW), 0);
+    all_accounted(0);
+    let d = deal(id);
+    assert_eq!(d.status, Status::Cancelled);
+    assert_eq!(
+        d.cancellation
+            .map(|c| (c.kind, c.to_sellers.0, c.to_buyer.0)),
+        Some((CancelKind::BuyerWithdrew, DEPOSIT, 0))
+    );
+    assert_eq!(pending_on_p1(), None, "the parcel is free again");
+    assert_eq!(report(id).expect("report").status, ReportStatus::Cancelled);
+}
+
+#[test]
+fn the_seller_walks_away_before_the_interim_payment_and_returns_the_deposit_doubled() {
+    genesis();
+    let id = staged(true);
+    // The seller needs the deposit's amount of their own.
+    ok(mock::execute(
+        KRW,
+        BANK_B,
+        &hanok_krw::ExecuteMsg::Mint {
+            to: SELLER,
+            amount: Amount(DEPOSIT),
+        },
+    ));
+    let withdraw = |amount: u128| {
+        mock::execute(
+            KRW,
+            SELLER,
+            &hanok_krw::ExecuteMsg::Send {
+                contract: ESCROW,
+                amount: Amount(amount),
+                msg: serde_json::json!({ "withdraw": { "deal_id": id } }),
+            },
+        )
+    };
+    assert_eq!(
+        err(withdraw(DEPOSIT / 2)),
+        format!(
+            "to withdraw from deal {id} the seller pays in exactly the deposit, {DEPOSIT}, got \
+             {}: the buyer receives it doubled",
+            DEPOSIT / 2
+        )
+    );
+    ok(withdraw(DEPOSIT));
+    assert_eq!(deal(id).status, Status::Cancelled);
+    assert_eq!(balance(ESCROW), 2 * DEPOSIT, "held for the buyer");
+    ok(deal_exec(BUYER, &ExecuteMsg::Refund { deal_id: id }));
+    assert_eq!(balance(BUYER), PRICE + DEPOSIT, "the deposit back, doubled");
+    assert_eq!((balance(SELLER), balance(ESCROW)), (0, 0));
+    all_accounted(DEPOSIT);
+    assert_eq!(
+        deal(id).cancellation.map(|c| (c.kind, c.by, c.to_buyer.0)),
+        Some((CancelKind::SellerWithdrew, SELLER, 2 * DEPOSIT))
+    );
+}
+
+#[test]
+fn after_the_interim_payment_only_both_parties_together_end_the_contract() {
+    genesis();
+    let id = staged(true);
+    mock::set_block(10, T0 + 4_000);
+    ok(fund(id, INTERIM));
+    assert!(err(deal_exec(BUYER, &ExecuteMsg::Withdraw { deal_id: id }))
+        .starts_with("deal 1 cannot be withdrawn from"));
+    assert_eq!(
+        err(deal_exec(BUYER, &ExecuteMsg::Cancel { deal_id: id })),
+        "deal 1 has payments in escrow: it ends by withdrawal under the earnest-money rule \
+         (before the interim payment), agree_cancel or claim_default"
+    );
+    ok(deal_exec(BUYER, &ExecuteMsg::AgreeCancel { deal_id: id }));
+    assert_eq!(
+        deal(id).status,
+        Status::Open,
+        "one party alone ends nothing"
+    );
+    ok(deal_exec(SELLER, &ExecuteMsg::AgreeCancel { deal_id: id }));
+    assert_eq!(balance(BUYER), PRICE, "everything paid goes back");
+    assert_eq!((balance(SELLER), balance(ESCROW)), (0, 0));
+    assert_eq!(
+        deal(id).cancellation.map(|c| c.kind),
+        Some(CancelKind::Mutual)
+    );
+}
+
+#[test]
+fn a_missed_payment_is_a_default_and_the_deposit_goes_to_the_seller() {
+    genesis();
+    let id = staged(true);
+    mock::set_block(10, T0 + 4_000);
+    ok(fund(id, INTERIM));
+    assert_eq!(
+        err(deal_exec(SELLER, &ExecuteMsg::ClaimDefault { deal_id: id })),
+        "no payment of deal 1 is overdue"
+    );
+    // The balance falls due at the deadline and is not paid.
+    mock::set_block(50, DEADLINE + 1);
+    assert_eq!(
+        err(deal_exec(BUYER, &ExecuteMsg::Refund { deal_id: id })),
+        format!(
+            "the buyer missed the balance due at {DEADLINE}: claim_default ends deal 1 (the \
+             deposit goes to the seller, the rest back to the buyer)"
+        )
+    );
+    ok(deal_exec(SELLER, &ExecuteMsg::ClaimDefault { deal_id: id }));
+    assert_eq!(balance(SELLER), DEPOSIT, "the deposit is the penalty");
+    assert_eq!(
+        balance(BUYER),
+        PRICE - DEPOSIT,
+        "the interim payment comes back"
+    );
+    assert_eq!(balance(ESCROW), 0);
+    all_accounted(0);
+    assert_eq!(
+        deal(id)
+            .cancellation
+            .map(|c| (c.kind, c.to_sellers.0, c.to_buyer.0)),
+        Some((CancelKind::BuyerDefault, DEPOSIT, INTERIM))
+    );
 }

@@ -2,15 +2,19 @@
 //!
 //! The buyer funds a deal by *sending* tokens through the token contract with
 //! `{"fund": {"deal_id": n}}`; the token contract then calls this contract's `receive`. The
-//! escrow checks with the deal contract that the deal is open, the funder is its buyer and the
-//! amount is exactly its price, records the deposit and tells the deal contract (`funded`).
+//! escrow checks with the deal contract that the deal is open and the funder is its buyer,
+//! tells the deal contract (`funded`, which checks the amount: the whole price, or with a
+//! staged schedule the next stage's) and adds the payment to the deposit. A seller walking
+//! away under the earnest-money rule sends as much again as the deposit with
+//! `{"withdraw": {"deal_id": n}}`: once the deal contract agrees (`seller_withdrew`), the escrow
+//! holds the deposit doubled for the buyer, who takes it with the deal's `refund`.
 //! Afterwards only the deal contract moves the money: `release` (to lien holders and the seller
 //! at settlement; never more than is held) and `refund` (what remains, to the funder).
 //!
 //! # Messages
 //! - instantiate `{"token": "0x..", "deal": "0x.."}`
-//! - execute `{"receive": {"from", "amount", "msg": {"fund": {"deal_id"}}}}` (token contract
-//!   only), `{"release": {"deal_id", "to", "amount"}}` (deal contract only),
+//! - execute `{"receive": {"from", "amount", "msg": {"fund": {"deal_id"}} | {"withdraw":
+//!   {"deal_id"}}}}` (token contract only), `{"release": {"deal_id", "to", "amount"}}` (deal contract only),
 //!   `{"refund": {"deal_id"}}` (deal contract only)
 //! - query `{"deposit": {"deal_id"}}` → [`Deposit`] `{deal_id, funder, amount, released,
 //!   refunded}`
@@ -75,43 +79,16 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
                 env.sender == cfg.token,
                 "unauthorized: only the token contract may deposit"
             );
-            let FundMsg::Fund { deal_id } = serde_json::from_value(msg).map_err(|e| {
-                format!("invalid receive msg (expected {{\"fund\": {{\"deal_id\": n}}}}): {e}")
+            let msg: FundMsg = serde_json::from_value(msg).map_err(|e| {
+                format!(
+                    "invalid receive msg (expected {{\"fund\": {{\"deal_id\": n}}}} or \
+                     {{\"withdraw\": {{\"deal_id\": n}}}}): {e}"
+                )
             })?;
-            ensure!(!DEPOSITS.has(&deal_id), "deal {deal_id} is already funded");
-            let deal: deal::DealView =
-                query_contract(&cfg.deal, &deal::QueryMsg::Deal { deal_id })?;
-            ensure!(
-                deal.status == deal::Status::Open,
-                "deal {deal_id} is not open (status {})",
-                deal.status
-            );
-            ensure!(from == deal.buyer, "only the buyer may fund deal {deal_id}");
-            ensure!(
-                amount == deal.price,
-                "deal {deal_id} needs exactly {}, got {amount}",
-                deal.price
-            );
-            let funded = deal::ExecuteMsg::Funded {
-                deal_id,
-                funder: from,
-                amount,
-            };
-            call::<serde_json::Value>(&cfg.deal, &funded)?;
-            let deposit = Deposit {
-                deal_id,
-                funder: from,
-                amount,
-                released: Amount::ZERO,
-                refunded: Amount::ZERO,
-            };
-            DEPOSITS.save(&deal_id, &deposit)?;
-            Ok(Response::new().event(
-                Event::new("deposited")
-                    .attr("deal_id", deal_id.to_string())
-                    .attr("funder", from.to_string())
-                    .attr("amount", amount.to_string()),
-            ))
+            match msg {
+                FundMsg::Fund { deal_id } => fund(&cfg, deal_id, from, amount),
+                FundMsg::Withdraw { deal_id } => seller_withdraws(&cfg, deal_id, from, amount),
+            }
         }
         ExecuteMsg::Release {
             deal_id,
@@ -158,6 +135,83 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
             ))
         }
     }
+}
+
+/// The buyer's payment: the whole price, or with a schedule the next stage's amount (the deal
+/// contract checks which, and the due time).
+fn fund(
+    cfg: &Config,
+    deal_id: u64,
+    from: Address,
+    amount: Amount,
+) -> Result<Response, ContractError> {
+    let existing = DEPOSITS.may_load(&deal_id)?;
+    let deal: deal::DealView = query_contract(&cfg.deal, &deal::QueryMsg::Deal { deal_id })?;
+    ensure!(
+        existing.is_none() || deal.status == deal::Status::Open,
+        "deal {deal_id} is already funded"
+    );
+    ensure!(
+        deal.status == deal::Status::Open,
+        "deal {deal_id} is not open (status {})",
+        deal.status
+    );
+    ensure!(from == deal.buyer, "only the buyer may fund deal {deal_id}");
+    let funded = deal::ExecuteMsg::Funded {
+        deal_id,
+        funder: from,
+        amount,
+    };
+    call::<serde_json::Value>(&cfg.deal, &funded)?;
+    let deposit = match existing {
+        Some(mut d) => {
+            d.amount = d.amount.checked_add(amount).ok_or("overflow")?;
+            d
+        }
+        None => Deposit {
+            deal_id,
+            funder: from,
+            amount,
+            released: Amount::ZERO,
+            refunded: Amount::ZERO,
+            withdrawal_in: Amount::ZERO,
+        },
+    };
+    DEPOSITS.save(&deal_id, &deposit)?;
+    Ok(Response::new().event(
+        Event::new("deposited")
+            .attr("deal_id", deal_id.to_string())
+            .attr("funder", from.to_string())
+            .attr("amount", amount.to_string()),
+    ))
+}
+
+/// A seller walks away under the earnest-money rule: the deal contract checks the window and
+/// that `amount` equals the deposit; the escrow then holds the deposit doubled for the buyer,
+/// who takes it with the deal's `refund` (paying it out here would re-enter the token
+/// contract, which is calling this one).
+fn seller_withdraws(
+    cfg: &Config,
+    deal_id: u64,
+    seller: Address,
+    amount: Amount,
+) -> Result<Response, ContractError> {
+    let mut d = load_deposit(deal_id)?;
+    let withdrew = deal::ExecuteMsg::SellerWithdrew {
+        deal_id,
+        seller,
+        amount,
+    };
+    call::<serde_json::Value>(&cfg.deal, &withdrew)?;
+    d.withdrawal_in = d.withdrawal_in.checked_add(amount).ok_or("overflow")?;
+    DEPOSITS.save(&deal_id, &d)?;
+    Ok(Response::new().event(
+        Event::new("deposited")
+            .attr("deal_id", deal_id.to_string())
+            .attr("funder", seller.to_string())
+            .attr("amount", amount.to_string())
+            .attr("for", "withdrawal"),
+    ))
 }
 
 fn query(_env: &Env, msg: QueryMsg) -> Result<Vec<u8>, ContractError> {

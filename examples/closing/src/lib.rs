@@ -409,6 +409,7 @@ impl Ctx<'_> {
                     }),
                     co_sellers: Vec::new(),
                     share_sale: false,
+                    schedule: None,
                 },
             )
             .await

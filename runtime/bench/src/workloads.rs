@@ -403,6 +403,7 @@ fn closing_steps(
         deadline,
         lender: Some(a(BANK_B)),
         mortgage_amount: Some(Amount(MORTGAGE)),
+        schedule: None,
     };
     let sign = deal::ExecuteMsg::Sign { deal_id, terms };
     vec![
@@ -453,6 +454,7 @@ fn closing_steps(
                 }),
                 co_sellers: Vec::new(),
                 share_sale: false,
+                schedule: None,
             }),
         ),
         // Stage 2: the seller accepts; bank B, the lender the terms name, attaches the new
@@ -888,6 +890,7 @@ pub(crate) async fn settle(
                             }),
                             co_sellers: Vec::new(),
                             share_sale: false,
+                            schedule: None,
                         },
                     )
                 })
@@ -953,6 +956,7 @@ pub(crate) async fn settle(
         deadline,
         lender: Some(bank_b.address()),
         mortgage_amount: Some(Amount(MORTGAGE)),
+        schedule: None,
     };
     let sign = |deal_id| exec(ctx.sys.deal, &deal::ExecuteMsg::Sign { deal_id, terms });
     ctx.say("funding the escrow and signing the terms");

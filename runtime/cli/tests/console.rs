@@ -380,6 +380,7 @@ async fn signed_deal(
                 lender: None,
                 co_sellers: Vec::new(),
                 share_sale: false,
+                schedule: None,
             },
         )
         .await?;

@@ -396,6 +396,28 @@ impl<'a> Krw<'a> {
             .await
     }
 
+    /// A seller walks away from a staged deal under the earnest-money rule: sends `deposit`
+    /// (exactly the deposit the buyer paid) to the escrow with `{"withdraw": {"deal_id"}}`;
+    /// the buyer receives the deposit doubled.
+    ///
+    /// # Errors
+    /// As [`Krw::send`].
+    pub async fn withdraw_as_seller(
+        &self,
+        signer: &Signer,
+        escrow: Address,
+        deal_id: u64,
+        deposit: u128,
+    ) -> Result<Receipt> {
+        self.send(
+            signer,
+            escrow,
+            deposit,
+            &escrow::FundMsg::Withdraw { deal_id },
+        )
+        .await
+    }
+
     /// The balance of `address`.
     ///
     /// # Errors
@@ -487,6 +509,8 @@ pub struct OpenDeal {
     pub co_sellers: Vec<Address>,
     /// Sell only `seller`'s share of a co-owned parcel (no co-sellers, no lender).
     pub share_sale: bool,
+    /// Pay in stages (deposit, optional interim, balance); `None`: the whole price at once.
+    pub schedule: Option<deal::Schedule>,
 }
 
 impl OpenDeal {
@@ -501,6 +525,7 @@ impl OpenDeal {
             lender: self.lender,
             co_sellers: self.co_sellers.clone(),
             share_sale: self.share_sale,
+            schedule: self.schedule,
         }
     }
 }

@@ -375,6 +375,7 @@ fn signed_terms_read_from_a_deal_and_sent_as_the_contract_expects() -> crate::Re
             deadline: 1_800_000_000,
             lender: Some(bank),
             mortgage_amount: Some(Amount(600_000_000)),
+            schedule: None,
         }
     );
     // The `sign` message carries them with amounts as decimal strings.

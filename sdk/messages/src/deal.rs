@@ -44,6 +44,110 @@ pub struct Lender {
     pub max_amount: Amount,
 }
 
+/// A staged payment schedule, as Korean home sales are paid: the deposit (계약금, typically
+/// 10 % of the price) when the contract is signed, an optional interim payment (중도금), and the
+/// balance (잔금: the rest of the price) by settlement. Each is paid into escrow by its due
+/// time. Until the interim payment (or, without one, until the balance), either side may
+/// walk away under the earnest-money rule (Civil Code art. 565): the buyer forfeits the
+/// deposit to the seller, or the seller returns it doubled. Afterwards a contract ends only by
+/// mutual agreement (everything paid goes back to the buyer) or by the buyer's default on a
+/// payment (the deposit goes to the seller as the penalty, the rest back to the buyer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Schedule {
+    /// The deposit (계약금), positive.
+    pub deposit: Amount,
+    /// When the deposit falls due, unix seconds of block time.
+    pub deposit_due: u64,
+    /// The interim payment (중도금), if any, positive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interim: Option<Amount>,
+    /// When the interim payment falls due (after the deposit's), given exactly when `interim`
+    /// is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interim_due: Option<u64>,
+    /// When the balance (잔금: the price less the deposit and the interim payment, positive)
+    /// falls due: after the earlier stages, at most the deal's deadline.
+    pub balance_due: u64,
+}
+
+/// Which payment into escrow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// The whole price in one payment (a deal without a schedule).
+    Full,
+    /// The deposit (계약금).
+    Deposit,
+    /// The interim payment (중도금).
+    Interim,
+    /// The balance (잔금).
+    Balance,
+}
+
+crate::names!(Stage, "payment stage", {
+    Full => "full",
+    Deposit => "deposit",
+    Interim => "interim",
+    Balance => "balance",
+});
+
+/// A payment the buyer made into escrow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Payment {
+    /// Which one.
+    pub stage: Stage,
+    /// How much.
+    pub amount: Amount,
+    /// Height of the block that took it.
+    pub height: u64,
+    /// Block time of it.
+    pub time: u64,
+}
+
+/// How a concluded or paid deal ended without a sale, and where the escrow's money went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CancelKind {
+    /// The buyer walked away before the interim payment: the deposit went to the seller.
+    BuyerWithdrew,
+    /// The seller walked away before the interim payment, paying in as much again as the
+    /// deposit: the buyer got the deposit back doubled.
+    SellerWithdrew,
+    /// Every party agreed to end it: everything paid went back to the buyer.
+    Mutual,
+    /// The buyer missed a payment's due time: the deposit went to the seller as the penalty,
+    /// the rest back to the buyer.
+    BuyerDefault,
+}
+
+crate::names!(CancelKind, "cancellation", {
+    BuyerWithdrew => "buyer_withdrew",
+    SellerWithdrew => "seller_withdrew",
+    Mutual => "mutual",
+    BuyerDefault => "buyer_default",
+});
+
+/// The outcome of a cancellation after money was paid: every won is accounted for,
+/// `to_sellers + to_buyer` = what the buyer paid in (+ what a withdrawing seller paid in).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Cancellation {
+    /// Why it ended.
+    pub kind: CancelKind,
+    /// Who ended it (the last to agree, for a mutual end).
+    pub by: Address,
+    /// What the sellers received from the escrow (split by share among co-sellers).
+    pub to_sellers: Amount,
+    /// What the buyer received from the escrow.
+    pub to_buyer: Amount,
+    /// Height of the block.
+    pub height: u64,
+}
+
 /// The terms a signature covers. A signer states them in `sign`; they must equal the deal's
 /// current terms, so nobody can sign one thing and be bound to another.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +161,9 @@ pub struct Terms {
     pub lender: Option<Address>,
     /// The mortgage that lender attached, or null for none: exactly what settlement records.
     pub mortgage_amount: Option<Amount>,
+    /// The staged payment schedule, if the deal has one (absent: the whole price at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
 }
 
 /// `price P, deadline D, lender L, mortgage M` (`none` for an absent lender or mortgage): how
@@ -74,9 +181,17 @@ impl fmt::Display for Terms {
         }
         f.write_str(", mortgage ")?;
         match self.mortgage_amount {
-            Some(a) => write!(f, "{a}"),
-            None => f.write_str("none"),
+            Some(a) => write!(f, "{a}")?,
+            None => f.write_str("none")?,
         }
+        if let Some(s) = &self.schedule {
+            write!(f, ", deposit {} by {}", s.deposit, s.deposit_due)?;
+            if let (Some(a), Some(t)) = (s.interim, s.interim_due) {
+                write!(f, ", interim {a} by {t}")?;
+            }
+            write!(f, ", balance by {}", s.balance_due)?;
+        }
+        Ok(())
     }
 }
 
@@ -116,6 +231,10 @@ pub enum ExecuteMsg {
         /// new mortgage may be attached (no `lender`).
         #[serde(default, skip_serializing_if = "core::ops::Not::not")]
         share_sale: bool,
+        /// Pay in stages (deposit, optional interim, balance) instead of the whole price at
+        /// once; part of the terms every party signs.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        schedule: Option<Schedule>,
     },
     /// A seller accepts a proposed deal (each seller once: `seller` and every co-seller): once
     /// all have, the deal holds the parcel, until it settles, is cancelled, rejected or
@@ -135,14 +254,45 @@ pub enum ExecuteMsg {
         /// Secured amount, positive.
         amount: Amount,
     },
-    /// The escrow reports the buyer's deposit (escrow contract only).
+    /// The escrow reports a payment by the buyer (escrow contract only): the whole price, or
+    /// with a schedule the next stage's amount, by its due time.
     Funded {
         /// Deal.
         deal_id: u64,
         /// Who deposited (must be the buyer).
         funder: Address,
-        /// Amount (must be the price).
+        /// Amount (the price, or the stage's amount).
         amount: Amount,
+    },
+    /// The escrow reports that a seller paid in as much again as the deposit to walk away
+    /// under the earnest-money rule (escrow contract only); the escrow then pays the buyer the
+    /// deposit doubled.
+    SellerWithdrew {
+        /// Deal.
+        deal_id: u64,
+        /// The seller.
+        seller: Address,
+        /// What the seller paid in (must equal the deposit paid).
+        amount: Amount,
+    },
+    /// The buyer walks away under the earnest-money rule (buyer only; a deal with a schedule,
+    /// the deposit paid, the interim payment not yet): the deposit goes to the seller.
+    Withdraw {
+        /// Deal.
+        deal_id: u64,
+    },
+    /// A party agrees to end a deal with a schedule after the earnest-money window (the buyer
+    /// and every seller, once each); when all have, everything paid goes back to the buyer.
+    AgreeCancel {
+        /// Deal.
+        deal_id: u64,
+    },
+    /// Ends a deal whose buyer missed a payment's due time (any party: the broker, a seller
+    /// or the buyer): the deposit goes to the seller as the penalty, the rest back to the
+    /// buyer.
+    ClaimDefault {
+        /// Deal.
+        deal_id: u64,
     },
     /// A seller (each of them) or the buyer signs the agreement (after funding, once each),
     /// stating the terms the signature covers; they must be the deal's current terms.
@@ -175,7 +325,7 @@ pub enum ExecuteMsg {
         /// Deal.
         deal_id: u64,
     },
-    /// Cancels before funding (broker, seller or buyer).
+    /// Cancels before any payment (broker, seller or buyer).
     Cancel {
         /// Deal.
         deal_id: u64,
@@ -262,7 +412,7 @@ crate::names!(ReportStatus, "report status", {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ReportedPayment {
-    /// Which payment: `full` (the whole price in one payment into escrow).
+    /// Which payment: `full` (the whole price at once), `deposit`, `interim` or `balance`.
     pub stage: String,
     /// Amount paid into escrow.
     pub amount: Amount,
@@ -421,6 +571,18 @@ pub struct Deal {
     /// accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub share_bps: Option<u32>,
+    /// The staged payment schedule, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
+    /// The buyer's payments into escrow, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub payments: Vec<Payment>,
+    /// The parties who agreed to end it (`agree_cancel`), so far.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cancel_consents: Vec<Address>,
+    /// How it ended without a sale after money was paid, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancellation: Option<Cancellation>,
     /// Buyer.
     pub buyer: Address,
     /// Broker who opened it.
@@ -482,6 +644,7 @@ impl Deal {
             deadline: self.deadline,
             lender: self.lender.map(|l| l.bank),
             mortgage_amount: self.mortgage.map(|m| m.amount),
+            schedule: self.schedule,
         }
     }
 }

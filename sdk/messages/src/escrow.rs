@@ -49,8 +49,14 @@ pub enum ExecuteMsg {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FundMsg {
-    /// Funds this deal.
+    /// Funds this deal: the buyer's payment (the whole price, or the next stage's amount).
     Fund {
+        /// Deal.
+        deal_id: u64,
+    },
+    /// A seller of this deal walks away under the earnest-money rule, paying in as much again
+    /// as the deposit; the escrow pays the buyer the deposit doubled.
+    Withdraw {
         /// Deal.
         deal_id: u64,
     },
@@ -82,12 +88,21 @@ pub struct Deposit {
     pub released: Amount,
     /// Amount refunded so far.
     pub refunded: Amount,
+    /// What a seller walking away under the earnest-money rule paid in: held with the deposit
+    /// for the buyer, who takes both with the deal's `refund`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub withdrawal_in: Amount,
+}
+
+fn is_zero(a: &Amount) -> bool {
+    a.is_zero()
 }
 
 impl Deposit {
     /// What the escrow still holds for the deal.
     pub fn held(&self) -> Option<Amount> {
         self.amount
+            .checked_add(self.withdrawal_in)?
             .checked_sub(self.released)?
             .checked_sub(self.refunded)
     }
@@ -104,12 +119,16 @@ pub struct DepositView {
     pub released: Amount,
     /// Amount refunded so far.
     pub refunded: Amount,
+    /// What a withdrawing seller paid in.
+    #[serde(default)]
+    pub withdrawal_in: Amount,
 }
 
 impl DepositView {
     /// What the escrow still holds for the deal.
     pub fn held(&self) -> Option<Amount> {
         self.amount
+            .checked_add(self.withdrawal_in)?
             .checked_sub(self.released)?
             .checked_sub(self.refunded)
     }

@@ -104,6 +104,7 @@ impl World {
             }),
             co_sellers: Vec::new(),
             share_sale: false,
+            schedule: None,
         }
     }
 

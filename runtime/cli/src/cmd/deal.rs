@@ -44,6 +44,9 @@ pub(crate) fn parse_deadline(s: &str) -> Result<Deadline, String> {
     n.checked_mul(mult).map(Deadline::In).ok_or_else(bad)
 }
 
+// Parsed once per process: the size of the largest variant (`open` with its schedule flags)
+// costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum DealCmd {
     /// Propose a deal (an enrolled broker): the seller must be the parcel's sole owner and the
@@ -82,6 +85,22 @@ pub enum DealCmd {
         /// The most the lender may register, KRW.
         #[arg(long, value_name = "KRW", value_parser = parse_amount, requires = "lender")]
         max_mortgage: Option<u128>,
+        /// Pay in stages: the deposit (계약금), KRW. Needs --deposit-due and --balance-due;
+        /// the balance (잔금) is the rest of the price.
+        #[arg(long, value_name = "KRW", value_parser = parse_amount, requires_all = ["deposit_due", "balance_due"])]
+        deposit: Option<u128>,
+        /// When the deposit falls due (Unix seconds or +DURATION).
+        #[arg(long, value_name = "WHEN", value_parser = parse_deadline, requires = "deposit")]
+        deposit_due: Option<Deadline>,
+        /// The interim payment (중도금), KRW, optional; needs --interim-due.
+        #[arg(long, value_name = "KRW", value_parser = parse_amount, requires_all = ["interim_due", "deposit"])]
+        interim: Option<u128>,
+        /// When the interim payment falls due.
+        #[arg(long, value_name = "WHEN", value_parser = parse_deadline, requires = "interim")]
+        interim_due: Option<Deadline>,
+        /// When the balance falls due (at most the deadline).
+        #[arg(long, value_name = "WHEN", value_parser = parse_deadline, requires = "deposit")]
+        balance_due: Option<Deadline>,
     },
     /// Accept a proposed deal (the seller; with co-sellers, each of them): once every seller
     /// has, the deal holds the parcel, until it ends or its deadline passes.
@@ -128,6 +147,25 @@ pub enum DealCmd {
     /// the deadline): liens paid off and discharged, the seller paid, the title moved to the
     /// buyer, the new mortgage recorded. If anything fails nothing changes.
     Settle {
+        /// Deal id.
+        deal_id: u64,
+    },
+    /// Walk away from a staged deal under the earnest-money rule, before the interim payment:
+    /// the buyer forfeits the deposit to the seller; a seller pays in as much again as the
+    /// deposit and the buyer receives it doubled.
+    Withdraw {
+        /// Deal id.
+        deal_id: u64,
+    },
+    /// Agree to end a deal that has payments (the buyer and each seller; when all have,
+    /// everything paid goes back to the buyer).
+    AgreeCancel {
+        /// Deal id.
+        deal_id: u64,
+    },
+    /// End a staged deal whose buyer missed a payment's due time (the broker, a seller or the
+    /// buyer): the deposit goes to the seller as the penalty, the rest back to the buyer.
+    ClaimDefault {
         /// Deal id.
         deal_id: u64,
     },
@@ -184,6 +222,47 @@ pub enum DealCmd {
         #[arg(long)]
         follow: bool,
     },
+}
+
+/// `deal withdraw`: the buyer forfeits the deposit (`withdraw`); a seller pays in the deposit
+/// again through the escrow (`{"withdraw": ..}` sent with the KRW token), which pays the buyer
+/// both.
+async fn withdraw(ctx: &mut Ctx, deal_addr: Address, deal_id: u64) -> Result<()> {
+    let signer = ctx.signer()?;
+    let d = ctx
+        .client
+        .deal(deal_addr)
+        .deal(deal_id)
+        .await
+        .map_err(refused(format!("reading deal {deal_id}")))?;
+    let me = signer.address();
+    let r = if me == d.buyer {
+        ctx.client
+            .execute(&signer, deal_addr, &ExecuteMsg::Withdraw { deal_id })
+            .await
+            .map_err(refused(format!("withdraw from deal {deal_id}")))?
+    } else if d.sellers().any(|s| s == me) {
+        let deposit: u128 = d.payments.iter().map(|p| p.amount.0).sum();
+        let escrow = ctx.escrow().await?;
+        let token = ctx.krw().await?;
+        if !ctx.node.json {
+            println!(
+                "paying in {} (the deposit again): the buyer receives it doubled",
+                krw(deposit)
+            );
+        }
+        ctx.client
+            .krw(token)
+            .withdraw_as_seller(&signer, escrow, deal_id, deposit)
+            .await
+            .map_err(refused(format!("withdraw from deal {deal_id}")))?
+    } else {
+        anyhow::bail!("{me} is neither the buyer nor a seller of deal {deal_id}");
+    };
+    if !ctx.node.json {
+        println!("deal {deal_id}: withdrawn under the earnest-money rule");
+    }
+    print_receipt(ctx, &r)
 }
 
 /// One line of `deal reports`.
@@ -270,6 +349,17 @@ fn print_report(r: &hanok_client::messages::deal::TransactionReport) {
     }
 }
 
+/// With a schedule, the amount of the next unpaid stage (`None` without a schedule or when
+/// paid in full: then the contract says what it wants).
+fn next_payment(d: &Deal) -> Option<u128> {
+    let s = d.schedule?;
+    let mut amounts = vec![s.deposit.0];
+    amounts.extend(s.interim.map(|a| a.0));
+    let before: u128 = amounts.iter().sum();
+    amounts.push(d.price.0.saturating_sub(before));
+    amounts.get(d.payments.len()).copied()
+}
+
 /// Prints a deal for people.
 fn print_deal(d: &Deal) {
     println!("deal          {}", d.deal_id);
@@ -303,6 +393,35 @@ fn print_deal(d: &Deal) {
     match &d.mortgage {
         Some(m) => println!("new mortgage  {} from {}", krw(m.amount.0), m.bank),
         None => println!("new mortgage  none"),
+    }
+    if let Some(s) = &d.schedule {
+        println!(
+            "deposit       {} due {}",
+            krw(s.deposit.0),
+            utc(s.deposit_due)
+        );
+        if let (Some(a), Some(t)) = (s.interim, s.interim_due) {
+            println!("interim       {} due {}", krw(a.0), utc(t));
+        }
+        println!("balance       due {}", utc(s.balance_due));
+    }
+    for p in &d.payments {
+        println!(
+            "paid          {} {} at block {} ({})",
+            p.stage,
+            krw(p.amount.0),
+            p.height,
+            utc(p.time)
+        );
+    }
+    if let Some(c) = &d.cancellation {
+        println!(
+            "ended         {} by {}: sellers received {}, buyer {}",
+            c.kind,
+            c.by,
+            krw(c.to_sellers.0),
+            krw(c.to_buyer.0)
+        );
     }
     println!("signed by     {}", list(&d.signatures));
     println!("approved by   {}", list(&d.approvals));
@@ -344,19 +463,38 @@ pub async fn run(mut ctx: Ctx, cmd: DealCmd) -> Result<()> {
             deadline,
             lender,
             max_mortgage,
+            deposit,
+            deposit_due,
+            interim,
+            interim_due,
+            balance_due,
         } => {
             let signer = ctx.signer()?;
-            let deadline = match deadline {
+            // The contract compares with block time; the next block is timed about now.
+            let now = ctx
+                .client
+                .status()
+                .await
+                .context("asking the node for its block time")?
+                .latest_block_time
+                .max(now_secs());
+            let at = |d: Deadline| match d {
                 Deadline::At(t) => t,
-                Deadline::In(secs) => {
-                    // The contract compares with block time; the next block is timed about now.
-                    let head = ctx
-                        .client
-                        .status()
-                        .await
-                        .context("asking the node for its block time")?;
-                    head.latest_block_time.max(now_secs()).saturating_add(secs)
+                Deadline::In(secs) => now.saturating_add(secs),
+            };
+            let deadline = at(deadline);
+            // clap makes --deposit require both due times, and --interim its own.
+            let schedule = match (deposit, deposit_due, balance_due) {
+                (Some(deposit), Some(deposit_due), Some(balance_due)) => {
+                    Some(hanok_client::messages::deal::Schedule {
+                        deposit: Amount(deposit),
+                        deposit_due: at(deposit_due),
+                        interim: interim.map(Amount),
+                        interim_due: interim_due.map(at),
+                        balance_due: at(balance_due),
+                    })
                 }
+                _ => None,
             };
             let open = OpenDeal {
                 parcel_id: parcel.clone(),
@@ -371,6 +509,7 @@ pub async fn run(mut ctx: Ctx, cmd: DealCmd) -> Result<()> {
                 }),
                 co_sellers,
                 share_sale,
+                schedule,
             };
             let id = ctx
                 .client
@@ -426,7 +565,8 @@ pub async fn run(mut ctx: Ctx, cmd: DealCmd) -> Result<()> {
                 .deal(deal_id)
                 .await
                 .map_err(refused(format!("reading deal {deal_id}")))?;
-            let price = deal.price.0;
+            // The whole price, or with a schedule the next stage's amount.
+            let price = next_payment(&deal).unwrap_or(deal.price.0);
             let escrow = ctx.escrow().await?;
             let token = ctx.krw().await?;
             let r = ctx
@@ -493,6 +633,30 @@ pub async fn run(mut ctx: Ctx, cmd: DealCmd) -> Result<()> {
                 deal_id,
                 |deal_id| ExecuteMsg::Settle { deal_id },
                 ("settle", "settled"),
+            )
+            .await
+        }
+        DealCmd::Withdraw { deal_id } => withdraw(&mut ctx, deal_addr, deal_id).await,
+        DealCmd::AgreeCancel { deal_id } => {
+            by_id(
+                &ctx,
+                deal_addr,
+                deal_id,
+                |deal_id| ExecuteMsg::AgreeCancel { deal_id },
+                ("agree to cancel", "agreed to cancel"),
+            )
+            .await
+        }
+        DealCmd::ClaimDefault { deal_id } => {
+            by_id(
+                &ctx,
+                deal_addr,
+                deal_id,
+                |deal_id| ExecuteMsg::ClaimDefault { deal_id },
+                (
+                    "claim the buyer's default on",
+                    "ended on the buyer's default",
+                ),
             )
             .await
         }

@@ -48,9 +48,10 @@ pub struct EncRow {
     pub kind: &'static str,
     /// Its holder (a bank), or the court order hash.
     pub holder: String,
-    /// Registered amount (mortgages).
+    /// Registered amount (mortgages: the registered maximum; leases: the deposit).
     pub amount: String,
-    /// What settlement pays off (mortgages): today the registered amount.
+    /// What settlement pays off (mortgages: the bank's payoff statement, or that there is
+    /// none); what happens to a lease.
     pub payoff: String,
 }
 
@@ -389,10 +390,7 @@ impl<'a> Reader<'a> {
     async fn escrow_held(&self, deal_id: u64) -> Option<u128> {
         let q = escrow::QueryMsg::Deposit { deal_id };
         let d: escrow::Deposit = self.app.client.query(self.app.sys.escrow, &q).await.ok()?;
-        d.amount
-            .checked_sub(d.released)
-            .and_then(|a| a.checked_sub(d.refunded))
-            .map(|a| a.0)
+        d.held().map(|a| a.0)
     }
 
     async fn encumbrances(&mut self, parcel: &Parcel) -> Vec<EncRow> {
