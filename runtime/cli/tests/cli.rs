@@ -1616,3 +1616,135 @@ fn stdout_lines(stdout: std::process::ChildStdout) -> std::sync::mpsc::Receiver<
     });
     rx
 }
+
+/// Spouses co-own a flat and sell it whole, paid in stages; the buyer walks away before the
+/// interim payment and forfeits the deposit, which the spouses share by their shares.
+#[test]
+fn co_owners_sell_in_stages_and_the_buyer_walks_away() -> Result<()> {
+    let node = DevNode::start()?;
+    let url = node.endpoint.as_str();
+    let dir = tempfile::tempdir()?;
+    let key = dir.path().join("spouse.key");
+    let key_arg = key.to_str().context("utf-8 path")?;
+    let spouse = ok_json(NO_NODE, &["keys", "new", "--out", key_arg])?["address"]
+        .as_str()
+        .context("address")?
+        .to_string();
+    ok(
+        url,
+        &[
+            "identity",
+            "enrol",
+            &spouse,
+            "--role",
+            "citizen",
+            "--dev",
+            "authority",
+        ],
+    )?;
+    let seller_share = format!("{}=4000", dev_address("seller")?);
+    let spouse_share = format!("{spouse}=6000");
+    ok(
+        url,
+        &[
+            "parcel",
+            "register",
+            "--id",
+            "CLI-S",
+            "--address",
+            "Seoul",
+            "--area-m2",
+            "84.97",
+            "--owner",
+            &seller_share,
+            "--owner",
+            &spouse_share,
+            "--dev",
+            "official-1",
+        ],
+    )?;
+    ok(
+        url,
+        &[
+            "token",
+            "mint",
+            "--to",
+            "dev:buyer",
+            "--amount",
+            "900,000,000",
+            "--dev",
+            "bank-b",
+        ],
+    )?;
+    let opened = ok_json(
+        url,
+        &[
+            "deal",
+            "open",
+            "--parcel",
+            "CLI-S",
+            "--seller",
+            "dev:seller",
+            "--co-seller",
+            &spouse,
+            "--buyer",
+            "dev:buyer",
+            "--price",
+            "900,000,000",
+            "--deadline",
+            "+30d",
+            "--deposit",
+            "90,000,000",
+            "--deposit-due",
+            "+1d",
+            "--interim",
+            "300,000,000",
+            "--interim-due",
+            "+10d",
+            "--balance-due",
+            "+29d",
+            "--dev",
+            "broker",
+        ],
+    )?;
+    let id = opened["deal_id"].as_u64().context("deal id")?.to_string();
+    let id = id.as_str();
+    ok(url, &["deal", "accept", id, "--dev", "seller"])?;
+    let shown = ok(url, &["deal", "show", id])?;
+    ensure!(
+        shown.contains("proposed") && shown.contains(&spouse),
+        "one co-owner's acceptance binds nothing: {shown}"
+    );
+    ok(url, &["deal", "accept", id, "--key", key_arg])?;
+    // `deal fund` pays the next stage: the deposit.
+    let funded = ok(url, &["deal", "fund", id, "--dev", "buyer"])?;
+    ensure!(funded.contains("90,000,000 KRW"), "{funded}");
+    ok(url, &["deal", "sign", id, "--dev", "seller"])?;
+    ok(url, &["deal", "sign", id, "--key", key_arg])?;
+    ok(url, &["deal", "sign", id, "--dev", "buyer"])?;
+    let report = ok_json(url, &["deal", "report", id])?;
+    ensure!(
+        report["status"] == "contracted" && report["co_sellers"][0] == spouse.as_str(),
+        "the contract is concluded at the deposit: {report}"
+    );
+    ok(url, &["deal", "withdraw", id, "--dev", "buyer"])?;
+    let balance = |who: &str| -> Result<String> {
+        Ok(ok_json(url, &["token", "balance", who])?["balance"]
+            .as_str()
+            .context("balance")?
+            .to_string())
+    };
+    ensure!(balance(&spouse)? == "54000000", "60 % of the deposit");
+    ensure!(
+        balance("dev:buyer")? == "810000000",
+        "the rest stays the buyer's"
+    );
+    let shown = ok(url, &["deal", "show", id])?;
+    ensure!(
+        shown.contains("buyer_withdrew") && shown.contains("deposit"),
+        "{shown}"
+    );
+    let report = ok_json(url, &["deal", "report", id])?;
+    ensure!(report["status"] == "cancelled", "{report}");
+    Ok(())
+}

@@ -122,6 +122,22 @@ pub struct Text {
     pub land_use: &'static str,
     pub price: &'static str,
     pub seller: &'static str,
+    /// Co-owners selling with the seller.
+    pub co_sellers: &'static str,
+    /// The share sold in a share sale.
+    pub share_sold: &'static str,
+    /// The payment schedule row.
+    pub stages: &'static str,
+    /// Stage names and states.
+    pub stage_deposit: &'static str,
+    /// Interim payment.
+    pub stage_interim: &'static str,
+    /// Balance.
+    pub stage_balance: &'static str,
+    /// "paid" (with a date).
+    pub stage_paid: &'static str,
+    /// "due" (with a date).
+    pub stage_due: &'static str,
     pub buyer: &'static str,
     pub broker: &'static str,
     pub encumbrances: &'static str,
@@ -222,6 +238,14 @@ pub static EN: Text = Text {
     land_use: "Use",
     price: "Price",
     seller: "Seller",
+    co_sellers: "Co-owners selling",
+    share_sold: "Share sold",
+    stages: "Payments",
+    stage_deposit: "Deposit",
+    stage_interim: "Interim",
+    stage_balance: "Balance",
+    stage_paid: "paid",
+    stage_due: "due",
     buyer: "Buyer",
     broker: "Broker",
     encumbrances: "Encumbrances, in rank order",
@@ -321,6 +345,14 @@ pub static KO: Text = Text {
     land_use: "지목",
     price: "매매대금",
     seller: "매도인",
+    co_sellers: "공동 매도인",
+    share_sold: "매도 지분",
+    stages: "대금 지급",
+    stage_deposit: "계약금",
+    stage_interim: "중도금",
+    stage_balance: "잔금",
+    stage_paid: "지급",
+    stage_due: "기한",
     buyer: "매수인",
     broker: "중개사",
     encumbrances: "권리 (순위순)",

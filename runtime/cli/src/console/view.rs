@@ -78,10 +78,16 @@ pub struct DealView {
     pub price: String,
     /// Seller, buyer, broker.
     pub seller: Party,
+    /// The other co-owners selling with the seller, if any.
+    pub co_sellers: Vec<Party>,
+    /// In a share sale, the share sold (`66.67 %`).
+    pub share: Option<String>,
     /// Buyer.
     pub buyer: Party,
     /// Broker.
     pub broker: Party,
+    /// With a schedule: each stage, its amount, when due and whether paid.
+    pub stages: Vec<String>,
     /// The buyer's new mortgage, in words, if any.
     pub new_mortgage: Option<String>,
     /// Encumbrances in rank order.
@@ -363,6 +369,29 @@ impl<'a> Reader<'a> {
             None => None,
         };
         let encumbrances = self.encumbrances(&parcel).await;
+        let mut co_sellers = Vec::with_capacity(d.co_sellers.len());
+        for c in &d.co_sellers {
+            co_sellers.push(self.party(*c).await);
+        }
+        let share = d
+            .share_bps
+            .map(|bps| format!("{}.{:02} %", bps / 100, bps % 100));
+        let mut stages = Vec::new();
+        if let Some(s) = &d.schedule {
+            let mut due = vec![(t.stage_deposit, s.deposit.0, s.deposit_due)];
+            if let (Some(a), Some(at)) = (s.interim, s.interim_due) {
+                due.push((t.stage_interim, a.0, at));
+            }
+            let before: u128 = due.iter().map(|(_, a, _)| a).sum();
+            due.push((t.stage_balance, price.saturating_sub(before), s.balance_due));
+            for (i, (name, amount, at)) in due.into_iter().enumerate() {
+                let state = match d.payments.get(i) {
+                    Some(p) => format!("{} {}", t.stage_paid, lang.time(p.time)),
+                    None => format!("{} {}", t.stage_due, lang.time(at)),
+                };
+                stages.push(format!("{name} {} · {state}", lang.won(amount)));
+            }
+        }
         Ok(DealView {
             id: d.deal_id,
             status: status_words(lang, d.status).to_string(),
@@ -374,8 +403,11 @@ impl<'a> Reader<'a> {
             land_use: land_use_words(lang, &parcel),
             price: lang.won(price),
             seller: self.party(d.seller).await,
+            co_sellers,
+            share,
             buyer: self.party(d.buyer).await,
             broker: self.party(d.broker).await,
+            stages,
             new_mortgage,
             encumbrances,
             approvals: format!("{} / {}", d.approvals.len(), policy.threshold),
