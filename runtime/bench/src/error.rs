@@ -25,6 +25,14 @@ pub enum BenchError {
     /// A setup step did not give what the workload needs (e.g. a setup transaction failed).
     #[error("setup: {0}")]
     Setup(String),
+    /// The node's data dir (`--data-dir`) could not be read when the window started.
+    #[error("data dir {}: {source}", path.display())]
+    DataDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// Reading `/proc`, creating the temporary directory or writing the JSON failed.
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),

@@ -10,7 +10,9 @@
 //! each request from submit to committed receipt (`SubmitAndWait`; with `--stream`, one
 //! `SubmitStream` per connection instead, each keeping its share of the concurrency in
 //! flight), with a progress bar; read
-//! the node's CPU and RSS from `/proc`; return a [`Report`] (table and JSON).
+//! the node's CPU and RSS from `/proc` and its data dir's bytes on disk by component (block log,
+//! sled, other stores: [`DiskUsage`]) at the start and end of the window, when the data dir is
+//! known (in-process, or `--data-dir`); return a [`Report`] (table and JSON).
 //!
 //! Workloads ([`Workload`]):
 //! - `transfer`: registry `transfer_title`. Only the registry's configured `deal` address may
@@ -49,6 +51,7 @@
 //! # Ok(()) }
 //! ```
 
+mod disk;
 mod drive;
 mod error;
 mod options;
@@ -57,6 +60,7 @@ mod report;
 mod setup;
 pub mod workloads;
 
+pub use disk::{DiskGrowth, DiskReport, DiskUsage};
 pub use error::BenchError;
 pub use options::{BenchArgs, BenchOptions, Load, Workload};
 pub use report::{NodeInfo, Percentiles, Report};
@@ -148,6 +152,7 @@ async fn run_inner(opts: BenchOptions) -> Result<Report, BenchError> {
             url.clone(),
             NodeInfo {
                 target: url.clone(),
+                data_dir: opts.data_dir.clone(),
                 ..NodeInfo::default()
             },
         ),
@@ -160,6 +165,7 @@ async fn run_inner(opts: BenchOptions) -> Result<Report, BenchError> {
                 block_interval_ms: Some(cfg.block_interval_ms),
                 max_block_txs: Some(cfg.max_block_txs),
                 mempool_per_account: Some(cfg.mempool_per_account),
+                data_dir: Some(cfg.data_dir.clone()),
                 ..NodeInfo::default()
             };
             (Some(node), url, info)
@@ -264,6 +270,17 @@ async fn bench(
     };
     let me = Proc::this();
     let height0 = ctx.client().status().await?.height;
+    // Bytes on disk when the window starts: the data dir must be readable, or the option is
+    // wrong, so this one fails the run.
+    let disk0 = match &info.data_dir {
+        Some(dir) => Some(
+            DiskUsage::measure(dir).map_err(|source| BenchError::DataDir {
+                path: dir.clone(),
+                source,
+            })?,
+        ),
+        None => None,
+    };
     let cpu0 = (
         node_proc.as_ref().and_then(|p| p.cpu(CLIENT_THREADS)),
         me.cpu(CLIENT_THREADS),
@@ -305,6 +322,18 @@ async fn bench(
         *m = m.max(r);
     }
     let height1 = ctx.client().status().await?.height;
+    let tx_committed = stats.tx_ok.load(Ordering::Relaxed);
+    // ...and when it ends (a failure here only loses these figures, not the run's).
+    let disk = match (&info.data_dir, disk0) {
+        (Some(dir), Some(start)) => match DiskUsage::measure(dir) {
+            Ok(end) => Some(DiskReport::new(dir, start, end, tx_committed)),
+            Err(e) => {
+                warnings.push(format!("data dir {} not measured: {e}", dir.display()));
+                None
+            }
+        },
+        _ => None,
+    };
 
     let (node_cpu_percent, client_cpu_percent, cpu_note) = match (cpu0, cpu1) {
         ((Some(a), Some(_)), (Some(b), Some(_))) if info.in_process => {
@@ -349,7 +378,6 @@ async fn bench(
         Percentiles::from_micros(v)
     });
     let committed = stats.committed.load(Ordering::Relaxed);
-    let tx_committed = stats.tx_ok.load(Ordering::Relaxed);
     let blocks = height1.saturating_sub(height0);
     info.blocks = blocks;
     info.txs_per_block = if blocks == 0 || opts.workload == Workload::Query {
@@ -409,6 +437,7 @@ async fn bench(
         node: info.clone(),
         presigned,
         setup_s,
+        disk,
         failures,
         warnings,
     })

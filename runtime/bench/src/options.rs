@@ -96,6 +96,9 @@ pub struct BenchOptions {
     pub endpoint: Option<String>,
     /// With `endpoint`, the node's process id, to read its CPU and RSS from `/proc`.
     pub node_pid: Option<u32>,
+    /// With `endpoint`, the node's data dir, to report its bytes on disk by component (the
+    /// in-process node's is always reported).
+    pub data_dir: Option<PathBuf>,
     /// TLS material for an `https://` endpoint.
     pub tls: Option<hanok_client::Tls>,
     /// In-process node only: `block_interval_ms` (`None`: the node's default).
@@ -125,6 +128,7 @@ impl Default for BenchOptions {
             accounts: None,
             endpoint: None,
             node_pid: None,
+            data_dir: None,
             tls: None,
             block_interval_ms: None,
             max_block_txs: None,
@@ -183,6 +187,9 @@ impl BenchOptions {
         {
             return bad("--block-interval-ms and --max-block-txs configure the in-process node; a node at --endpoint has its own config");
         }
+        if self.endpoint.is_none() && self.data_dir.is_some() {
+            return bad("--data-dir is for a node at --endpoint; the in-process node's data dir is measured anyway");
+        }
         if self.endpoint.is_none() && self.node_pid.is_some() {
             return bad(
                 "--node-pid is for a node at --endpoint; the in-process node is this process",
@@ -237,6 +244,10 @@ pub struct BenchArgs {
     /// With --endpoint: the node's process id, to read its CPU and RSS from /proc.
     #[arg(long, requires = "endpoint")]
     pub node_pid: Option<u32>,
+    /// With --endpoint: the node's data dir (readable from here), to report its bytes on disk
+    /// by component at the start and end of the window and per 100,000 transactions.
+    #[arg(long, requires = "endpoint", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
     /// With an https:// --endpoint: the CA that issued the node's certificate (PEM).
     #[arg(long, env = "HANOK_CA", value_name = "FILE", requires = "endpoint")]
     pub ca: Option<PathBuf>,
@@ -289,6 +300,7 @@ impl BenchArgs {
             accounts: self.accounts,
             endpoint: self.endpoint.clone(),
             node_pid: self.node_pid,
+            data_dir: self.data_dir.clone(),
             tls: if self.ca.is_some() || self.cert.is_some() {
                 Some(hanok_client::Tls::from_files(
                     self.ca.as_deref(),

@@ -1,7 +1,9 @@
 //! [`Report`]: what a run measured, as a table for people and JSON for scripts.
 
+use crate::disk::{mb, DiskReport};
 use serde::Serialize;
 use std::fmt::Write as _;
+use std::path::PathBuf;
 
 /// Latency percentiles in milliseconds (nearest rank over every sample).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -63,6 +65,10 @@ pub struct NodeInfo {
     pub blocks: u64,
     /// Transactions per block during the window (all senders, any status).
     pub txs_per_block: f64,
+    /// The node's data dir, when known (in-process, or `--data-dir`); in the JSON as
+    /// `disk.data_dir`.
+    #[serde(skip)]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// Everything a run measured. The JSON holds every field under these names.
@@ -141,6 +147,9 @@ pub struct Report {
     pub presigned: u64,
     /// Seconds spent on setup (enrolment, contracts, parcels, funding, pre-signing).
     pub setup_s: f64,
+    /// The node's data dir in bytes on disk by component, at the start and end of the window
+    /// and per 100,000 transactions; `null` for an endpoint without `--data-dir`.
+    pub disk: Option<DiskReport>,
     /// Up to 10 distinct failure messages.
     pub failures: Vec<String>,
     /// Anything that makes the figures less than they seem (e.g. the pre-signed pool ran out).
@@ -286,6 +295,49 @@ impl Report {
         }
         row("node RSS", opt(self.node_rss_mib, " MiB"));
         row("cpu note", self.cpu_note.clone());
+        if let Some(d) = &self.disk {
+            let e = &d.end;
+            row(
+                "disk at the end",
+                format!(
+                    "log {}, sled {}, other chain files {}, module cache {}, other {}; total {} ({})",
+                    mb(e.block_log as f64),
+                    mb(e.state as f64),
+                    mb(e.chain_other as f64),
+                    mb(e.module_cache as f64),
+                    mb(e.other as f64),
+                    mb(e.total() as f64),
+                    d.data_dir
+                ),
+            );
+            row(
+                "  derived ÷ log",
+                d.derived_to_log.map_or_else(
+                    || "n/a".into(),
+                    |r| format!("{r:.2} (sled + other chain files)"),
+                ),
+            );
+            match &d.per_100k_txs {
+                Some(g) => {
+                    row(
+                        "disk per 100k txs",
+                        format!(
+                            "log {}, sled {}, other chain files {}, other {} (growth in the window)",
+                            mb(g.block_log),
+                            mb(g.state),
+                            mb(g.chain_other),
+                            mb(g.module_cache + g.other),
+                        ),
+                    );
+                    row(
+                        "  derived ÷ log",
+                        d.derived_to_log_growth
+                            .map_or_else(|| "n/a".into(), |r| format!("{r:.2}")),
+                    );
+                }
+                None => row("disk per 100k txs", "n/a (nothing committed)".into()),
+            }
+        }
         row(
             "verify/s, 1 core",
             format!("{:.0} k256 verifications", self.verify_per_sec_1core),

@@ -24,6 +24,7 @@ const FIELDS: &[&str] = &[
     "node_cpu_percent",
     "node_rss_mib",
     "verify_per_sec_1core",
+    "disk",
 ];
 
 fn options(workload: Workload, load: Load, accounts: Option<usize>) -> BenchOptions {
@@ -77,9 +78,44 @@ fn check(r: &Report, workload: Workload) {
     assert_eq!(json["workload"], workload.as_str());
 }
 
+/// The data dir's bytes on disk are reported and plausible: the block log holds something,
+/// grew in the window with what committed (a transfer is a few hundred bytes in the log), and
+/// the per-100,000 figures are that growth scaled. Sizes only, never timings.
+fn check_disk(r: &Report) {
+    let ctx = r.table();
+    let d = r.disk.as_ref().expect("the data dir was measured");
+    assert!(d.end.block_log > 0 && d.end.state > 0, "{ctx}");
+    assert!(
+        d.end.block_log > d.start.block_log,
+        "the log did not grow:\n{ctx}"
+    );
+    let per_tx = (d.end.block_log - d.start.block_log) as f64 / r.tx_committed as f64;
+    assert!(
+        (50.0..65_536.0).contains(&per_tx),
+        "{per_tx} log bytes per committed tx:\n{ctx}"
+    );
+    let g = d.per_100k_txs.expect("per 100k");
+    assert!(
+        (g.block_log / 100_000.0 - per_tx).abs() < 1e-6 * per_tx,
+        "{ctx}"
+    );
+    assert!(d.derived_to_log.is_some_and(|x| x > 0.0), "{ctx}");
+    assert!(ctx.contains("disk per 100k txs"), "{ctx}");
+    let json: serde_json::Value =
+        serde_json::from_str(&r.to_json().expect("serialises")).expect("valid JSON");
+    assert!(
+        json["disk"]["end"]["block_log"]
+            .as_u64()
+            .is_some_and(|b| b > 0),
+        "{json}"
+    );
+    assert!(json["disk"]["per_100k_txs"]["state"].is_number(), "{json}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transfer() {
-    bench(Workload::Transfer, Load::Concurrency(16), Some(4)).await;
+    let r = bench(Workload::Transfer, Load::Concurrency(16), Some(4)).await;
+    check_disk(&r);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,6 +145,12 @@ async fn transfer_over_submit_streams() {
         };
         assert!(bad.validate().is_err());
     }
+    // --data-dir is for a node at --endpoint.
+    let bad = BenchOptions {
+        data_dir: Some(std::env::temp_dir()),
+        ..options(Workload::Transfer, Load::Concurrency(4), None)
+    };
+    assert!(bad.validate().is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,6 +224,7 @@ async fn settle() {
         accounts: Some(4),
         endpoint: Some(url.clone()),
         node_pid: Some(std::process::id()),
+        data_dir: Some(dir.path().to_path_buf()),
         calibration: Duration::from_millis(100),
         ..BenchOptions::default()
     };
@@ -190,6 +233,7 @@ async fn settle() {
     assert_eq!(r.skipped, 0);
     assert_eq!(r.tx_committed, r.committed);
     assert!(r.presigned >= 121, "{} settlements pre-signed", r.presigned);
+    check_disk(&r);
 
     // Read every deal back: each is settled or still approved, and a settlement did all of its
     // work.
