@@ -1,5 +1,6 @@
-//! VM benchmarks: a trivial call on a fresh instance, upload + compile, and loading a compiled
-//! module from the disk cache. The title-transfer figure lives in the testkit's benches, where
+//! VM benchmarks: a trivial call on a fresh instance, a call shaped like a Rust contract's
+//! (its memory laid out as rustc lays it out, growing one page), upload + compile, and loading
+//! a compiled module from the disk cache. The title-transfer figure lives in the testkit's benches, where
 //! the real contracts are.
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -13,6 +14,23 @@ const TRIVIAL: &str = r#"(module
   (func (export "instantiate") (result i64) (i64.const 1))
   (func (export "query") (result i64) (i64.const 1))
   (func (export "execute") (result i64) (i64.const 1)))"#;
+
+/// Memory as rustc lays out a contract's (`contracts/artifacts/wasm/*.wasm`): 17 initial pages,
+/// the shadow stack growing down from 1 MiB, static data from 1 MiB, and the heap (the SDK's
+/// bump allocator) from the end of the initial memory, so the first allocation grows memory by a
+/// page. The call touches a stack page, a data page and the new heap page, as a contract call
+/// does at the least.
+const CONTRACT_SHAPED: &str = r#"(module
+  (memory (export "memory") 17)
+  (data (i32.const 1048576) "hanok")
+  (func (export "instantiate") (result i64) (i64.const 1))
+  (func (export "query") (result i64) (i64.const 1))
+  (func (export "execute") (result i64)
+    (i32.store (i32.const 1048000) (i32.const 7))
+    (i32.store (i32.const 1048580) (i32.load (i32.const 1048576)))
+    (drop (memory.grow (i32.const 1)))
+    (i32.store (i32.const 1114112) (i32.const 1))
+    (i64.const 1)))"#;
 
 fn block() -> BlockEnv {
     BlockEnv {
@@ -40,6 +58,24 @@ fn benches(c: &mut Criterion) {
             black_box(s.execute(contract, b"").expect("call"));
         })
     });
+
+    let mut s = vm.session(backend.clone(), block(), origin, u64::MAX / 2);
+    let code = s
+        .upload(&wat::parse_str(CONTRACT_SHAPED).expect("wat"))
+        .expect("upload");
+    let (shaped, _) = s
+        .instantiate(code, "contract-shaped", None, b"")
+        .expect("instantiate");
+    backend.apply(&s.finish().writes);
+    c.bench_function(
+        "contract-shaped call (17 pages, grows one), fresh instance",
+        |b| {
+            b.iter(|| {
+                let mut s = vm.session(backend.clone(), block(), origin, 1_000_000);
+                black_box(s.execute(shaped, b"").expect("call"));
+            })
+        },
+    );
 
     // A module big enough that compile time means something: the trivial one plus 2,000
     // functions doing arithmetic.

@@ -83,6 +83,48 @@ fn memory_growth_past_the_cap_answers_minus_one_and_the_contract_goes_on() {
     assert_eq!(observe("", "(memory.grow (i32.const 512))", ""), -1);
 }
 
+/// Instances come from a pool, and a slot is reused for the next call of the same module with
+/// its pages left mapped as the last call grew them: every call must still see a memory of the
+/// module's initial size, out-of-bounds accesses past it must trap, and pages it grows into
+/// must read zero, whatever an earlier call grew and wrote.
+#[test]
+fn a_reused_instance_slot_reads_as_new() {
+    let w = World::new();
+    // The input's first byte picks: `G` grows two pages and writes into both; `R` reads the
+    // second page without growing (out of bounds); `Z` checks the size is the initial page,
+    // grows two pages and checks they read zero.
+    let body = r#"(drop (call $input))
+        (call $register_read (i32.const 128))
+        (if (i32.eq (i32.load8_u (i32.const 128)) (i32.const 71))
+          (then
+            (drop (memory.grow (i32.const 2)))
+            (i32.store (i32.const 65544) (i32.const 0xabab))
+            (i32.store (i32.const 131080) (i32.const 0xcdcd))))
+        (if (i32.eq (i32.load8_u (i32.const 128)) (i32.const 82))
+          (then (drop (i32.load (i32.const 65544)))))
+        (if (i32.eq (i32.load8_u (i32.const 128)) (i32.const 90))
+          (then
+            (if (i32.ne (memory.size) (i32.const 1)) (then unreachable))
+            (if (i32.ne (memory.grow (i32.const 2)) (i32.const 1)) (then unreachable))
+            (if (i32.or (i32.load (i32.const 65544)) (i32.load (i32.const 131080)))
+              (then unreachable))))"#;
+    let c = w.deploy(&with_execute(body, ""), "reused");
+    for round in 0..4 {
+        w.exec(c, b"G").expect("grows and writes");
+        let err = w
+            .exec(c, b"R")
+            .expect_err("reading past the initial memory traps");
+        assert_eq!(
+            err.to_string(),
+            "wasm trap: out of bounds memory access",
+            "round {round}"
+        );
+        w.exec(c, b"Z")
+            .unwrap_or_else(|e| panic!("round {round}: the slot did not read as new: {e}"));
+    }
+    assert_still_serving(&w);
+}
+
 #[test]
 fn table_growth_past_the_cap_answers_minus_one() {
     let table = "(table $t 0 funcref)";
