@@ -2,7 +2,7 @@
 //! the percentiles are ordered and the JSON carries every field; `settle` runs against a node of
 //! the test's own, so that the chain can be read afterwards. Correctness only, never speed.
 
-use hanok_bench::{BenchOptions, Load, Report, Workload};
+use hanok_bench::{BenchOptions, DiskUsage, Load, Report, Workload};
 use hanok_client::messages::deal::Status;
 use hanok_client::messages::registry::{self, EncumbranceKind, Owner};
 use hanok_client::Client;
@@ -110,6 +110,29 @@ fn check_disk(r: &Report) {
         "{json}"
     );
     assert!(json["disk"]["per_100k_txs"]["state"].is_number(), "{json}");
+}
+
+#[test]
+fn disk_usage_is_counted_by_component() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("chain/state/blobs")).expect("dirs");
+    std::fs::create_dir_all(d.join("module-cache/abc")).expect("dirs");
+    std::fs::write(d.join("chain/blocks.log"), vec![1u8; 10_000]).expect("log");
+    std::fs::write(d.join("chain/state/db"), vec![1u8; 50_000]).expect("db");
+    std::fs::write(d.join("chain/state/blobs/1"), vec![1u8; 5_000]).expect("blob");
+    std::fs::write(d.join("chain/nodes.dat"), vec![1u8; 3_000]).expect("nodes");
+    std::fs::write(d.join("module-cache/abc/m"), vec![1u8; 7_000]).expect("module");
+    std::fs::write(d.join("node.key"), vec![1u8; 100]).expect("key");
+    let u = DiskUsage::measure(d).expect("measured");
+    // Allocated bytes, so at least what was written, rounded up to blocks.
+    assert!((10_000..20_000).contains(&u.block_log), "{u:?}");
+    assert!(u.state >= 55_000, "{u:?}");
+    assert!((3_000..10_000).contains(&u.chain_other), "{u:?}");
+    assert!(u.module_cache >= 7_000, "{u:?}");
+    assert!(u.other >= 100, "{u:?}");
+    assert_eq!(u.derived(), u.state + u.chain_other);
+    assert!(DiskUsage::measure(&d.join("missing")).is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
