@@ -139,8 +139,12 @@ pub struct Actors {
     pub bank_b: Signer,
     /// The broker who opens the deal.
     pub broker: Signer,
-    /// Owner of the parcel.
+    /// Owner of the parcel (with the spouse, half each).
     pub seller: Signer,
+    /// The seller's spouse, co-owner of the flat.
+    pub spouse: Signer,
+    /// The flat's registered tenant.
+    pub tenant: Signer,
     /// Buyer of the parcel.
     pub buyer: Signer,
 }
@@ -156,6 +160,8 @@ impl Actors {
             bank_b: s("bank-b"),
             broker: s("broker"),
             seller: s("seller"),
+            spouse: s("spouse"),
+            tenant: s("tenant"),
             buyer: s("buyer"),
         }
     }
@@ -335,7 +341,25 @@ impl Ctx<'_> {
             }
         };
 
-        say(2, "An official registers parcel P to the seller; Bank A's mortgage lien (registered maximum 300,000,000 KRW) is recorded", self.out);
+        say(2, "An official registers parcel P to the seller and the spouse, half each; Bank A's mortgage lien (registered maximum 300,000,000 KRW) and the tenant's lease (deposit 200,000,000 KRW) are recorded", self.out);
+        // The story's flat is co-owned; the failure of step 8 is a plain sole-owner sale.
+        let owners = if narrate {
+            vec![
+                Owner {
+                    owner: a.seller.address(),
+                    share_bps: 5_000,
+                },
+                Owner {
+                    owner: a.spouse.address(),
+                    share_bps: 5_000,
+                },
+            ]
+        } else {
+            vec![Owner {
+                owner: a.seller.address(),
+                share_bps: 10_000,
+            }]
+        };
         registry
             .register_parcel(
                 &a.officials[0],
@@ -345,10 +369,7 @@ impl Ctx<'_> {
                     address: "서울특별시 강남구 대치동 123".into(),
                     area_m2_hundredths: 8_497,
                     land_use: LandUse::Residential,
-                    owners: vec![Owner {
-                        owner: a.seller.address(),
-                        share_bps: 10_000,
-                    }],
+                    owners,
                 },
             )
             .await
@@ -358,14 +379,29 @@ impl Ctx<'_> {
             .await
             .step(2, "record Bank A's lien")?;
         if narrate {
+            // The tenant's lease ranks after Bank A's lien; a sale keeps it: the buyer takes
+            // over the obligation to return the deposit.
+            let now = unix_now();
+            registry
+                .record_lease(
+                    &a.officials[0],
+                    parcel_id,
+                    a.tenant.address(),
+                    LEASE_DEPOSIT,
+                    (now, now.saturating_add(2 * 365 * 24 * 3600)),
+                )
+                .await
+                .step(2, "record the tenant's lease")?;
             let p = self.parcel(2, parcel_id).await?;
             self.out.line(&format!(
-                "parcel {} ({}), {} m², owner {} (the seller), {} encumbrance(s)",
+                "parcel {} ({}), {} m², owners the seller and the spouse (half each), {} \
+                 encumbrances: Bank A's lien, then the tenant's lease of {} until {}",
                 p.parcel_id,
                 p.address,
                 p.area_m2_hundredths as f64 / 100.0,
-                p.owners.first().map(|o| o.owner).unwrap_or_default(),
-                p.encumbrances.len()
+                p.encumbrances.len(),
+                krw(LEASE_DEPOSIT),
+                day(now.saturating_add(2 * 365 * 24 * 3600))
             ));
         }
 
@@ -389,9 +425,22 @@ impl Ctx<'_> {
 
         say(
             4,
-            "The broker proposes the deal, naming Bank B as the buyer's lender; the seller accepts; Bank B attaches the 600,000,000 KRW mortgage",
+            "The broker proposes the deal — both owners selling, paid in three stages, Bank B as the buyer's lender; each owner accepts; Bank B attaches the 600,000,000 KRW mortgage",
             self.out,
         );
+        let now = unix_now();
+        let schedule = narrate.then(|| deal::Schedule {
+            deposit: Amount(price / 10),
+            deposit_due: now.saturating_add(24 * 3600),
+            interim: Some(Amount(price * 3 / 10)),
+            interim_due: Some(now.saturating_add(14 * 24 * 3600)),
+            balance_due: deadline.saturating_sub(24 * 3600),
+        });
+        let co_sellers = if narrate {
+            vec![a.spouse.address()]
+        } else {
+            Vec::new()
+        };
         // The terms name the buyer's lender and the most it may register: no other bank can
         // put a mortgage on the buyer's new home.
         let deal_id = deals
@@ -407,18 +456,31 @@ impl Ctx<'_> {
                         bank: a.bank_b.address(),
                         max_amount: Amount(mortgage),
                     }),
-                    co_sellers: Vec::new(),
+                    co_sellers: co_sellers.clone(),
                     share_sale: false,
-                    schedule: None,
+                    schedule,
                 },
             )
             .await
             .step(4, "propose the deal")?;
-        // A proposal binds nothing; the parcel is held only once its owner accepts.
+        // A proposal binds nothing; the parcel is held only once every owner accepts.
         deals
             .accept(&a.seller, deal_id)
             .await
             .step(4, "the seller accepts")?;
+        if narrate {
+            let d = self.deal(4, deal_id).await?;
+            ensure(4, d.status == Status::Proposed, || {
+                format!("one co-owner's acceptance bound the parcel: {:?}", d.status)
+            })?;
+            deals
+                .accept(&a.spouse, deal_id)
+                .await
+                .step(4, "the spouse accepts")?;
+            self.out.line(
+                "the seller accepts, then the spouse: only with both does the deal hold the flat",
+            );
+        }
         if narrate {
             match deals.attach_mortgage(&a.bank_a, deal_id, mortgage).await {
                 Err(e @ ClientError::Contract { .. }) => self.out.line(&format!(
@@ -444,50 +506,35 @@ impl Ctx<'_> {
                 "deal #{} price {} deadline {} status {:?}, mortgage {} from Bank B",
                 d.deal_id,
                 krw(d.price.0),
-                d.deadline,
+                day(d.deadline),
                 d.status,
                 d.mortgage
                     .map_or_else(|| "none".into(), |m| krw(m.amount.0))
             ));
         }
 
-        say(
-            5,
-            "The buyer funds the escrow; seller and buyer sign",
-            self.out,
-        );
-        token
-            .fund_escrow(&a.buyer, sys.escrow, deal_id, price)
-            .await
-            .step(5, "fund the escrow")?;
         if narrate {
-            let held = self.balance(5, sys.escrow).await?;
-            self.out.line(&format!("escrow holds {}", krw(held)));
+            say(
+                5,
+                "The buyer pays the deposit into escrow; the spouses and the buyer sign (the contract is concluded and reported); the interim payment and the balance follow",
+                self.out,
+            );
+            staged_payments(&self.client, sys, &self.a, &mut *self.out, deal_id).await?;
+        } else {
+            token
+                .fund_escrow(&a.buyer, sys.escrow, deal_id, price)
+                .await
+                .step(5, "fund the escrow")?;
+            let terms = deals.terms(deal_id).await.step(5, "read the terms")?;
+            deals
+                .sign(&a.seller, deal_id, &terms)
+                .await
+                .step(5, "seller signs")?;
+            deals
+                .sign(&a.buyer, deal_id, &terms)
+                .await
+                .step(5, "buyer signs")?;
         }
-        // Each signature states the terms it covers — price, deadline, lender, mortgage — and
-        // the contract refuses any other: what settles is exactly what both signed.
-        let terms = deals.terms(deal_id).await.step(5, "read the terms")?;
-        if narrate {
-            self.out.line(&format!(
-                "terms signed: price {}, deadline {}, lender {}, mortgage {}",
-                krw(terms.price.0),
-                terms.deadline,
-                terms
-                    .lender
-                    .map_or_else(|| "none".into(), |l| l.to_string()),
-                terms
-                    .mortgage_amount
-                    .map_or_else(|| "none".into(), |m| krw(m.0))
-            ));
-        }
-        deals
-            .sign(&a.seller, deal_id, &terms)
-            .await
-            .step(5, "seller signs")?;
-        deals
-            .sign(&a.buyer, deal_id, &terms)
-            .await
-            .step(5, "buyer signs")?;
 
         say(
             6,
@@ -549,6 +596,90 @@ impl Ctx<'_> {
         }
         Ok(deal_id)
     }
+}
+
+/// Step 5 of the story: the deposit, the three signatures (the contract is concluded and the
+/// deal contract files the transaction report), then the interim payment and the balance, each
+/// into escrow.
+async fn staged_payments(
+    client: &Client,
+    sys: System,
+    a: &Actors,
+    out: &mut dyn Narrator,
+    deal_id: u64,
+) -> Result<()> {
+    let token = client.krw(sys.krw);
+    let deals = client.deal(sys.deal);
+    let d = deals.deal(deal_id).await.step(5, "read the deal")?;
+    let schedule = d.schedule.ok_or_else(|| ClosingError::Check {
+        step: 5,
+        message: "the story's deal has no payment schedule".into(),
+    })?;
+    let interim = schedule.interim.map_or(0, |i| i.0);
+    let balance = d
+        .price
+        .0
+        .saturating_sub(schedule.deposit.0)
+        .saturating_sub(interim);
+    token
+        .fund_escrow(&a.buyer, sys.escrow, deal_id, schedule.deposit.0)
+        .await
+        .step(5, "pay the deposit")?;
+    out.line(&format!(
+        "deposit (계약금) {} paid, due by {}",
+        krw(schedule.deposit.0),
+        day(schedule.deposit_due)
+    ));
+    // Each signature states the terms it covers — price, deadline, lender, mortgage and
+    // the schedule — and the contract refuses any other.
+    let terms = deals.terms(deal_id).await.step(5, "read the terms")?;
+    for (who, name) in [
+        (&a.seller, "seller"),
+        (&a.spouse, "spouse"),
+        (&a.buyer, "buyer"),
+    ] {
+        deals
+            .sign(who, deal_id, &terms)
+            .await
+            .step(5, "a party signs")?;
+        out.line(&format!("the {name} signs"));
+    }
+    let report = deals.report(deal_id).await.step(5, "read the report")?;
+    out.line(&format!(
+        "transaction report filed by the deal contract on {} (due within 30 days, by {}): \
+             status {}",
+        day(report.contract_time),
+        day(report.due_time),
+        report.status
+    ));
+    token
+        .fund_escrow(&a.buyer, sys.escrow, deal_id, interim)
+        .await
+        .step(5, "pay the interim payment")?;
+    token
+        .fund_escrow(&a.buyer, sys.escrow, deal_id, balance)
+        .await
+        .step(5, "pay the balance")?;
+    out.line(&format!(
+        "interim payment (중도금) {} and balance (잔금) {} paid; escrow holds {}",
+        krw(interim),
+        krw(balance),
+        krw(token.balance(sys.escrow).await.step(5, "read a balance")?)
+    ));
+    let d = deals.deal(deal_id).await.step(5, "read the deal")?;
+    ensure(5, d.status == Status::Signed, || {
+        format!("paid in full and signed, yet the deal is {:?}", d.status)
+    })?;
+    Ok(())
+}
+
+/// The tenant's deposit (보증금) on the story's flat.
+const LEASE_DEPOSIT: u128 = 2 * EOK;
+
+/// A block time as a date, `2026-12-05`.
+fn day(secs: u64) -> String {
+    let full = hanok_client::format_utc(secs);
+    full.split('T').next().unwrap_or(&full).to_string()
 }
 
 /// An error with its causes, as one line: a TLS failure is only visible in the causes.
@@ -645,10 +776,11 @@ pub async fn run_with(
     let holders = [
         a.bank_a.address(),
         a.seller.address(),
+        a.spouse.address(),
         a.buyer.address(),
         sys.escrow,
     ];
-    let mut before = [0u128; 4];
+    let mut before = [0u128; 5];
     for (b, who) in before.iter_mut().zip(holders) {
         *b = cx.balance(7, who).await?;
     }
@@ -715,7 +847,7 @@ pub async fn run_with(
         settlement.height,
         settlement.gas_used
     ));
-    let mut after = [0u128; 4];
+    let mut after = [0u128; 5];
     for (b, who) in after.iter_mut().zip(holders) {
         *b = cx.balance(7, who).await?;
     }
@@ -725,18 +857,22 @@ pub async fn run_with(
         format!("{sign}{}", krw(d.unsigned_abs()))
     };
     cx.out.line(&format!(
-        "Bank A {} | seller {} | buyer {} | escrow {}",
+        "Bank A {} (its stated payoff) | seller {} | spouse {} | buyer {} | escrow {}",
         signed(delta(0)),
         signed(delta(1)),
         signed(delta(2)),
-        signed(delta(3))
+        signed(delta(3)),
+        signed(delta(4))
     ));
+    // The proceeds (price less the payoff) go to the co-owners by share, half each.
+    let half = terms.price.saturating_sub(terms.payoff_a) / 2;
     ensure(
         7,
         delta(0) == terms.payoff_a as i128
-            && delta(1) == terms.price.saturating_sub(terms.payoff_a) as i128
-            && delta(2) == 0
-            && delta(3) == -(terms.price as i128),
+            && delta(1) == half as i128
+            && delta(2) == half as i128
+            && delta(3) == 0
+            && delta(4) == -(terms.price as i128),
         || "the money did not move as the deal says".into(),
     )?;
     let p = cx.parcel(7, &parcel_id).await?;
@@ -780,6 +916,43 @@ pub async fn run_with(
             format!("after settlement: owner {owner}, lien A discharged {lien_a_discharged}, mortgage B active {mortgage_b_active}, deal {:?}", d.status)
         },
     )?;
+    // The sale keeps the tenant's lease: the buyer now owes the deposit back.
+    let lease_kept = p.encumbrances.iter().any(|e| {
+        e.active
+            && matches!(&e.kind, EncumbranceKind::Lease { tenant, .. } if *tenant == a.tenant.address())
+    });
+    ensure(7, lease_kept, || {
+        "the tenant's lease did not survive the sale".into()
+    })?;
+    cx.out.line(&format!(
+        "the tenant's lease of {} stays on the title: the buyer takes over the deposit",
+        krw(LEASE_DEPOSIT)
+    ));
+    let report = cx
+        .client
+        .deal(sys.deal)
+        .report(deal_id)
+        .await
+        .step(7, "read the transaction report")?;
+    ensure(
+        7,
+        report.status == deal::ReportStatus::Settled && report.payments.len() == 3,
+        || format!("the report after settlement: {report:?}"),
+    )?;
+    cx.out.line(&format!(
+        "transaction report for the municipality: deal #{}, {}, contract {} (reported that day), \
+         settled {}, payments {}",
+        report.deal_id,
+        krw(report.price.0),
+        day(report.contract_time),
+        report.settled_time.map_or_else(|| "-".into(), day),
+        report
+            .payments
+            .iter()
+            .map(|p| format!("{} {}", p.stage, krw(p.amount.0)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
 
     // 8. A sale that cannot close: the payoff is short, so nothing happens; after the deadline
     // the buyer takes the money back.

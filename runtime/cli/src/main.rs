@@ -85,7 +85,8 @@ enum Command {
         tls: ClientTlsArgs,
     },
     /// Run a node. `--dev` uses the embedded dev genesis (registry authority, 3 officials,
-    /// 2 banks, a broker, seller and buyer; system contracts deployed) and prints the dev keys.
+    /// 2 banks, a broker, seller, spouse, tenant and buyer; system contracts deployed) and prints
+    /// the dev keys.
     Node {
         /// Use the embedded dev genesis.
         #[arg(long)]

@@ -35,7 +35,8 @@ pub struct DevAccount {
 }
 
 /// Every dev account, by name: `authority`, `official-1..3`, `bank-a`, `bank-b`, `broker`,
-/// `seller`, `buyer`.
+/// `seller`, `buyer`, `spouse` (the seller's co-owner in the demo) and `tenant` (the flat's
+/// registered tenant).
 #[derive(Debug, Clone)]
 pub struct DevKeys {
     accounts: Vec<DevAccount>,
@@ -51,6 +52,8 @@ const ACTORS: &[(&str, &[Role])] = &[
     ("broker", &[Role::Broker]),
     ("seller", &[Role::Citizen]),
     ("buyer", &[Role::Citizen]),
+    ("spouse", &[Role::Citizen]),
+    ("tenant", &[Role::Citizen]),
 ];
 
 impl DevKeys {

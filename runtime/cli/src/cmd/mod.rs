@@ -421,7 +421,8 @@ pub struct SignerOpts {
     // The signing key file is `--key FILE`, which lives in `NodeOpts` because it may also be
     // the TLS client key (recognised by its content).
     /// Sign as a dev account of `hanok node --dev`: authority, official-1, official-2,
-    /// official-3, bank-a, bank-b, broker, seller or buyer. DEV ONLY: these keys are public.
+    /// official-3, bank-a, bank-b, broker, seller, spouse, tenant or buyer. DEV ONLY: these keys
+    /// are public.
     #[arg(long, global = true, value_name = "NAME", help_heading = "Signer")]
     pub dev: Option<String>,
 }
