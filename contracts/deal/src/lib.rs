@@ -1140,21 +1140,11 @@ fn reported_payments(deal: &Deal) -> Vec<ReportedPayment> {
         .collect()
 }
 
-/// A schedule's stages in order: (stage, amount, due). The balance is the price less the
-/// earlier stages.
+/// A schedule's stages in order: (stage, amount, due) ([`Schedule::stages`]), refused when
+/// they leave no positive balance.
 fn stages(price: Amount, s: &Schedule) -> Result<Vec<(Stage, Amount, u64)>, ContractError> {
-    let mut out = alloc::vec![(Stage::Deposit, s.deposit, s.deposit_due)];
-    let mut before = s.deposit;
-    if let (Some(a), Some(due)) = (s.interim, s.interim_due) {
-        out.push((Stage::Interim, a, due));
-        before = before.checked_add(a).ok_or("schedule overflows")?;
-    }
-    let balance = price
-        .checked_sub(before)
-        .filter(|b| !b.is_zero())
-        .ok_or("the deposit and the interim payment must leave a positive balance")?;
-    out.push((Stage::Balance, balance, s.balance_due));
-    Ok(out)
+    s.stages(price)
+        .ok_or_else(|| "the deposit and the interim payment must leave a positive balance".into())
 }
 
 /// A schedule must add up and fall due in order, from now to the deadline.

@@ -303,25 +303,7 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
         } => file_payoff(env, &cfg, &parcel_id, lien_id, amount, valid_until),
         ExecuteMsg::DischargeLien { parcel_id, lien_id } => {
             let mut parcel = load_parcel(&parcel_id)?;
-            let Some(index) = parcel.encumbrances.iter().position(|e| e.id == lien_id) else {
-                match PAST
-                    .may_load(&(parcel_id.as_str(), lien_id))?
-                    .map(|e| e.kind)
-                {
-                    Some(EncumbranceKind::Mortgage { .. }) => {
-                        bail!("lien {lien_id} on parcel {parcel_id} is already discharged")
-                    }
-                    Some(EncumbranceKind::Seizure { .. } | EncumbranceKind::Lease { .. }) => {
-                        bail!("encumbrance {lien_id} on parcel {parcel_id} is not a lien")
-                    }
-                    None => bail!("lien {lien_id} not found on parcel {parcel_id}"),
-                }
-            };
-            let EncumbranceKind::Mortgage { holder, amount, .. } =
-                parcel.encumbrances[index].kind.clone()
-            else {
-                bail!("encumbrance {lien_id} on parcel {parcel_id} is not a lien");
-            };
+            let (index, (holder, amount)) = active(&parcel, lien_id, "lien", lien)?;
             if env.sender != holder && env.sender != cfg.deal {
                 require_official(&cfg, env.sender, "discharge a lien (or its holder bank)")?;
             }
@@ -397,24 +379,12 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
             lease_id,
         } => {
             let mut parcel = load_parcel(&parcel_id)?;
-            let Some(index) = parcel.encumbrances.iter().position(|e| e.id == lease_id) else {
-                match PAST
-                    .may_load(&(parcel_id.as_str(), lease_id))?
-                    .map(|e| e.kind)
-                {
-                    Some(EncumbranceKind::Lease { .. }) => {
-                        bail!("lease {lease_id} on parcel {parcel_id} is already discharged")
-                    }
-                    Some(_) => bail!("encumbrance {lease_id} on parcel {parcel_id} is not a lease"),
-                    None => bail!("lease {lease_id} not found on parcel {parcel_id}"),
-                }
-            };
-            let EncumbranceKind::Lease {
-                tenant, deposit, ..
-            } = parcel.encumbrances[index].kind.clone()
-            else {
-                bail!("encumbrance {lease_id} on parcel {parcel_id} is not a lease");
-            };
+            let (index, (tenant, deposit)) = active(&parcel, lease_id, "lease", |k| match k {
+                EncumbranceKind::Lease {
+                    tenant, deposit, ..
+                } => Some((*tenant, *deposit)),
+                _ => None,
+            })?;
             if env.sender != tenant {
                 require_official(&cfg, env.sender, "discharge a lease (or its tenant)")?;
             }
@@ -606,6 +576,40 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
     }
 }
 
+/// The active encumbrance `id` of `parcel` if `pick` recognises its kind (a lien, a lease),
+/// with what `pick` takes from it; otherwise the refusal a `noun` message gets: `not a
+/// {noun}`, `{noun} N on parcel P is already discharged` (found among the past ones) or `not
+/// found`.
+fn active<T>(
+    parcel: &Parcel,
+    id: u64,
+    noun: &str,
+    pick: impl Fn(&EncumbranceKind) -> Option<T>,
+) -> Result<(usize, T), ContractError> {
+    let pid = parcel.parcel_id.as_str();
+    if let Some(index) = parcel.encumbrances.iter().position(|e| e.id == id) {
+        let Some(picked) = pick(&parcel.encumbrances[index].kind) else {
+            bail!("encumbrance {id} on parcel {pid} is not a {noun}");
+        };
+        return Ok((index, picked));
+    }
+    match PAST.may_load(&(pid, id))? {
+        Some(e) if pick(&e.kind).is_some() => {
+            bail!("{noun} {id} on parcel {pid} is already discharged")
+        }
+        Some(_) => bail!("encumbrance {id} on parcel {pid} is not a {noun}"),
+        None => bail!("{noun} {id} not found on parcel {pid}"),
+    }
+}
+
+/// A mortgage's holder and registered maximum.
+fn lien(kind: &EncumbranceKind) -> Option<(Address, Amount)> {
+    match kind {
+        EncumbranceKind::Mortgage { holder, amount, .. } => Some((*holder, *amount)),
+        _ => None,
+    }
+}
+
 /// The holder bank states the debt on the day and consents to the discharge once it is paid.
 fn file_payoff(
     env: &Env,
@@ -616,21 +620,7 @@ fn file_payoff(
     valid_until: u64,
 ) -> Result<Response, ContractError> {
     let mut parcel = load_parcel(parcel_id)?;
-    let Some(lien) = parcel.encumbrances.iter_mut().find(|e| e.id == lien_id) else {
-        if PAST.has(&(parcel_id, lien_id)) {
-            bail!("lien {lien_id} on parcel {parcel_id} is already discharged");
-        }
-        bail!("lien {lien_id} not found on parcel {parcel_id}");
-    };
-    let EncumbranceKind::Mortgage {
-        holder,
-        amount: maximum,
-        payoff,
-    } = &mut lien.kind
-    else {
-        bail!("encumbrance {lien_id} on parcel {parcel_id} is not a lien");
-    };
-    let (holder, maximum) = (*holder, *maximum);
+    let (index, (holder, maximum)) = active(&parcel, lien_id, "lien", lien)?;
     ensure!(
         env.sender == holder,
         "unauthorized: only the lien's holder bank {holder} may file its payoff statement"
@@ -649,11 +639,13 @@ fn file_payoff(
          hold for some time ahead",
         env.time
     );
-    *payoff = Some(PayoffStatement {
-        amount,
-        valid_until,
-        filed_height: env.height,
-    });
+    if let EncumbranceKind::Mortgage { payoff, .. } = &mut parcel.encumbrances[index].kind {
+        *payoff = Some(PayoffStatement {
+            amount,
+            valid_until,
+            filed_height: env.height,
+        });
+    }
     record(
         env,
         &mut parcel,

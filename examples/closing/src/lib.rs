@@ -615,12 +615,15 @@ async fn staged_payments(
         step: 5,
         message: "the story's deal has no payment schedule".into(),
     })?;
-    let interim = schedule.interim.map_or(0, |i| i.0);
-    let balance = d
-        .price
-        .0
-        .saturating_sub(schedule.deposit.0)
-        .saturating_sub(interim);
+    let (interim, balance) = match schedule.stages(d.price).as_deref() {
+        Some([_, (_, interim, _), (_, balance, _)]) => (interim.0, balance.0),
+        _ => {
+            return Err(ClosingError::Check {
+                step: 5,
+                message: "the story's schedule is not deposit, interim and balance".into(),
+            })
+        }
+    };
     token
         .fund_escrow(&a.buyer, sys.escrow, deal_id, schedule.deposit.0)
         .await

@@ -398,7 +398,7 @@ fn the_dev_genesis_state_root_is_pinned() -> Result<()> {
     let vm = hanok_vm::Vm::new(hanok_vm::VmConfig::default())?;
     let (chain, _) = hanok_chain::Chain::open(dir.path(), dev.genesis, vm, dev.chain)?;
     assert_eq!(chain.height(), 0);
-    expect_test::expect!["f598fc1c8b11b73fac9c29821b01c2a4ca3a7025136c1ce804049e31cfbdda0b"]
+    expect_test::expect!["1e7c216b5aa5e011bbd646285754ccc1ca0b58ca04587f934b67ec0e4e9c4954"]
         .assert_eq(&chain.state_root().to_hex());
     Ok(())
 }

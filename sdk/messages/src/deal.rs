@@ -71,6 +71,23 @@ pub struct Schedule {
     pub balance_due: u64,
 }
 
+impl Schedule {
+    /// The stages in order, each `(stage, amount, due)`: the deposit, the interim payment if
+    /// any, and the balance, which is `price` less the earlier stages. `None` when the stages
+    /// leave no positive balance (or overflow): such a schedule is refused at `open`.
+    pub fn stages(&self, price: Amount) -> Option<Vec<(Stage, Amount, u64)>> {
+        let mut out = alloc::vec![(Stage::Deposit, self.deposit, self.deposit_due)];
+        let mut before = self.deposit;
+        if let (Some(a), Some(due)) = (self.interim, self.interim_due) {
+            out.push((Stage::Interim, a, due));
+            before = before.checked_add(a)?;
+        }
+        let balance = price.checked_sub(before).filter(|b| !b.is_zero())?;
+        out.push((Stage::Balance, balance, self.balance_due));
+        Some(out)
+    }
+}
+
 /// Which payment into escrow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -627,6 +644,15 @@ impl Deal {
     /// Everyone selling: `seller`, then `co_sellers`.
     pub fn sellers(&self) -> impl Iterator<Item = Address> + '_ {
         core::iter::once(self.seller).chain(self.co_sellers.iter().copied())
+    }
+
+    /// With a schedule, the next unpaid stage `(stage, amount, due)`; `None` without a
+    /// schedule, once paid in full, or for a schedule that does not add up.
+    pub fn next_stage(&self) -> Option<(Stage, Amount, u64)> {
+        self.schedule?
+            .stages(self.price)?
+            .get(self.payments.len())
+            .copied()
     }
 
     /// Whether every seller and the buyer have signed.

@@ -349,17 +349,6 @@ fn print_report(r: &hanok_client::messages::deal::TransactionReport) {
     }
 }
 
-/// With a schedule, the amount of the next unpaid stage (`None` without a schedule or when
-/// paid in full: then the contract says what it wants).
-fn next_payment(d: &Deal) -> Option<u128> {
-    let s = d.schedule?;
-    let mut amounts = vec![s.deposit.0];
-    amounts.extend(s.interim.map(|a| a.0));
-    let before: u128 = amounts.iter().sum();
-    amounts.push(d.price.0.saturating_sub(before));
-    amounts.get(d.payments.len()).copied()
-}
-
 /// Prints a deal for people.
 fn print_deal(d: &Deal) {
     println!("deal          {}", d.deal_id);
@@ -566,7 +555,9 @@ pub async fn run(mut ctx: Ctx, cmd: DealCmd) -> Result<()> {
                 .await
                 .map_err(refused(format!("reading deal {deal_id}")))?;
             // The whole price, or with a schedule the next stage's amount.
-            let price = next_payment(&deal).unwrap_or(deal.price.0);
+            let price = deal
+                .next_stage()
+                .map_or(deal.price.0, |(_, amount, _)| amount.0);
             let escrow = ctx.escrow().await?;
             let token = ctx.krw().await?;
             let r = ctx

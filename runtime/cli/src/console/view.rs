@@ -5,7 +5,7 @@
 use super::i18n::{Lang, Text};
 use super::App;
 use anyhow::{Context, Result};
-use hanok_client::messages::deal::{Deal, Status};
+use hanok_client::messages::deal::{Deal, Stage, Status};
 use hanok_client::messages::escrow;
 use hanok_client::messages::registry::{EncumbranceKind, HistoryEntry, Parcel, Policy};
 use hanok_client::{v1, TxBuilder};
@@ -377,20 +377,21 @@ impl<'a> Reader<'a> {
             .share_bps
             .map(|bps| format!("{}.{:02} %", bps / 100, bps % 100));
         let mut stages = Vec::new();
-        if let Some(s) = &d.schedule {
-            let mut due = vec![(t.stage_deposit, s.deposit.0, s.deposit_due)];
-            if let (Some(a), Some(at)) = (s.interim, s.interim_due) {
-                due.push((t.stage_interim, a.0, at));
-            }
-            let before: u128 = due.iter().map(|(_, a, _)| a).sum();
-            due.push((t.stage_balance, price.saturating_sub(before), s.balance_due));
-            for (i, (name, amount, at)) in due.into_iter().enumerate() {
-                let state = match d.payments.get(i) {
-                    Some(p) => format!("{} {}", t.stage_paid, lang.time(p.time)),
-                    None => format!("{} {}", t.stage_due, lang.time(at)),
-                };
-                stages.push(format!("{name} {} · {state}", lang.won(amount)));
-            }
+        let schedule = d
+            .schedule
+            .and_then(|s| s.stages(d.price))
+            .unwrap_or_default();
+        for (i, (stage, amount, at)) in schedule.into_iter().enumerate() {
+            let name = match stage {
+                Stage::Deposit => t.stage_deposit,
+                Stage::Interim => t.stage_interim,
+                Stage::Balance | Stage::Full => t.stage_balance,
+            };
+            let state = match d.payments.get(i) {
+                Some(p) => format!("{} {}", t.stage_paid, lang.time(p.time)),
+                None => format!("{} {}", t.stage_due, lang.time(at)),
+            };
+            stages.push(format!("{name} {} · {state}", lang.won(amount.0)));
         }
         Ok(DealView {
             id: d.deal_id,
