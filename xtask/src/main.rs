@@ -63,6 +63,11 @@ const ARTIFACTS: &[Artifact] = &[
         kind: "system",
     },
     Artifact {
+        name: "tax",
+        package: "hanok-tax",
+        kind: "system",
+    },
+    Artifact {
         name: "first-home",
         package: "hanok-first-home",
         kind: "example",

@@ -1,4 +1,4 @@
-//! `hanok-contracts`: the system contracts (identity, registry, krw, escrow, deal) as committed
+//! `hanok-contracts`: the system contracts (identity, registry, krw, escrow, deal, tax) as committed
 //! wasm, embedded as byte constants, for genesis, the test harness and benchmarks; and the
 //! example contract `examples/first-home`, for its own tests.
 //!
@@ -30,6 +30,8 @@ pub const KRW: &[u8] = include_bytes!("../wasm/krw.wasm");
 pub const ESCROW: &[u8] = include_bytes!("../wasm/escrow.wasm");
 /// The deal (title-transfer) contract.
 pub const DEAL: &[u8] = include_bytes!("../wasm/deal.wasm");
+/// The acquisition-tax contract (rates by price band, the first-home relief).
+pub const TAX: &[u8] = include_bytes!("../wasm/tax.wasm");
 
 /// Every system contract as `(name, wasm)`, in deployment order (each one's dependencies first,
 /// though addresses are known in advance so the order is not required).
@@ -39,6 +41,7 @@ pub const ALL: &[(&str, &[u8])] = &[
     ("krw", KRW),
     ("escrow", ESCROW),
     ("deal", DEAL),
+    ("tax", TAX),
 ];
 
 /// The example contract of `examples/first-home` (a first-home-buyer benefit register). Not a
@@ -52,6 +55,7 @@ pub const ARTIFACTS: &[(&str, &[u8])] = &[
     ("krw", KRW),
     ("escrow", ESCROW),
     ("deal", DEAL),
+    ("tax", TAX),
     ("first-home", FIRST_HOME),
 ];
 
@@ -246,6 +250,14 @@ mod tests {
                     ("instantiate", schema_for!(hanok_deal::InstantiateMsg)),
                     ("execute", schema_for!(hanok_deal::ExecuteMsg)),
                     ("query", schema_for!(hanok_deal::QueryMsg)),
+                ],
+            ),
+            (
+                "tax",
+                [
+                    ("instantiate", schema_for!(hanok_tax::InstantiateMsg)),
+                    ("execute", schema_for!(hanok_tax::ExecuteMsg)),
+                    ("query", schema_for!(hanok_tax::QueryMsg)),
                 ],
             ),
         ]

@@ -1,8 +1,8 @@
 //! The deal contract's calls to the identity, registry and escrow contracts, with their message
 //! types from `hanok-messages`.
 
-use crate::Config;
-use hanok_messages::{escrow, registry};
+use crate::{Config, Deal};
+use hanok_messages::{escrow, registry, tax};
 use hanok_sdk::{call, query, Address, Amount, ContractError, Role};
 
 pub(crate) fn has_role(cfg: &Config, who: Address, role: Role) -> Result<bool, ContractError> {
@@ -109,4 +109,35 @@ pub(crate) fn escrow_release(
 pub(crate) fn escrow_refund(cfg: &Config, deal_id: u64) -> Result<(), ContractError> {
     call::<serde_json::Value>(&cfg.escrow, &escrow::ExecuteMsg::Refund { deal_id })?;
     Ok(())
+}
+
+/// The full-rate acquisition tax on `price` under the tax contract's current table; `None`
+/// when the chain has no tax contract.
+pub(crate) fn tax_quote(cfg: &Config, price: Amount) -> Result<Option<tax::Quote>, ContractError> {
+    match &cfg.tax {
+        Some(t) => Ok(Some(query(t, &tax::QueryMsg::Quote { price })?)),
+        None => Ok(None),
+    }
+}
+
+/// Has the tax contract assess the deal's tax (and record a first-home relief claim).
+pub(crate) fn assess_tax(
+    cfg: &Config,
+    deal: &Deal,
+    quote: tax::Quote,
+) -> Result<tax::Assessment, ContractError> {
+    let Some(t) = &cfg.tax else {
+        return Err(ContractError::new(
+            "the deal has a tax quote but the chain has no tax contract",
+        ));
+    };
+    let msg = tax::ExecuteMsg::Assess {
+        deal_id: deal.deal_id,
+        parcel_id: deal.parcel_id.clone(),
+        buyer: deal.buyer,
+        price: deal.price,
+        full_tax: quote.full_tax,
+        rate_bps: quote.rate_bps,
+    };
+    call(t, &msg)
 }

@@ -26,8 +26,10 @@
 //! `settle` is the whole transfer in one call: it re-reads the parcel from the registry (seller
 //! still sole owner, not frozen), pays every active mortgage lien off from the escrow in rank
 //! order, exactly the debt its bank's payoff statement states (refusing, naming the bank, when
-//! a statement is missing, expired or above the lien's registered maximum), and discharges it, pays the rest to the seller, moves the title to the buyer and records
-//! the buyer's bank's new lien. Any failure returns an error, and the VM reverts every write of
+//! a statement is missing, expired or above the lien's registered maximum), and discharges it,
+//! pays the rest to the seller, has the acquisition tax assessed (the tax contract decides the
+//! first-home relief and records the claim) and pays it to the municipality with any relief
+//! back to the buyer, moves the title to the buyer and records the buyer's bank's new lien. Any failure returns an error, and the VM reverts every write of
 //! every contract touched — that is what makes settlement atomic, so the code never undoes
 //! anything by hand.
 //!
@@ -36,7 +38,7 @@
 //! whose wasm exports would clash with its own.
 //!
 //! # Messages
-//! - instantiate [`InstantiateMsg`] `{identity, registry, escrow, token}`
+//! - instantiate [`InstantiateMsg`] `{identity, registry, escrow, token, tax?}`
 //! - execute [`ExecuteMsg`]: `open`, `accept`, `attach_mortgage`, `funded`, `sign`, `approve`,
 //!   `reject {deal_id, reason}` (the reason is required, trimmed, at most
 //!   [`MAX_REJECTION_REASON_BYTES`], and stored on the deal), `settle`, `cancel`, `refund`
@@ -48,7 +50,8 @@
 //!
 //! Events: `deal_opened`, `deal_accepted`, `deal_expired`, `mortgage_attached`, `deal_funded`,
 //! `deal_signed`, `deal_approved` (one per approval, with `approvals` and `threshold`),
-//! `deal_rejected` (with `by` and `reason`), `deal_settled`, `deal_cancelled`, `deal_refunded`,
+//! `deal_rejected` (with `by` and `reason`), `deal_settled` (with `tax` and `tax_relief` when a
+//! tax applied), `deal_cancelled`, `deal_refunded`,
 //! `transaction_reported` (with `status`, `price`, `contract_time`; whenever the report is filed
 //! or changes).
 //! Storage: `config`; `next_id`; `deals`: id → [`Deal`]; `pending`: parcel id → deal id of the
@@ -86,6 +89,9 @@ pub(crate) struct Config {
     pub(crate) registry: Address,
     pub(crate) escrow: Address,
     pub(crate) token: Address,
+    /// The acquisition-tax contract, if the chain collects the tax.
+    #[serde(default)]
+    pub(crate) tax: Option<Address>,
 }
 
 const CONFIG: Item<Config> = Item::new("config");
@@ -403,6 +409,7 @@ fn instantiate(_env: &Env, msg: InstantiateMsg) -> Result<Response, ContractErro
         registry: msg.registry,
         escrow: msg.escrow,
         token: msg.token,
+        tax: msg.tax,
     })?;
     NEXT_ID.save(&1)?;
     Ok(Response::new())
@@ -688,6 +695,8 @@ fn open(env: &Env, cfg: &Config, p: Proposal) -> Result<Response, ContractError>
         accepted_height: None,
         funded_height: None,
         settled_height: None,
+        tax_quote: None,
+        tax: None,
     };
     save_deal(env, &deal)?;
     let mut opened = ev("deal_opened", &deal).attr("seller", deal.seller.to_string());
@@ -746,6 +755,9 @@ fn accept(env: &Env, cfg: &Config, deal_id: u64) -> Result<Response, ContractErr
         expired = release_expired(env, &deal.parcel_id)?;
         deal.status = Status::Open;
         deal.accepted_height = Some(env.height);
+        // The full-rate tax, quoted now that the sale binds: the buyer pays it into escrow
+        // with the last payment, and settlement takes the relief (if any) off it.
+        deal.tax_quote = ext::tax_quote(cfg, deal.price)?.filter(|q| !q.full_tax.is_zero());
         if deal.share_sale {
             deal.share_bps = owners
                 .iter()
@@ -951,10 +963,20 @@ fn settle(env: &Env, cfg: &Config, deal_id: u64) -> Result<Response, ContractErr
         payoff = payoff.checked_add(l.amount).ok_or("lien total overflows")?;
     }
     let held = ext::escrow_held(cfg, deal_id)?;
-    ensure!(
-        payoff <= held,
-        "payoff short: liens need {payoff}, escrow holds {held}"
-    );
+    // The quoted tax is held apart from the price: it is not the sellers' money.
+    let tax_held = deal.tax_due();
+    let for_sale = held
+        .checked_sub(tax_held)
+        .ok_or_else(|| format!("escrow holds {held}, less than the tax quoted ({tax_held})"))?;
+    if payoff > for_sale {
+        if tax_held.is_zero() {
+            bail!("payoff short: liens need {payoff}, escrow holds {held}");
+        }
+        bail!(
+            "payoff short: liens need {payoff}, escrow holds {for_sale} toward the price (and \
+             {tax_held} for the acquisition tax)"
+        );
+    }
 
     let mut events = Vec::new();
     for l in &liens {
@@ -971,7 +993,9 @@ fn settle(env: &Env, cfg: &Config, deal_id: u64) -> Result<Response, ContractErr
                 .attr("maximum", l.maximum.to_string()),
         );
     }
-    let proceeds = held.checked_sub(payoff).ok_or("payoff exceeds escrow")?;
+    let proceeds = for_sale
+        .checked_sub(payoff)
+        .ok_or("payoff exceeds escrow")?;
     for (to, share_bps, amount) in split_proceeds(&deal, owners, proceeds)? {
         if !amount.is_zero() {
             ext::escrow_release(cfg, deal_id, to, amount)?;
@@ -984,6 +1008,16 @@ fn settle(env: &Env, cfg: &Config, deal_id: u64) -> Result<Response, ContractErr
                     .attr("amount", amount.to_string()),
             );
         }
+    }
+    if let Some(quote) = deal.tax_quote {
+        let a = ext::assess_tax(cfg, &deal, quote)?;
+        if !a.tax.is_zero() {
+            ext::escrow_release(cfg, deal_id, a.municipality, a.tax)?;
+        }
+        if !a.relief.is_zero() {
+            ext::escrow_release(cfg, deal_id, deal.buyer, a.relief)?;
+        }
+        deal.tax = Some(a);
     }
     if deal.share_sale {
         ext::transfer_share(cfg, &deal.parcel_id, deal.seller, deal.buyer)?;
@@ -1009,6 +1043,12 @@ fn settle(env: &Env, cfg: &Config, deal_id: u64) -> Result<Response, ContractErr
         .attr("price", deal.price.to_string())
         .attr("payoff", payoff.to_string())
         .attr("proceeds", proceeds.to_string());
+    if let Some(a) = &deal.tax {
+        settled = settled
+            .attr("tax", a.tax.to_string())
+            .attr("tax_relief", a.relief.to_string())
+            .attr("relief_status", a.relief_status.as_str());
+    }
     if let (Some(m), Some(id)) = (&new_mortgage, new_lien) {
         settled = settled
             .attr("new_lien_id", id.to_string())
@@ -1186,7 +1226,12 @@ fn next_stage(deal: &Deal) -> Result<Option<(Stage, Amount, u64)>, ContractError
     let Some(s) = &deal.schedule else {
         return Ok(None);
     };
-    Ok(stages(deal.price, s)?.get(deal.payments.len()).copied())
+    stages(deal.price, s)?;
+    Ok(deal
+        .stages()
+        .ok_or("the balance and the tax overflow")?
+        .get(deal.payments.len())
+        .copied())
 }
 
 /// The stage the buyer failed to pay in time, if any.
@@ -1232,11 +1277,21 @@ fn funded(
     );
     let stage = match next_stage(&deal)? {
         None if deal.schedule.is_none() => {
-            ensure!(
-                amount == deal.price,
-                "deal {deal_id} needs exactly {}, got {amount}",
-                deal.price
-            );
+            let due = deal.total_due().ok_or("the price and the tax overflow")?;
+            if deal.tax_quote.is_some() {
+                ensure!(
+                    amount == due,
+                    "deal {deal_id} needs exactly {due} (the price {} and the acquisition tax \
+                     {}), got {amount}",
+                    deal.price,
+                    deal.tax_due()
+                );
+            } else {
+                ensure!(
+                    amount == due,
+                    "deal {deal_id} needs exactly {due}, got {amount}"
+                );
+            }
             deal.status = Status::Funded;
             Stage::Full
         }

@@ -11,6 +11,7 @@ const REGISTRY: Address = Address([0xa2; 20]);
 const KRW: Address = Address([0xa3; 20]);
 const ESCROW: Address = Address([0xa4; 20]);
 const DEAL: Address = Address([0xa5; 20]);
+const TAX: Address = Address([0xa6; 20]);
 
 const AUTH: Address = Address([1; 20]);
 const OFF1: Address = Address([2; 20]);
@@ -21,6 +22,10 @@ const BANK_B: Address = Address([6; 20]);
 const BROKER: Address = Address([7; 20]);
 const SELLER: Address = Address([8; 20]);
 const BUYER: Address = Address([9; 20]);
+const TAX_OFFICIAL: Address = Address([10; 20]);
+const CITY: Address = Address([11; 20]);
+/// The buyer's person hash, `sha256(salt ‖ resident number)` as the authority enrolled it.
+const BUYER_PERSON: &str = "5e1f0b8a1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f";
 
 const T0: u64 = 1_700_000_000;
 const DEADLINE: u64 = T0 + 86_400;
@@ -55,6 +60,7 @@ fn genesis() {
     mock::register(KRW, hanok_krw::ENTRY_POINTS);
     mock::register(ESCROW, hanok_escrow::ENTRY_POINTS);
     mock::register(DEAL, ENTRY_POINTS);
+    mock::register(TAX, hanok_tax::ENTRY_POINTS);
     ok(mock::instantiate(
         IDENTITY,
         AUTH,
@@ -69,6 +75,8 @@ fn genesis() {
         (BROKER, Role::Broker),
         (SELLER, Role::Citizen),
         (BUYER, Role::Citizen),
+        (TAX_OFFICIAL, Role::TaxOfficial),
+        (CITY, Role::Municipality),
     ] {
         ok(mock::execute(
             IDENTITY,
@@ -76,6 +84,7 @@ fn genesis() {
             &hanok_identity::ExecuteMsg::Enrol {
                 address: a,
                 roles: vec![r],
+                person_hash: (a == BUYER).then(|| BUYER_PERSON.into()),
             },
         ));
     }
@@ -113,6 +122,19 @@ fn genesis() {
             registry: REGISTRY,
             escrow: ESCROW,
             token: KRW,
+            tax: Some(TAX),
+        },
+    ));
+    // No rate table yet: no tax is quoted (the tests below that are about the tax set one).
+    ok(mock::instantiate(
+        TAX,
+        AUTH,
+        &hanok_tax::InstantiateMsg {
+            identity: IDENTITY,
+            deal: DEAL,
+            bands: Vec::new(),
+            relief: None,
+            municipality: None,
         },
     ));
     ok(mock::execute(
@@ -443,6 +465,7 @@ fn a_sale_keeps_a_registered_lease_and_pays_nothing_from_it() {
         &hanok_identity::ExecuteMsg::Enrol {
             address: TENANT,
             roles: vec![Role::Citizen],
+            person_hash: None,
         },
     )
     .is_ok());
@@ -1038,6 +1061,7 @@ fn a_demoted_official_neither_settles_nor_counts() {
         &hanok_identity::ExecuteMsg::Enrol {
             address: OFF3,
             roles: vec![Role::Citizen],
+            person_hash: None,
         },
     ));
     assert_eq!(
@@ -1175,6 +1199,7 @@ fn the_approval_queue_holds_exactly_the_signed_deals() {
             &hanok_identity::ExecuteMsg::Enrol {
                 address: demoted,
                 roles: vec![Role::Citizen],
+                person_hash: None,
             },
         ));
     }
@@ -1188,6 +1213,7 @@ fn the_approval_queue_holds_exactly_the_signed_deals() {
             &hanok_identity::ExecuteMsg::Enrol {
                 address: official,
                 roles: vec![Role::Official],
+                person_hash: None,
             },
         ));
     }
@@ -1277,6 +1303,7 @@ fn co_owned_parcel() {
         &hanok_identity::ExecuteMsg::Enrol {
             address: SPOUSE,
             roles: vec![Role::Citizen],
+            person_hash: None,
         },
     ));
     ok(mock::execute(
@@ -1766,4 +1793,206 @@ fn a_missed_payment_is_a_default_and_the_deposit_goes_to_the_seller() {
             .map(|c| (c.kind, c.to_sellers.0, c.to_buyer.0)),
         Some((CancelKind::BuyerDefault, DEPOSIT, INTERIM))
     );
+}
+
+/// The Local Tax Act's table for a home: 1 % to 6억, rising to 3 % at 9억, 3 % above; the
+/// first-home relief takes up to ₩2,000,000 off for homes up to 12억.
+fn set_statutory_rates() {
+    const EOK: u128 = 100_000_000;
+    let band = |up_to: Option<u128>, rate_bps, at_top| hanok_tax::Band {
+        up_to: up_to.map(Amount),
+        rate_bps,
+        rate_bps_at_top: at_top,
+    };
+    ok(mock::execute(
+        TAX,
+        TAX_OFFICIAL,
+        &hanok_tax::ExecuteMsg::SetRates {
+            bands: vec![
+                band(Some(6 * EOK), 100, None),
+                band(Some(9 * EOK), 100, Some(300)),
+                band(None, 300, None),
+            ],
+            relief: Some(hanok_tax::ReliefRule {
+                max_price: Amount(12 * EOK),
+                max_reduction: Amount(RELIEF),
+            }),
+            municipality: CITY,
+        },
+    ));
+}
+
+/// 3 % of the 9억 price.
+const FULL_TAX: u128 = 27_000_000;
+const RELIEF: u128 = 2_000_000;
+
+fn mint_to_buyer(amount: u128) {
+    ok(mock::execute(
+        KRW,
+        BANK_B,
+        &hanok_krw::ExecuteMsg::Mint {
+            to: BUYER,
+            amount: Amount(amount),
+        },
+    ));
+}
+
+/// A deal on `parcel_id` (no lender) proposed and accepted.
+fn accepted_on(parcel_id: &str, schedule: Option<Schedule>) -> u64 {
+    let data = ok(deal_exec(
+        BROKER,
+        &ExecuteMsg::Open {
+            parcel_id: parcel_id.into(),
+            seller: SELLER,
+            buyer: BUYER,
+            price: Amount(PRICE),
+            deadline: DEADLINE,
+            lender: None,
+            co_sellers: Vec::new(),
+            share_sale: false,
+            schedule,
+        },
+    ));
+    let id = match serde_json::from_slice::<OpenResponse>(&data) {
+        Ok(r) => r.deal_id,
+        Err(e) => panic!("{e}"),
+    };
+    ok(deal_exec(SELLER, &ExecuteMsg::Accept { deal_id: id }));
+    id
+}
+
+fn sign_approve_settle(id: u64) {
+    ok(sign(SELLER, id));
+    ok(sign(BUYER, id));
+    ok(deal_exec(OFF1, &ExecuteMsg::Approve { deal_id: id }));
+    ok(deal_exec(OFF2, &ExecuteMsg::Approve { deal_id: id }));
+    ok(deal_exec(BUYER, &ExecuteMsg::Settle { deal_id: id }));
+    assert_eq!(deal(id).status, Status::Settled);
+}
+
+#[test]
+fn the_acquisition_tax_is_paid_from_escrow_and_the_first_home_relief_applies_once() {
+    genesis();
+    set_statutory_rates();
+    mint_to_buyer(FULL_TAX);
+    let id = accepted_on("P-1", None);
+    assert_eq!(
+        deal(id).tax_quote,
+        Some(hanok_tax::Quote {
+            rate_bps: 300,
+            full_tax: Amount(FULL_TAX)
+        }),
+        "quoted when the sale binds"
+    );
+    assert_eq!(
+        err(fund(id, PRICE)),
+        format!(
+            "deal {id} needs exactly {} (the price {PRICE} and the acquisition tax {FULL_TAX}), \
+             got {PRICE}",
+            PRICE + FULL_TAX
+        )
+    );
+    ok(fund(id, PRICE + FULL_TAX));
+    sign_approve_settle(id);
+    let d = deal(id);
+    let a = d.tax.expect("assessed at settlement");
+    assert_eq!(a.relief_status, hanok_tax::ReliefStatus::Applied);
+    assert_eq!((a.relief.0, a.tax.0), (RELIEF, FULL_TAX - RELIEF));
+    assert_eq!(balance(CITY), FULL_TAX - RELIEF, "the municipality is paid");
+    assert_eq!(balance(BUYER), RELIEF, "the relief goes back to the buyer");
+    assert_eq!(balance(BANK_A), 300_000_000);
+    assert_eq!(
+        balance(SELLER),
+        PRICE - 300_000_000,
+        "the tax is not the seller's"
+    );
+    assert_eq!(balance(ESCROW), 0);
+    let settled = mock::events()
+        .into_iter()
+        .map(|(_, e)| e)
+        .filter(|e| e.ty == "acquisition_tax_assessed" || e.ty == "deal_settled")
+        .collect::<Vec<_>>();
+    let attr = |ty: &str, k: &str| {
+        settled
+            .iter()
+            .filter(|e| e.ty == ty)
+            .flat_map(|e| e.attributes.iter())
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(
+        attr("acquisition_tax_assessed", "rate_bps").as_deref(),
+        Some("300")
+    );
+    assert_eq!(
+        attr("acquisition_tax_assessed", "relief_status").as_deref(),
+        Some("applied")
+    );
+    assert_eq!(attr("deal_settled", "tax").as_deref(), Some("25000000"));
+
+    // The same buyer's second home: the relief was claimed, so the full rate.
+    register_parcel("P-2");
+    mint_to_buyer(PRICE + FULL_TAX);
+    let second = accepted_on("P-2", None);
+    ok(fund(second, PRICE + FULL_TAX));
+    sign_approve_settle(second);
+    let a = deal(second).tax.expect("assessed");
+    assert_eq!(a.relief_status, hanok_tax::ReliefStatus::AlreadyClaimed);
+    assert_eq!((a.relief.0, a.tax.0), (0, FULL_TAX));
+    assert!(
+        a.reason
+            .contains(&format!("already claimed it with deal {id}")),
+        "{}",
+        a.reason
+    );
+    assert_eq!(balance(CITY), FULL_TAX - RELIEF + FULL_TAX);
+    assert_eq!(balance(SELLER), PRICE - 300_000_000 + PRICE);
+    assert_eq!(balance(BUYER), RELIEF);
+    assert_eq!(balance(ESCROW), 0);
+}
+
+#[test]
+fn a_staged_buyer_pays_the_tax_with_the_balance_and_gets_it_back_if_the_deal_ends() {
+    genesis();
+    set_statutory_rates();
+    mint_to_buyer(FULL_TAX);
+    let id = accepted_on("P-1", Some(schedule()));
+    ok(fund(id, DEPOSIT));
+    ok(fund(id, INTERIM));
+    assert_eq!(
+        deal(id)
+            .next_stage()
+            .map(|(stage, amount, _)| (stage, amount.0)),
+        Some((Stage::Balance, BALANCE + FULL_TAX)),
+        "the balance carries the tax"
+    );
+    assert_eq!(
+        err(fund(id, BALANCE)),
+        format!(
+            "deal {id}'s balance is exactly {}, got {BALANCE}",
+            BALANCE + FULL_TAX
+        )
+    );
+    ok(fund(id, BALANCE + FULL_TAX));
+    ok(sign(SELLER, id));
+    ok(sign(BUYER, id));
+    // Both agree to end it after all: everything paid, the tax included, goes back.
+    ok(deal_exec(BUYER, &ExecuteMsg::AgreeCancel { deal_id: id }));
+    ok(deal_exec(SELLER, &ExecuteMsg::AgreeCancel { deal_id: id }));
+    assert_eq!(balance(BUYER), PRICE + FULL_TAX);
+    assert_eq!((balance(ESCROW), balance(CITY)), (0, 0));
+    assert_eq!(deal(id).tax, None, "nothing was assessed");
+}
+
+#[test]
+fn a_deal_accepted_before_the_rate_table_pays_no_tax() {
+    genesis();
+    let id = accepted_on("P-1", None);
+    set_statutory_rates();
+    assert_eq!(deal(id).tax_quote, None);
+    ok(fund(id, PRICE));
+    sign_approve_settle(id);
+    assert_eq!(deal(id).tax, None);
+    assert_eq!(balance(CITY), 0);
+    all_accounted(0);
 }

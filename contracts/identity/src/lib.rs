@@ -6,15 +6,20 @@
 //!
 //! # Messages
 //! - instantiate `{"authority": "0x.."}`: enrols the first authority.
-//! - execute `{"enrol": {"address": "0x..", "roles": ["bank"]}}` (authority only; replaces the
-//!   roles; an authority cannot remove its own authority role).
+//! - execute `{"enrol": {"address": "0x..", "roles": ["citizen"], "person_hash": "<64 hex>"}}`
+//!   (authority only; replaces the roles; an authority cannot remove its own authority role;
+//!   `person_hash`, optional, binds the key to a person as `sha256(salt ‖ resident number)`,
+//!   kept when absent).
 //! - execute `{"revoke": {"address": "0x.."}}` (authority only; not oneself).
 //! - query `{"roles": {"address": "0x.."}}` → [`RolesResponse`] `{address, roles, enrolled}`.
 //! - query `{"members": {"role": "official", "start_after": null, "limit": 30}}` →
 //!   [`MembersResponse`] `{members}` (at most [`MAX_LIMIT`] per page, address order).
+//! - query `{"person": {"address": "0x.."}}` → [`PersonResponse`] `{address, person_hash}`.
 //!
-//! Events: `enrolled {address, roles}`, `revoked {address}`.
-//! Storage: `roles`: address → roles; `members`: (role, address) → `true`.
+//! Events: `enrolled {address, roles}` (with `person_hash: "set"` when one was given; the hash
+//! itself is in the transaction), `revoked {address}`.
+//! Storage: `roles`: address → roles; `members`: (role, address) → `true`; `persons`: address
+//! → person hash (removed with the roles by `revoke`).
 #![no_std]
 #![deny(clippy::arithmetic_side_effects)]
 
@@ -36,6 +41,7 @@ pub use hanok_messages::identity::*;
 // the interface.
 const ROLES: Map<Address, Vec<Role>> = Map::new(ROLES_NAMESPACE);
 const MEMBERS: Map<(&str, Address), bool> = Map::new("members");
+const PERSONS: Map<Address, String> = Map::new("persons");
 
 fn roles_of(address: Address) -> Result<Vec<Role>, ContractError> {
     Ok(ROLES.may_load(&address)?.unwrap_or_default())
@@ -79,7 +85,11 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
         "unauthorized: only the authority may enrol or revoke"
     );
     match msg {
-        ExecuteMsg::Enrol { address, mut roles } => {
+        ExecuteMsg::Enrol {
+            address,
+            mut roles,
+            person_hash,
+        } => {
             ensure!(!roles.is_empty(), "roles must not be empty (use revoke)");
             roles.sort();
             roles.dedup();
@@ -88,12 +98,18 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
                 address != env.sender || roles.contains(&Role::Authority),
                 "the authority cannot remove its own authority role"
             );
+            if let Some(hash) = &person_hash {
+                hanok_messages::tax::check_person_hash(hash).map_err(ContractError::new)?;
+            }
             set_roles(address, &roles)?;
-            Ok(Response::new().event(
-                Event::new("enrolled")
-                    .attr("address", address.to_string())
-                    .attr("roles", roles_text(&roles)),
-            ))
+            let mut event = Event::new("enrolled")
+                .attr("address", address.to_string())
+                .attr("roles", roles_text(&roles));
+            if let Some(hash) = person_hash {
+                PERSONS.save(&address, &hash)?;
+                event = event.attr("person_hash", "set");
+            }
+            Ok(Response::new().event(event))
         }
         ExecuteMsg::Revoke { address } => {
             ensure!(address != env.sender, "the authority cannot revoke itself");
@@ -101,6 +117,7 @@ fn execute(env: &Env, msg: ExecuteMsg) -> Result<Response, ContractError> {
                 bail!("{address} is not enrolled");
             }
             set_roles(address, &[])?;
+            PERSONS.remove(&address);
             Ok(Response::new().event(Event::new("revoked").attr("address", address.to_string())))
         }
     }
@@ -128,6 +145,10 @@ fn query(_env: &Env, msg: QueryMsg) -> Result<Vec<u8>, ContractError> {
                 members: page.into_iter().map(|(a, _)| a).collect(),
             })
         }
+        QueryMsg::Person { address } => to_json(&PersonResponse {
+            address,
+            person_hash: PERSONS.may_load(&address)?,
+        }),
     }
 }
 
@@ -167,6 +188,7 @@ mod tests {
         let enrol = |roles: Vec<Role>| ExecuteMsg::Enrol {
             address: BANK,
             roles,
+            person_hash: None,
         };
         assert!(mock::execute(
             ID,
@@ -207,6 +229,7 @@ mod tests {
         let msg = ExecuteMsg::Enrol {
             address: OTHER,
             roles: vec![Role::Authority],
+            person_hash: None,
         };
         assert_eq!(
             err(mock::execute(ID, BANK, &msg)),
@@ -223,6 +246,7 @@ mod tests {
         let demote = ExecuteMsg::Enrol {
             address: AUTH,
             roles: vec![Role::Official],
+            person_hash: None,
         };
         assert!(err(mock::execute(ID, AUTH, &demote)).contains("own authority role"));
         let bad = mock::execute(
@@ -240,6 +264,7 @@ mod tests {
             let msg = ExecuteMsg::Enrol {
                 address: Address([i; 20]),
                 roles: vec![Role::Official],
+                person_hash: None,
             };
             assert!(mock::execute(ID, AUTH, &msg).is_ok());
         }
@@ -263,5 +288,55 @@ mod tests {
         let events = mock::events();
         assert_eq!(events.len(), 6);
         assert_eq!(events[1].1.ty, "enrolled");
+    }
+
+    fn person(a: Address) -> Option<String> {
+        mock::query::<_, PersonResponse>(ID, &QueryMsg::Person { address: a })
+            .ok()
+            .and_then(|p| p.person_hash)
+    }
+
+    #[test]
+    fn a_person_hash_is_kept_across_re_enrolment_and_removed_with_the_roles() {
+        setup();
+        let hash = "0f".repeat(32);
+        let enrol = |roles: Vec<Role>, person_hash: Option<String>| ExecuteMsg::Enrol {
+            address: OTHER,
+            roles,
+            person_hash,
+        };
+        let raw = mock::execute(
+            ID,
+            AUTH,
+            &enrol(vec![Role::Citizen], Some("900101-1234567".into())),
+        );
+        let msg = err(raw);
+        assert!(msg.contains("raw resident number"), "{msg}");
+        assert!(
+            !msg.contains("900101"),
+            "the refusal repeats the input: {msg}"
+        );
+        assert!(
+            !roles(OTHER).enrolled,
+            "a refused enrolment changes nothing"
+        );
+        assert!(mock::execute(ID, AUTH, &enrol(vec![Role::Citizen], Some(hash.clone()))).is_ok());
+        assert_eq!(person(OTHER), Some(hash.clone()));
+        // A second key of the same person carries the same hash.
+        let second = ExecuteMsg::Enrol {
+            address: BANK,
+            roles: vec![Role::Citizen],
+            person_hash: Some(hash.clone()),
+        };
+        assert!(mock::execute(ID, AUTH, &second).is_ok());
+        assert_eq!(person(BANK), Some(hash.clone()));
+        assert!(mock::execute(ID, AUTH, &enrol(vec![Role::Citizen, Role::Broker], None)).is_ok());
+        assert_eq!(
+            person(OTHER),
+            Some(hash),
+            "re-enrolment without a hash keeps it"
+        );
+        assert!(mock::execute(ID, AUTH, &ExecuteMsg::Revoke { address: OTHER }).is_ok());
+        assert_eq!(person(OTHER), None);
     }
 }

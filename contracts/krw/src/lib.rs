@@ -214,6 +214,7 @@ mod tests {
             let msg = hanok_identity::ExecuteMsg::Enrol {
                 address: a,
                 roles: vec![r],
+                person_hash: None,
             };
             assert!(mock::execute(IDENTITY, AUTH, &msg).is_ok());
         }

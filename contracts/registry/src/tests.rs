@@ -19,7 +19,11 @@ fn enrol(a: Address, roles: Vec<Role>) {
     let r = mock::execute(
         IDENTITY,
         AUTH,
-        &hanok_identity::ExecuteMsg::Enrol { address: a, roles },
+        &hanok_identity::ExecuteMsg::Enrol {
+            address: a,
+            roles,
+            person_hash: None,
+        },
     );
     assert!(r.is_ok(), "{r:?}");
 }

@@ -330,6 +330,7 @@ mod tests {
             let msg = hanok_identity::ExecuteMsg::Enrol {
                 address,
                 roles: vec![role],
+                person_hash: None,
             };
             assert!(mock::execute(IDENTITY, AUTH, &msg).is_ok());
         }

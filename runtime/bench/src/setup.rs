@@ -265,6 +265,7 @@ impl Ctx {
                     json(&identity::ExecuteMsg::Enrol {
                         address,
                         roles: vec![role],
+                        person_hash: None,
                     }),
                 )
             })

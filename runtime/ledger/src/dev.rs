@@ -1,10 +1,10 @@
 //! The dev chain: fixed-seed keys for every actor of the acceptance story and a genesis with
-//! the five system contracts deployed and every actor enrolled.
+//! the six system contracts deployed and every actor enrolled.
 
 use crate::genesis::NodeGenesis;
 use hanok_chain::{ChainConfig, Genesis, GenesisContract};
 use hanok_messages::identity::Role;
-use hanok_messages::{deal, escrow, identity, krw, registry, system};
+use hanok_messages::{deal, escrow, identity, krw, registry, system, tax};
 use hanok_proto::v1;
 use hanok_types::{sign_body, Address, SecretKey};
 use serde::Serialize;
@@ -32,11 +32,15 @@ pub struct DevAccount {
     pub address: Address,
     /// Its `did:key`.
     pub did: String,
+    /// For a citizen, the person hash the authority enrols with the key
+    /// ([`dev_person_hash`]); `None` for institutions.
+    pub person_hash: Option<String>,
 }
 
 /// Every dev account, by name: `authority`, `official-1..3`, `bank-a`, `bank-b`, `broker`,
-/// `seller`, `buyer`, `spouse` (the seller's co-owner in the demo) and `tenant` (the flat's
-/// registered tenant).
+/// `seller`, `buyer`, `spouse` (the seller's co-owner in the demo), `tenant` (the flat's
+/// registered tenant), `tax-official` (sets the acquisition-tax rates) and `city` (the
+/// municipality, which receives the tax and the transaction reports).
 #[derive(Debug, Clone)]
 pub struct DevKeys {
     accounts: Vec<DevAccount>,
@@ -54,7 +58,16 @@ const ACTORS: &[(&str, &[Role])] = &[
     ("buyer", &[Role::Citizen]),
     ("spouse", &[Role::Citizen]),
     ("tenant", &[Role::Citizen]),
+    ("tax-official", &[Role::TaxOfficial]),
+    ("city", &[Role::Municipality]),
 ];
+
+/// The dev chain's stand-in for `sha256(salt ‖ resident number)`: the sha256 of
+/// `hanok-dev-person/<name>`, as 64 lowercase hex. Citizens only; never a real person.
+pub fn dev_person_hash(name: &str) -> String {
+    let digest = hanok_types::Hash::sha256(format!("hanok-dev-person/{name}").as_bytes());
+    hex::encode(digest.0)
+}
 
 impl DevKeys {
     /// Derives every dev key from its fixed seed.
@@ -67,6 +80,9 @@ impl DevKeys {
                 DevAccount {
                     name,
                     roles,
+                    person_hash: roles
+                        .contains(&Role::Citizen)
+                        .then(|| dev_person_hash(name)),
                     address: pk.address(),
                     did: pk.did(),
                     key,
@@ -127,7 +143,7 @@ fn json(msg: &impl Serialize) -> Vec<u8> {
         .into_bytes()
 }
 
-/// The dev genesis: the five system contracts wired as in `tests/src/lib.rs`, the registry's
+/// The dev genesis: the six system contracts wired as in `tests/src/lib.rs`, the registry's
 /// policy at 2 of the 3 officials, admission by the identity contract's role map, and a
 /// bootstrap block 1 in which the authority enrols every other dev account.
 ///
@@ -191,6 +207,20 @@ pub fn dev_genesis() -> NodeGenesis {
                     registry: sys.registry,
                     escrow: sys.escrow,
                     token: sys.krw,
+                    tax: Some(sys.tax),
+                },
+            ),
+            // No rate table at genesis: the tax-official sets it (the demo does), and deals
+            // accepted before then owe no tax.
+            contract(
+                system::TAX,
+                hanok_contracts::TAX,
+                &tax::InstantiateMsg {
+                    identity: sys.identity,
+                    deal: sys.deal,
+                    bands: Vec::new(),
+                    relief: None,
+                    municipality: None,
                 },
             ),
         ],
@@ -221,6 +251,7 @@ pub fn dev_enrolment(chain_id: &str) -> v1::SignedTx {
                 msg: json(&identity::ExecuteMsg::Enrol {
                     address: a.address,
                     roles: a.roles.to_vec(),
+                    person_hash: a.person_hash.clone(),
                 }),
             })),
         })

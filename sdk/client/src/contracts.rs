@@ -758,6 +758,7 @@ impl<'a> Identity<'a> {
         let msg = identity::ExecuteMsg::Enrol {
             address,
             roles: roles.to_vec(),
+            person_hash: None,
         };
         self.client.execute(signer, self.address, &msg).await
     }

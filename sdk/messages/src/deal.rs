@@ -31,6 +31,9 @@ pub struct InstantiateMsg {
     pub escrow: Address,
     /// The KRW token contract.
     pub token: Address,
+    /// The acquisition-tax contract; absent: no acquisition tax is quoted or collected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax: Option<Address>,
 }
 
 /// The buyer's lender as the deal's terms name it: the only bank that may attach the buyer's
@@ -638,6 +641,15 @@ pub struct Deal {
     pub funded_height: Option<u64>,
     /// Height at which it was settled.
     pub settled_height: Option<u64>,
+    /// The full-rate acquisition tax, quoted from the tax contract's table when the deal bound
+    /// its parcel (every seller accepted): the buyer pays it into escrow with the last payment,
+    /// on top of the price. Absent when no tax applies (no table, or a zero rate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_quote: Option<crate::tax::Quote>,
+    /// The acquisition tax as assessed at settlement: which rate, whether the first-home
+    /// relief applied and why, what went to the municipality.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax: Option<crate::tax::Assessment>,
 }
 
 impl Deal {
@@ -646,13 +658,37 @@ impl Deal {
         core::iter::once(self.seller).chain(self.co_sellers.iter().copied())
     }
 
-    /// With a schedule, the next unpaid stage `(stage, amount, due)`; `None` without a
-    /// schedule, once paid in full, or for a schedule that does not add up.
+    /// The acquisition tax the buyer pays into escrow on top of the price: the quoted
+    /// full-rate tax, or zero.
+    pub fn tax_due(&self) -> Amount {
+        self.tax_quote.map_or(Amount::ZERO, |q| q.full_tax)
+    }
+
+    /// What the buyer pays into escrow in all: the price and the quoted tax.
+    pub fn total_due(&self) -> Option<Amount> {
+        self.price.checked_add(self.tax_due())
+    }
+
+    /// The payments into escrow in order, each `(stage, amount, due)`: without a schedule the
+    /// whole price (and the tax) at once, due by the deadline; with one, the schedule's stages
+    /// ([`Schedule::stages`]) with the tax added to the balance. `None` for a schedule that
+    /// does not add up, or on overflow.
+    pub fn stages(&self) -> Option<Vec<(Stage, Amount, u64)>> {
+        let Some(schedule) = self.schedule else {
+            return Some(alloc::vec![(Stage::Full, self.total_due()?, self.deadline)]);
+        };
+        let mut stages = schedule.stages(self.price)?;
+        let last = stages.last_mut()?;
+        last.1 = last.1.checked_add(self.tax_due())?;
+        Some(stages)
+    }
+
+    /// With a schedule, the next unpaid stage `(stage, amount, due)` (the balance includes the
+    /// tax); `None` without a schedule, once paid in full, or for a schedule that does not add
+    /// up.
     pub fn next_stage(&self) -> Option<(Stage, Amount, u64)> {
-        self.schedule?
-            .stages(self.price)?
-            .get(self.payments.len())
-            .copied()
+        self.schedule?;
+        self.stages()?.get(self.payments.len()).copied()
     }
 
     /// Whether every seller and the buyer have signed.

@@ -1,5 +1,6 @@
 //! The identity contract's interface: [`Role`], its messages and answers.
 
+use alloc::string::String;
 use alloc::vec::Vec;
 use hanok_abi::layout::MapKey;
 use hanok_abi::Address;
@@ -39,6 +40,11 @@ pub enum Role {
     /// May upload code and instantiate contracts (a chain rule the node enforces; the authority
     /// may too, without this role).
     Deployer,
+    /// A tax official: sets the acquisition-tax rate table and the first-home relief.
+    #[serde(rename = "tax-official")]
+    TaxOfficial,
+    /// The municipality: receives the acquisition tax; the transaction reports are filed to it.
+    Municipality,
 }
 
 crate::names!(Role, "role", {
@@ -48,6 +54,8 @@ crate::names!(Role, "role", {
     Broker => "broker",
     Citizen => "citizen",
     Deployer => "deployer",
+    TaxOfficial => "tax-official",
+    Municipality => "municipality",
 });
 
 /// Instantiate message.
@@ -70,6 +78,12 @@ pub enum ExecuteMsg {
         address: Address,
         /// The new role set (non-empty; duplicates are ignored).
         roles: Vec<Role>,
+        /// The person behind the key, as `sha256(salt ‖ resident number)` in 64 lowercase hex,
+        /// computed off-chain with a salt that never reaches the ledger: several keys of one
+        /// person carry the same hash, which is how a once-per-person benefit (the first-home
+        /// relief) recognises a second claim. Absent: the address keeps the hash it has.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        person_hash: Option<String>,
     },
     /// Removes every role of `address` (authority only).
     Revoke {
@@ -99,6 +113,21 @@ pub enum QueryMsg {
         #[serde(default)]
         limit: Option<u32>,
     },
+    /// The person hash enrolled with an address → [`PersonResponse`].
+    Person {
+        /// Who.
+        address: Address,
+    },
+}
+
+/// Answer to [`QueryMsg::Person`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct PersonResponse {
+    /// Who.
+    pub address: Address,
+    /// The person hash enrolled with it, if any.
+    pub person_hash: Option<String>,
 }
 
 /// Answer to [`QueryMsg::Roles`].

@@ -1,10 +1,11 @@
-//! `hanok-messages`: the interface of the five system contracts, defined once — every
+//! `hanok-messages`: the interface of the six system contracts, defined once — every
 //! instantiate, execute and query message and every answer, as serde types.
 //!
 //! One module per contract: [`identity`] ([`identity::Role`], the roles query), [`registry`]
 //! ([`registry::Parcel`], [`registry::LandUse`], the approval policy), [`krw`] (the deposit
 //! token, and [`krw::ReceiverMsg`], what a contract receives from a `send`), [`escrow`] and
-//! [`deal`] ([`deal::Deal`], [`deal::Terms`], [`deal::Status`]); and [`system`], the set of
+//! [`deal`] ([`deal::Deal`], [`deal::Terms`], [`deal::Status`]), [`tax`] (acquisition tax and
+//! the first-home relief); and [`system`], the set of
 //! system-contract addresses and labels. The contracts decode these types and re-export them
 //! (`hanok_deal::ExecuteMsg` is [`deal::ExecuteMsg`]); a contract that calls another (the deal
 //! drives registry, escrow and identity) encodes them; the client SDK, the CLI, the bench, the
@@ -108,6 +109,7 @@ pub mod identity;
 pub mod krw;
 pub mod registry;
 pub mod system;
+pub mod tax;
 
 #[cfg(test)]
 mod tests {
@@ -131,7 +133,7 @@ mod tests {
         let refused = "lender".parse::<Role>().err().map(|e| e.to_string());
         assert_eq!(
             refused.as_deref(),
-            Some("`lender` is not a role (one of: authority, official, bank, broker, citizen, deployer)")
+            Some("`lender` is not a role (one of: authority, official, bank, broker, citizen, deployer, tax-official, municipality)")
         );
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! The system contracts as a set: their labels and their addresses on a chain.
 //!
-//! A genesis has its authority instantiate the five system contracts under these labels, so
+//! A genesis has its authority instantiate the six system contracts under these labels, so
 //! their addresses are known before any of them exists (`hanok_abi::layout::contract_address`
 //! of the authority and the label) and their instantiate messages name each other.
 
@@ -16,9 +16,11 @@ pub const KRW: &str = "krw";
 pub const ESCROW: &str = "escrow";
 /// Label of the deal contract.
 pub const DEAL: &str = "deal";
+/// Label of the acquisition-tax contract.
+pub const TAX: &str = "tax";
 
 /// Every label, in the order a genesis instantiates them.
-pub const LABELS: [&str; 5] = [IDENTITY, REGISTRY, KRW, ESCROW, DEAL];
+pub const LABELS: [&str; 6] = [IDENTITY, REGISTRY, KRW, ESCROW, DEAL, TAX];
 
 /// The system contracts' addresses on one chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +35,8 @@ pub struct SystemContracts {
     pub escrow: Address,
     /// Deals (title transfer).
     pub deal: Address,
+    /// Acquisition tax and the first-home relief.
+    pub tax: Address,
 }
 
 impl SystemContracts {
@@ -63,17 +67,19 @@ impl SystemContracts {
             krw: find(KRW)?,
             escrow: find(ESCROW)?,
             deal: find(DEAL)?,
+            tax: find(TAX)?,
         })
     }
 
     /// Each label with its address, in [`LABELS`] order.
-    pub fn labelled(&self) -> [(&'static str, Address); 5] {
+    pub fn labelled(&self) -> [(&'static str, Address); 6] {
         [
             (IDENTITY, self.identity),
             (REGISTRY, self.registry),
             (KRW, self.krw),
             (ESCROW, self.escrow),
             (DEAL, self.deal),
+            (TAX, self.tax),
         ]
     }
 
