@@ -1,5 +1,6 @@
-//! Issue 14 on the real contracts as wasm: payoff statements, the transaction report and
-//! co-owned parcels (the native tests in `contracts/deal` cover the same rules in detail).
+//! Issue 14 on the real contracts as wasm: payoff statements, the transaction report, co-owned
+//! parcels, staged payments and the acquisition tax with the first-home relief claimed once
+//! (the native tests in `contracts/deal` and `contracts/tax` cover the same rules in detail).
 
 use crate::refused;
 use hanok_acceptance::{DealStatus, Story, Terms, EOK};
@@ -299,4 +300,163 @@ fn earnest_money_the_buyer_forfeits_the_deposit_the_seller_returns_it_doubled() 
     assert_eq!(s.balance(s.system.escrow).expect("balance"), 0);
     // Two mints of the price; the seller's deposit went out again; nothing is lost.
     assert_eq!(s.balance(a.buyer).expect("balance"), 2 * 9 * EOK);
+}
+
+/// The Local Tax Act's table for a home, and the first-home relief (up to ₩2,000,000 off, for
+/// a home up to 12억), set by the tax official; the tax goes to the city.
+fn set_statutory_rates(s: &mut Story) {
+    let (officer, tax, city) = (s.actors.tax_official, s.system.tax, s.actors.city);
+    s.tx(
+        officer,
+        tax,
+        json!({"set_rates": {
+            "bands": [
+                {"up_to": "600000000", "rate_bps": 100},
+                {"up_to": "900000000", "rate_bps": 100, "rate_bps_at_top": 300},
+                {"rate_bps": 300},
+            ],
+            "relief": {"max_price": "1200000000", "max_reduction": "2000000"},
+            "municipality": city,
+        }}),
+    )
+    .expect("set rates");
+}
+
+#[test]
+fn the_first_home_relief_is_granted_once_per_person_even_under_a_second_key() {
+    let mut s = Story::genesis(Terms::default()).expect("genesis");
+    let a = s.actors.clone();
+    let (krw, deal, tax) = (s.system.krw, s.system.deal, s.system.tax);
+    let refused_rates = refused(
+        s.tx(
+            a.buyer,
+            tax,
+            json!({"set_rates": {"bands": [], "municipality": a.city}}),
+        ),
+        "rates set by a citizen",
+    );
+    assert_eq!(
+        refused_rates,
+        "unauthorized: only an enrolled tax-official may set the tax rates"
+    );
+    set_statutory_rates(&mut s);
+
+    // The first home: 9억, 3 % = 27,000,000 quoted when the seller accepts, paid with the price.
+    s.register_parcel_with_lien().expect("parcel");
+    s.mint_to_buyer().expect("mint");
+    s.tx(
+        a.bank_b,
+        krw,
+        json!({"mint": {"to": a.buyer, "amount": "27000000"}}),
+    )
+    .expect("mint the tax");
+    let d = s.open_deal().expect("open");
+    let quote = d.tax_quote.expect("quoted at acceptance");
+    assert_eq!((quote.rate_bps, quote.full_tax.0), (300, 27_000_000));
+    s.fund().expect("fund the price and the tax");
+    s.sign_both().expect("sign");
+    s.approve(2).expect("approve");
+    let receipt = s.settle().expect("settle");
+    let assessed = receipt
+        .events
+        .iter()
+        .find(|e| e.ty == "acquisition_tax_assessed")
+        .expect("the receipt says how the tax was assessed");
+    let attr = |k: &str| {
+        assessed
+            .attributes
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(attr("rate_bps"), Some("300"));
+    assert_eq!(attr("relief_status"), Some("applied"));
+    assert_eq!(attr("tax"), Some("25000000"));
+    assert_eq!(s.balance(a.city).expect("city"), 25_000_000);
+    assert_eq!(
+        s.balance(a.buyer).expect("buyer"),
+        2_000_000,
+        "the relief back"
+    );
+    assert_eq!(s.balance(s.system.escrow).expect("escrow"), 0);
+
+    // The same person, with a second key the authority enrolled with the same person hash,
+    // buys a second home: the relief is refused and the full rate applies.
+    let second_key = hanok_testkit::TestChain::account("buyer-second-key");
+    let identity = s.system.identity;
+    s.tx(
+        a.authority,
+        identity,
+        json!({"enrol": {"address": second_key, "roles": ["citizen"],
+                         "person_hash": hanok_acceptance::BUYER_PERSON}}),
+    )
+    .expect("enrol the second key");
+    let registry = s.system.registry;
+    s.tx(
+        a.officials[0],
+        registry,
+        json!({"register_parcel": {
+            "parcel_id": "P-2", "lot_number": "2-1", "address": "서울특별시 마포구 2",
+            "area_m2_hundredths": 5_900, "land_use": "residential",
+            "owners": [{"owner": a.seller, "share_bps": 10_000}],
+        }}),
+    )
+    .expect("second parcel");
+    // 5억 at 1 %: 5,000,000.
+    s.tx(
+        a.bank_b,
+        krw,
+        json!({"mint": {"to": second_key, "amount": "505000000"}}),
+    )
+    .expect("mint");
+    let deadline = s.chain.block().time + 86_400;
+    let r = s
+        .tx(
+            a.broker,
+            deal,
+            json!({"open": {"parcel_id": "P-2", "seller": a.seller, "buyer": second_key,
+                        "price": "500000000", "deadline": deadline}}),
+        )
+        .expect("open");
+    let id = r.json::<Value>().expect("json")["deal_id"]
+        .as_u64()
+        .expect("id");
+    s.tx(a.seller, deal, json!({"accept": {"deal_id": id}}))
+        .expect("accept");
+    s.tx(
+        second_key,
+        krw,
+        json!({"send": {"contract": s.system.escrow, "amount": "505000000",
+                        "msg": {"fund": {"deal_id": id}}}}),
+    )
+    .expect("fund");
+    let terms = json!({"price": "500000000", "deadline": deadline, "lender": null,
+                       "mortgage_amount": null});
+    for who in [a.seller, second_key] {
+        s.tx(who, deal, json!({"sign": {"deal_id": id, "terms": terms}}))
+            .expect("sign");
+    }
+    for o in &a.officials[..2] {
+        s.tx(*o, deal, json!({"approve": {"deal_id": id}}))
+            .expect("approve");
+    }
+    s.tx(a.broker, deal, json!({"settle": {"deal_id": id}}))
+        .expect("settle");
+    let d = query(&s, json!({"deal": {"deal_id": id}}));
+    assert_eq!(d["tax"]["relief_status"], "already_claimed", "{d}");
+    assert_eq!(d["tax"]["tax"], "5000000");
+    assert!(
+        d["tax"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("already claimed it with deal 1")),
+        "{d}"
+    );
+    assert_eq!(s.balance(a.city).expect("city"), 25_000_000 + 5_000_000);
+    assert_eq!(s.balance(second_key).expect("second key"), 0);
+    let claim: Value = s
+        .chain
+        .query(tax, &json!({"relief_of": {"address": second_key}}))
+        .expect("relief_of");
+    assert_eq!(claim["claim"]["deal_id"], 1, "{claim}");
+    assert_eq!(claim["claim"]["buyer"], json!(a.buyer));
 }

@@ -1,8 +1,9 @@
 //! `hanok-acceptance`: the acceptance story of DESIGN.md (a home sale with a lien payoff, closed
 //! in one atomic transaction) as reusable steps over the real contracts on the real VM.
 //!
-//! [`Story`] holds a [`TestChain`] with the five system contracts deployed as a dev genesis would
-//! (identity, registry, KRW deposit token, escrow, deal) and the actors of DESIGN.md enrolled.
+//! [`Story`] holds a [`TestChain`] with the six system contracts deployed as a dev genesis would
+//! (identity, registry, KRW deposit token, escrow, deal, tax — no rate table until a test's tax
+//! official sets one) and the actors of DESIGN.md enrolled.
 //! Each step is a method that returns what a user would check; `hanok demo` prints them, the
 //! tests in `it/` assert them.
 //!
@@ -46,7 +47,15 @@ pub struct Actors {
     pub buyer: Address,
     /// Someone enrolled with no special role.
     pub stranger: Address,
+    /// Sets the acquisition-tax rates.
+    pub tax_official: Address,
+    /// The municipality: receives the acquisition tax.
+    pub city: Address,
 }
+
+/// The buyer's person hash, as the authority enrols it with the buyer's key (a stand-in for
+/// `sha256(salt ‖ resident number)`).
+pub const BUYER_PERSON: &str = "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0";
 
 impl Default for Actors {
     fn default() -> Self {
@@ -60,6 +69,8 @@ impl Default for Actors {
             seller: a("seller"),
             buyer: a("buyer"),
             stranger: a("stranger"),
+            tax_official: a("tax-official"),
+            city: a("city"),
         }
     }
 }
@@ -143,9 +154,15 @@ impl Story {
         calls.push(enrol(actors.bank_a, &["bank"])?);
         calls.push(enrol(actors.bank_b, &["bank"])?);
         calls.push(enrol(actors.broker, &["broker"])?);
-        for citizen in [actors.seller, actors.buyer, actors.stranger] {
+        for citizen in [actors.seller, actors.stranger] {
             calls.push(enrol(citizen, &["citizen"])?);
         }
+        calls.push(Call::new(
+            system.identity,
+            &json!({"enrol": {"address": actors.buyer, "roles": ["citizen"], "person_hash": BUYER_PERSON}}),
+        )?);
+        calls.push(enrol(actors.tax_official, &["tax-official"])?);
+        calls.push(enrol(actors.city, &["municipality"])?);
         chain.execute_calls(auth, &calls)?;
         chain.deploy(
             auth,
@@ -178,7 +195,14 @@ impl Story {
                 "registry": system.registry,
                 "escrow": system.escrow,
                 "token": system.krw,
+                "tax": system.tax,
             }),
+        )?;
+        chain.deploy(
+            auth,
+            hanok_contracts::TAX,
+            "tax",
+            &json!({ "identity": system.identity, "deal": system.deal }),
         )?;
         chain.next_block();
         Ok(Story {
@@ -340,18 +364,20 @@ impl Story {
         self.deal()
     }
 
-    /// Step 5a: the buyer funds the escrow by sending the price with the deal id.
+    /// Step 5a: the buyer funds the escrow by sending the price (and the acquisition tax the
+    /// deal quoted, if any) with the deal id.
     ///
     /// # Errors
     /// The contract's refusal.
     pub fn fund(&mut self) -> Result<Deal> {
         let id = self.deal_id()?;
+        let due = self.deal()?.total_due().map_or(self.terms.price, |a| a.0);
         self.tx(
             self.actors.buyer,
             self.system.krw,
             json!({"send": {
                 "contract": self.system.escrow,
-                "amount": amount(self.terms.price),
+                "amount": amount(due),
                 "msg": {"fund": {"deal_id": id}},
             }}),
         )?;

@@ -170,6 +170,7 @@ fn report(env: &Env, deal: &Deal) -> Result<(), ContractError> {
             r.settled_time = Some(env.time);
             r.settled_height = Some(env.height);
             r.payments = reported_payments(deal);
+            r.acquisition_tax = deal.tax.as_ref().map(|a| a.tax);
             r
         }
         Status::Rejected | Status::Expired | Status::Refunded | Status::Cancelled => {
@@ -204,6 +205,7 @@ fn report(env: &Env, deal: &Deal) -> Result<(), ContractError> {
             settled_time: None,
             settled_height: None,
             cancelled_time: None,
+            acquisition_tax: None,
         },
         _ => return Ok(()),
     };
@@ -1168,13 +1170,18 @@ fn payoffs(
     Ok(liens)
 }
 
-/// The payments as the report lists them.
+/// The payments toward the price as the report lists them: the last one (the balance, or the
+/// whole price at once) less the acquisition tax paid with it, which the report states apart.
 fn reported_payments(deal: &Deal) -> Vec<ReportedPayment> {
     deal.payments
         .iter()
         .map(|p| ReportedPayment {
             stage: p.stage.as_str().into(),
-            amount: p.amount,
+            amount: if matches!(p.stage, Stage::Balance | Stage::Full) {
+                p.amount.checked_sub(deal.tax_due()).unwrap_or(p.amount)
+            } else {
+                p.amount
+            },
             height: p.height,
         })
         .collect()

@@ -1929,6 +1929,13 @@ fn the_acquisition_tax_is_paid_from_escrow_and_the_first_home_relief_applies_onc
         Some("applied")
     );
     assert_eq!(attr("deal_settled", "tax").as_deref(), Some("25000000"));
+    // The report lists what was paid toward the price, and the tax apart.
+    let r = report(id).expect("report");
+    assert_eq!(
+        r.payments.iter().map(|p| p.amount.0).collect::<Vec<_>>(),
+        vec![PRICE]
+    );
+    assert_eq!(r.acquisition_tax, Some(Amount(FULL_TAX - RELIEF)));
 
     // The same buyer's second home: the relief was claimed, so the full rate.
     register_parcel("P-2");

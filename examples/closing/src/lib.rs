@@ -16,6 +16,7 @@
 use hanok_client::messages::deal::{self, Deal, Status};
 use hanok_client::messages::registry::{Encumbrance, EncumbranceKind, LandUse, Parcel};
 use hanok_client::messages::system::SystemContracts;
+use hanok_client::messages::tax::{self, Assessment, ReliefStatus};
 use hanok_client::{
     Amount, Client, ClientError, Lender, NewParcel, OpenDeal, Owner, Signer, TitleProof,
     VerifiedTitle,
@@ -147,6 +148,10 @@ pub struct Actors {
     pub tenant: Signer,
     /// Buyer of the parcel.
     pub buyer: Signer,
+    /// Sets the acquisition-tax rates.
+    pub tax_official: Signer,
+    /// The municipality: receives the acquisition tax.
+    pub city: Signer,
 }
 
 impl Actors {
@@ -163,6 +168,8 @@ impl Actors {
             spouse: s("spouse"),
             tenant: s("tenant"),
             buyer: s("buyer"),
+            tax_official: s("tax-official"),
+            city: s("city"),
         }
     }
 }
@@ -242,6 +249,11 @@ pub struct Outcome {
     pub refused: String,
     /// Step 8: what the buyer got back from the escrow after the deadline.
     pub refunded: u128,
+    /// Step 7: the sale's acquisition tax as assessed (the relief applies on a node where the
+    /// buyer's person never claimed it).
+    pub tax: Assessment,
+    /// Step 7: the same person's second home, bought with a new key: the relief refused.
+    pub second_home_tax: Assessment,
 }
 
 /// Formats KRW with thousands separators.
@@ -330,6 +342,7 @@ impl Ctx<'_> {
         price: u128,
         mortgage: u128,
         deadline: u64,
+        buyer: &Signer,
     ) -> Result<u64> {
         let registry = self.client.registry(self.sys.registry);
         let token = self.client.krw(self.sys.krw);
@@ -407,20 +420,45 @@ impl Ctx<'_> {
 
         say(
             3,
-            "Bank B mints 900,000,000 KRW deposit tokens to the buyer (cash + loan)",
+            "The tax official sets the acquisition-tax rates (취득세) with the first-home relief; Bank B mints the price and the tax in KRW deposit tokens to the buyer (cash + loan)",
             self.out,
         );
-        let before = self.balance(3, a.buyer.address()).await?;
+        let taxes = self.client.tax(sys.tax);
+        if narrate {
+            taxes
+                .set_rates(
+                    &a.tax_official,
+                    &statutory_rates(),
+                    Some(FIRST_HOME_RELIEF),
+                    a.city.address(),
+                )
+                .await
+                .step(3, "set the tax rates")?;
+            self.out.line(
+                "1.00 % up to 600,000,000 KRW, rising to 3.00 % at 900,000,000 KRW, 3.00 % \
+                 above; a first home up to 1,200,000,000 KRW: up to 2,000,000 KRW off, once per \
+                 person; paid to the city",
+            );
+        }
+        let quote = taxes.quote(price).await.step(3, "quote the tax")?;
+        let total = price.saturating_add(quote.full_tax.0);
+        let before = self.balance(3, buyer.address()).await?;
         token
-            .mint(&a.bank_b, a.buyer.address(), price)
+            .mint(&a.bank_b, buyer.address(), total)
             .await
             .step(3, "mint to the buyer")?;
-        let after = self.balance(3, a.buyer.address()).await?;
-        ensure(3, after == before.saturating_add(price), || {
-            format!("buyer balance {before} + {price} minted is {after}")
+        let after = self.balance(3, buyer.address()).await?;
+        ensure(3, after == before.saturating_add(total), || {
+            format!("buyer balance {before} + {total} minted is {after}")
         })?;
         if narrate {
-            self.out.line(&format!("buyer balance: {}", krw(after)));
+            self.out.line(&format!(
+                "the tax on {} is {} at {}; buyer balance: {}",
+                krw(price),
+                krw(quote.full_tax.0),
+                percent(quote.rate_bps),
+                krw(after)
+            ));
         }
 
         say(
@@ -449,7 +487,7 @@ impl Ctx<'_> {
                 &OpenDeal {
                     parcel_id: parcel_id.to_string(),
                     seller: a.seller.address(),
-                    buyer: a.buyer.address(),
+                    buyer: buyer.address(),
                     price,
                     deadline,
                     lender: Some(Lender {
@@ -521,8 +559,11 @@ impl Ctx<'_> {
             );
             staged_payments(&self.client, sys, &self.a, &mut *self.out, deal_id).await?;
         } else {
+            // The price and the tax quoted when the seller accepted, in one payment.
+            let d = self.deal(5, deal_id).await?;
+            let due = d.total_due().map_or(total, |t| t.0);
             token
-                .fund_escrow(&a.buyer, sys.escrow, deal_id, price)
+                .fund_escrow(buyer, sys.escrow, deal_id, due)
                 .await
                 .step(5, "fund the escrow")?;
             let terms = deals.terms(deal_id).await.step(5, "read the terms")?;
@@ -531,7 +572,7 @@ impl Ctx<'_> {
                 .await
                 .step(5, "seller signs")?;
             deals
-                .sign(&a.buyer, deal_id, &terms)
+                .sign(buyer, deal_id, &terms)
                 .await
                 .step(5, "buyer signs")?;
         }
@@ -598,6 +639,88 @@ impl Ctx<'_> {
     }
 }
 
+impl Ctx<'_> {
+    /// The end of step 7: the same person buys a second home with a new key (the authority
+    /// enrols it with the person hash of the buyer's first key); the first-home relief is
+    /// refused, and the full tax goes to the city.
+    async fn second_home(&mut self, base: &str, a: &Actors) -> Result<Assessment> {
+        let sys = self.sys;
+        let identity = self.client.identity(sys.identity);
+        let person = identity
+            .person(a.buyer.address())
+            .await
+            .step(7, "read the buyer's person hash")?
+            .ok_or_else(|| ClosingError::Check {
+                step: 7,
+                message: "the buyer has no person hash enrolled".into(),
+            })?;
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let new_key = Signer::new(hanok_types::SecretKey::from_seed(
+            format!("hanok-demo/the buyer's new key/{nanos}").as_bytes(),
+        ));
+        identity
+            .enrol_person(
+                &a.authority,
+                new_key.address(),
+                &[hanok_client::Role::Citizen],
+                Some(&person),
+            )
+            .await
+            .step(7, "enrol the buyer's new key")?;
+        self.out.line(&format!(
+            "the same person buys a second home with a new key {}: the authority enrols it with \
+             the same person hash",
+            new_key.address()
+        ));
+        let parcel_id = self.free_parcel_id(7, &format!("{base}-s")).await?;
+        let price = 5 * EOK;
+        let deadline = unix_now().saturating_add(30 * 24 * 3600);
+        let deal_id = self
+            .up_to_approval(
+                false,
+                &parcel_id,
+                (EOK, EOK / 2),
+                price,
+                3 * EOK,
+                deadline,
+                &new_key,
+            )
+            .await?;
+        let city_before = self.balance(7, a.city.address()).await?;
+        self.client
+            .deal(sys.deal)
+            .settle(&a.broker, deal_id)
+            .await
+            .step(7, "settle the second home")?;
+        let city_paid = self
+            .balance(7, a.city.address())
+            .await?
+            .saturating_sub(city_before);
+        let d = self.deal(7, deal_id).await?;
+        let tax = d.tax.ok_or_else(|| ClosingError::Check {
+            step: 7,
+            message: "the second home's settlement assessed no tax".into(),
+        })?;
+        ensure(
+            7,
+            tax.relief_status == ReliefStatus::AlreadyClaimed
+                && tax.relief.is_zero()
+                && city_paid == tax.full_tax.0,
+            || format!("the second home's tax: {tax:?}, the city received {city_paid}"),
+        )?;
+        self.out.line(&format!(
+            "second home, deal #{deal_id}, {}: tax {} at {}, {}",
+            krw(price),
+            krw(tax.tax.0),
+            percent(tax.rate_bps),
+            tax.reason
+        ));
+        Ok(tax)
+    }
+}
+
 /// Step 5 of the story: the deposit, the three signatures (the contract is concluded and the
 /// deal contract files the transaction report), then the interim payment and the balance, each
 /// into escrow.
@@ -615,7 +738,8 @@ async fn staged_payments(
         step: 5,
         message: "the story's deal has no payment schedule".into(),
     })?;
-    let (interim, balance) = match schedule.stages(d.price).as_deref() {
+    // The balance carries the acquisition tax quoted when the sellers accepted.
+    let (interim, balance) = match d.stages().as_deref() {
         Some([_, (_, interim, _), (_, balance, _)]) => (interim.0, balance.0),
         _ => {
             return Err(ClosingError::Check {
@@ -664,9 +788,11 @@ async fn staged_payments(
         .await
         .step(5, "pay the balance")?;
     out.line(&format!(
-        "interim payment (중도금) {} and balance (잔금) {} paid; escrow holds {}",
+        "interim payment (중도금) {} and balance (잔금) {} with the acquisition tax {} paid; \
+         escrow holds {}",
         krw(interim),
-        krw(balance),
+        krw(balance.saturating_sub(d.tax_due().0)),
+        krw(d.tax_due().0),
         krw(token.balance(sys.escrow).await.step(5, "read a balance")?)
     ));
     let d = deals.deal(deal_id).await.step(5, "read the deal")?;
@@ -678,6 +804,32 @@ async fn staged_payments(
 
 /// The tenant's deposit (보증금) on the story's flat.
 const LEASE_DEPOSIT: u128 = 2 * EOK;
+
+/// The Local Tax Act's acquisition-tax bands for a home (one household, one home): 1 % up to
+/// 6억, rising linearly to 3 % at 9억, 3 % above.
+pub fn statutory_rates() -> Vec<tax::Band> {
+    let band = |up_to: Option<u128>, rate_bps, rate_bps_at_top| tax::Band {
+        up_to: up_to.map(Amount),
+        rate_bps,
+        rate_bps_at_top,
+    };
+    vec![
+        band(Some(6 * EOK), 100, None),
+        band(Some(9 * EOK), 100, Some(300)),
+        band(None, 300, None),
+    ]
+}
+
+/// The first-home relief (생애최초 주택 구입 감면): up to ₩2,000,000 off, for a home up to 12억.
+pub const FIRST_HOME_RELIEF: tax::ReliefRule = tax::ReliefRule {
+    max_price: Amount(12 * EOK),
+    max_reduction: Amount(2_000_000),
+};
+
+/// `3.00 %` for 300 basis points.
+fn percent(bps: u32) -> String {
+    format!("{}.{:02} %", bps / 100, bps % 100)
+}
 
 /// A block time as a date, `2026-12-05`.
 fn day(secs: u64) -> String {
@@ -746,9 +898,11 @@ pub async fn run_with(
         ("krw", sys.krw),
         ("escrow", sys.escrow),
         ("deal", sys.deal),
+        ("tax", sys.tax),
     ] {
         out.line(&format!("{name:<9} {addr}"));
     }
+    let a_buyer = a.buyer.clone();
     let mut cx = Ctx {
         client,
         sys,
@@ -767,6 +921,7 @@ pub async fn run_with(
             terms.price,
             terms.new_mortgage,
             deadline,
+            &a_buyer,
         )
         .await?;
 
@@ -782,8 +937,18 @@ pub async fn run_with(
         a.spouse.address(),
         a.buyer.address(),
         sys.escrow,
+        a.city.address(),
     ];
-    let mut before = [0u128; 5];
+    // The relief is once per person: on a node where this buyer already bought in an earlier
+    // run of the story, it is refused.
+    let claimed_before = cx
+        .client
+        .tax(sys.tax)
+        .relief_of(a.buyer.address())
+        .await
+        .step(7, "read the buyer's relief")?
+        .claim;
+    let mut before = [0u128; 6];
     for (b, who) in before.iter_mut().zip(holders) {
         *b = cx.balance(7, who).await?;
     }
@@ -850,7 +1015,7 @@ pub async fn run_with(
         settlement.height,
         settlement.gas_used
     ));
-    let mut after = [0u128; 5];
+    let mut after = [0u128; 6];
     for (b, who) in after.iter_mut().zip(holders) {
         *b = cx.balance(7, who).await?;
     }
@@ -860,22 +1025,50 @@ pub async fn run_with(
         format!("{sign}{}", krw(d.unsigned_abs()))
     };
     cx.out.line(&format!(
-        "Bank A {} (its stated payoff) | seller {} | spouse {} | buyer {} | escrow {}",
+        "Bank A {} (its stated payoff) | seller {} | spouse {} | buyer {} | escrow {} | city {}",
         signed(delta(0)),
         signed(delta(1)),
         signed(delta(2)),
         signed(delta(3)),
-        signed(delta(4))
+        signed(delta(4)),
+        signed(delta(5))
     ));
-    // The proceeds (price less the payoff) go to the co-owners by share, half each.
+    let d = cx.deal(7, deal_id).await?;
+    let tax = d.tax.clone().ok_or_else(|| ClosingError::Check {
+        step: 7,
+        message: "the settlement assessed no acquisition tax".into(),
+    })?;
+    let expected = if claimed_before.is_some() {
+        ReliefStatus::AlreadyClaimed
+    } else {
+        ReliefStatus::Applied
+    };
+    ensure(7, tax.relief_status == expected, || {
+        format!(
+            "relief {:?}, expected {expected:?}: {}",
+            tax.relief_status, tax.reason
+        )
+    })?;
+    cx.out.line(&format!(
+        "acquisition tax on {} at {}: {}; {} → {} to the city, {} back to the buyer",
+        krw(terms.price),
+        percent(tax.rate_bps),
+        krw(tax.full_tax.0),
+        tax.reason,
+        krw(tax.tax.0),
+        krw(tax.relief.0)
+    ));
+    // The proceeds (price less the payoff) go to the co-owners by share, half each; the tax to
+    // the city, the relief back to the buyer.
     let half = terms.price.saturating_sub(terms.payoff_a) / 2;
     ensure(
         7,
         delta(0) == terms.payoff_a as i128
             && delta(1) == half as i128
             && delta(2) == half as i128
-            && delta(3) == 0
-            && delta(4) == -(terms.price as i128),
+            && delta(3) == tax.relief.0 as i128
+            && delta(4) == -(terms.price.saturating_add(tax.full_tax.0) as i128)
+            && delta(5) == tax.tax.0 as i128,
         || "the money did not move as the deal says".into(),
     )?;
     let p = cx.parcel(7, &parcel_id).await?;
@@ -939,16 +1132,20 @@ pub async fn run_with(
         .step(7, "read the transaction report")?;
     ensure(
         7,
-        report.status == deal::ReportStatus::Settled && report.payments.len() == 3,
+        report.status == deal::ReportStatus::Settled
+            && report.payments.len() == 3
+            && report.acquisition_tax == Some(tax.tax)
+            && report.payments.iter().map(|p| p.amount.0).sum::<u128>() == terms.price,
         || format!("the report after settlement: {report:?}"),
     )?;
     cx.out.line(&format!(
         "transaction report for the municipality: deal #{}, {}, contract {} (reported that day), \
-         settled {}, payments {}",
+         settled {}, acquisition tax {}, payments toward the price {}",
         report.deal_id,
         krw(report.price.0),
         day(report.contract_time),
         report.settled_time.map_or_else(|| "-".into(), day),
+        krw(report.acquisition_tax.map_or(0, |t| t.0)),
         report
             .payments
             .iter()
@@ -956,6 +1153,7 @@ pub async fn run_with(
             .collect::<Vec<_>>()
             .join(", ")
     ));
+    let second_home_tax = cx.second_home(&terms.parcel_id, &a).await?;
 
     // 8. A sale that cannot close: the payoff is short, so nothing happens; after the deadline
     // the buyer takes the money back.
@@ -973,6 +1171,7 @@ pub async fn run_with(
             terms.price,
             terms.new_mortgage,
             short_deadline,
+            &a_buyer,
         )
         .await?;
     let before = (
@@ -1030,7 +1229,7 @@ pub async fn run_with(
     let d = cx.deal(8, short_deal).await?;
     ensure(
         8,
-        refunded == terms.price && d.status == Status::Refunded,
+        refunded == d.total_due().map_or(terms.price, |t| t.0) && d.status == Status::Refunded,
         || format!("refund gave {refunded}, deal status {:?}", d.status),
     )?;
     cx.out.line(&format!(
@@ -1103,6 +1302,8 @@ pub async fn run_with(
         absent: (absent_id, absent),
         refused,
         refunded,
+        tax,
+        second_home_tax,
     })
 }
 

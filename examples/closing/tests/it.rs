@@ -60,6 +60,22 @@ async fn the_story_closes_over_grpc_and_the_title_proof_checks() -> Result {
         );
     }
     assert!(o.refused.contains("payoff"), "refusal: {}", o.refused);
+    // The acquisition tax: on a fresh node the buyer's first home gets the first-home relief
+    // (₩2,000,000 off the 3 % on 9억); the same person's second home, bought with a new key,
+    // pays the full rate.
+    use hanok_client::messages::tax::ReliefStatus;
+    assert_eq!(
+        o.tax.relief_status,
+        ReliefStatus::Applied,
+        "{}",
+        o.tax.reason
+    );
+    assert_eq!((o.tax.full_tax.0, o.tax.tax.0), (27_000_000, 25_000_000));
+    assert_eq!(
+        o.second_home_tax.relief_status,
+        ReliefStatus::AlreadyClaimed
+    );
+    assert_eq!(o.second_home_tax.tax.0, 5_000_000, "1 % of 5억, no relief");
 
     // The proof: owner is the buyer, proven at a committed block; anyone can re-check the JSON.
     let buyer = hanok_closing::Actors::dev().buyer.address();
@@ -94,6 +110,11 @@ async fn the_story_closes_over_grpc_and_the_title_proof_checks() -> Result {
     let second = run(&endpoint, &terms(), &mut quiet).await?;
     assert_ne!(second.parcel_id, o.parcel_id);
     assert_ne!(second.deal_id, o.deal_id);
+    assert_eq!(
+        second.tax.relief_status,
+        ReliefStatus::AlreadyClaimed,
+        "the buyer's relief was claimed by the first run"
+    );
 
     node.shutdown().await?;
     Ok(())

@@ -398,7 +398,7 @@ fn the_dev_genesis_state_root_is_pinned() -> Result<()> {
     let vm = hanok_vm::Vm::new(hanok_vm::VmConfig::default())?;
     let (chain, _) = hanok_chain::Chain::open(dir.path(), dev.genesis, vm, dev.chain)?;
     assert_eq!(chain.height(), 0);
-    expect_test::expect!["5ee92c53254bb05e612c0cb27df9be822800543797c1cbb1ba9907d384d692cc"]
+    expect_test::expect!["b2d67bbbf2f1810677b13f6af6510d8b04ac20128808aba591355f1033d3ace8"]
         .assert_eq(&chain.state_root().to_hex());
     Ok(())
 }

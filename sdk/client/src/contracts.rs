@@ -1,4 +1,4 @@
-//! Typed clients of the five system contracts. Requests are the contracts' own message types
+//! Typed clients of the six system contracts. Requests are the contracts' own message types
 //! and answers decode into their answer types, all from `hanok-messages` (re-exported as
 //! [`crate::messages`]), so the JSON is the one `docs/contracts.md` describes and nothing here
 //! restates it.
@@ -11,7 +11,7 @@ use hanok_messages::deal::{self, Terms};
 use hanok_messages::identity::{self, Role};
 use hanok_messages::registry::{self, LandUse, Owner};
 use hanok_messages::Amount;
-use hanok_messages::{escrow, krw};
+use hanok_messages::{escrow, krw, tax};
 use hanok_proto::v1::Receipt;
 use hanok_types::Address;
 use serde::de::DeserializeOwned;
@@ -745,7 +745,7 @@ impl<'a> Identity<'a> {
         self.address
     }
 
-    /// Replaces `address`'s roles (authority).
+    /// Replaces `address`'s roles (authority); a person hash it had stays.
     ///
     /// # Errors
     /// [`ClientError::Contract`] with the refusal, or a transport/node error.
@@ -755,12 +755,39 @@ impl<'a> Identity<'a> {
         address: Address,
         roles: &[Role],
     ) -> Result<Receipt> {
+        self.enrol_person(signer, address, roles, None).await
+    }
+
+    /// Replaces `address`'s roles and, when given, binds it to a person: `person_hash` is
+    /// `sha256(salt ‖ resident number)` as 64 lowercase hex, computed off-chain (authority).
+    ///
+    /// # Errors
+    /// As [`Identity::enrol`].
+    pub async fn enrol_person(
+        &self,
+        signer: &Signer,
+        address: Address,
+        roles: &[Role],
+        person_hash: Option<&str>,
+    ) -> Result<Receipt> {
         let msg = identity::ExecuteMsg::Enrol {
             address,
             roles: roles.to_vec(),
-            person_hash: None,
+            person_hash: person_hash.map(str::to_string),
         };
         self.client.execute(signer, self.address, &msg).await
+    }
+
+    /// The person hash enrolled with `address`, if any.
+    ///
+    /// # Errors
+    /// As [`Identity::roles`].
+    pub async fn person(&self, address: Address) -> Result<Option<String>> {
+        let r: identity::PersonResponse = self
+            .client
+            .query(self.address, &identity::QueryMsg::Person { address })
+            .await?;
+        Ok(r.person_hash)
     }
 
     /// Removes every role of `address` (authority).
@@ -801,7 +828,81 @@ impl<'a> Identity<'a> {
     }
 }
 
+/// The acquisition-tax contract: its rate table, quotes and the first-home relief register.
+#[derive(Debug, Clone, Copy)]
+pub struct Tax<'a> {
+    client: &'a Client,
+    address: Address,
+}
+
+impl<'a> Tax<'a> {
+    /// The tax contract at `address`.
+    pub fn new(client: &'a Client, address: Address) -> Self {
+        Tax { client, address }
+    }
+
+    /// Its address.
+    pub fn address(&self) -> Address {
+        self.address
+    }
+
+    /// Replaces the rate table, the relief rule and the municipality's account (tax-official).
+    ///
+    /// # Errors
+    /// [`ClientError::Contract`] with the refusal, or a transport/node error.
+    pub async fn set_rates(
+        &self,
+        signer: &Signer,
+        bands: &[tax::Band],
+        relief: Option<tax::ReliefRule>,
+        municipality: Address,
+    ) -> Result<Receipt> {
+        let msg = tax::ExecuteMsg::SetRates {
+            bands: bands.to_vec(),
+            relief,
+            municipality,
+        };
+        self.client.execute(signer, self.address, &msg).await
+    }
+
+    /// The table in force.
+    ///
+    /// # Errors
+    /// [`ClientError::Status`] if the query fails; [`ClientError::Decode`] on a bad answer.
+    pub async fn rates(&self) -> Result<tax::RatesResponse> {
+        self.client
+            .query(self.address, &tax::QueryMsg::Rates {})
+            .await
+    }
+
+    /// The full-rate tax on `price` under the table in force.
+    ///
+    /// # Errors
+    /// As [`Tax::rates`].
+    pub async fn quote(&self, price: u128) -> Result<tax::Quote> {
+        let msg = tax::QueryMsg::Quote {
+            price: Amount(price),
+        };
+        self.client.query(self.address, &msg).await
+    }
+
+    /// Whether `address`'s person claimed the first-home relief.
+    ///
+    /// # Errors
+    /// As [`Tax::rates`].
+    pub async fn relief_of(&self, address: Address) -> Result<tax::ReliefOfResponse> {
+        self.client
+            .query(self.address, &tax::QueryMsg::ReliefOf { address })
+            .await
+    }
+}
+
 impl Client {
+    /// The acquisition-tax contract at `address`.
+    pub fn tax(&self, address: Address) -> Tax<'_> {
+        Tax::new(self, address)
+    }
+
     /// The registry contract at `address`.
     pub fn registry(&self, address: Address) -> Registry<'_> {
         Registry::new(self, address)

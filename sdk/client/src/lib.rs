@@ -90,7 +90,9 @@ pub use client::{
     call_result, check_receipt, Account, Client, NodeStatus, SequenceSimulation, Simulation,
     DEFAULT_EXPIRY_BLOCKS, DEFAULT_WAIT,
 };
-pub use contracts::{format_krw, format_utc, Deal, Identity, Krw, NewParcel, OpenDeal, Registry};
+pub use contracts::{
+    format_krw, format_utc, Deal, Identity, Krw, NewParcel, OpenDeal, Registry, Tax,
+};
 pub use error::{ClientError, Result};
 /// The system contracts' messages and answers, which the typed clients send and return.
 pub use hanok_messages as messages;

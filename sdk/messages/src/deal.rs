@@ -428,7 +428,8 @@ crate::names!(ReportStatus, "report status", {
     Cancelled => "cancelled",
 });
 
-/// A payment the buyer made toward the price, as the report lists it.
+/// A payment the buyer made toward the price, as the report lists it (the acquisition tax paid
+/// with the last payment is not part of it: the report states it apart).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ReportedPayment {
@@ -486,6 +487,10 @@ pub struct TransactionReport {
     /// Block time at which the contract ended without a sale, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancelled_time: Option<u64>,
+    /// The acquisition tax paid to the municipality at settlement (after any first-home
+    /// relief), if any; the payments above are toward the price only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acquisition_tax: Option<Amount>,
 }
 
 fn full_share() -> u32 {

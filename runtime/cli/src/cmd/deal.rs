@@ -344,6 +344,12 @@ fn print_report(r: &hanok_client::messages::deal::TransactionReport) {
     if let (Some(t), Some(h)) = (r.settled_time, r.settled_height) {
         println!("settled       {} (block {h})", utc(t));
     }
+    if let Some(t) = r.acquisition_tax {
+        println!(
+            "tax           {} acquisition tax, paid to the municipality",
+            krw(t.0)
+        );
+    }
     if let Some(t) = r.cancelled_time {
         println!("cancelled     {}", utc(t));
     }
@@ -393,6 +399,24 @@ fn print_deal(d: &Deal) {
             println!("interim       {} due {}", krw(a.0), utc(t));
         }
         println!("balance       due {}", utc(s.balance_due));
+    }
+    if let Some(q) = &d.tax_quote {
+        println!(
+            "tax quoted    {} at {} (취득세, paid into escrow with the last payment)",
+            krw(q.full_tax.0),
+            super::tax::percent(q.rate_bps)
+        );
+    }
+    if let Some(a) = &d.tax {
+        println!(
+            "tax paid      {} to {} ({} at {}, relief {}): {}",
+            krw(a.tax.0),
+            a.municipality,
+            krw(a.full_tax.0),
+            super::tax::percent(a.rate_bps),
+            krw(a.relief.0),
+            a.reason
+        );
     }
     for p in &d.payments {
         println!(
@@ -554,10 +578,16 @@ pub async fn run(mut ctx: Ctx, cmd: DealCmd) -> Result<()> {
                 .deal(deal_id)
                 .await
                 .map_err(refused(format!("reading deal {deal_id}")))?;
-            // The whole price, or with a schedule the next stage's amount.
-            let price = deal
-                .next_stage()
-                .map_or(deal.price.0, |(_, amount, _)| amount.0);
+            // The whole price, or with a schedule the next stage's amount; the quoted
+            // acquisition tax comes with the last payment.
+            let price = match deal.next_stage() {
+                Some((_, amount, _)) => amount.0,
+                None => {
+                    deal.total_due()
+                        .ok_or_else(|| anyhow::anyhow!("deal {deal_id}'s price and tax overflow"))?
+                        .0
+                }
+            };
             let escrow = ctx.escrow().await?;
             let token = ctx.krw().await?;
             let r = ctx

@@ -24,6 +24,18 @@ pub enum IdentityCmd {
         /// A role; repeat for several (--role bank --role citizen).
         #[arg(long, value_name = "ROLE", required = true, value_parser = role_parser())]
         role: Vec<Role>,
+        /// The person behind the key: sha256(salt || resident number) as 64 lowercase hex,
+        /// computed off-chain with a salt that never reaches the ledger. Several keys of one
+        /// person carry the same hash, so a once-per-person benefit (the first-home relief)
+        /// sees a second claim. Omitted: the account keeps the hash it has.
+        #[arg(long, value_name = "HEX")]
+        person_hash: Option<String>,
+    },
+    /// Show the person hash enrolled with an account, if any.
+    Person {
+        /// The account.
+        #[arg(value_name = "ADDR", value_parser = parse_address)]
+        address: Address,
     },
     /// Remove every role of an account (the registry authority).
     Revoke {
@@ -55,17 +67,38 @@ pub async fn run(mut ctx: Ctx, cmd: IdentityCmd) -> Result<()> {
     let addr = ctx.identity().await?;
     let identity = ctx.client.identity(addr);
     match cmd {
-        IdentityCmd::Enrol { address, role } => {
+        IdentityCmd::Enrol {
+            address,
+            role,
+            person_hash,
+        } => {
             let signer = ctx.signer()?;
             let roles: Vec<&str> = role.iter().map(|r| r.as_str()).collect();
             let r = identity
-                .enrol(&signer, address, &role)
+                .enrol_person(&signer, address, &role, person_hash.as_deref())
                 .await
                 .map_err(refused(format!("enrolling {address}")))?;
             if !ctx.node.json {
                 println!("{address} enrolled as {}", roles.join(", "));
             }
             print_receipt(&ctx, &r)
+        }
+        IdentityCmd::Person { address } => {
+            let hash = identity
+                .person(address)
+                .await
+                .map_err(refused(format!("reading the person hash of {address}")))?;
+            if ctx.node.json {
+                return print_json(&serde_json::json!({
+                    "address": address,
+                    "person_hash": hash,
+                }));
+            }
+            match hash {
+                Some(h) => println!("{address}  person {h}"),
+                None => println!("{address}  no person hash enrolled"),
+            }
+            Ok(())
         }
         IdentityCmd::Revoke { address } => {
             let signer = ctx.signer()?;

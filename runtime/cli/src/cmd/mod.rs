@@ -14,6 +14,7 @@ mod deal;
 mod identity;
 pub(crate) mod keys;
 mod parcel;
+mod tax;
 mod token;
 mod verify;
 
@@ -123,6 +124,20 @@ pub enum UserCommand {
         #[command(subcommand)]
         cmd: identity::IdentityCmd,
     },
+    /// Acquisition tax (취득세): the rate table by price band and the first-home relief (set
+    /// by a tax-official), a quote for a price, whether a buyer's person already claimed the
+    /// relief.
+    ///
+    /// A deal quotes the full-rate tax when every seller has accepted; the buyer pays it into
+    /// escrow with the last payment, and settlement pays the municipality (less the relief,
+    /// which goes back to the buyer, once per person).
+    #[command(after_help = TAX_EXAMPLES)]
+    Tax {
+        #[command(flatten)]
+        opts: Opts,
+        #[command(subcommand)]
+        cmd: tax::TaxCmd,
+    },
     /// Any contract: upload wasm code, instantiate it, query, execute, list deployed contracts.
     #[command(after_help = CONTRACT_EXAMPLES)]
     Contract {
@@ -227,8 +242,24 @@ const IDENTITY_EXAMPLES: &str = concat!(
     "Examples:
   hanok keys new --out bank-c.key                              # prints its address
   hanok identity enrol 0x… --role bank --dev authority
+  hanok identity enrol 0x… --role citizen --person-hash <sha256(salt||resident no.)> --dev authority
   hanok identity roles 0x…
+  hanok identity person 0x…
   hanok identity members official",
+    addr_note!()
+);
+
+const TAX_EXAMPLES: &str = concat!(
+    "Examples:
+  hanok tax set-rates --band 600000000:100 --band 900000000:100-300 --band max:300 \\
+      --relief 1200000000:2000000 --municipality dev:city --dev tax-official
+  hanok tax rates
+  hanok tax quote 900000000
+  hanok tax relief dev:buyer
+
+A band is UP_TO:RATE in basis points (100 = 1 %), UP_TO `max` for the last one; UP_TO:LOW-HIGH
+is a sliding band whose rate rises from LOW to HIGH across it (the 6억-9억 band for homes).
+--relief is MAX_PRICE:MAX_REDUCTION.",
     addr_note!()
 );
 
@@ -478,6 +509,15 @@ pub struct SystemOpts {
         help_heading = SYSTEM_HEADING
     )]
     pub identity: Option<Address>,
+    /// The acquisition-tax contract.
+    #[arg(
+        long,
+        global = true,
+        value_name = "ADDR",
+        value_parser = parse_address,
+        help_heading = SYSTEM_HEADING
+    )]
+    pub tax: Option<Address>,
 }
 
 /// Every global option of a command that talks to the node and may sign.
@@ -517,6 +557,7 @@ pub fn run(cmd: UserCommand) -> Result<()> {
         | UserCommand::Deal { opts, .. }
         | UserCommand::Token { opts, .. }
         | UserCommand::Identity { opts, .. }
+        | UserCommand::Tax { opts, .. }
         | UserCommand::Contract { opts, .. }
         | UserCommand::Console { opts, .. } => &opts.node,
     };
@@ -540,6 +581,7 @@ pub fn run(cmd: UserCommand) -> Result<()> {
             UserCommand::Identity { opts, cmd } => {
                 identity::run(Ctx::connect(opts).await?, cmd).await
             }
+            UserCommand::Tax { opts, cmd } => tax::run(Ctx::connect(opts).await?, cmd).await,
             UserCommand::Contract { opts, cmd } => {
                 contract::run(Ctx::connect(opts).await?, cmd).await
             }
@@ -785,6 +827,11 @@ impl Ctx {
     pub async fn identity(&mut self) -> Result<Address> {
         let flag = self.system.identity;
         self.system_contract("identity", flag).await
+    }
+
+    pub async fn tax(&mut self) -> Result<Address> {
+        let flag = self.system.tax;
+        self.system_contract("tax", flag).await
     }
 
     async fn system_contract(&mut self, label: &str, flag: Option<Address>) -> Result<Address> {

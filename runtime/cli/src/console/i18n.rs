@@ -136,6 +136,14 @@ pub struct Text {
     pub stage_balance: &'static str,
     /// "paid" (with a date).
     pub stage_paid: &'static str,
+    /// The acquisition tax row.
+    pub acquisition_tax: &'static str,
+    /// "quoted, paid with the last payment; relief decided at settlement".
+    pub tax_quoted: &'static str,
+    /// "paid to the municipality".
+    pub tax_paid: &'static str,
+    /// "first-home relief".
+    pub tax_relief: &'static str,
     /// "due" (with a date).
     pub stage_due: &'static str,
     pub buyer: &'static str,
@@ -245,6 +253,10 @@ pub static EN: Text = Text {
     stage_interim: "Interim",
     stage_balance: "Balance",
     stage_paid: "paid",
+    acquisition_tax: "Acquisition tax",
+    tax_quoted: "quoted at the full rate, paid into escrow with the last payment; the first-home relief is decided at settlement",
+    tax_paid: "paid to the municipality",
+    tax_relief: "first-home relief",
     stage_due: "due",
     buyer: "Buyer",
     broker: "Broker",
@@ -316,7 +328,7 @@ pub static EN: Text = Text {
     language: "한국어",
     check_no_seizure: "No court seizure on the title",
     check_payoffs: "Every lien has a valid payoff statement, all within the price",
-    check_escrow: "Escrow holds the price",
+    check_escrow: "Escrow holds the price (and the acquisition tax)",
     check_signed: "Every seller and the buyer signed these terms",
     check_not_mine: "You have not approved it yet",
     check_deadline: "Before the settlement deadline",
@@ -352,6 +364,10 @@ pub static KO: Text = Text {
     stage_interim: "중도금",
     stage_balance: "잔금",
     stage_paid: "지급",
+    acquisition_tax: "취득세",
+    tax_quoted: "일반세율로 산정, 마지막 대금과 함께 에스크로에 예치; 생애최초 감면은 잔금 시 결정",
+    tax_paid: "지자체에 납부",
+    tax_relief: "생애최초 감면",
     stage_due: "기한",
     buyer: "매수인",
     broker: "중개사",
@@ -424,7 +440,7 @@ pub static KO: Text = Text {
     language: "English",
     check_no_seizure: "등기에 법원 압류 없음",
     check_payoffs: "모든 근저당에 유효한 상환금액 확인서, 합계가 매매대금 이내",
-    check_escrow: "에스크로에 매매대금 예치됨",
+    check_escrow: "에스크로에 매매대금(및 취득세) 예치됨",
     check_signed: "모든 매도인과 매수인이 이 조건에 서명함",
     check_not_mine: "아직 승인하지 않음",
     check_deadline: "결제 기한 전",

@@ -88,6 +88,8 @@ pub struct DealView {
     pub broker: Party,
     /// With a schedule: each stage, its amount, when due and whether paid.
     pub stages: Vec<String>,
+    /// The acquisition tax, quoted or as assessed, in words, if any.
+    pub tax: Option<String>,
     /// The buyer's new mortgage, in words, if any.
     pub new_mortgage: Option<String>,
     /// Encumbrances in rank order.
@@ -289,6 +291,8 @@ impl<'a> Reader<'a> {
             }
         }
         let price = d.price.0;
+        // What the escrow must hold: the price and the quoted tax.
+        let due = d.total_due().map_or(u128::MAX, |a| a.0);
         let signed = d.signed_terms == Some(d.terms()) && d.fully_signed();
         let mine = d.approvals.contains(&self.app.me);
         // The sellers still own what they sell: the whole parcel (every owner is a seller, no
@@ -328,8 +332,8 @@ impl<'a> Reader<'a> {
             Check {
                 key: "escrow",
                 label: t.check_escrow,
-                passed: held.is_some_and(|h| h >= price),
-                detail: format!("{held_text} / {}", lang.won(price)),
+                passed: held.is_some_and(|h| h >= due),
+                detail: format!("{held_text} / {}", lang.won(due)),
             },
             Check {
                 key: "signed",
@@ -377,10 +381,31 @@ impl<'a> Reader<'a> {
             .share_bps
             .map(|bps| format!("{}.{:02} %", bps / 100, bps % 100));
         let mut stages = Vec::new();
-        let schedule = d
-            .schedule
-            .and_then(|s| s.stages(d.price))
-            .unwrap_or_default();
+        // The stages as the buyer pays them: the balance carries the quoted tax.
+        let schedule = match d.schedule {
+            Some(_) => d.stages().unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let pct = |bps: u32| format!("{}.{:02} %", bps / 100, bps % 100);
+        let tax = match (&d.tax, &d.tax_quote) {
+            (Some(a), _) => Some(format!(
+                "{} {} ({} × {}, {} −{}: {})",
+                lang.won(a.tax.0),
+                t.tax_paid,
+                lang.won(price),
+                pct(a.rate_bps),
+                t.tax_relief,
+                lang.won(a.relief.0),
+                a.reason
+            )),
+            (None, Some(q)) => Some(format!(
+                "{} ({}; {})",
+                lang.won(q.full_tax.0),
+                pct(q.rate_bps),
+                t.tax_quoted
+            )),
+            (None, None) => None,
+        };
         for (i, (stage, amount, at)) in schedule.into_iter().enumerate() {
             let name = match stage {
                 Stage::Deposit => t.stage_deposit,
@@ -409,6 +434,7 @@ impl<'a> Reader<'a> {
             buyer: self.party(d.buyer).await,
             broker: self.party(d.broker).await,
             stages,
+            tax,
             new_mortgage,
             encumbrances,
             approvals: format!("{} / {}", d.approvals.len(), policy.threshold),
