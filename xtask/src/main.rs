@@ -1,6 +1,6 @@
 //! `cargo xtask`: the workspace's own maintenance commands, never shipped in the `hanok` binary.
 //!
-//! `cargo xtask contracts` rebuilds every committed contract artifact — the five system
+//! `cargo xtask contracts` rebuilds every committed contract artifact — the six system
 //! contracts and `examples/first-home` — with the pinned toolchain, in one nested
 //! `cargo build --profile contract --target wasm32-unknown-unknown` (`hanok-wasm-build`, host
 //! paths remapped), trims each module to the exports the VM expects, and writes them with their
@@ -89,7 +89,7 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  contracts           rebuild every contract artifact (the five system contracts and
+  contracts           rebuild every contract artifact (the six system contracts and
                       examples/first-home) with the pinned toolchain and write them, with
                       their manifest, to contracts/artifacts/wasm/; commit what changed
   contracts --check   rebuild into target/contracts-rebuilt/ and fail if any artifact differs

@@ -60,9 +60,12 @@ fn init_logging(flag: Option<&str>, default: &str, format: LogFormat) -> Result<
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the acceptance story over gRPC: a home sale with a lien payoff, settled in one
-    /// atomic transaction, then a title proof checked against a signed block header. Prints
-    /// each step; exits non-zero if any step fails. Runs again and again on the same node.
+    /// Run the acceptance story over gRPC: the spouses sell their co-owned flat (a tenant's
+    /// lease on it, Bank A's lien paid on its payoff statement, three staged payments, the
+    /// acquisition tax with the first-home relief, refused to the same person's second home),
+    /// settled in one atomic transaction, then a title proof checked against a signed block
+    /// header. Prints each step; exits non-zero if any step fails. Runs again and again on the
+    /// same node.
     Demo {
         /// A node's gRPC endpoint (e.g. http://127.0.0.1:50051, a `hanok node --dev`).
         /// Absent: a dev node is started in this process on a temporary data dir.

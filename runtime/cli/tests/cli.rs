@@ -1748,3 +1748,155 @@ fn co_owners_sell_in_stages_and_the_buyer_walks_away() -> Result<()> {
     ensure!(report["status"] == "cancelled", "{report}");
     Ok(())
 }
+
+#[test]
+fn the_tax_official_sets_the_rates_and_the_first_home_relief_is_claimed_once() -> Result<()> {
+    let node = DevNode::start()?;
+    let url = node.endpoint.as_str();
+    let none = ok(url, &["tax", "rates"])?;
+    ensure!(none.contains("no rate table"), "{none}");
+    let set_rates = |signer: &str| {
+        hanok(
+            url,
+            &[
+                "tax",
+                "set-rates",
+                "--band",
+                "600000000:100",
+                "--band",
+                "900,000,000:100-300",
+                "--band",
+                "max:300",
+                "--relief",
+                "1200000000:2000000",
+                "--municipality",
+                "dev:city",
+                "--dev",
+                signer,
+            ],
+        )
+    };
+    let by_buyer = text(&set_rates("buyer")?).1;
+    ensure!(
+        by_buyer.contains("only an enrolled tax-official may set the tax rates"),
+        "{by_buyer}"
+    );
+    ensure!(set_rates("tax-official")?.status.success(), "set-rates");
+    let rates = ok(url, &["tax", "rates"])?;
+    ensure!(
+        rates.contains("1.00 % rising to 3.00 %") && rates.contains("2,000,000 KRW off"),
+        "{rates}"
+    );
+    let quote = ok(url, &["tax", "quote", "750,000,000"])?;
+    ensure!(
+        quote.contains("2.00 %") && quote.contains("15,000,000 KRW"),
+        "{quote}"
+    );
+    let person = ok(url, &["identity", "person", "dev:buyer"])?;
+    ensure!(
+        person.contains("person "),
+        "the dev buyer has a person hash: {person}"
+    );
+    let raw = fails(
+        url,
+        &[
+            "identity",
+            "enrol",
+            "dev:tenant",
+            "--role",
+            "citizen",
+            "--person-hash",
+            "900101-1234567",
+            "--dev",
+            "authority",
+        ],
+        "raw resident number",
+    )?;
+    ensure!(
+        !raw.contains("900101"),
+        "the refusal repeats the number: {raw}"
+    );
+    let unclaimed = ok(url, &["tax", "relief", "dev:buyer"])?;
+    ensure!(unclaimed.contains("unclaimed"), "{unclaimed}");
+
+    ok(
+        url,
+        &[
+            "parcel",
+            "register",
+            "--id",
+            "CLI-T",
+            "--address",
+            "Seoul",
+            "--area-m2",
+            "59",
+            "--owner",
+            "dev:seller",
+            "--dev",
+            "official-1",
+        ],
+    )?;
+    ok(
+        url,
+        &[
+            "token",
+            "mint",
+            "--to",
+            "dev:buyer",
+            "--amount",
+            "927,000,000",
+            "--dev",
+            "bank-b",
+        ],
+    )?;
+    let opened = ok_json(
+        url,
+        &[
+            "deal",
+            "open",
+            "--parcel",
+            "CLI-T",
+            "--seller",
+            "dev:seller",
+            "--buyer",
+            "dev:buyer",
+            "--price",
+            "900,000,000",
+            "--deadline",
+            "+30d",
+            "--dev",
+            "broker",
+        ],
+    )?;
+    let id = opened["deal_id"].as_u64().context("deal id")?.to_string();
+    let id = id.as_str();
+    ok(url, &["deal", "accept", id, "--dev", "seller"])?;
+    let shown = ok(url, &["deal", "show", id])?;
+    ensure!(
+        shown.contains("tax quoted    27,000,000 KRW at 3.00 %"),
+        "{shown}"
+    );
+    let funded = ok(url, &["deal", "fund", id, "--dev", "buyer"])?;
+    ensure!(
+        funded.contains("927,000,000 KRW"),
+        "the price and the tax: {funded}"
+    );
+    ok(url, &["deal", "sign", id, "--dev", "seller"])?;
+    ok(url, &["deal", "sign", id, "--dev", "buyer"])?;
+    ok(url, &["deal", "approve", id, "--dev", "official-1"])?;
+    ok(url, &["deal", "approve", id, "--dev", "official-2"])?;
+    ok(url, &["deal", "settle", id, "--dev", "broker"])?;
+    let shown = ok(url, &["deal", "show", id])?;
+    ensure!(
+        shown.contains("tax paid      25,000,000 KRW") && shown.contains("relief applied"),
+        "{shown}"
+    );
+    let claimed = ok(url, &["tax", "relief", "dev:buyer"])?;
+    ensure!(
+        claimed.contains(&format!("claimed 2,000,000 KRW with deal {id}")),
+        "{claimed}"
+    );
+    let city = ok_json(url, &["token", "balance", "dev:city"])?;
+    ensure!(city["balance"] == "25000000", "{city}");
+    Ok(())
+}

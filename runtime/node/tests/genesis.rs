@@ -30,7 +30,7 @@ impl Keys {
     }
 }
 
-/// The five system contracts wired as in the dev genesis, through `$label` placeholders; the
+/// Five of the system contracts wired as in the dev genesis (the deal without `tax`), through `$label` placeholders; the
 /// proposer in hex, the authority as a did:key.
 fn genesis_json(keys: &Keys) -> Value {
     json!({

@@ -151,7 +151,7 @@ impl Default for VmConfig {
             limits: Limits::default(),
             gas: GasSchedule::default(),
             cache_dir: None,
-            // The five system contracts compile to about 2 MiB together; 64 MiB keeps dozens of
+            // The six system contracts compile to about 2.3 MiB together; 64 MiB keeps dozens of
             // user contracts hot within the node's RSS budget (docs/PERFORMANCE.md).
             module_cache_bytes: 64 << 20,
         }
