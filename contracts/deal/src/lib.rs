@@ -29,9 +29,9 @@
 //! a statement is missing, expired or above the lien's registered maximum), and discharges it,
 //! pays the rest to the seller, has the acquisition tax assessed (the tax contract decides the
 //! first-home relief and records the claim) and pays it to the municipality with any relief
-//! back to the buyer, moves the title to the buyer and records the buyer's bank's new lien. Any failure returns an error, and the VM reverts every write of
-//! every contract touched — that is what makes settlement atomic, so the code never undoes
-//! anything by hand.
+//! back to the buyer, moves the title to the buyer and records the buyer's bank's new lien. Any
+//! failure returns an error, and the VM reverts every write of every contract touched — that is
+//! what makes settlement atomic, so the code never undoes anything by hand.
 //!
 //! This crate talks to the registry, escrow and identity contracts with their message types from
 //! `hanok-messages` (see the private `ext` module); it deliberately does not link their crates,

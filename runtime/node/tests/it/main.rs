@@ -244,7 +244,8 @@ async fn a_signed_tx_commits_and_everything_about_it_is_fetchable() -> Result<()
         .list_contracts(v1::ListContractsRequest::default())
         .await?
         .into_inner();
-    assert_eq!(list.contracts.len(), 5);
+    // The six system contracts of the dev genesis.
+    assert_eq!(list.contracts.len(), 6);
     let code = n
         .contracts
         .get_code(v1::GetCodeRequest {
