@@ -109,7 +109,7 @@ pub struct Ledger {
     config: LedgerConfig,
     /// `None` once closed, so the data directory's lock is released even while callers still
     /// hold the `Ledger`.
-    chain: RwLock<Option<Chain>>,
+    pub(crate) chain: RwLock<Option<Chain>>,
     proposer: SecretKey,
     mempool: Mutex<Mempool>,
     /// Public keys seen in genesis and committed transactions, for `did:key` in accounts.
@@ -247,7 +247,7 @@ impl Ledger {
     }
 
     /// Why there is no chain to serve from: it is being reopened, or the ledger is closed.
-    fn chain_out(&self) -> LedgerError {
+    pub(crate) fn chain_out(&self) -> LedgerError {
         match (self.halted(), self.paused()) {
             (Some(reason), _) => LedgerError::Halted(reason),
             (None, Some(reason)) => LedgerError::Paused(reason),

@@ -161,16 +161,40 @@ impl Ledger {
     /// [`LedgerError::Call`] with the VM's two-level error.
     pub fn query(&self, contract: Address, msg: &[u8]) -> Result<(Vec<u8>, u64)> {
         let gas_limit = self.config().query_gas_limit;
-        self.with_chain(|c| {
-            let data = c
-                .query(contract, msg, gas_limit)
-                .map_err(|error| LedgerError::Call {
-                    error,
-                    contract,
-                    gas_limit,
-                })?;
-            Ok((data, c.height()))
-        })
+        self.with_chain(|c| query_on(c, contract, msg, gas_limit))
+    }
+
+    /// The short road for a query: runs it on the calling thread right away, within
+    /// `gas_limit` (at most the query gas limit), but only if no block is being committed (the
+    /// chain is free to read now). `None` when it is not, or when the query needs more gas than
+    /// `gas_limit` allows and less than the query gas limit: the caller then runs [`query`]
+    /// where blocking is allowed. Meant for an async server's own threads, which must not wait
+    /// on a commit or run a long call.
+    ///
+    /// [`query`]: Ledger::query
+    pub fn try_query_now(
+        &self,
+        contract: Address,
+        msg: &[u8],
+        gas_limit: u64,
+    ) -> Option<Result<(Vec<u8>, u64)>> {
+        let full = self.config().query_gas_limit;
+        let gas_limit = gas_limit.min(full);
+        let guard = match self.chain.try_read() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        let Some(chain) = guard.as_ref() else {
+            return Some(Err(self.chain_out()));
+        };
+        match query_on(chain, contract, msg, gas_limit) {
+            Err(LedgerError::Call {
+                error: hanok_vm::CallError::Fault(hanok_vm::Fault::OutOfGas),
+                ..
+            }) if gas_limit < full => None,
+            done => Some(done),
+        }
     }
 
     /// A dry run of `signed` as the next block at `now` would run it; nothing is committed.
@@ -494,4 +518,21 @@ impl Ledger {
             })
         })
     }
+}
+
+/// A read-only query of `contract` on `chain` within `gas_limit`, with the height it speaks for.
+fn query_on(
+    chain: &hanok_chain::Chain,
+    contract: Address,
+    msg: &[u8],
+    gas_limit: u64,
+) -> Result<(Vec<u8>, u64)> {
+    let data = chain
+        .query(contract, msg, gas_limit)
+        .map_err(|error| LedgerError::Call {
+            error,
+            contract,
+            gas_limit,
+        })?;
+    Ok((data, chain.height()))
 }

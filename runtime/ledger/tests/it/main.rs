@@ -313,3 +313,28 @@ fn only_deployers_add_code_and_a_revoked_one_is_rejected_in_its_block() -> Resul
     assert!(receipt.error.contains("may not upload code"), "{receipt:?}");
     Ok(())
 }
+
+#[test]
+fn the_short_road_answers_short_queries_and_hands_long_ones_back() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let ledger = open(dir.path())?;
+    let w = World::new();
+    let msg = json!({"supply": {}}).to_string().into_bytes();
+    let full = ledger.query(w.sys.krw, &msg)?;
+    let now = ledger
+        .try_query_now(w.sys.krw, &msg, 1_000_000)
+        .context("the chain is free and the query short")??;
+    assert_eq!(now, full, "the same answer at the same height");
+    // Within 10 gas no call finishes: the query is handed back for the blocking pool, where
+    // it gets the whole query gas limit, rather than failing for want of gas it would have had.
+    assert!(ledger.try_query_now(w.sys.krw, &msg, 10).is_none());
+    // A contract's own refusal is an answer, given at once.
+    let bad = json!({"no_such_query": {}}).to_string().into_bytes();
+    match ledger.try_query_now(w.sys.krw, &bad, 1_000_000) {
+        Some(Err(LedgerError::Call { error, .. })) => {
+            assert!(error.contract_message().is_some(), "{error}")
+        }
+        other => bail!("expected the contract's refusal, got {other:?}"),
+    }
+    Ok(())
+}
