@@ -107,6 +107,43 @@ mod tests {
         names
     }
 
+    /// The initial page count of a module's memory (section 5), if it declares one.
+    fn initial_pages(wasm: &[u8]) -> Option<usize> {
+        fn leb(b: &mut &[u8]) -> usize {
+            let (mut v, mut shift) = (0usize, 0);
+            while let Some((&byte, rest)) = b.split_first() {
+                *b = rest;
+                v |= usize::from(byte & 0x7f) << shift;
+                shift += 7;
+                if byte & 0x80 == 0 {
+                    break;
+                }
+            }
+            v
+        }
+        let mut rest = wasm.get(8..)?;
+        while let Some((&id, mut r)) = rest.split_first() {
+            let size = leb(&mut r);
+            let (mut body, after) = r.split_at(size.min(r.len()));
+            if id == 5 && leb(&mut body) >= 1 {
+                body = body.get(1..)?;
+                return Some(leb(&mut body));
+            }
+            rest = after;
+        }
+        None
+    }
+
+    #[test]
+    fn every_contract_starts_with_room_for_a_calls_heap() {
+        // Linked with hanok_wasm_build::INITIAL_MEMORY_BYTES, so a call allocates without
+        // growing memory (and the VM changes no page's protection per call).
+        let want = hanok_wasm_build::INITIAL_MEMORY_BYTES as usize / 65_536;
+        for (name, wasm) in ARTIFACTS {
+            assert_eq!(initial_pages(wasm), Some(want), "{name}: {REFRESH}");
+        }
+    }
+
     #[derive(serde::Deserialize)]
     struct Manifest {
         toolchain: String,

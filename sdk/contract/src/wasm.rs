@@ -173,6 +173,11 @@ pub(crate) fn return_bytes(bytes: Vec<u8>) -> i64 {
     hanok_abi::layout::pack_ptr_len(bytes.as_ptr() as usize as u32, bytes.len() as u32)
 }
 
+unsafe extern "C" {
+    /// Where the linker ends the static data: the heap may start here.
+    static __heap_base: u8;
+}
+
 /// A bump allocator over `memory.grow`.
 ///
 /// Every call runs on a fresh instance, so nothing needs to be freed: the whole memory is
@@ -208,10 +213,14 @@ impl Bump {
 unsafe impl GlobalAlloc for Bump {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if self.end.get() == 0 {
-            // First allocation: the heap starts at the end of the initial memory (after the
-            // stack and static data the linker laid out).
+            // First allocation: the heap starts at `__heap_base`, after the stack and static
+            // data the linker laid out, and may use the rest of the initial memory before it
+            // grows any (contracts are linked with room for a call's heap:
+            // `hanok_wasm_build::INITIAL_MEMORY_BYTES`).
+            // SAFETY: only the address of the linker-defined symbol is taken.
+            let base = unsafe { core::ptr::addr_of!(__heap_base) } as usize;
             let top = core::arch::wasm32::memory_size(0).wrapping_mul(PAGE);
-            self.next.set(top);
+            self.next.set(base.min(top));
             self.end.set(top);
         }
         let align = layout.align();

@@ -195,7 +195,9 @@ impl WasmBuild {
             }
         }
         // Set after the scrub above, which removes the outer build's value of this variable.
-        cmd.env("CARGO_ENCODED_RUSTFLAGS", self.remap_flags().join("\x1f"));
+        let mut flags = self.remap_flags();
+        flags.extend(LINK_FLAGS.iter().map(|f| f.to_string()));
+        cmd.env("CARGO_ENCODED_RUSTFLAGS", flags.join("\x1f"));
         let status = cmd
             .status()
             .map_err(|e| format!("cannot run {cargo}: {e}"))?;
@@ -235,6 +237,16 @@ impl WasmBuild {
             .collect()
     }
 }
+
+/// The initial linear memory every contract is linked with: 24 pages (1.5 MiB). rustc lays a
+/// module out as the 1 MiB shadow stack, then the static data, then `__heap_base`, where the
+/// SDK's allocator starts; the pages up to 1.5 MiB leave a call several hundred KiB of heap
+/// before it has to grow memory. A call that never grows never changes a page's protection in
+/// the VM's pooled instances (no `mprotect` per call; docs/PERFORMANCE.md, "Contract memory").
+pub const INITIAL_MEMORY_BYTES: u32 = 24 * 65_536;
+
+/// Linker flags of every contract build: [`INITIAL_MEMORY_BYTES`].
+const LINK_FLAGS: &[&str] = &["-Clink-arg=--initial-memory=1572864"];
 
 /// Checks that the toolchain has the wasm32 standard library, so a missing target fails early
 /// with the command that fixes it.
