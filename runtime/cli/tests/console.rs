@@ -10,6 +10,7 @@
 use anyhow::{bail, ensure, Context, Result};
 use fantoccini::{Client as Browser, ClientBuilder, Locator};
 use hanok_client::messages::deal::Status;
+use hanok_client::messages::tax;
 use hanok_client::{Client, LandUse, NewParcel, OpenDeal, Owner, Signer, TitleCertificate};
 use hanok_node::dev::dev_genesis;
 use hanok_node::{start, NodeConfig};
@@ -22,6 +23,8 @@ use std::time::{Duration, Instant};
 const PRICE: u128 = 900_000_000;
 const LIEN: u128 = 300_000_000;
 const LEASE: u128 = 250_000_000;
+/// The acquisition tax on the price at the statutory 3 %.
+const TAX: u128 = 27_000_000;
 /// How long a page may take to show what the test waits for.
 const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -291,6 +294,7 @@ struct Sys {
     krw: Address,
     escrow: Address,
     deal: Address,
+    tax: Address,
 }
 
 async fn system(client: &Client) -> Result<Sys> {
@@ -306,6 +310,7 @@ async fn system(client: &Client) -> Result<Sys> {
         krw: find("krw")?,
         escrow: find("escrow")?,
         deal: find("deal")?,
+        tax: find("tax")?,
     })
 }
 
@@ -364,7 +369,8 @@ async fn signed_deal(
         )
         .await?;
     let krw = client.krw(sys.krw);
-    krw.mint(&Signer::dev("bank-b"), buyer.address(), PRICE)
+    // The price and the acquisition tax (3 % of 9억: 27,000,000).
+    krw.mint(&Signer::dev("bank-b"), buyer.address(), PRICE + TAX)
         .await?;
     let deal = client.deal(sys.deal);
     let now = client.status().await?.latest_block_time;
@@ -385,7 +391,12 @@ async fn signed_deal(
         )
         .await?;
     deal.accept(&seller, id).await?;
-    krw.fund_escrow(&buyer, sys.escrow, id, PRICE).await?;
+    let due = deal.deal(id).await?.total_due().context("price + tax")?.0;
+    ensure!(
+        due == PRICE + TAX,
+        "the deal quoted {due}, not the price and the tax"
+    );
+    krw.fund_escrow(&buyer, sys.escrow, id, due).await?;
     let terms = deal.terms(id).await?;
     deal.sign(&seller, id, &terms).await?;
     deal.sign(&buyer, id, &terms).await?;
@@ -414,6 +425,28 @@ fn two_officials_approve_and_reject_in_the_browser() -> Result<()> {
 async fn story(endpoint: &str, chromium: &Path, driver: &Path, shots: &Path) -> Result<()> {
     let client = Client::connect(endpoint).await?;
     let sys = system(&client).await?;
+    // The tax official sets this year's acquisition-tax rates (a deal quotes them when the
+    // seller accepts); the buyer of the dev chain has never claimed the first-home relief.
+    let tax = client.tax(sys.tax);
+    let band = |up_to: Option<u128>, rate_bps, rate_bps_at_top| tax::Band {
+        up_to: up_to.map(hanok_client::Amount),
+        rate_bps,
+        rate_bps_at_top,
+    };
+    tax.set_rates(
+        &Signer::dev("tax-official"),
+        &[
+            band(Some(600_000_000), 100, None),
+            band(Some(900_000_000), 100, Some(300)),
+            band(None, 300, None),
+        ],
+        Some(tax::ReliefRule {
+            max_price: hanok_client::Amount(1_200_000_000),
+            max_reduction: hanok_client::Amount(2_000_000),
+        }),
+        Signer::dev("city").address(),
+    )
+    .await?;
     let approve_id = signed_deal(&client, &sys, "WEB-1", Some(LIEN)).await?;
     // Bank A has filed no payoff statement for WEB-2's lien: its check fails.
     let reject_id = signed_deal(&client, &sys, "WEB-2", None).await?;
@@ -506,6 +539,8 @@ async fn browse(
         "takes over the deposit",
         "0 / 2",
         "No court seizure",
+        "Acquisition tax",
+        "₩27,000,000",
     ] {
         ensure!(
             card.contains(words),
@@ -550,7 +585,9 @@ async fn browse(
         effect.contains("₩300,000,000")
             && effect.contains("discharges its lien")
             && effect.contains("₩600,000,000")
-            && effect.contains("moves to the buyer"),
+            && effect.contains("moves to the buyer")
+            && effect.contains("acquisition tax of ₩25,000,000")
+            && effect.contains("₩2,000,000 goes back to the buyer"),
         "the effect must say who pays whom and where the title goes: {effect}"
     );
     shot(en, shots, "deal-en").await?;

@@ -637,6 +637,9 @@ impl<'a> Reader<'a> {
             });
         };
         let mut lines = Vec::new();
+        // The tax contract's event comes first in the receipt (a nested call's events precede
+        // the caller's); the tax is told after the payoffs and the proceeds.
+        let mut tax_lines = Vec::new();
         for e in &settled.events {
             let attr = |k: &str| {
                 e.attributes
@@ -702,9 +705,39 @@ impl<'a> Reader<'a> {
                         });
                     }
                 }
+                "acquisition_tax_assessed" => {
+                    let city = self.named(&attr("municipality")).await;
+                    let pct = attr("rate_bps").parse::<u32>().map_or_else(
+                        |_| attr("rate_bps"),
+                        |b| format!("{}.{:02} %", b / 100, b % 100),
+                    );
+                    let relief = attr("relief").parse::<u128>().unwrap_or(0);
+                    tax_lines.push(match lang {
+                        Lang::En => format!(
+                            "Escrow pays the acquisition tax of {} ({pct} of the price) to the municipality {city}.",
+                            amount("tax")
+                        ),
+                        Lang::Ko => format!(
+                            "에스크로가 취득세 {}(매매대금의 {pct})을 지자체 {city}에 납부합니다.",
+                            amount("tax")
+                        ),
+                    });
+                    tax_lines.push(match (lang, relief > 0) {
+                        (Lang::En, true) => format!(
+                            "The first-home relief applies: {} goes back to the buyer.",
+                            lang.won(relief)
+                        ),
+                        (Lang::Ko, true) => format!(
+                            "생애최초 감면이 적용되어 {}이 매수인에게 반환됩니다.",
+                            lang.won(relief)
+                        ),
+                        (_, false) => attr("reason"),
+                    });
+                }
                 _ => {}
             }
         }
+        lines.extend(tax_lines);
         Ok(Effect { error: None, lines })
     }
 
@@ -759,6 +792,8 @@ pub fn roles_words(lang: Lang, roles: &[String]) -> String {
             (Lang::Ko, "broker") => "중개사",
             (Lang::Ko, "citizen") => "시민",
             (Lang::Ko, "deployer") => "배포자",
+            (Lang::Ko, "tax-official") => "세무 공무원",
+            (Lang::Ko, "municipality") => "지자체",
             (_, other) => other,
         })
         .collect::<Vec<_>>()
