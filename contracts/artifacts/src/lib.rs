@@ -73,20 +73,22 @@ mod tests {
     /// The VM's upload limit.
     const MAX_CODE: usize = 800 * 1024;
 
+    /// An unsigned LEB128 number, consumed from the front of `b`.
+    fn leb(b: &mut &[u8]) -> usize {
+        let (mut v, mut shift) = (0usize, 0);
+        while let Some((&byte, rest)) = b.split_first() {
+            *b = rest;
+            v |= usize::from(byte & 0x7f) << shift;
+            shift += 7;
+            if byte & 0x80 == 0 {
+                break;
+            }
+        }
+        v
+    }
+
     /// The export names of a module (a minimal walk of its sections).
     fn exports(wasm: &[u8]) -> Vec<String> {
-        fn leb(b: &mut &[u8]) -> usize {
-            let (mut v, mut shift) = (0usize, 0);
-            while let Some((&byte, rest)) = b.split_first() {
-                *b = rest;
-                v |= usize::from(byte & 0x7f) << shift;
-                shift += 7;
-                if byte & 0x80 == 0 {
-                    break;
-                }
-            }
-            v
-        }
         let mut rest = wasm.get(8..).unwrap_or_default();
         let mut names = Vec::new();
         while let Some((&id, mut r)) = rest.split_first() {
@@ -109,18 +111,6 @@ mod tests {
 
     /// The initial page count of a module's memory (section 5), if it declares one.
     fn initial_pages(wasm: &[u8]) -> Option<usize> {
-        fn leb(b: &mut &[u8]) -> usize {
-            let (mut v, mut shift) = (0usize, 0);
-            while let Some((&byte, rest)) = b.split_first() {
-                *b = rest;
-                v |= usize::from(byte & 0x7f) << shift;
-                shift += 7;
-                if byte & 0x80 == 0 {
-                    break;
-                }
-            }
-            v
-        }
         let mut rest = wasm.get(8..)?;
         while let Some((&id, mut r)) = rest.split_first() {
             let size = leb(&mut r);

@@ -1795,28 +1795,14 @@ fn a_missed_payment_is_a_default_and_the_deposit_goes_to_the_seller() {
     );
 }
 
-/// The Local Tax Act's table for a home: 1 % to 6억, rising to 3 % at 9억, 3 % above; the
-/// first-home relief takes up to ₩2,000,000 off for homes up to 12억.
+/// The Local Tax Act's table for a home and the first-home relief, set by the tax official.
 fn set_statutory_rates() {
-    const EOK: u128 = 100_000_000;
-    let band = |up_to: Option<u128>, rate_bps, at_top| hanok_tax::Band {
-        up_to: up_to.map(Amount),
-        rate_bps,
-        rate_bps_at_top: at_top,
-    };
     ok(mock::execute(
         TAX,
         TAX_OFFICIAL,
         &hanok_tax::ExecuteMsg::SetRates {
-            bands: vec![
-                band(Some(6 * EOK), 100, None),
-                band(Some(9 * EOK), 100, Some(300)),
-                band(None, 300, None),
-            ],
-            relief: Some(hanok_tax::ReliefRule {
-                max_price: Amount(12 * EOK),
-                max_reduction: Amount(RELIEF),
-            }),
+            bands: hanok_tax::home_bands(),
+            relief: Some(hanok_tax::FIRST_HOME_RELIEF),
             municipality: CITY,
         },
     ));

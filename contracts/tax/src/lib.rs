@@ -380,27 +380,8 @@ mod tests {
 
     fn statutory() -> ExecuteMsg {
         ExecuteMsg::SetRates {
-            bands: vec![
-                Band {
-                    up_to: Some(Amount(6 * EOK)),
-                    rate_bps: 100,
-                    rate_bps_at_top: None,
-                },
-                Band {
-                    up_to: Some(Amount(9 * EOK)),
-                    rate_bps: 100,
-                    rate_bps_at_top: Some(300),
-                },
-                Band {
-                    up_to: None,
-                    rate_bps: 300,
-                    rate_bps_at_top: None,
-                },
-            ],
-            relief: Some(ReliefRule {
-                max_price: Amount(12 * EOK),
-                max_reduction: Amount(2_000_000),
-            }),
+            bands: home_bands(),
+            relief: Some(FIRST_HOME_RELIEF),
             municipality: CITY,
         }
     }

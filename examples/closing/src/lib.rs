@@ -428,8 +428,8 @@ impl Ctx<'_> {
             taxes
                 .set_rates(
                     &a.tax_official,
-                    &statutory_rates(),
-                    Some(FIRST_HOME_RELIEF),
+                    &tax::home_bands(),
+                    Some(tax::FIRST_HOME_RELIEF),
                     a.city.address(),
                 )
                 .await
@@ -804,27 +804,6 @@ async fn staged_payments(
 
 /// The tenant's deposit (보증금) on the story's flat.
 const LEASE_DEPOSIT: u128 = 2 * EOK;
-
-/// The Local Tax Act's acquisition-tax bands for a home (one household, one home): 1 % up to
-/// 6억, rising linearly to 3 % at 9억, 3 % above.
-pub fn statutory_rates() -> Vec<tax::Band> {
-    let band = |up_to: Option<u128>, rate_bps, rate_bps_at_top| tax::Band {
-        up_to: up_to.map(Amount),
-        rate_bps,
-        rate_bps_at_top,
-    };
-    vec![
-        band(Some(6 * EOK), 100, None),
-        band(Some(9 * EOK), 100, Some(300)),
-        band(None, 300, None),
-    ]
-}
-
-/// The first-home relief (생애최초 주택 구입 감면): up to ₩2,000,000 off, for a home up to 12억.
-pub const FIRST_HOME_RELIEF: tax::ReliefRule = tax::ReliefRule {
-    max_price: Amount(12 * EOK),
-    max_reduction: Amount(2_000_000),
-};
 
 /// `3.00 %` for 300 basis points.
 fn percent(bps: u32) -> String {

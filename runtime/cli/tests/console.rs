@@ -428,22 +428,10 @@ async fn story(endpoint: &str, chromium: &Path, driver: &Path, shots: &Path) -> 
     // The tax official sets this year's acquisition-tax rates (a deal quotes them when the
     // seller accepts); the buyer of the dev chain has never claimed the first-home relief.
     let tax = client.tax(sys.tax);
-    let band = |up_to: Option<u128>, rate_bps, rate_bps_at_top| tax::Band {
-        up_to: up_to.map(hanok_client::Amount),
-        rate_bps,
-        rate_bps_at_top,
-    };
     tax.set_rates(
         &Signer::dev("tax-official"),
-        &[
-            band(Some(600_000_000), 100, None),
-            band(Some(900_000_000), 100, Some(300)),
-            band(None, 300, None),
-        ],
-        Some(tax::ReliefRule {
-            max_price: hanok_client::Amount(1_200_000_000),
-            max_reduction: hanok_client::Amount(2_000_000),
-        }),
+        &tax::home_bands(),
+        Some(tax::FIRST_HOME_RELIEF),
         Signer::dev("city").address(),
     )
     .await?;

@@ -398,7 +398,7 @@ fn the_dev_genesis_state_root_is_pinned() -> Result<()> {
     let vm = hanok_vm::Vm::new(hanok_vm::VmConfig::default())?;
     let (chain, _) = hanok_chain::Chain::open(dir.path(), dev.genesis, vm, dev.chain)?;
     assert_eq!(chain.height(), 0);
-    expect_test::expect!["a5ae0c404b6fc0b7218e8b1166c544627d967e051d9099f2a9e6d253d1cac1e1"]
+    expect_test::expect!["2feabb29d28eaf6b39ea256fec0504435048ebf45fd857c72e60800f7a354378"]
         .assert_eq(&chain.state_root().to_hex());
     Ok(())
 }

@@ -289,6 +289,31 @@ pub fn quote(bands: &[Band], price: Amount) -> Option<Quote> {
     })
 }
 
+/// The Local Tax Act's acquisition-tax bands for a home bought by a household that will own
+/// just this one (art. 11(1)8, as in force in 2026): 1 % up to 6억, rising linearly to 3 % at
+/// 9억, 3 % above. What a genesis file or a tax-official starts from; surcharges (local
+/// education tax, the special tax for rural development) are not modelled.
+pub fn home_bands() -> Vec<Band> {
+    const EOK: u128 = 100_000_000;
+    let band = |up_to: Option<u128>, rate_bps, rate_bps_at_top| Band {
+        up_to: up_to.map(Amount),
+        rate_bps,
+        rate_bps_at_top,
+    };
+    alloc::vec![
+        band(Some(6 * EOK), 100, None),
+        band(Some(9 * EOK), 100, Some(300)),
+        band(None, 300, None),
+    ]
+}
+
+/// The first-home relief (생애최초 주택 구입 감면, Restriction of Special Local Taxation Act
+/// art. 36-3): up to ₩2,000,000 off the acquisition tax, for a home up to 12억.
+pub const FIRST_HOME_RELIEF: ReliefRule = ReliefRule {
+    max_price: Amount(1_200_000_000),
+    max_reduction: Amount(2_000_000),
+};
+
 /// Whether `hash` has the form of a person hash: `sha256(salt ‖ resident number)` as 64
 /// lowercase hex digits. `Err` says what is wrong without repeating the input (it may be a raw
 /// resident number sent by mistake, and errors are recorded on the ledger).
@@ -315,31 +340,9 @@ mod tests {
 
     const EOK: u128 = 100_000_000;
 
-    /// The Local Tax Act's table for a home (one household, one home): 1 % up to 6억, rising
-    /// linearly to 3 % at 9억, 3 % above.
-    fn statutory() -> Vec<Band> {
-        vec![
-            Band {
-                up_to: Some(Amount(6 * EOK)),
-                rate_bps: 100,
-                rate_bps_at_top: None,
-            },
-            Band {
-                up_to: Some(Amount(9 * EOK)),
-                rate_bps: 100,
-                rate_bps_at_top: Some(300),
-            },
-            Band {
-                up_to: None,
-                rate_bps: 300,
-                rate_bps_at_top: None,
-            },
-        ]
-    }
-
     #[test]
     fn the_statutory_table_prices_each_band() {
-        let q = |won: u128| quote(&statutory(), Amount(won)).map(|q| (q.rate_bps, q.full_tax.0));
+        let q = |won: u128| quote(&home_bands(), Amount(won)).map(|q| (q.rate_bps, q.full_tax.0));
         assert_eq!(q(5 * EOK), Some((100, 5_000_000)));
         assert_eq!(q(6 * EOK), Some((100, 6_000_000)));
         // 7.5억: (7.5 × 2/3 − 3) % = 2 %.

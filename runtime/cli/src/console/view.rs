@@ -377,23 +377,20 @@ impl<'a> Reader<'a> {
         for c in &d.co_sellers {
             co_sellers.push(self.party(*c).await);
         }
-        let share = d
-            .share_bps
-            .map(|bps| format!("{}.{:02} %", bps / 100, bps % 100));
+        let share = d.share_bps.map(percent);
         let mut stages = Vec::new();
         // The stages as the buyer pays them: the balance carries the quoted tax.
         let schedule = match d.schedule {
             Some(_) => d.stages().unwrap_or_default(),
             None => Vec::new(),
         };
-        let pct = |bps: u32| format!("{}.{:02} %", bps / 100, bps % 100);
         let tax = match (&d.tax, &d.tax_quote) {
             (Some(a), _) => Some(format!(
                 "{} {} ({} × {}, {} −{}: {})",
                 lang.won(a.tax.0),
                 t.tax_paid,
                 lang.won(price),
-                pct(a.rate_bps),
+                percent(a.rate_bps),
                 t.tax_relief,
                 lang.won(a.relief.0),
                 a.reason
@@ -401,7 +398,7 @@ impl<'a> Reader<'a> {
             (None, Some(q)) => Some(format!(
                 "{} ({}; {})",
                 lang.won(q.full_tax.0),
-                pct(q.rate_bps),
+                percent(q.rate_bps),
                 t.tax_quoted
             )),
             (None, None) => None,
@@ -707,10 +704,9 @@ impl<'a> Reader<'a> {
                 }
                 "acquisition_tax_assessed" => {
                     let city = self.named(&attr("municipality")).await;
-                    let pct = attr("rate_bps").parse::<u32>().map_or_else(
-                        |_| attr("rate_bps"),
-                        |b| format!("{}.{:02} %", b / 100, b % 100),
-                    );
+                    let pct = attr("rate_bps")
+                        .parse::<u32>()
+                        .map_or_else(|_| attr("rate_bps"), percent);
                     let relief = attr("relief").parse::<u128>().unwrap_or(0);
                     tax_lines.push(match lang {
                         Lang::En => format!(
@@ -779,6 +775,11 @@ fn action_words(lang: Lang, action: hanok_client::messages::registry::Action) ->
         }
         .to_string(),
     }
+}
+
+/// Basis points as a percentage, `66.67 %`.
+fn percent(bps: u32) -> String {
+    format!("{}.{:02} %", bps / 100, bps % 100)
 }
 
 /// Roles in the page's language, comma-separated.
