@@ -229,6 +229,13 @@ fn assess(
     let Some(municipality) = rates.municipality else {
         bail!("no municipality account is set: a tax-official must set the rates (set_rates)");
     };
+    // Checked when it is used, like an official's authority: money must not go to an account
+    // the authority has since un-enrolled (a tax-official sets the current one).
+    ensure!(
+        hanok_sdk::has_role(&cfg.identity, municipality, Role::Municipality)?,
+        "the tax account {municipality} is no longer enrolled as a municipality: a \
+         tax-official must set the rates with the municipality's current account"
+    );
     let (relief, status, reason) = match rates.relief {
         None => (
             Amount::ZERO,
@@ -540,5 +547,13 @@ mod tests {
         assert_eq!(a.relief_status, ReliefStatus::Applied);
         assert_eq!((a.relief, a.tax), (Amount(1_000_000), Amount::ZERO));
         assert_eq!(a.municipality, CITY);
+        // The authority un-enrols the city's account: no tax is paid to it any more.
+        let revoke = hanok_identity::ExecuteMsg::Revoke { address: CITY };
+        assert!(mock::execute(ID, AUTH, &revoke).is_ok());
+        let refused = err(assess(4, BUYER, 2 * EOK));
+        assert!(
+            refused.contains("no longer enrolled as a municipality"),
+            "{refused}"
+        );
     }
 }

@@ -398,7 +398,7 @@ fn the_dev_genesis_state_root_is_pinned() -> Result<()> {
     let vm = hanok_vm::Vm::new(hanok_vm::VmConfig::default())?;
     let (chain, _) = hanok_chain::Chain::open(dir.path(), dev.genesis, vm, dev.chain)?;
     assert_eq!(chain.height(), 0);
-    expect_test::expect!["2feabb29d28eaf6b39ea256fec0504435048ebf45fd857c72e60800f7a354378"]
+    expect_test::expect!["35655e1f6d62519c295727b6202011effe13408efc9f6cf41405f402e24806c7"]
         .assert_eq(&chain.state_root().to_hex());
     Ok(())
 }
