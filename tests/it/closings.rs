@@ -115,8 +115,8 @@ fn co_owned(s: &mut Story, id: &str) {
     s.mint_to_buyer().expect("mint");
 }
 
-/// Opens, accepts (each seller), funds, signs (each party) and approves a deal on `id`;
-/// returns its id.
+/// Opens (with `open`, which names the buyer), accepts (each seller), funds (the price and any
+/// acquisition tax the deal quoted), signs (each party) and approves a deal; returns its id.
 fn close_to_approval(s: &mut Story, open: Value, sellers: &[hanok_abi::Address]) -> u64 {
     let a = s.actors.clone();
     let deal = s.system.deal;
@@ -128,11 +128,14 @@ fn close_to_approval(s: &mut Story, open: Value, sellers: &[hanok_abi::Address])
         s.tx(*seller, deal, json!({"accept": {"deal_id": id}}))
             .expect("accept");
     }
+    let accepted: hanok_acceptance::Deal =
+        serde_json::from_value(query(s, json!({"deal": {"deal_id": id}}))).expect("deal");
+    let (buyer, due) = (accepted.buyer, accepted.total_due().expect("due"));
     let krw = s.system.krw;
     s.tx(
-        a.buyer,
+        buyer,
         krw,
-        json!({"send": {"contract": s.system.escrow, "amount": "900000000", "msg": {"fund": {"deal_id": id}}}}),
+        json!({"send": {"contract": s.system.escrow, "amount": due.to_string(), "msg": {"fund": {"deal_id": id}}}}),
     )
     .expect("fund");
     let terms = query(s, json!({"deal": {"deal_id": id}}));
@@ -140,7 +143,7 @@ fn close_to_approval(s: &mut Story, open: Value, sellers: &[hanok_abi::Address])
         "price": terms["price"], "deadline": terms["deadline"],
         "lender": null, "mortgage_amount": null,
     });
-    for who in sellers.iter().chain([&a.buyer]) {
+    for who in sellers.iter().chain([&buyer]) {
         s.tx(
             *who,
             deal,
@@ -410,36 +413,9 @@ fn the_first_home_relief_is_granted_once_per_person_even_under_a_second_key() {
     )
     .expect("mint");
     let deadline = s.chain.block().time + 86_400;
-    let r = s
-        .tx(
-            a.broker,
-            deal,
-            json!({"open": {"parcel_id": "P-2", "seller": a.seller, "buyer": second_key,
-                        "price": "500000000", "deadline": deadline}}),
-        )
-        .expect("open");
-    let id = r.json::<Value>().expect("json")["deal_id"]
-        .as_u64()
-        .expect("id");
-    s.tx(a.seller, deal, json!({"accept": {"deal_id": id}}))
-        .expect("accept");
-    s.tx(
-        second_key,
-        krw,
-        json!({"send": {"contract": s.system.escrow, "amount": "505000000",
-                        "msg": {"fund": {"deal_id": id}}}}),
-    )
-    .expect("fund");
-    let terms = json!({"price": "500000000", "deadline": deadline, "lender": null,
-                       "mortgage_amount": null});
-    for who in [a.seller, second_key] {
-        s.tx(who, deal, json!({"sign": {"deal_id": id, "terms": terms}}))
-            .expect("sign");
-    }
-    for o in &a.officials[..2] {
-        s.tx(*o, deal, json!({"approve": {"deal_id": id}}))
-            .expect("approve");
-    }
+    let open = json!({"open": {"parcel_id": "P-2", "seller": a.seller, "buyer": second_key,
+                               "price": "500000000", "deadline": deadline}});
+    let id = close_to_approval(&mut s, open, &[a.seller]);
     s.tx(a.broker, deal, json!({"settle": {"deal_id": id}}))
         .expect("settle");
     let d = query(&s, json!({"deal": {"deal_id": id}}));

@@ -1190,9 +1190,11 @@ fn reported_payments(deal: &Deal) -> Vec<ReportedPayment> {
 /// A schedule's stages in order: (stage, amount, due) ([`Schedule::stages`]), refused when
 /// they leave no positive balance.
 fn stages(price: Amount, s: &Schedule) -> Result<Vec<(Stage, Amount, u64)>, ContractError> {
-    s.stages(price)
-        .ok_or_else(|| "the deposit and the interim payment must leave a positive balance".into())
+    s.stages(price).ok_or_else(|| UNBALANCED.into())
 }
+
+/// Why a schedule is refused when its stages do not add up.
+const UNBALANCED: &str = "the deposit and the interim payment must leave a positive balance";
 
 /// A schedule must add up and fall due in order, from now to the deadline.
 fn check_schedule(
@@ -1230,13 +1232,14 @@ fn check_schedule(
 /// The next unpaid stage of a staged deal and its amount and due time; `None` once paid in
 /// full or for a deal without a schedule.
 fn next_stage(deal: &Deal) -> Result<Option<(Stage, Amount, u64)>, ContractError> {
-    let Some(s) = &deal.schedule else {
+    if deal.schedule.is_none() {
         return Ok(None);
-    };
-    stages(deal.price, s)?;
+    }
+    // The schedule's stages with the quoted tax in the balance; a schedule that does not add
+    // up was refused at `open`.
     Ok(deal
         .stages()
-        .ok_or("the balance and the tax overflow")?
+        .ok_or(UNBALANCED)?
         .get(deal.payments.len())
         .copied())
 }

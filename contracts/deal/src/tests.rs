@@ -324,33 +324,8 @@ fn register_parcel(parcel_id: &str) {
 /// A deal on `parcel_id` (no lender) proposed, accepted and funded: BANK_B mints the price to
 /// BUYER first, so any number of these can be funded.
 fn funded_on(parcel_id: &str) -> u64 {
-    let data = ok(deal_exec(
-        BROKER,
-        &ExecuteMsg::Open {
-            parcel_id: parcel_id.into(),
-            seller: SELLER,
-            buyer: BUYER,
-            price: Amount(PRICE),
-            deadline: DEADLINE,
-            lender: None,
-            co_sellers: Vec::new(),
-            share_sale: false,
-            schedule: None,
-        },
-    ));
-    let id = match serde_json::from_slice::<OpenResponse>(&data) {
-        Ok(r) => r.deal_id,
-        Err(e) => panic!("{e}"),
-    };
-    ok(deal_exec(SELLER, &ExecuteMsg::Accept { deal_id: id }));
-    ok(mock::execute(
-        KRW,
-        BANK_B,
-        &hanok_krw::ExecuteMsg::Mint {
-            to: BUYER,
-            amount: Amount(PRICE),
-        },
-    ));
+    let id = accepted_on(parcel_id, None);
+    mint_to_buyer(PRICE);
     ok(fund(id, PRICE));
     id
 }

@@ -398,7 +398,7 @@ fn the_dev_genesis_state_root_is_pinned() -> Result<()> {
     let vm = hanok_vm::Vm::new(hanok_vm::VmConfig::default())?;
     let (chain, _) = hanok_chain::Chain::open(dir.path(), dev.genesis, vm, dev.chain)?;
     assert_eq!(chain.height(), 0);
-    expect_test::expect!["35655e1f6d62519c295727b6202011effe13408efc9f6cf41405f402e24806c7"]
+    expect_test::expect!["b371550cf281a63e0b079f1548abfbd30633179b01c7f473978ec89867374462"]
         .assert_eq(&chain.state_root().to_hex());
     Ok(())
 }
