@@ -343,10 +343,9 @@ fn parcel_html(w: &mut String, p: &Parcel) -> Result<()> {
     for o in &p.owners {
         writeln!(
             w,
-            "<tr><td><code>{}</code></td><td>{}.{:02} %</td></tr>",
+            "<tr><td><code>{}</code></td><td>{}</td></tr>",
             o.owner,
-            o.share_bps / 100,
-            o.share_bps % 100
+            super::percent(o.share_bps)
         )?;
     }
     writeln!(w, "</table>")?;

@@ -369,9 +369,8 @@ fn print_deal(d: &Deal) {
     if d.share_sale {
         match d.share_bps {
             Some(bps) => println!(
-                "sale          the seller's share only: {}.{:02} %",
-                bps / 100,
-                bps % 100
+                "sale          the seller's share only: {}",
+                super::percent(bps)
             ),
             None => println!("sale          the seller's share only"),
         }
@@ -404,7 +403,7 @@ fn print_deal(d: &Deal) {
         println!(
             "tax quoted    {} at {} (취득세, paid into escrow with the last payment)",
             krw(q.full_tax.0),
-            super::tax::percent(q.rate_bps)
+            super::percent(q.rate_bps)
         );
     }
     if let Some(a) = &d.tax {
@@ -413,7 +412,7 @@ fn print_deal(d: &Deal) {
             krw(a.tax.0),
             a.municipality,
             krw(a.full_tax.0),
-            super::tax::percent(a.rate_bps),
+            super::percent(a.rate_bps),
             krw(a.relief.0),
             a.reason
         );

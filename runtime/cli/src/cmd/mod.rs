@@ -1020,6 +1020,11 @@ pub(crate) fn parse_json(s: &str) -> Result<Value, String> {
 /// `1234567` → `1,234,567 KRW`.
 pub(crate) use hanok_client::format_krw as krw;
 
+/// Basis points as a percentage, `2.50 %` for 250: shares, tax rates.
+pub(crate) fn percent(bps: u32) -> String {
+    format!("{}.{:02} %", bps / 100, bps % 100)
+}
+
 /// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC).
 pub(crate) use hanok_client::format_utc as utc;
 

@@ -1,6 +1,8 @@
 //! `hanok tax ...`: the acquisition-tax contract (rates, quotes, the first-home relief).
 
-use super::{krw, parse_address, parse_amount, print_json, print_receipt, refused, utc, Ctx};
+use super::{
+    krw, parse_address, parse_amount, percent, print_json, print_receipt, refused, utc, Ctx,
+};
 use anyhow::Result;
 use clap::Subcommand;
 use hanok_client::messages::tax::{Band, ReliefRule, BPS};
@@ -75,11 +77,6 @@ fn parse_relief(s: &str) -> Result<ReliefRule, String> {
         max_price: Amount(parse_amount(price)?),
         max_reduction: Amount(parse_amount(cut)?),
     })
-}
-
-/// `1.00 %` for 100 basis points.
-pub(crate) fn percent(bps: u32) -> String {
-    format!("{}.{:02} %", bps / 100, bps % 100)
 }
 
 fn band_line(floor: u128, b: &Band) -> String {

@@ -523,10 +523,7 @@ impl<'a> Reader<'a> {
             .flatten();
         let mut owners = Vec::with_capacity(p.owners.len());
         for o in &p.owners {
-            owners.push((
-                self.party(o.owner).await,
-                format!("{}.{:02} %", o.share_bps / 100, o.share_bps % 100),
-            ));
+            owners.push((self.party(o.owner).await, percent(o.share_bps)));
         }
         let encumbrances = self.encumbrances(&p).await;
         let lang = self.lang;
@@ -777,10 +774,7 @@ fn action_words(lang: Lang, action: hanok_client::messages::registry::Action) ->
     }
 }
 
-/// Basis points as a percentage, `66.67 %`.
-fn percent(bps: u32) -> String {
-    format!("{}.{:02} %", bps / 100, bps % 100)
-}
+use crate::cmd::percent;
 
 /// Roles in the page's language, comma-separated.
 pub fn roles_words(lang: Lang, roles: &[String]) -> String {
