@@ -1,4 +1,5 @@
-//! Bytes on disk of a node's data dir, by component: the block log, sled, the rest.
+//! Bytes on disk of a node's data dir, by component: the block log, sled, the tree's node
+//! file, the rest.
 
 use serde::Serialize;
 use std::io;
@@ -7,14 +8,18 @@ use std::path::Path;
 
 /// Bytes allocated on disk (what `du` counts: 512-byte blocks, so sparse files count only what
 /// they hold) under a node's data dir, by component. The layout is the node's:
-/// `chain/blocks.log`, `chain/state/` (sled), `module-cache/`; anything else is counted where it
-/// lies, so a store added later shows up without a change here.
+/// `chain/blocks.log`, `chain/state/` (sled, with the tree's node file `chain/state/tree.nodes`
+/// counted apart), `module-cache/`; anything else is counted where it lies, so a store added
+/// later shows up without a change here.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct DiskUsage {
     /// `chain/blocks.log`: the block log, the source of truth.
     pub block_log: u64,
-    /// `chain/state/`: sled (latest values, the state tree, the indexes).
+    /// `chain/state/` but the node file: sled (latest values, the root reference, the indexes).
     pub state: u64,
+    /// `chain/state/tree.nodes` (and a compaction's `tree.nodes.compact` while it runs): the
+    /// state tree's nodes.
+    pub node_file: u64,
     /// Anything else under `chain/`: another store derived from the log (none today), or a
     /// damaged state store moved aside.
     pub chain_other: u64,
@@ -41,7 +46,11 @@ impl DiskUsage {
                         let b = allocated(&e.path());
                         match e.file_name().to_str() {
                             Some("blocks.log") => u.block_log += b,
-                            Some("state") => u.state += b,
+                            Some("state") => {
+                                let nodes = node_file_bytes(&e.path());
+                                u.node_file += nodes;
+                                u.state += b.saturating_sub(nodes);
+                            }
                             _ => u.chain_other += b,
                         }
                     }
@@ -55,15 +64,21 @@ impl DiskUsage {
         Ok(u)
     }
 
-    /// The stores derived from the block log for each transaction: sled and any other store
-    /// under `chain/` (not the module cache, which grows with code, not transactions).
+    /// The stores derived from the block log for each transaction: sled, the node file and
+    /// any other store under `chain/` (not the module cache, which grows with code, not
+    /// transactions).
     pub fn derived(&self) -> u64 {
-        self.state + self.chain_other
+        self.state + self.node_file + self.chain_other
     }
 
     /// Every component.
     pub fn total(&self) -> u64 {
-        self.block_log + self.state + self.chain_other + self.module_cache + self.other
+        self.block_log
+            + self.state
+            + self.node_file
+            + self.chain_other
+            + self.module_cache
+            + self.other
     }
 
     /// What each component grew by from `earlier` to `self` (a component that shrank, as sled
@@ -73,6 +88,7 @@ impl DiskUsage {
         DiskGrowth {
             block_log: d(self.block_log, earlier.block_log),
             state: d(self.state, earlier.state),
+            node_file: d(self.node_file, earlier.node_file),
             chain_other: d(self.chain_other, earlier.chain_other),
             module_cache: d(self.module_cache, earlier.module_cache),
             other: d(self.other, earlier.other),
@@ -87,6 +103,8 @@ pub struct DiskGrowth {
     pub block_log: f64,
     /// sled.
     pub state: f64,
+    /// The tree's node file.
+    pub node_file: f64,
     /// Other stores under `chain/`.
     pub chain_other: f64,
     /// Compiled contracts.
@@ -96,9 +114,9 @@ pub struct DiskGrowth {
 }
 
 impl DiskGrowth {
-    /// sled and the other stores under `chain/`.
+    /// sled, the node file and the other stores under `chain/`.
     pub fn derived(&self) -> f64 {
-        self.state + self.chain_other
+        self.state + self.node_file + self.chain_other
     }
 }
 
@@ -156,6 +174,17 @@ fn allocated(path: &Path) -> u64 {
         }
     }
     bytes
+}
+
+/// Bytes allocated to the node file (and a compaction's new file) in the state directory.
+fn node_file_bytes(state_dir: &Path) -> u64 {
+    [
+        hanok_storage::NODE_FILE,
+        hanok_storage::NODE_FILE_COMPACTING,
+    ]
+    .iter()
+    .map(|name| allocated(&state_dir.join(name)))
+    .sum()
 }
 
 /// `n` bytes as decimal megabytes, e.g. `17.1 MB`.

@@ -300,9 +300,11 @@ impl Report {
             row(
                 "disk at the end",
                 format!(
-                    "log {}, sled {}, other chain files {}, module cache {}, other {}; total {} ({})",
+                    "log {}, sled {}, node file {}, other chain files {}, module cache {}, other \
+                     {}; total {} ({})",
                     mb(e.block_log as f64),
                     mb(e.state as f64),
+                    mb(e.node_file as f64),
                     mb(e.chain_other as f64),
                     mb(e.module_cache as f64),
                     mb(e.other as f64),
@@ -314,7 +316,7 @@ impl Report {
                 "  derived ÷ log",
                 d.derived_to_log.map_or_else(
                     || "n/a".into(),
-                    |r| format!("{r:.2} (sled + other chain files)"),
+                    |r| format!("{r:.2} (sled + node file + other chain files)"),
                 ),
             );
             match &d.per_100k_txs {
@@ -322,9 +324,11 @@ impl Report {
                     row(
                         "disk per 100k txs",
                         format!(
-                            "log {}, sled {}, other chain files {}, other {} (growth in the window)",
+                            "log {}, sled {}, node file {}, other chain files {}, other {} \
+                             (growth in the window)",
                             mb(g.block_log),
                             mb(g.state),
+                            mb(g.node_file),
                             mb(g.chain_other),
                             mb(g.module_cache + g.other),
                         ),

@@ -110,6 +110,13 @@ fn check_disk(r: &Report) {
         "{json}"
     );
     assert!(json["disk"]["per_100k_txs"]["state"].is_number(), "{json}");
+    // A node's state directory holds the tree's node file, counted apart from sled.
+    assert!(
+        json["disk"]["end"]["node_file"]
+            .as_u64()
+            .is_some_and(|b| b > 0),
+        "{json}"
+    );
 }
 
 #[test]
@@ -121,17 +128,19 @@ fn disk_usage_is_counted_by_component() {
     std::fs::write(d.join("chain/blocks.log"), vec![1u8; 10_000]).expect("log");
     std::fs::write(d.join("chain/state/db"), vec![1u8; 50_000]).expect("db");
     std::fs::write(d.join("chain/state/blobs/1"), vec![1u8; 5_000]).expect("blob");
+    std::fs::write(d.join("chain/state/tree.nodes"), vec![1u8; 20_000]).expect("node file");
     std::fs::write(d.join("chain/nodes.dat"), vec![1u8; 3_000]).expect("nodes");
     std::fs::write(d.join("module-cache/abc/m"), vec![1u8; 7_000]).expect("module");
     std::fs::write(d.join("node.key"), vec![1u8; 100]).expect("key");
     let u = DiskUsage::measure(d).expect("measured");
     // Allocated bytes, so at least what was written, rounded up to blocks.
     assert!((10_000..20_000).contains(&u.block_log), "{u:?}");
-    assert!(u.state >= 55_000, "{u:?}");
+    assert!((55_000..70_000).contains(&u.state), "{u:?}");
+    assert!((20_000..30_000).contains(&u.node_file), "{u:?}");
     assert!((3_000..10_000).contains(&u.chain_other), "{u:?}");
     assert!(u.module_cache >= 7_000, "{u:?}");
     assert!(u.other >= 100, "{u:?}");
-    assert_eq!(u.derived(), u.state + u.chain_other);
+    assert_eq!(u.derived(), u.state + u.node_file + u.chain_other);
     assert!(DiskUsage::measure(&d.join("missing")).is_err());
 }
 

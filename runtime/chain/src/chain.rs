@@ -64,6 +64,10 @@ pub struct OpenReport {
     pub height: u64,
     /// The state store was rebuilt from the log, and why.
     pub rebuilt: Option<StateRebuild>,
+    /// What opening found wrong with the state tree's node file (derived data, beside sled)
+    /// and did about it: records cut after the tree, or the file rebuilt from the state's
+    /// values.
+    pub tree_recovery: Option<String>,
     /// The block log was in format version 1 and was converted; the original is kept here.
     pub migrated_log: Option<PathBuf>,
 }
@@ -338,6 +342,7 @@ impl Chain {
             Some(a) => decode_block(a, log.read(a)?)?.header.unwrap_or_default(),
             None => header0,
         };
+        let tree_recovery = store.tree_recovery().map(str::to_owned);
         let mut chain = Chain {
             dir: dir.to_path_buf(),
             not_applied: false,
@@ -368,6 +373,7 @@ impl Chain {
             replayed,
             height: chain.last.height,
             rebuilt,
+            tree_recovery,
             migrated_log: recovery.migrated_from,
         };
         Ok((chain, report))

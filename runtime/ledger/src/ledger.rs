@@ -673,6 +673,13 @@ pub fn log_open_report(report: &OpenReport, what: &str) {
             ),
         }
     }
+    if let Some(tree) = &report.tree_recovery {
+        tracing::warn!(
+            what = %tree,
+            "repaired the state tree's node file (derived data: cut back to its last good \
+             record, or rebuilt from the state's values; nothing committed is lost)"
+        );
+    }
     if let Some(torn) = &report.torn {
         // A crash mid-append: the record was never complete, so its fsync never returned and
         // no client heard "committed" (the log is synced before any receipt goes out).

@@ -5,8 +5,9 @@
 //! block; an incomplete last record reported by `open` in a [`Recovery`] and cut only when
 //! the caller says so, a complete record that fails its checksum refused);
 //! [`SparseMerkleTree`] (the state root, with inclusion and absence
-//! [`Proof`]s); [`StateStore`] (state + root + block/tx/receipt [`Index`]es +
-//! `applied_height`, committed once per block). [`proof`] holds the hashing
+//! [`Proof`]s; its nodes in an append-only node file, [`NODE_FILE`]); [`StateStore`]
+//! (state + root + block/tx/receipt [`Index`]es + `applied_height` in sled, committed once per
+//! block, with the tree's node file beside it). [`proof`] holds the hashing
 //! rules and [`Proof::verify`], and depends only on `sha2` so the client SDK
 //! can lift it to check titles offline.
 //!
@@ -19,8 +20,11 @@
 //!   only the last, unsynced append can leave) is ever cut, and only by an explicit
 //!   [`BlockLog::cut_torn_tail`]; a complete record that fails its checksum is
 //!   [`Error::DamagedRecord`], wherever it is, and nothing on disk is changed.
-//! - A block's derived data (state, tree, both indexes) and `applied_height` are
-//!   written in one atomic batch, so the store never holds part of a block.
+//! - A block's derived data in sled (state values, the root reference, both indexes) and
+//!   `applied_height` are written in one atomic batch, so sled never holds part of a block.
+//!   The tree nodes that batch's root needs are appended to the node file first; the node
+//!   file is checked against sled's root on open and rebuilt from sled's values when it
+//!   cannot answer for it.
 //! - The state root is a pure function of the set of (key, value) pairs:
 //!   the same state gives the same root on every node, whatever the order of
 //!   writes.
@@ -32,6 +36,7 @@
 
 mod error;
 mod log;
+mod nodes;
 pub use hanok_proof as proof;
 mod smt;
 mod state;
@@ -41,6 +46,7 @@ pub use log::{
     create_dir_durable, sync_parent_dir, BlockLog, Recovery, TornTail, LOG_HEADER_LEN, LOG_MAGIC,
     LOG_VERSION, MAX_RECORD_LEN, RECORD_CHECKSUM_LEN, RECORD_HEAD_LEN, RECORD_OVERHEAD,
 };
+pub use nodes::{NodeFileStats, NODE_FILE, NODE_FILE_COMPACTING, NODE_MAGIC, NODE_VERSION};
 pub use proof::{Hash, Proof, ProofError, ProofLeaf, EMPTY_HASH};
 pub use smt::SparseMerkleTree;
 pub use state::{height_key, Index, IndexWrite, PreparedState, StateStore};

@@ -1,23 +1,29 @@
-//! The sparse Merkle tree over contract state, persisted in one sled tree.
+//! The sparse Merkle tree over contract state: latest values in sled, nodes in the node file.
 //!
 //! The tree is binary for hashing and proofs (the format `hanok-proof` verifies) but stored
 //! sixteen-ary, as Diem's Jellyfish Merkle tree does: one record holds four binary levels (a
 //! nibble of the key hash) and its sixteen children, leaves inline. A write therefore rewrites
 //! about `log16(n)` records instead of `log2(n)`, and the binary hashes inside a record are
-//! recomputed from its children when needed. Records replaced by a batch are deleted in that
-//! same batch, so the database holds only the latest tree.
+//! recomputed from its children when needed.
+//!
+//! The values (`v | key`) and the root reference stay in sled, where a block's batch writes
+//! them atomically with its indexes; the nodes go to the append-only node file
+//! ([`crate::nodes`]), written before that batch. Records a batch replaces become garbage there,
+//! reclaimed by compaction; sled holds no node and deletes none.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::error::{db, Error, Result};
+use crate::nodes::{NodeFile, NodeFileStats};
 use crate::proof::{
     internal_hash, key_hash, leaf_hash, path_bit, sha256, Hash, Proof, ProofLeaf, EMPTY_HASH,
 };
 
-/// Key prefix of an inner node: `n | node_hash -> encoded children` (see [`encode_node`]).
+/// Key prefix under which layout 2 kept tree nodes in sled (`n | node_hash`); no longer
+/// written, and kept apart from every other prefix so an old database is never misread.
 pub(crate) const NODE_PREFIX: u8 = b'n';
 /// Key prefix of a value: `v | key -> value`. Keyed by the raw key (not its
 /// hash) so the same entries serve ordered range scans over state.
@@ -258,9 +264,13 @@ impl Pending {
 pub(crate) struct NewRoot {
     top: Child,
     hash: Hash,
-    /// Top-level nodes the batch creates and the stored nodes it replaces, for the cache.
+    /// Every node the batch creates, encoded, children before parents: what the node file
+    /// appends.
+    nodes: Vec<(Hash, Vec<u8>)>,
+    /// Top-level nodes the batch creates, for the cache.
     cache_add: Vec<(Hash, Children)>,
-    cache_drop: Vec<Hash>,
+    /// The stored nodes it replaces (garbage once it is installed, unless also created).
+    stale: Vec<Hash>,
 }
 
 impl NewRoot {
@@ -274,12 +284,17 @@ impl NewRoot {
 ///
 /// Only the latest root is kept: every stored node sits at one position of one tree (its hash
 /// covers the key hashes below it), so a node a batch replaces is unreachable afterwards and
-/// is deleted in the same atomic write.
+/// becomes garbage in the node file, which compaction reclaims.
 #[derive(Debug)]
 pub struct SparseMerkleTree {
+    /// Values and the root reference.
     tree: sled::Tree,
     /// Keeps the database open when the tree owns it.
     db: Option<sled::Db>,
+    /// The stored nodes.
+    nodes: NodeFile,
+    /// What opening found wrong with the node file and did about it.
+    recovery: Option<String>,
     top: Child,
     root: Hash,
     /// Decoded nodes of the top levels (see [`CACHED_DEPTH`]), by hash. Nodes are
@@ -295,7 +310,12 @@ impl SparseMerkleTree {
     /// [`Error::Db`] if the database cannot be opened; [`Error::CorruptState`]
     /// if the stored root does not decode; [`Error::StateFormat`] if an older build wrote it.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        Self::with_db(open_db(path.as_ref())?)
+        let path = path.as_ref();
+        let db = open_db(path)?;
+        let tree = db.open_tree("state").map_err(crate::error::db)?;
+        let mut smt = Self::with_tree(tree, Some(path))?;
+        smt.db = Some(db);
+        Ok(smt)
     }
 
     /// A tree in a temporary database that is deleted on drop (for tests and tools).
@@ -303,20 +323,22 @@ impl SparseMerkleTree {
     /// # Errors
     /// [`Error::Db`].
     pub fn temporary() -> Result<Self> {
-        let db = sled::Config::new().temporary(true).open().map_err(db)?;
-        Self::with_db(db)
-    }
-
-    fn with_db(database: sled::Db) -> Result<Self> {
+        let database = sled::Config::new().temporary(true).open().map_err(db)?;
         let tree = database.open_tree("state").map_err(db)?;
-        let mut smt = Self::with_tree(tree)?;
+        let mut smt = Self::with_tree(tree, None)?;
         smt.db = Some(database);
         Ok(smt)
     }
 
-    /// Builds the tree over an existing sled tree, which it shares with the caller
-    /// (the state store adds its metadata to the same atomic batches).
-    pub(crate) fn with_tree(tree: sled::Tree) -> Result<Self> {
+    /// Builds the tree over an existing sled tree, which it shares with the caller (the state
+    /// store adds its metadata to the same atomic batches), with its node file in `dir` (in
+    /// memory when `None`).
+    ///
+    /// The node file must answer for the root sled names: every node below it present and
+    /// decodable. If it cannot (missing, cut after damage, or behind sled after a power loss),
+    /// it is rebuilt from sled's values, which must then hash to that root; see
+    /// [`Self::recovery`].
+    pub(crate) fn with_tree(tree: sled::Tree, dir: Option<&Path>) -> Result<Self> {
         let top = match tree.get(META_TOP).map_err(db)? {
             Some(bytes) => decode_child(&bytes)
                 .ok_or_else(|| Error::CorruptState("stored tree root does not decode".into()))?,
@@ -331,13 +353,122 @@ impl SparseMerkleTree {
                 Child::Empty
             }
         };
-        Ok(SparseMerkleTree {
+        let (nodes, cut) = match dir {
+            Some(dir) => NodeFile::open(dir)?,
+            None => (NodeFile::memory(), None),
+        };
+        let mut smt = SparseMerkleTree {
             tree,
             db: None,
+            nodes,
+            recovery: None,
             root: top.hash(),
             top,
             cache: Mutex::new(HashMap::new()),
-        })
+        };
+        let mut live = 0u64;
+        let walked = smt.walk(smt.top, 0, &mut |_, node| {
+            live += NodeFile::record_len_of(node);
+            Ok(())
+        });
+        match walked {
+            // The whole tree is there (a cut, if any, took only records after it).
+            Ok(()) => {
+                smt.nodes.set_live(live);
+                smt.recovery = cut.map(|why| {
+                    format!("the node file held {why}; the tree was whole without them")
+                });
+            }
+            Err(Error::CorruptState(why) | Error::DamagedState(why)) => {
+                let values = smt.rebuild_from_values()?;
+                let found = match cut {
+                    Some(cut) => format!("{why} (it held {cut})"),
+                    None => why,
+                };
+                smt.recovery = Some(format!(
+                    "the node file could not answer for the stored root: {found}; it was \
+                     rebuilt from the state's {values} values"
+                ));
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(smt)
+    }
+
+    /// What opening found wrong with the node file and did about it (`None`: nothing).
+    pub fn recovery(&self) -> Option<&str> {
+        self.recovery.as_deref()
+    }
+
+    /// The node file's size, live bytes and compactions.
+    pub fn node_file_stats(&self) -> NodeFileStats {
+        self.nodes.stats()
+    }
+
+    /// Compacts the node file once its garbage exceeds both `bytes` and its live bytes (the
+    /// default is 32 MiB, or `HANOK_TREE_COMPACT_MIN_BYTES` at open).
+    pub fn set_compact_min_bytes(&mut self, bytes: u64) {
+        self.nodes.set_compact_min(bytes);
+    }
+
+    /// Calls `f` on every stored node of the subtree `child` (at nibble depth `depth`),
+    /// children before parents, with its encoding.
+    fn walk(
+        &self,
+        child: Child,
+        depth: usize,
+        f: &mut dyn FnMut(&Hash, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let Child::Node(hash) = child else {
+            return Ok(());
+        };
+        if depth >= NIBBLES {
+            return Err(corrupt_depth());
+        }
+        let bytes = self.nodes.read(&hash)?.ok_or_else(|| missing(&hash))?;
+        let children = decode_node(&bytes).ok_or_else(|| undecodable(&hash))?;
+        for c in children {
+            self.walk(c, depth + 1, f)?;
+        }
+        f(&hash, &bytes)
+    }
+
+    /// Rewrites the node file from sled's values (every `v | key`), checking that they hash to
+    /// the stored root. Returns how many values there were.
+    fn rebuild_from_values(&mut self) -> Result<usize> {
+        let mut ups: Vec<Up> = Vec::new();
+        for item in self.tree.scan_prefix([VALUE_PREFIX]) {
+            let (k, v) = item.map_err(db)?;
+            ups.push((key_hash(&k[1..]), Some(sha256(&v))));
+        }
+        ups.sort_by_key(|u| u.0);
+        let mut pending = Pending::default();
+        let top = build(&mut pending, 0, &ups)?;
+        if top.hash() != self.root {
+            return Err(Error::CorruptState(format!(
+                "its {} values hash to {}, not to its stored root {}",
+                ups.len(),
+                hex(&top.hash()),
+                hex(&self.root)
+            )));
+        }
+        let mut rewrite = self.nodes.begin_rewrite()?;
+        for (hash, _, children) in &pending.new {
+            rewrite.push(hash, &encode_node(children))?;
+        }
+        self.nodes.finish_rewrite(rewrite)?;
+        self.top = top;
+        Ok(ups.len())
+    }
+
+    /// Copies the live tree into a new node file that replaces the old one. sled is flushed
+    /// first, so the root it holds on disk is the one the new file holds (a crash after the
+    /// rename must not find sled naming an older root, whose replaced nodes are gone).
+    fn compact(&mut self) -> Result<()> {
+        self.tree.flush().map_err(db)?;
+        let mut rewrite = self.nodes.begin_rewrite()?;
+        self.walk(self.top, 0, &mut |h, node| rewrite.push(h, node))?;
+        self.nodes.finish_rewrite(rewrite)
     }
 
     /// The current root; [`EMPTY_HASH`] for an empty tree.
@@ -359,14 +490,15 @@ impl SparseMerkleTree {
                 .iter()
                 .map(|(k, v)| (k.as_ref(), v.as_ref().map(|v| v.as_ref()))),
         )?;
+        self.persist_nodes(&root)?;
         self.tree.apply_batch(sled_batch).map_err(db)?;
         let hash = root.hash;
         self.set_root(root);
         Ok(hash)
     }
 
-    /// Computes the new root for `writes` and the sled batch (new nodes, deleted nodes,
-    /// values, root) that persists it, without writing anything.
+    /// Computes the new root for `writes` (with the nodes it creates) and the sled batch
+    /// (values, root reference) that persists it, without writing anything.
     pub(crate) fn prepare<'a>(
         &self,
         writes: impl IntoIterator<Item = (&'a [u8], Option<&'a [u8]>)>,
@@ -385,14 +517,6 @@ impl SparseMerkleTree {
         let top = self.update(&mut pending, self.top, 0, &paths)?;
 
         let mut batch = sled::Batch::default();
-        // A node rebuilt unchanged keeps its hash: delete only what no longer exists.
-        let created: HashSet<&Hash> = pending.new.iter().map(|(h, _, _)| h).collect();
-        for hash in pending.stale.iter().filter(|h| !created.contains(h)) {
-            batch.remove(prefixed(NODE_PREFIX, &hash.0));
-        }
-        for (hash, _, children) in &pending.new {
-            batch.insert(prefixed(NODE_PREFIX, &hash.0), encode_node(children));
-        }
         for (_, key, value) in &ups {
             match value {
                 Some(v) => batch.insert(prefixed(VALUE_PREFIX, key), *v),
@@ -402,13 +526,18 @@ impl SparseMerkleTree {
         let root = NewRoot {
             top,
             hash: top.hash(),
+            nodes: pending
+                .new
+                .iter()
+                .map(|(h, _, c)| (*h, encode_node(c)))
+                .collect(),
             cache_add: pending
                 .new
                 .iter()
                 .filter(|(_, depth, _)| *depth < CACHED_DEPTH)
                 .map(|(h, _, c)| (*h, *c))
                 .collect(),
-            cache_drop: pending.stale,
+            stale: pending.stale,
         };
         batch.insert(META_ROOT, &root.hash.0[..]);
         batch.insert(META_TOP, encode_child(&top));
@@ -438,15 +567,39 @@ impl SparseMerkleTree {
         &self.tree
     }
 
-    /// Installs the root after the caller applied the batch from [`Self::prepare`].
+    /// Appends the nodes a prepared batch creates to the node file: before the sled batch
+    /// that names the new root, so sled never names a root the file has not been given.
+    pub(crate) fn persist_nodes(&mut self, root: &NewRoot) -> Result<()> {
+        self.nodes
+            .append(root.nodes.iter().map(|(h, n)| (h, n.as_slice())))
+    }
+
+    /// Installs the root after the caller persisted its nodes and applied the sled batch from
+    /// [`Self::prepare`], then compacts the node file if enough garbage has built up. A failed
+    /// compaction changes nothing (the old file stays in use; see [`NodeFileStats`]).
     pub(crate) fn set_root(&mut self, root: NewRoot) {
-        self.top = root.top;
-        self.root = root.hash;
+        let NewRoot {
+            top,
+            hash,
+            nodes,
+            cache_add,
+            stale,
+        } = root;
+        self.top = top;
+        self.root = hash;
         let cache = self.cache.get_mut().unwrap_or_else(|e| e.into_inner());
-        for h in &root.cache_drop {
+        for h in &stale {
             cache.remove(h);
         }
-        cache.extend(root.cache_add);
+        cache.extend(cache_add);
+        let created: Vec<Hash> = nodes.into_iter().map(|(h, _)| h).collect();
+        self.nodes.install(&created, &stale);
+        if self.nodes.compaction_due() {
+            match self.compact() {
+                Ok(()) => self.nodes.compacted(),
+                Err(e) => self.nodes.compaction_failed(e.to_string()),
+            }
+        }
     }
 
     /// Rewrites `child` (at nibble depth `depth`) with `ups` (sorted by key hash, all under
@@ -494,13 +647,8 @@ impl SparseMerkleTree {
                 return Ok(*c);
             }
         }
-        let bytes = self
-            .tree
-            .get(prefixed(NODE_PREFIX, &hash.0))
-            .map_err(db)?
-            .ok_or_else(|| Error::CorruptState(format!("missing tree node {}", hex(hash))))?;
-        let children = decode_node(&bytes)
-            .ok_or_else(|| Error::CorruptState(format!("undecodable tree node {}", hex(hash))))?;
+        let bytes = self.nodes.read(hash)?.ok_or_else(|| missing(hash))?;
+        let children = decode_node(&bytes).ok_or_else(|| undecodable(hash))?;
         if cached {
             // Only a reachable node is ever loaded, so the cache stays within the top levels.
             self.lock_cache().insert(*hash, children);
@@ -590,17 +738,17 @@ impl SparseMerkleTree {
         Ok((value, Proof { siblings, leaf }))
     }
 
-    /// How many tree nodes the database holds (each a record of up to sixteen children).
-    /// Only the latest tree is kept, so this tracks the number of keys, not of writes.
+    /// How many stored nodes the current tree has (each a record of up to sixteen children),
+    /// counted by walking it: this tracks the number of keys, not of writes.
     ///
     /// # Errors
-    /// [`Error::Db`].
+    /// [`Error::CorruptState`] if a node is missing or does not decode.
     pub fn stored_nodes(&self) -> Result<usize> {
         let mut n = 0;
-        for item in self.tree.scan_prefix([NODE_PREFIX]) {
-            item.map_err(db)?;
+        self.walk(self.top, 0, &mut |_, _| {
             n += 1;
-        }
+            Ok(())
+        })?;
         Ok(n)
     }
 
@@ -623,11 +771,18 @@ impl SparseMerkleTree {
         })
     }
 
-    /// Flushes the database to disk (only needed when it owns the database).
+    /// Syncs the node file to disk.
+    pub(crate) fn sync_nodes(&self) -> Result<()> {
+        self.nodes.sync()
+    }
+
+    /// Syncs the node file, then flushes the database to disk, in that order: what sled holds
+    /// on disk then names a root the file on disk holds.
     ///
     /// # Errors
-    /// [`Error::Db`].
+    /// [`Error::Io`]; [`Error::Db`].
     pub fn flush(&self) -> Result<()> {
+        self.sync_nodes()?;
         match &self.db {
             Some(d) => d.flush().map(drop).map_err(db),
             None => self.tree.flush().map(drop).map_err(db),
@@ -708,6 +863,14 @@ pub(crate) fn prefixed(prefix: u8, key: &[u8]) -> Vec<u8> {
 
 pub(crate) fn to_hash(bytes: &[u8]) -> Option<Hash> {
     Hash::from_slice(bytes)
+}
+
+fn missing(hash: &Hash) -> Error {
+    Error::CorruptState(format!("missing tree node {}", hex(hash)))
+}
+
+fn undecodable(hash: &Hash) -> Error {
+    Error::CorruptState(format!("undecodable tree node {}", hex(hash)))
 }
 
 fn corrupt_depth() -> Error {

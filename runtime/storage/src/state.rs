@@ -14,9 +14,10 @@ use crate::smt::{
 const META_APPLIED_HEIGHT: &[u8] = b"mapplied_height";
 /// `m | format -> [STATE_FORMAT]`, written with every block: the layout of this database.
 const META_FORMAT: &[u8] = b"mformat";
-/// Layout 2: the indexes live in the `state` tree beside the state (one atomic batch per
-/// block). Layout 1 (no `mformat`) kept them in trees of their own, written in separate batches.
-const STATE_FORMAT: u8 = 2;
+/// Layout 3: the tree's nodes in the node file beside sled, the values, root reference and
+/// indexes in sled's `state` tree (one atomic batch per block). Layout 2 kept the nodes in sled
+/// too; layout 1 (no `mformat`) kept the indexes in trees of their own.
+const STATE_FORMAT: u8 = 3;
 /// The file in which sled 0.34 keeps its segments (beside `conf` and `blobs/`).
 const SLED_DATA_FILE: &str = "db";
 /// Key prefix of the receipts index: `r | tx hash -> receipt`.
@@ -125,7 +126,7 @@ impl StateStore {
                      nothing from it"
                 )));
             }
-            Self::with_db(database)
+            Self::with_db(database, Some(path))
         };
         match quiet_catch_unwind(open) {
             Ok(Ok(store)) => Ok(store),
@@ -142,10 +143,10 @@ impl StateStore {
     /// [`Error::Db`].
     pub fn temporary() -> Result<Self> {
         let database = sled::Config::new().temporary(true).open().map_err(db)?;
-        Self::with_db(database)
+        Self::with_db(database, None)
     }
 
-    fn with_db(database: sled::Db) -> Result<Self> {
+    fn with_db(database: sled::Db, dir: Option<&Path>) -> Result<Self> {
         let state = database.open_tree("state").map_err(db)?;
         let applied_height = match state.get(META_APPLIED_HEIGHT).map_err(db)? {
             None => None,
@@ -156,6 +157,8 @@ impl StateStore {
         let format = state.get(META_FORMAT).map_err(db)?;
         match format.as_deref() {
             Some([STATE_FORMAT]) => {}
+            // Layout 2 (nodes in sled): rebuilt from the log like any older layout.
+            Some([2]) => return Err(Error::StateFormat { applied_height }),
             // Nothing applied yet: a new database (a block's batch writes the format).
             None if applied_height.is_none() => {}
             None => return Err(Error::StateFormat { applied_height }),
@@ -165,7 +168,7 @@ impl StateStore {
                 )))
             }
         }
-        let smt = SparseMerkleTree::with_tree(state).map_err(|e| match e {
+        let smt = SparseMerkleTree::with_tree(state, dir).map_err(|e| match e {
             Error::StateFormat { .. } => Error::StateFormat { applied_height },
             e => e,
         })?;
@@ -247,6 +250,7 @@ impl StateStore {
         }
         batch.insert(META_APPLIED_HEIGHT, &height.to_be_bytes()[..]);
         batch.insert(META_FORMAT, &[STATE_FORMAT][..]);
+        self.smt.persist_nodes(&root)?;
         self.smt.sled_tree().apply_batch(batch).map_err(db)?;
         let hash = root.hash();
         self.smt.set_root(root);
@@ -331,12 +335,31 @@ impl StateStore {
         self.smt.root()
     }
 
-    /// Writes everything to disk and waits for it. Not needed for durability
-    /// (the block log is replayed), but shortens replay after a crash.
+    /// What opening found wrong with the tree's node file and did about it (`None`: nothing).
+    /// The node file is derived data: it is cut back to its last good record or rebuilt from
+    /// the state's values, never trusted past a bad record.
+    pub fn tree_recovery(&self) -> Option<&str> {
+        self.smt.recovery()
+    }
+
+    /// Compacts the tree's node file once its garbage exceeds both `bytes` and its live bytes
+    /// (the default is 32 MiB, or `HANOK_TREE_COMPACT_MIN_BYTES` at open).
+    pub fn set_compact_min_bytes(&mut self, bytes: u64) {
+        self.smt.set_compact_min_bytes(bytes);
+    }
+
+    /// The tree's node file: its size, live bytes and compactions.
+    pub fn node_file_stats(&self) -> crate::NodeFileStats {
+        self.smt.node_file_stats()
+    }
+
+    /// Writes everything to disk and waits for it (the node file, then sled). Not needed for
+    /// durability (the block log is replayed), but shortens replay after a crash.
     ///
     /// # Errors
     /// [`Error::Db`].
     pub fn flush(&self) -> Result<()> {
+        self.smt.sync_nodes()?;
         self.db.flush().map(drop).map_err(db)
     }
 }

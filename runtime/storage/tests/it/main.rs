@@ -4,6 +4,7 @@
 
 mod damage;
 mod log;
+mod nodes;
 mod smt;
 mod state;
 
