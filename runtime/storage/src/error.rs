@@ -149,6 +149,13 @@ pub enum Error {
     /// The state database fails to open or fails its own checks (the database engine reports
     /// corruption or panics, or our metadata does not decode). It is derived data: rebuild it
     /// from the block log.
+    /// Writing a committed block's state to sled behind the log failed (a full disk, an I/O
+    /// error). The block is durable in the log; the store must be reopened, which replays it.
+    #[error(
+        "writing the state database behind the block log failed at {0}; the blocks are in the \
+         log and are replayed when the state store is reopened"
+    )]
+    StateWrite(String),
     #[error("the state database is damaged: {0}")]
     DamagedState(String),
     /// Data in the state database does not decode or is inconsistent.

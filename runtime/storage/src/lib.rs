@@ -40,6 +40,7 @@ mod nodes;
 pub use hanok_proof as proof;
 mod smt;
 mod state;
+mod writer;
 
 pub use error::{DbError, Error, Result};
 pub use log::{
@@ -50,3 +51,4 @@ pub use nodes::{NodeFileStats, NODE_FILE, NODE_FILE_COMPACTING, NODE_MAGIC, NODE
 pub use proof::{Hash, Proof, ProofError, ProofLeaf, EMPTY_HASH};
 pub use smt::SparseMerkleTree;
 pub use state::{height_key, Index, IndexWrite, PreparedState, StateStore};
+pub use writer::MAX_PENDING_BLOCKS;

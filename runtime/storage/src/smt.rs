@@ -277,6 +277,15 @@ impl NewRoot {
     pub(crate) fn hash(&self) -> Hash {
         self.hash
     }
+
+    /// The sled rows that name this root: the root hash and the root reference a walk starts
+    /// from.
+    pub(crate) fn meta(&self) -> [(&'static [u8], Vec<u8>); 2] {
+        [
+            (META_ROOT, self.hash.0.to_vec()),
+            (META_TOP, encode_child(&self.top)),
+        ]
+    }
 }
 
 /// Compact sparse Merkle tree (Diem-SMT style hashing: binary, no extension nodes, a lone
@@ -485,24 +494,40 @@ impl SparseMerkleTree {
         &mut self,
         batch: &[(K, Option<V>)],
     ) -> Result<Hash> {
-        let (root, sled_batch) = self.prepare(
+        let root = self.prepare(
             batch
                 .iter()
                 .map(|(k, v)| (k.as_ref(), v.as_ref().map(|v| v.as_ref()))),
         )?;
+        // A sled batch keeps the last insert or removal of a key, as the tree does.
+        let mut sled_batch = sled::Batch::default();
+        for (key, value) in batch {
+            let key = prefixed(VALUE_PREFIX, key.as_ref());
+            match value {
+                Some(v) => sled_batch.insert(key, v.as_ref()),
+                None => sled_batch.remove(key),
+            }
+        }
+        for (k, v) in root.meta() {
+            sled_batch.insert(k, v);
+        }
         self.persist_nodes(&root)?;
         self.tree.apply_batch(sled_batch).map_err(db)?;
         let hash = root.hash;
         self.set_root(root);
+        if self.compaction_due() {
+            self.compact_now();
+        }
         Ok(hash)
     }
 
-    /// Computes the new root for `writes` (with the nodes it creates) and the sled batch
-    /// (values, root reference) that persists it, without writing anything.
+    /// Computes the new root for `writes` (later writes of a key win) with the nodes it
+    /// creates, without writing anything. The caller writes the values and [`NewRoot::meta`]
+    /// to sled.
     pub(crate) fn prepare<'a>(
         &self,
         writes: impl IntoIterator<Item = (&'a [u8], Option<&'a [u8]>)>,
-    ) -> Result<(NewRoot, sled::Batch)> {
+    ) -> Result<NewRoot> {
         // Keep the last write per key: reverse, stable sort, keep the first of each run.
         let mut ups: Vec<Write<'a>> = writes
             .into_iter()
@@ -516,13 +541,6 @@ impl SparseMerkleTree {
         let mut pending = Pending::default();
         let top = self.update(&mut pending, self.top, 0, &paths)?;
 
-        let mut batch = sled::Batch::default();
-        for (_, key, value) in &ups {
-            match value {
-                Some(v) => batch.insert(prefixed(VALUE_PREFIX, key), *v),
-                None => batch.remove(prefixed(VALUE_PREFIX, key)),
-            }
-        }
         let root = NewRoot {
             top,
             hash: top.hash(),
@@ -539,9 +557,7 @@ impl SparseMerkleTree {
                 .collect(),
             stale: pending.stale,
         };
-        batch.insert(META_ROOT, &root.hash.0[..]);
-        batch.insert(META_TOP, encode_child(&top));
-        Ok((root, batch))
+        Ok(root)
     }
 
     /// Checks that the stored root node is present, decodes and hashes to the root: a cheap
@@ -574,9 +590,8 @@ impl SparseMerkleTree {
             .append(root.nodes.iter().map(|(h, n)| (h, n.as_slice())))
     }
 
-    /// Installs the root after the caller persisted its nodes and applied the sled batch from
-    /// [`Self::prepare`], then compacts the node file if enough garbage has built up. A failed
-    /// compaction changes nothing (the old file stays in use; see [`NodeFileStats`]).
+    /// Installs the root after the caller persisted its nodes ([`Self::persist_nodes`]) and
+    /// handed its sled rows to be written.
     pub(crate) fn set_root(&mut self, root: NewRoot) {
         let NewRoot {
             top,
@@ -594,11 +609,20 @@ impl SparseMerkleTree {
         cache.extend(cache_add);
         let created: Vec<Hash> = nodes.into_iter().map(|(h, _)| h).collect();
         self.nodes.install(&created, &stale);
-        if self.nodes.compaction_due() {
-            match self.compact() {
-                Ok(()) => self.nodes.compacted(),
-                Err(e) => self.nodes.compaction_failed(e.to_string()),
-            }
+    }
+
+    /// Whether the node file holds enough garbage to compact.
+    pub(crate) fn compaction_due(&self) -> bool {
+        self.nodes.compaction_due()
+    }
+
+    /// Compacts the node file now. The caller makes sure sled holds the current root (no
+    /// write of it still pending). A failed compaction changes nothing (the old file stays in
+    /// use; see [`NodeFileStats`]).
+    pub(crate) fn compact_now(&mut self) {
+        match self.compact() {
+            Ok(()) => self.nodes.compacted(),
+            Err(e) => self.nodes.compaction_failed(e.to_string()),
         }
     }
 
@@ -679,6 +703,16 @@ impl SparseMerkleTree {
     /// [`Error::Db`]; [`Error::CorruptState`] if the stored value does not
     /// match its leaf or a node is missing.
     pub fn get_with_proof(&self, key: &[u8]) -> Result<(Option<Vec<u8>>, Proof)> {
+        let value = self.get(key)?;
+        let proof = self.prove(key, value.as_deref())?;
+        Ok((value, proof))
+    }
+
+    /// The proof for `key` against [`Self::root`], checked against its committed `value`.
+    ///
+    /// # Errors
+    /// [`Error::CorruptState`] if `value` does not match the key's leaf or a node is missing.
+    pub(crate) fn prove(&self, key: &[u8], value: Option<&[u8]>) -> Result<Proof> {
         let kh = key_hash(key);
         let mut siblings = Vec::new();
         let mut child = self.top;
@@ -727,15 +761,14 @@ impl SparseMerkleTree {
             };
             depth += 1;
         };
-        let value = self.get(key)?;
         let in_tree = leaf.filter(|l| l.key_hash == kh).map(|l| l.value_hash);
-        if in_tree != value.as_deref().map(sha256) {
+        if in_tree != value.map(sha256) {
             return Err(Error::CorruptState(format!(
                 "value of key hash {} disagrees with its leaf",
                 hex(&kh)
             )));
         }
-        Ok((value, Proof { siblings, leaf }))
+        Ok(Proof { siblings, leaf })
     }
 
     /// How many stored nodes the current tree has (each a record of up to sixteen children),

@@ -1,6 +1,8 @@
-//! The sled state store: contract state, its Merkle root, block/tx/receipt indexes and `applied_height`.
+//! The state store: contract state, its Merkle root, block/tx/receipt indexes and
+//! `applied_height` in sled (written behind the log by [`crate::writer`]), the tree's nodes in
+//! the node file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
@@ -9,6 +11,7 @@ use crate::proof::{Hash, Proof};
 use crate::smt::{
     open_db, prefixed, NewRoot, SparseMerkleTree, META_PREFIX, NODE_PREFIX, VALUE_PREFIX,
 };
+use crate::writer::{PendingBlock, Writer};
 
 /// `m | applied_height -> u64 BE`, written in the same atomic batch as the state.
 const META_APPLIED_HEIGHT: &[u8] = b"mapplied_height";
@@ -33,7 +36,7 @@ pub struct PreparedState {
     /// The root it was computed on.
     base: Hash,
     root: NewRoot,
-    batch: sled::Batch,
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
 impl PreparedState {
@@ -90,14 +93,22 @@ pub struct IndexWrite {
 /// Contract state (a flat, ordered space of opaque keys chosen by the VM), its
 /// sparse-Merkle root, and the derived indexes, all derived from the block log.
 ///
-/// State values, tree nodes, the root, both indexes and `applied_height` live in ONE sled tree
+/// State values, the root reference, both indexes and `applied_height` live in ONE sled tree
 /// (told apart by a key prefix) so that one `Batch` commits a block's all of them atomically:
 /// whatever sled recovers after a crash, `applied_height` names exactly the blocks whose
-/// derived data it holds.
+/// derived data it holds. The tree's nodes are in the node file, appended before that batch.
+///
+/// sled is written behind: a commit installs the new root, appends its nodes and queues the
+/// block's rows for the background writer ([`crate::writer`]); reads look at the queued blocks
+/// before sled. Everything this type answers is as of [`Self::applied_height`], written to sled
+/// or not.
 #[derive(Debug)]
 pub struct StateStore {
+    /// Dropped first: writes what is queued and joins its thread before sled closes.
+    writer: Writer,
     db: sled::Db,
     smt: SparseMerkleTree,
+    /// The last block committed to this store (queued for sled or written).
     applied_height: Option<u64>,
 }
 
@@ -173,7 +184,9 @@ impl StateStore {
             e => e,
         })?;
         smt.check_root()?;
+        let writer = Writer::start(smt.sled_tree().clone(), value_key)?;
         Ok(StateStore {
+            writer,
             smt,
             applied_height,
             db: database,
@@ -194,7 +207,7 @@ impl StateStore {
         state_writes: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     ) -> Result<PreparedState> {
         self.check_next(height)?;
-        let (root, batch) = self.smt.prepare(
+        let root = self.smt.prepare(
             state_writes
                 .iter()
                 .map(|(k, v)| (k.as_slice(), v.as_deref())),
@@ -203,31 +216,35 @@ impl StateStore {
             height,
             base: self.smt.root(),
             root,
-            batch,
+            writes: state_writes.clone(),
         })
     }
 
-    /// Commits a block prepared by [`Self::prepare_block`]: state writes, tree update, root,
-    /// `index_writes` and `applied_height` in ONE atomic batch. Returns the new state root.
+    /// Commits a block prepared by [`Self::prepare_block`] and returns the new state root.
+    ///
+    /// The tree's new nodes are appended to the node file, the new root installed, and the
+    /// block's sled rows — state writes, root reference, `index_writes`, `applied_height` —
+    /// queued for the background writer, which applies them in ONE atomic sled batch. Reads
+    /// answer from the queue until then, so the block is visible as soon as this returns.
     ///
     /// Why one batch: sled makes a `Batch` on one tree atomic across crashes but not batches
     /// on several trees, so indexes kept apart could survive a crash whose state batch did not
     /// (a receipt answering for a block whose state is not applied). Here either all of a
     /// block's derived data is recovered, with `applied_height` naming it, or none of it.
     ///
-    /// Taking `&mut self` also keeps readers out while the batch lands: sled applies a batch
-    /// atomically for crash recovery, not in isolation from concurrent readers.
+    /// Durability comes from the block log, not from here: nothing is synced (see
+    /// [`Self::flush`]), and a crash loses at most the queued blocks, which start-up replays
+    /// from the log. This waits only when [`crate::MAX_PENDING_BLOCKS`] are queued, or when
+    /// the node file is compacted (sled must hold the current root first).
     ///
-    /// Durability comes from the block log, not from here: this does not fsync (sled flushes
-    /// in the background; see [`Self::flush`]).
-    ///
-    /// After an error, sled may hold part of the batch in memory and refuses further writes
-    /// (its I/O errors are sticky); drop the store and reopen it, which recovers the last
-    /// complete batch from disk.
+    /// After an error the store must be dropped and reopened: sled's I/O errors are sticky,
+    /// and reopening recovers its last complete batch from disk.
     ///
     /// # Errors
     /// [`Error::HeightMismatch`] if another block was committed since it was prepared, or
-    /// [`Error::CorruptState`] if the tree moved; [`Error::Db`].
+    /// [`Error::CorruptState`] if the tree moved; [`Error::StateWrite`] if the background
+    /// writer failed on this or an earlier block; [`Error::Io`] if the node file cannot be
+    /// written.
     pub fn commit_prepared(
         &mut self,
         prepared: PreparedState,
@@ -237,7 +254,7 @@ impl StateStore {
             height,
             base,
             root,
-            mut batch,
+            writes,
         } = prepared;
         self.check_next(height)?;
         if base != self.smt.root() {
@@ -245,16 +262,31 @@ impl StateStore {
                 "block {height} was prepared on another state root than the current one"
             )));
         }
-        for w in index_writes {
-            batch.insert(prefixed(w.index.prefix(), &w.key), w.value.as_slice());
+        if let Some(why) = self.writer.failed() {
+            return Err(Error::StateWrite(why));
         }
-        batch.insert(META_APPLIED_HEIGHT, &height.to_be_bytes()[..]);
-        batch.insert(META_FORMAT, &[STATE_FORMAT][..]);
+        let mut meta: Vec<(&'static [u8], Vec<u8>)> = root.meta().into();
+        meta.push((META_APPLIED_HEIGHT, height.to_be_bytes().to_vec()));
+        meta.push((META_FORMAT, vec![STATE_FORMAT]));
+        let index: HashMap<Vec<u8>, Vec<u8>> = index_writes
+            .iter()
+            .map(|w| (prefixed(w.index.prefix(), &w.key), w.value.clone()))
+            .collect();
         self.smt.persist_nodes(&root)?;
-        self.smt.sled_tree().apply_batch(batch).map_err(db)?;
+        self.writer.submit(PendingBlock {
+            height,
+            values: writes,
+            index,
+            meta,
+        })?;
         let hash = root.hash();
         self.smt.set_root(root);
         self.applied_height = Some(height);
+        if self.smt.compaction_due() {
+            // Compaction keeps only the current tree's nodes, so sled must name it on disk.
+            self.writer.drain()?;
+            self.smt.compact_now();
+        }
         Ok(hash)
     }
 
@@ -292,7 +324,10 @@ impl StateStore {
     /// # Errors
     /// [`Error::Db`].
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.smt.get(key)
+        match self.writer.get(key) {
+            Some(queued) => Ok(queued),
+            None => self.smt.get(key),
+        }
     }
 
     /// The committed value of a state key with its proof against [`Self::state_root`].
@@ -300,7 +335,9 @@ impl StateStore {
     /// # Errors
     /// [`Error::Db`]; [`Error::CorruptState`].
     pub fn get_with_proof(&self, key: &[u8]) -> Result<(Option<Vec<u8>>, Proof)> {
-        self.smt.get_with_proof(key)
+        let value = self.get(key)?;
+        let proof = self.smt.prove(key, value.as_deref())?;
+        Ok((value, proof))
     }
 
     /// Committed state with `start <= key < end` (`None`: to the end), in key order.
@@ -309,7 +346,11 @@ impl StateStore {
         start: &[u8],
         end: Option<&[u8]>,
     ) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + 'static {
-        self.smt.range(start, end)
+        let queued = self.writer.range(start, end);
+        Merged {
+            sled: self.smt.range(start, end).peekable(),
+            queued: queued.into_iter().peekable(),
+        }
     }
 
     /// An index entry.
@@ -317,10 +358,14 @@ impl StateStore {
     /// # Errors
     /// [`Error::Db`].
     pub fn index_get(&self, index: Index, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let key = prefixed(index.prefix(), key);
+        if let Some(queued) = self.writer.index_get(&key) {
+            return Ok(Some(queued));
+        }
         Ok(self
             .smt
             .sled_tree()
-            .get(prefixed(index.prefix(), key))
+            .get(key)
             .map_err(db)?
             .map(|v| v.to_vec()))
     }
@@ -333,6 +378,13 @@ impl StateStore {
     /// Root over all contract state after [`Self::applied_height`].
     pub fn state_root(&self) -> Hash {
         self.smt.root()
+    }
+
+    /// Holds back (`true`) or releases the background writes to sled. For tests: while held,
+    /// committed blocks stay queued and every read answers from the queue over sled. Commit at
+    /// most [`crate::MAX_PENDING_BLOCKS`] blocks while held (the next one waits for sled).
+    pub fn hold_background_writes(&self, held: bool) {
+        self.writer.hold(held);
     }
 
     /// What opening found wrong with the tree's node file and did about it (`None`: nothing).
@@ -359,8 +411,49 @@ impl StateStore {
     /// # Errors
     /// [`Error::Db`].
     pub fn flush(&self) -> Result<()> {
+        self.writer.drain()?;
         self.smt.sync_nodes()?;
         self.db.flush().map(drop).map_err(db)
+    }
+}
+
+/// A state key's sled key.
+fn value_key(key: &[u8]) -> Vec<u8> {
+    prefixed(VALUE_PREFIX, key)
+}
+
+/// sled's values in a range with the queued writes over them (a queued deletion hides sled's
+/// value), in key order.
+struct Merged<S: Iterator<Item = Result<(Vec<u8>, Vec<u8>)>>> {
+    sled: std::iter::Peekable<S>,
+    queued: std::iter::Peekable<std::collections::btree_map::IntoIter<Vec<u8>, Option<Vec<u8>>>>,
+}
+
+impl<S: Iterator<Item = Result<(Vec<u8>, Vec<u8>)>>> Iterator for Merged<S> {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let (take_queued, shadowed) = match (self.sled.peek(), self.queued.peek()) {
+                (None, None) => return None,
+                (Some(Err(_)), _) | (Some(_), None) => (false, false),
+                (None, Some(_)) => (true, false),
+                (Some(Ok((sk, _))), Some((qk, _))) => (sk >= qk, sk == qk),
+            };
+            if shadowed {
+                // The queued write replaces sled's value of the same key.
+                self.sled.next();
+            }
+            if !take_queued {
+                return self.sled.next();
+            }
+            match self.queued.next() {
+                Some((k, Some(v))) => return Some(Ok((k, v))),
+                // A queued deletion: skip the key.
+                Some((_, None)) => continue,
+                None => return None,
+            }
+        }
     }
 }
 
