@@ -459,6 +459,21 @@ async fn assert_same_chain(
     Ok(sa.height)
 }
 
+/// Where in the node's work the SIGKILL of [`sigkill_under_load`] lands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KillDuring {
+    /// Anywhere under load.
+    Load,
+    /// While committed blocks wait for the background state writer: every write to sled is
+    /// held back (`HANOK_TEST_STATE_WRITE_STALL_MS`), so sled trails the log by the whole
+    /// queue, which the restart must replay.
+    StateWrites,
+    /// While the tree's node file is being compacted: compaction runs every few blocks
+    /// (`HANOK_TREE_COMPACT_MIN_BYTES`) and holds after writing its new file, before renaming
+    /// it over the old one (`HANOK_TEST_COMPACTION_STALL_MS`); the kill lands there.
+    Compaction,
+}
+
 /// The issue's scenario: load from several accounts, SIGKILL while submits are in flight,
 /// restart on the same data dir. Every transaction reported committed is there, in the same
 /// block, with the same receipt; nothing was committed that was not submitted; the restarted
@@ -466,6 +481,24 @@ async fn assert_same_chain(
 /// in state root; and it keeps committing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_under_load_keeps_every_reported_tx_and_matches_a_clean_replay() -> Result<()> {
+    sigkill_under_load(KillDuring::Load).await
+}
+
+/// The same, killed while blocks wait for the background state writer: the restart replays
+/// them from the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_while_state_writes_trail_the_log_loses_nothing() -> Result<()> {
+    sigkill_under_load(KillDuring::StateWrites).await
+}
+
+/// The same, killed in the middle of a node-file compaction: the old file stays in use, the
+/// half-done new one is deleted, and nothing needs rebuilding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_node_file_compaction_loses_nothing() -> Result<()> {
+    sigkill_under_load(KillDuring::Compaction).await
+}
+
+async fn sigkill_under_load(during: KillDuring) -> Result<()> {
     let started = Instant::now();
     let dir = tempfile::tempdir()?;
     let keys = DevKeys::new();
@@ -479,8 +512,26 @@ async fn sigkill_under_load_keeps_every_reported_tx_and_matches_a_clean_replay()
             dir.path()
         ),
     )?;
-    let mut node = NodeProcess::start_with(dir.path(), &["--config".as_ref(), config.as_ref()])?;
+    let mut command = Command::new(BIN);
+    command.args(["node", "--dev", "--config"]).arg(&config);
+    match during {
+        KillDuring::Load => {}
+        KillDuring::StateWrites => {
+            command.env("HANOK_TEST_STATE_WRITE_STALL_MS", "40");
+        }
+        KillDuring::Compaction => {
+            command
+                .env("HANOK_TREE_COMPACT_MIN_BYTES", "65536")
+                .env("HANOK_TEST_COMPACTION_STALL_MS", "3000");
+        }
+    }
+    let mut node = NodeProcess::wait_listening(NodeProcess::spawn_command(command)?)?;
     let client = node.client().await?;
+    let compacting = dir
+        .path()
+        .join("chain")
+        .join("state")
+        .join(hanok_storage::NODE_FILE_COMPACTING);
 
     let (count, mut counted) = watch::channel(0usize);
     let load = Arc::new(Load {
@@ -502,10 +553,17 @@ async fn sigkill_under_load_keeps_every_reported_tx_and_matches_a_clean_replay()
             ));
         }
     }
-    // Until enough are reported committed (a submitter that stops early fails the test).
+    // Until enough are reported committed (a submitter that stops early fails the test), and
+    // for a compaction, until one is under way.
     let enough = tokio::time::timeout(LOAD_DEADLINE, async {
         tokio::select! {
-            r = counted.wait_for(|&n| n >= KILL_AFTER) => r.map(drop).context("load counter"),
+            r = async {
+                counted.wait_for(|&n| n >= KILL_AFTER).await.context("load counter")?;
+                while during == KillDuring::Compaction && !compacting.exists() {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                Ok(())
+            } => r,
             Some(done) = submitters.join_next() => {
                 done??;
                 bail!("a submitter stopped before the kill")
@@ -593,18 +651,69 @@ async fn sigkill_under_load_keeps_every_reported_tx_and_matches_a_clean_replay()
         "new tx at {} after {height}",
         r.height
     );
-    node.interrupt()?;
+    let log = node.interrupt_keep_stderr()?;
+    let replayed = replayed_at_start(&log)?;
+    match during {
+        KillDuring::Load => {}
+        // The whole queue of blocks waiting for sled (and whatever sled had not flushed).
+        KillDuring::StateWrites => ensure!(
+            replayed >= 4,
+            "only {replayed} blocks replayed: sled did not trail the log at the kill"
+        ),
+        KillDuring::Compaction => {
+            ensure!(
+                !compacting.exists(),
+                "the half-written compaction file is still there"
+            );
+            ensure!(
+                !log.contains("repaired the state tree's node file"),
+                "the old node file was not used as it was:\n{log}"
+            );
+        }
+    }
 
     eprintln!(
-        "sigkill: {} reported + {} unreported committed of {} sent, {in_flight} in flight at the \
-         kill, last reported height {last_reported}, restarted at {height}, {cut} log bytes cut, \
-         {:.1?}",
+        "sigkill ({during:?}): {} reported + {} unreported committed of {} sent, {in_flight} in \
+         flight at the kill, last reported height {last_reported}, restarted at {height} after \
+         replaying {replayed} blocks, {cut} log bytes cut, {:.1?}",
         reported.len(),
         committed - reported.len(),
         sent.len(),
         started.elapsed()
     );
     Ok(())
+}
+
+/// The `replayed` count of the node's "chain opened" line.
+fn replayed_at_start(log: &str) -> Result<u64> {
+    let line = log
+        .lines()
+        .find(|l| l.contains("chain opened"))
+        .with_context(|| format!("no \"chain opened\" line in:\n{log}"))?;
+    let plain: String = strip_ansi(line);
+    let value = plain
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("replayed="))
+        .with_context(|| format!("no replayed= in {plain:?}"))?;
+    Ok(value.parse()?)
+}
+
+/// `s` without ANSI colour sequences (`ESC [ ... m`).
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn hex(bytes: &[u8]) -> String {
