@@ -230,7 +230,16 @@ fn engine_config(limits: &Limits) -> Config {
         .max_wasm_stack(limits.max_wasm_stack)
         // Backtraces would put host-dependent detail into error messages and cost time.
         .wasm_backtrace_max_frames(None)
-        .parallel_compilation(true);
+        .parallel_compilation(true)
+        // A fresh instance copies its data segments into memory instead of mapping the
+        // module's image copy-on-write. With the image mapped, the first write to each of its
+        // pages in every call is a copy-on-write fault that replaces a present mapping, and so
+        // flushes the TLB of every core the process runs on (an IPI each): about a tenth of the
+        // CPU of a query at 32 in flight. Copying a contract's few KiB of data costs less, and
+        // the pages it writes are fresh (no present mapping, no flush). Memory contents are the
+        // same either way. Measured: docs/PERFORMANCE.md, "Contract memory: data segments
+        // copied".
+        .memory_init_cow(false);
     let mut pool = PoolingAllocationConfig::new();
     let max_memory_bytes =
         usize::try_from(limits.max_memory_pages.saturating_mul(65_536)).unwrap_or(usize::MAX);
