@@ -93,10 +93,7 @@ impl InProcess {
         if let Some(n) = opts.max_block_txs {
             config.max_block_txs = n;
         }
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .thread_name("hanok-node")
-            .enable_all()
-            .build()?;
+        let rt = hanok_node::runtime("hanok-node")?;
         let cfg = config.clone();
         let handle = rt
             .spawn(async move { hanok_node::start(cfg, hanok_node::dev::dev_genesis()).await })

@@ -391,7 +391,7 @@ fn node(
         genesis.genesis.hash().to_hex(),
         config.data_dir.display()
     );
-    let rt = tokio::runtime::Runtime::new().context("starting tokio")?;
+    let rt = hanok_node::runtime("hanok-node").context("starting tokio")?;
     rt.block_on(async move {
         // Installed before the node starts, so a signal that arrives while it opens (or
         // before anyone reads the endpoint line) stops it gracefully instead of killing it.

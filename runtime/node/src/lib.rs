@@ -37,3 +37,23 @@ pub use config::NodeConfig;
 pub use error::{Error, Result};
 pub use hanok_ledger::{dev, genesis_file, state_diff, CommittedBlock, NodeGenesis};
 pub use node::{launch, serve, start, NodeHandle, Starting};
+
+/// Most threads the node's runtime keeps for blocking work (ledger calls: admission, queries
+/// that cannot take the short road, block production, reads). tokio's default is 512: with 512
+/// submissions in flight the pool grew to ≈ 300 threads, each holding its stack and malloc
+/// caches, for work that serialises on the mempool and chain locks anyway. Blocking tasks never
+/// wait on one another (none blocks on an async event), so a bounded pool only queues them.
+pub const MAX_BLOCKING_THREADS: usize = 64;
+
+/// The tokio runtime a node runs on: one worker per core, at most [`MAX_BLOCKING_THREADS`]
+/// threads for blocking work.
+///
+/// # Errors
+/// The I/O error if the runtime cannot start its threads.
+pub fn runtime(thread_name: &str) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .thread_name(thread_name)
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .enable_all()
+        .build()
+}
