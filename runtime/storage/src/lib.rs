@@ -34,6 +34,7 @@
 //! gRPC. Keys and values are opaque bytes chosen by the VM; blocks are opaque
 //! bytes encoded by the chain.
 
+mod cache;
 mod error;
 mod log;
 mod nodes;

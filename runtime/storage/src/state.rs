@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
+use crate::cache::ReadCache;
 use crate::error::{db, Error, Result};
 use crate::proof::{Hash, Proof};
 use crate::smt::{
@@ -110,6 +111,8 @@ pub struct StateStore {
     smt: SparseMerkleTree,
     /// The last block committed to this store (queued for sled or written).
     applied_height: Option<u64>,
+    /// Values read from sled, kept coherent by every commit (see [`crate::cache`]).
+    cache: ReadCache,
 }
 
 impl StateStore {
@@ -190,6 +193,7 @@ impl StateStore {
             smt,
             applied_height,
             db: database,
+            cache: ReadCache::default(),
         })
     }
 
@@ -273,6 +277,7 @@ impl StateStore {
             .map(|w| (prefixed(w.index.prefix(), &w.key), w.value.clone()))
             .collect();
         self.smt.persist_nodes(&root)?;
+        self.cache.commit(&writes);
         self.writer.submit(PendingBlock {
             height,
             values: writes,
@@ -324,10 +329,15 @@ impl StateStore {
     /// # Errors
     /// [`Error::Db`].
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        match self.writer.get(key) {
-            Some(queued) => Ok(queued),
-            None => self.smt.get(key),
+        if let Some(queued) = self.writer.get(key) {
+            return Ok(queued);
         }
+        if let Some(cached) = self.cache.get(key) {
+            return Ok(cached);
+        }
+        let value = self.smt.get(key)?;
+        self.cache.fill(key, value.as_ref());
+        Ok(value)
     }
 
     /// The committed value of a state key with its proof against [`Self::state_root`].

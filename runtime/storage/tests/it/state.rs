@@ -376,3 +376,36 @@ fn a_store_dropped_with_queued_blocks_writes_them() {
     assert_eq!(s.state_root(), root);
     assert_eq!(s.get(b"k4").unwrap().as_deref(), Some(&b"v"[..]));
 }
+
+/// A value read once (and so cached in front of sled) follows every later commit: a new
+/// value, a deletion, a re-insert, whether the write is still queued for sled or written.
+#[test]
+fn a_value_read_before_a_commit_is_never_served_stale() {
+    let mut s = StateStore::temporary().unwrap();
+    s.commit_block(
+        0,
+        &writes(&[(b"hot", Some(b"v0")), (b"cold", Some(b"c"))]),
+        &[],
+    )
+    .unwrap();
+    s.flush().unwrap();
+    // Read from sled (and cached), including a key that does not exist.
+    assert_eq!(s.get(b"hot").unwrap().as_deref(), Some(&b"v0"[..]));
+    assert_eq!(s.get(b"absent").unwrap(), None);
+    let steps: [(&[u8], Option<&[u8]>); 4] = [
+        (b"hot", Some(b"v1")),
+        (b"hot", None),
+        (b"absent", Some(b"now")),
+        (b"hot", Some(b"v3")),
+    ];
+    for (i, (key, value)) in steps.into_iter().enumerate() {
+        let height = i as u64 + 1;
+        s.commit_block(height, &writes(&[(key, value)]), &[])
+            .unwrap();
+        // Once while the write may still be queued, once after sled has it.
+        assert_eq!(s.get(key).unwrap().as_deref(), value, "step {i}, queued");
+        s.flush().unwrap();
+        assert_eq!(s.get(key).unwrap().as_deref(), value, "step {i}, written");
+        assert_eq!(s.get(b"cold").unwrap().as_deref(), Some(&b"c"[..]));
+    }
+}
