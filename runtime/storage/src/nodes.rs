@@ -106,6 +106,46 @@ pub(crate) struct NodeFile {
     compact_at: u64,
     compactions: u64,
     last_compaction_error: Option<String>,
+    /// While a background compaction runs: its snapshot's end. A node the tree needs again
+    /// whose record lies before it is appended anew, because the compaction copies from before
+    /// that point only the snapshot's own tree.
+    copy_from: Option<u64>,
+}
+
+/// The node file as it was when a background compaction started: its records up to `end`
+/// (never rewritten: the file is append-only until the compaction replaces it) and their
+/// index at that moment (later commits drop replaced nodes from the live index).
+pub(crate) struct Snapshot {
+    file: File,
+    path: PathBuf,
+    index: HashMap<Hash, Slot>,
+    end: u64,
+}
+
+impl Snapshot {
+    /// Where the records the compaction must copy as they are begin.
+    pub(crate) fn end(&self) -> u64 {
+        self.end
+    }
+
+    /// The stored node `hash` as of the snapshot.
+    pub(crate) fn read(&self, hash: &Hash) -> Result<Option<Vec<u8>>> {
+        let Some(slot) = self.index.get(hash) else {
+            return Ok(None);
+        };
+        read_body(&self.file, &self.path, hash, *slot)
+    }
+}
+
+fn read_body(file: &File, path: &Path, hash: &Hash, slot: Slot) -> Result<Option<Vec<u8>>> {
+    let mut body = vec![0u8; slot.len as usize];
+    file.read_exact_at(&mut body, slot.offset)
+        .map_err(io(path))?;
+    if body[..32] != hash.0 {
+        return Ok(None);
+    }
+    body.drain(..32);
+    Ok(Some(body))
 }
 
 /// Records written by a compaction or a rebuild, not yet in place.
@@ -124,6 +164,16 @@ enum RewriteOut {
 }
 
 impl Rewrite {
+    /// Writes what is buffered and syncs the new file (a background compaction does this
+    /// before the swap, so the swap only syncs the tail it adds).
+    pub(crate) fn sync(&mut self) -> Result<()> {
+        if let RewriteOut::File { writer, path } = &mut self.out {
+            writer.flush().map_err(io(&*path))?;
+            writer.get_ref().sync_data().map_err(io(&*path))?;
+        }
+        Ok(())
+    }
+
     /// Appends one node (children before parents, as everywhere in the file).
     pub(crate) fn push(&mut self, hash: &Hash, node: &[u8]) -> Result<()> {
         let record = encode_record(hash, node);
@@ -202,6 +252,7 @@ impl NodeFile {
             compact_at: compact_min,
             compactions: 0,
             last_compaction_error: None,
+            copy_from: None,
         }
     }
 
@@ -250,10 +301,7 @@ impl NodeFile {
         };
         let mut body = vec![0u8; slot.len as usize];
         match &self.backing {
-            Backing::File { file, path } => {
-                file.read_exact_at(&mut body, slot.offset)
-                    .map_err(io(path))?;
-            }
+            Backing::File { file, path } => return read_body(file, path, hash, *slot),
             Backing::Memory(bytes) => {
                 let start = usize::try_from(slot.offset).unwrap_or(usize::MAX);
                 match bytes.get(start..start.saturating_add(body.len())) {
@@ -290,8 +338,10 @@ impl NodeFile {
         // A batch creates each node once (two positions never share a hash), so only nodes
         // already in the file are skipped.
         for (hash, node) in nodes {
-            if self.index.contains_key(hash) {
-                continue;
+            if let Some(slot) = self.index.get(hash) {
+                if self.copy_from.is_none_or(|from| slot.offset >= from) {
+                    continue;
+                }
             }
             let offset = self.end + buf.len() as u64 + RECORD_HEAD;
             buf.extend_from_slice(&encode_record(hash, node));
@@ -379,6 +429,50 @@ impl NodeFile {
         })
     }
 
+    /// A view of the file as it is now, for a compaction in the background (`None` for a
+    /// file in memory, which is compacted in place).
+    pub(crate) fn snapshot(&mut self) -> Result<Option<Snapshot>> {
+        let Backing::File { file, path } = &self.backing else {
+            return Ok(None);
+        };
+        let snapshot = Snapshot {
+            file: file.try_clone().map_err(io(path))?,
+            path: path.clone(),
+            index: self.index.clone(),
+            end: self.end,
+        };
+        self.copy_from = Some(self.end);
+        Ok(Some(snapshot))
+    }
+
+    /// Completes a background compaction that copied the live tree as of `from` (the
+    /// snapshot's end): every record appended since — the nodes of every later root — is
+    /// copied as it is, then the new file replaces the old one as in [`Self::finish_rewrite`].
+    /// Live bytes keep their running count; what the copied tail holds beyond them is garbage.
+    pub(crate) fn finish_background(&mut self, mut rewrite: Rewrite, from: u64) -> Result<()> {
+        if let Backing::File { file, path } = &self.backing {
+            let len = usize::try_from(self.end.saturating_sub(from)).unwrap_or(usize::MAX);
+            let mut tail = vec![0u8; len];
+            file.read_exact_at(&mut tail, from).map_err(io(path))?;
+            let mut rest = &tail[..];
+            while let Some((head, after)) = rest.split_first_chunk::<8>() {
+                let body_len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+                let Some(body) = after.get(..body_len) else {
+                    break;
+                };
+                let mut hash = [0u8; 32];
+                hash.copy_from_slice(&body[..32]);
+                rewrite.push(&Hash(hash), &body[32..])?;
+                rest = &after[body_len..];
+            }
+        }
+        let live = self.live;
+        self.copy_from = None;
+        self.finish_rewrite(rewrite)?;
+        self.live = live;
+        Ok(())
+    }
+
     /// Puts a rewritten file in place: synced, then renamed over the old one (and the
     /// directory synced), so a crash leaves either the old file or the new one, whole. Every
     /// record of the new file is live.
@@ -388,7 +482,6 @@ impl NodeFile {
             RewriteOut::File { writer, path: tmp } => {
                 let file = writer.into_inner().map_err(|e| io(&tmp)(e.into_error()))?;
                 file.sync_all().map_err(io(&tmp))?;
-                stall_for_tests();
                 let Backing::File { path, .. } = &self.backing else {
                     return Ok(());
                 };
@@ -414,6 +507,7 @@ impl NodeFile {
     /// Records a failed compaction: the old file stays in use, the temporary one is removed,
     /// and the next attempt waits for as much garbage again.
     pub(crate) fn compaction_failed(&mut self, why: String) {
+        self.copy_from = None;
         if let Backing::File { path, .. } = &self.backing {
             let _ = std::fs::remove_file(path.with_file_name(NODE_FILE_COMPACTING));
         }
@@ -494,10 +588,10 @@ fn scan(file: &File, file_len: u64) -> std::io::Result<(HashMap<Hash, Slot>, u64
     Ok((index, pos, note))
 }
 
-/// Test hook: `HANOK_TEST_COMPACTION_STALL_MS` holds a compaction after its new file is
-/// written and synced and before it replaces the old one, so a crash test can kill the node
-/// inside that window (it waits for [`NODE_FILE_COMPACTING`] to appear).
-fn stall_for_tests() {
+/// Test hook: `HANOK_TEST_COMPACTION_STALL_MS` holds a background compaction after its new
+/// file is written and synced and before it replaces the old one, so a crash test can kill the
+/// node inside that window (it waits for [`NODE_FILE_COMPACTING`] to appear).
+pub(crate) fn stall_for_tests() {
     if let Some(ms) = std::env::var("HANOK_TEST_COMPACTION_STALL_MS")
         .ok()
         .and_then(|v| v.trim().parse::<u64>().ok())

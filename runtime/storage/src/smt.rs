@@ -14,13 +14,15 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::error::{db, Error, Result};
-use crate::nodes::{NodeFile, NodeFileStats};
+use crate::nodes::{NodeFile, NodeFileStats, Rewrite, Snapshot};
 use crate::proof::{
     internal_hash, key_hash, leaf_hash, path_bit, sha256, Hash, Proof, ProofLeaf, EMPTY_HASH,
 };
+use crate::writer::Progress;
 
 /// Key prefix under which layout 2 kept tree nodes in sled (`n | node_hash`); no longer
 /// written, and kept apart from every other prefix so an old database is never misread.
@@ -304,6 +306,8 @@ pub struct SparseMerkleTree {
     nodes: NodeFile,
     /// What opening found wrong with the node file and did about it.
     recovery: Option<String>,
+    /// A compaction running in the background, if any.
+    compaction: Option<Background>,
     top: Child,
     root: Hash,
     /// Decoded nodes of the top levels (see [`CACHED_DEPTH`]), by hash. Nodes are
@@ -371,6 +375,7 @@ impl SparseMerkleTree {
             db: None,
             nodes,
             recovery: None,
+            compaction: None,
             root: top.hash(),
             top,
             cache: Mutex::new(HashMap::new()),
@@ -428,18 +433,74 @@ impl SparseMerkleTree {
         depth: usize,
         f: &mut dyn FnMut(&Hash, &[u8]) -> Result<()>,
     ) -> Result<()> {
-        let Child::Node(hash) = child else {
-            return Ok(());
+        walk_nodes(&|h| self.nodes.read(h), child, depth, f)
+    }
+
+    /// Compacts the node file in the background once enough garbage has built up, and puts a
+    /// finished compaction in place; called after each block is installed, with the writer's
+    /// `progress` and that block's `height`.
+    ///
+    /// The compaction thread waits until sled holds block `height` and flushes it (so the root
+    /// sled holds on disk is this one or a later one), copies this root's tree from a snapshot
+    /// of the file into `tree.nodes.compact` and syncs it, while blocks go on being committed
+    /// and appended to the old file. The swap, at a later commit, copies the records appended
+    /// since the snapshot (every later root's nodes) as they are, syncs, and renames: only that
+    /// tail is on the producer's path. A file in memory is compacted in place.
+    pub(crate) fn compact_in_background(&mut self, progress: Progress, height: u64) {
+        if let Some(bg) = &mut self.compaction {
+            if !bg.handle.as_ref().is_some_and(JoinHandle::is_finished) {
+                return;
+            }
+            let from = bg.from;
+            let joined = bg.handle.take().map(JoinHandle::join);
+            self.compaction = None;
+            let done = match joined {
+                Some(Ok(Ok(rewrite))) => self.nodes.finish_background(rewrite, from),
+                Some(Ok(Err(e))) => Err(e),
+                Some(Err(_)) | None => {
+                    Err(Error::CorruptState("the compaction thread panicked".into()))
+                }
+            };
+            match done {
+                Ok(()) => self.nodes.compacted(),
+                Err(e) => self.nodes.compaction_failed(e.to_string()),
+            }
+            return;
+        }
+        if !self.nodes.compaction_due() {
+            return;
+        }
+        let snapshot = match self.nodes.snapshot() {
+            Ok(Some(snapshot)) => snapshot,
+            Ok(None) => {
+                match progress.wait_written(height) {
+                    Ok(()) => self.compact_now(),
+                    Err(e) => self.nodes.compaction_failed(e.to_string()),
+                }
+                return;
+            }
+            Err(e) => return self.nodes.compaction_failed(e.to_string()),
         };
-        if depth >= NIBBLES {
-            return Err(corrupt_depth());
+        let rewrite = match self.nodes.begin_rewrite() {
+            Ok(r) => r,
+            Err(e) => return self.nodes.compaction_failed(e.to_string()),
+        };
+        let from = snapshot.end();
+        let (top, tree) = (self.top, self.tree.clone());
+        let spawned = std::thread::Builder::new()
+            .name("hanok-tree-compact".into())
+            .spawn(move || compact_snapshot(&snapshot, rewrite, top, &tree, &progress, height));
+        match spawned {
+            Ok(handle) => {
+                self.compaction = Some(Background {
+                    handle: Some(handle),
+                    from,
+                })
+            }
+            Err(e) => self
+                .nodes
+                .compaction_failed(format!("could not start the compaction thread: {e}")),
         }
-        let bytes = self.nodes.read(&hash)?.ok_or_else(|| missing(&hash))?;
-        let children = decode_node(&bytes).ok_or_else(|| undecodable(&hash))?;
-        for c in children {
-            self.walk(c, depth + 1, f)?;
-        }
-        f(&hash, &bytes)
     }
 
     /// Rewrites the node file from sled's values (every `v | key`), checking that they hash to
@@ -821,6 +882,71 @@ impl SparseMerkleTree {
             None => self.tree.flush().map(drop).map_err(db),
         }
     }
+}
+
+/// A compaction running on its own thread. Dropping it waits for the thread (the store must
+/// not close sled or the file under it); its half-written file is deleted at the next open.
+struct Background {
+    handle: Option<JoinHandle<Result<Rewrite>>>,
+    /// The old file's end when it started: records after it are copied at the swap.
+    from: u64,
+}
+
+impl std::fmt::Debug for Background {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Background")
+            .field("from", &self.from)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// The compaction thread's work (see [`SparseMerkleTree::compact_in_background`]).
+fn compact_snapshot(
+    snapshot: &Snapshot,
+    mut rewrite: Rewrite,
+    top: Child,
+    tree: &sled::Tree,
+    progress: &Progress,
+    height: u64,
+) -> Result<Rewrite> {
+    progress.wait_written(height)?;
+    tree.flush().map_err(db)?;
+    walk_nodes(&|h| snapshot.read(h), top, 0, &mut |h, node| {
+        rewrite.push(h, node)
+    })?;
+    rewrite.sync()?;
+    crate::nodes::stall_for_tests();
+    Ok(rewrite)
+}
+
+/// Calls `f` on every stored node of the subtree `child` (at nibble depth `depth`), children
+/// before parents, reading each with `read`.
+fn walk_nodes(
+    read: &dyn Fn(&Hash) -> Result<Option<Vec<u8>>>,
+    child: Child,
+    depth: usize,
+    f: &mut dyn FnMut(&Hash, &[u8]) -> Result<()>,
+) -> Result<()> {
+    let Child::Node(hash) = child else {
+        return Ok(());
+    };
+    if depth >= NIBBLES {
+        return Err(corrupt_depth());
+    }
+    let bytes = read(&hash)?.ok_or_else(|| missing(&hash))?;
+    let children = decode_node(&bytes).ok_or_else(|| undecodable(&hash))?;
+    for c in children {
+        walk_nodes(read, c, depth + 1, f)?;
+    }
+    f(&hash, &bytes)
 }
 
 /// Builds a subtree from scratch at nibble depth `depth` out of the inserts in `ups`

@@ -287,11 +287,10 @@ impl StateStore {
         let hash = root.hash();
         self.smt.set_root(root);
         self.applied_height = Some(height);
-        if self.smt.compaction_due() {
-            // Compaction keeps only the current tree's nodes, so sled must name it on disk.
-            self.writer.drain()?;
-            self.smt.compact_now();
-        }
+        // Compaction keeps only the nodes of this root and later ones, so it first waits for
+        // sled to hold this block on disk; it runs on its own thread.
+        self.smt
+            .compact_in_background(self.writer.progress(), height);
         Ok(hash)
     }
 

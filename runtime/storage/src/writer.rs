@@ -134,18 +134,12 @@ impl Writer {
     /// # Errors
     /// [`Error::StateWrite`] if a write failed.
     pub(crate) fn drain(&self) -> Result<()> {
-        let mut q = self.shared.lock();
-        while q.failed.is_none() && !q.blocks.is_empty() {
-            q = self
-                .shared
-                .changed
-                .wait(q)
-                .unwrap_or_else(|e| e.into_inner());
-        }
-        match &q.failed {
-            Some(why) => Err(Error::StateWrite(why.clone())),
-            None => Ok(()),
-        }
+        self.progress().wait_written(u64::MAX)
+    }
+
+    /// A handle another thread can wait on (see [`Progress::wait_written`]).
+    pub(crate) fn progress(&self) -> Progress {
+        Progress(Arc::clone(&self.shared))
     }
 
     /// Holds back (or releases) the writes, for tests that need blocks to stay queued.
@@ -198,6 +192,30 @@ impl Writer {
             }
         }
         out
+    }
+}
+
+/// The writer's progress, for a thread that must know sled holds a block (a background
+/// compaction).
+pub(crate) struct Progress(Arc<Shared>);
+
+impl Progress {
+    /// Waits until sled holds block `height` (or every queued block, whichever comes first).
+    ///
+    /// # Errors
+    /// [`Error::StateWrite`] if a write failed.
+    pub(crate) fn wait_written(&self, height: u64) -> Result<()> {
+        let mut q = self.0.lock();
+        while q.failed.is_none()
+            && !q.blocks.is_empty()
+            && q.blocks.front().is_some_and(|b| b.height <= height)
+        {
+            q = self.0.changed.wait(q).unwrap_or_else(|e| e.into_inner());
+        }
+        match &q.failed {
+            Some(why) => Err(Error::StateWrite(why.clone())),
+            None => Ok(()),
+        }
     }
 }
 

@@ -325,6 +325,10 @@ fn reads_answer_from_blocks_queued_for_sled() {
     for round in 0..4 {
         // Hold the writes for some rounds (everything queued), let them through for others.
         let held = round % 2 == 0;
+        if held {
+            // Everything earlier in sled first: a held writer cannot make room in a full queue.
+            s.flush().unwrap();
+        }
         s.hold_background_writes(held);
         for _ in 0..hanok_storage::MAX_PENDING_BLOCKS {
             let mut w = Writes::new();
