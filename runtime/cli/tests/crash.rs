@@ -10,7 +10,8 @@
 //! damaged state store is moved aside and rebuilt.
 //!
 //! The data directory layout these tests rely on: `<data_dir>/chain/blocks.log` (the block log,
-//! `hanok_chain::Chain::open`), `<data_dir>/chain/state` (sled, derived) and
+//! `hanok_chain::Chain::open`), `<data_dir>/chain/state` (sled and the tree's node file
+//! `tree.nodes`, derived) and
 //! `<data_dir>/module-cache` (compiled contracts, derived).
 
 use anyhow::{bail, ensure, Context, Result};

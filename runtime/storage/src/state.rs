@@ -238,8 +238,9 @@ impl StateStore {
     ///
     /// Durability comes from the block log, not from here: nothing is synced (see
     /// [`Self::flush`]), and a crash loses at most the queued blocks, which start-up replays
-    /// from the log. This waits only when [`crate::MAX_PENDING_BLOCKS`] are queued, or when
-    /// the node file is compacted (sled must hold the current root first).
+    /// from the log. This waits only when [`crate::MAX_PENDING_BLOCKS`] are queued (and, for a
+    /// store in memory, while its node file is compacted; a store on disk compacts on a thread
+    /// of its own and only puts the finished file in place here).
     ///
     /// After an error the store must be dropped and reopened: sled's I/O errors are sticky,
     /// and reopening recovers its last complete batch from disk.
