@@ -53,3 +53,9 @@ pub use proof::{Hash, Proof, ProofError, ProofLeaf, EMPTY_HASH};
 pub use smt::SparseMerkleTree;
 pub use state::{height_key, Index, IndexWrite, PreparedState, StateStore};
 pub use writer::MAX_PENDING_BLOCKS;
+
+/// A whole number from the environment variable `name` (`None` when unset or not a number): the
+/// storage knobs and test hooks documented in docs/storage.md.
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
+}

@@ -141,11 +141,16 @@ fn read_body(file: &File, path: &Path, hash: &Hash, slot: Slot) -> Result<Option
     let mut body = vec![0u8; slot.len as usize];
     file.read_exact_at(&mut body, slot.offset)
         .map_err(io(path))?;
-    if body[..32] != hash.0 {
+    if !holds(&body, hash) {
         return Ok(None);
     }
     body.drain(..32);
     Ok(Some(body))
+}
+
+/// Whether a record's body is `hash`'s (a stale index entry or a misread would not be).
+fn holds(body: &[u8], hash: &Hash) -> bool {
+    body.get(..32) == Some(&hash.0[..])
 }
 
 /// Records written by a compaction or a rebuild, not yet in place.
@@ -225,10 +230,7 @@ fn header() -> [u8; HEADER_LEN as usize] {
 }
 
 fn compact_min_from_env() -> u64 {
-    std::env::var("HANOK_TREE_COMPACT_MIN_BYTES")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(DEFAULT_COMPACT_MIN_BYTES)
+    crate::env_u64("HANOK_TREE_COMPACT_MIN_BYTES").unwrap_or(DEFAULT_COMPACT_MIN_BYTES)
 }
 
 impl NodeFile {
@@ -299,22 +301,14 @@ impl NodeFile {
         let Some(slot) = self.index.get(hash) else {
             return Ok(None);
         };
-        let mut body = vec![0u8; slot.len as usize];
         match &self.backing {
-            Backing::File { file, path } => return read_body(file, path, hash, *slot),
+            Backing::File { file, path } => read_body(file, path, hash, *slot),
             Backing::Memory(bytes) => {
                 let start = usize::try_from(slot.offset).unwrap_or(usize::MAX);
-                match bytes.get(start..start.saturating_add(body.len())) {
-                    Some(b) => body.copy_from_slice(b),
-                    None => return Ok(None),
-                }
+                let body = bytes.get(start..start.saturating_add(slot.len as usize));
+                Ok(body.filter(|b| holds(b, hash)).map(|b| b[32..].to_vec()))
             }
         }
-        if body[..32] != hash.0 {
-            return Ok(None);
-        }
-        body.drain(..32);
-        Ok(Some(body))
     }
 
     /// Bytes the record of a node with this encoding takes.
@@ -592,10 +586,7 @@ fn scan(file: &File, file_len: u64) -> std::io::Result<(HashMap<Hash, Slot>, u64
 /// file is written and synced and before it replaces the old one, so a crash test can kill the
 /// node inside that window (it waits for [`NODE_FILE_COMPACTING`] to appear).
 pub(crate) fn stall_for_tests() {
-    if let Some(ms) = std::env::var("HANOK_TEST_COMPACTION_STALL_MS")
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-    {
+    if let Some(ms) = crate::env_u64("HANOK_TEST_COMPACTION_STALL_MS") {
         std::thread::sleep(Duration::from_millis(ms));
     }
 }

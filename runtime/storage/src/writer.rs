@@ -156,22 +156,18 @@ impl Writer {
     /// The newest queued write of `key`: `Some(None)` for a deletion, `None` if no queued block
     /// writes it (sled's value is current).
     pub(crate) fn get(&self, key: &[u8]) -> Option<Option<Vec<u8>>> {
-        let q = self.shared.lock();
-        q.blocks
-            .iter()
-            .rev()
-            .find_map(|b| b.values.get(key))
-            .cloned()
+        self.newest(|b| b.values.get(key))
     }
 
     /// The newest queued entry for an index key (prefixed).
     pub(crate) fn index_get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.newest(|b| b.index.get(key))
+    }
+
+    /// What the newest queued block that has one answers with `find`.
+    fn newest<T: Clone>(&self, find: impl Fn(&PendingBlock) -> Option<&T>) -> Option<T> {
         let q = self.shared.lock();
-        q.blocks
-            .iter()
-            .rev()
-            .find_map(|b| b.index.get(key))
-            .cloned()
+        q.blocks.iter().rev().find_map(|b| find(b)).cloned()
     }
 
     /// Queued writes with `start <= key < end`, newest winning, deletions as `None`.
@@ -267,8 +263,5 @@ fn run(shared: &Shared, tree: &sled::Tree, value_key: fn(&[u8]) -> Vec<u8>) {
 /// Test hook: `HANOK_TEST_STATE_WRITE_STALL_MS` delays every background write, so a crash
 /// test can kill the node while blocks wait for sled.
 fn stall_for_tests() -> Option<Duration> {
-    std::env::var("HANOK_TEST_STATE_WRITE_STALL_MS")
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_millis)
+    crate::env_u64("HANOK_TEST_STATE_WRITE_STALL_MS").map(Duration::from_millis)
 }
